@@ -1,0 +1,172 @@
+//! Architectures as data: everything that differs between x86_64 and arm64
+//! (make ARCH, boot image, QEMU machine, console device, serial driver
+//! fragment, where the guest's busybox comes from) lives in one table here,
+//! in the spirit of kunit_tool's `qemu_configs/`. The rest of the harness
+//! reads these fields and never branches on the architecture's name.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An architecture the harness can build and boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    X86_64,
+    Arm64,
+}
+
+/// How to boot a kernel of one architecture under QEMU.
+#[derive(Debug)]
+pub struct QemuProfile {
+    /// The emulator binary.
+    pub binary: &'static str,
+    /// The Debian package that provides `binary`.
+    pub package: &'static str,
+    /// `-M` machine type.
+    pub machine: &'static str,
+    /// `-cpu` model, if the machine's default is not right.
+    pub cpu: Option<&'static str>,
+    /// The kernel's name for the serial console (`console=`).
+    pub console: &'static str,
+    /// Guest memory in MiB.
+    pub memory_mib: u32,
+}
+
+/// Where the guest's static busybox comes from.
+#[derive(Debug)]
+pub enum BusyboxSource {
+    /// A binary installed on the host by a Debian package.
+    Host {
+        path: &'static str,
+        package: &'static str,
+    },
+    /// A foreign-architecture Debian package, downloaded and unpacked (not
+    /// installed) by `ci/setup` into the cache: `apt-get download PKG`.
+    ForeignDeb { package: &'static str },
+}
+
+/// Everything the harness knows about one architecture.
+#[derive(Debug)]
+pub struct ArchProfile {
+    pub arch: Arch,
+    /// The name used in case files, results and cache keys.
+    pub name: &'static str,
+    /// `make ARCH=`.
+    pub kernel_arch: &'static str,
+    /// Triple passed to clang when probing what the toolchain can do.
+    pub clang_target: &'static str,
+    /// Boot image, relative to the build directory.
+    pub boot_image: &'static str,
+    /// Make targets that produce vmlinux, the boot image and the modules.
+    pub make_targets: &'static [&'static str],
+    /// Serial console driver fragment, merged after the harness fragment.
+    pub config_fragment: &'static str,
+    /// Whether the kernel supports kCFI (ARCH_SUPPORTS_CFI_CLANG) on this arch.
+    pub supports_cfi: bool,
+    /// Whether the kernel supports Clang LTO (ARCH_SUPPORTS_LTO_CLANG{,_THIN}).
+    pub supports_lto: bool,
+    /// ELF `e_machine` of vmlinux and modules.
+    pub elf_machine: u16,
+    pub qemu: QemuProfile,
+    pub busybox: BusyboxSource,
+}
+
+/// The table. Adding an architecture means adding an entry here and a
+/// fragment under `cases/fragments/`.
+pub static PROFILES: [ArchProfile; 2] = [
+    ArchProfile {
+        arch: Arch::X86_64,
+        name: "x86_64",
+        kernel_arch: "x86_64",
+        clang_target: "x86_64-linux-gnu",
+        boot_image: "arch/x86/boot/bzImage",
+        make_targets: &["bzImage", "modules"],
+        config_fragment: include_str!("../../cases/fragments/arch-x86_64.config"),
+        supports_cfi: true,
+        supports_lto: true,
+        elf_machine: object::elf::EM_X86_64.0,
+        qemu: QemuProfile {
+            binary: "qemu-system-x86_64",
+            package: "qemu-system-x86",
+            machine: "q35",
+            cpu: None,
+            console: "ttyS0",
+            memory_mib: 512,
+        },
+        busybox: BusyboxSource::Host {
+            path: "/bin/busybox",
+            package: "busybox-static",
+        },
+    },
+    ArchProfile {
+        arch: Arch::Arm64,
+        name: "arm64",
+        kernel_arch: "arm64",
+        clang_target: "aarch64-linux-gnu",
+        boot_image: "arch/arm64/boot/Image",
+        make_targets: &["Image", "modules"],
+        config_fragment: include_str!("../../cases/fragments/arch-arm64.config"),
+        supports_cfi: true,
+        supports_lto: true,
+        elf_machine: object::elf::EM_AARCH64.0,
+        qemu: QemuProfile {
+            binary: "qemu-system-aarch64",
+            package: "qemu-system-arm",
+            machine: "virt",
+            cpu: Some("max"),
+            console: "ttyAMA0",
+            memory_mib: 512,
+        },
+        busybox: BusyboxSource::ForeignDeb {
+            package: "busybox-static:arm64",
+        },
+    },
+];
+
+impl Arch {
+    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Arm64];
+
+    pub fn profile(self) -> &'static ArchProfile {
+        PROFILES
+            .iter()
+            .find(|p| p.arch == self)
+            .expect("every Arch has a profile")
+    }
+
+    pub fn name(self) -> &'static str {
+        self.profile().name
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_arch_has_one_profile_with_its_own_console() {
+        for arch in Arch::ALL {
+            let p = arch.profile();
+            assert_eq!(p.arch, arch);
+            assert!(p.config_fragment.contains(&"CONFIG_SERIAL".to_string()));
+            assert_eq!(PROFILES.iter().filter(|q| q.arch == arch).count(), 1);
+        }
+        assert_ne!(
+            Arch::X86_64.profile().qemu.console,
+            Arch::Arm64.profile().qemu.console
+        );
+    }
+
+    #[test]
+    fn serde_names_match_profile_names() {
+        for arch in Arch::ALL {
+            let json = serde_json::to_string(&arch).unwrap();
+            assert_eq!(json, format!("\"{}\"", arch.name()));
+        }
+    }
+}

@@ -1,0 +1,735 @@
+//! Build: configures and builds a case's kernel with `make LLVM=… O=…`,
+//! content-addressed in the cache. Two keys:
+//!
+//! * the *config key* hashes what determines the final `.config` (source
+//!   identity, base target, every fragment's text, toolchain version); its
+//!   memo lets a warm run find the final config without running make;
+//! * the *build key* hashes the source identity, the final `.config`, the
+//!   toolchain version and the harness fragment. A published
+//!   `builds/<key>/` (renamed into place only once whole) is reused as is.
+//!
+//! make runs in its own process group (see [`crate::proc`]); its output is
+//! saved whole to `build.log`, and a failure carries the last error lines.
+
+use crate::arch::ArchProfile;
+use crate::cache::{self, Cache};
+use crate::case::Case;
+use crate::config::{self, Requested};
+use crate::proc;
+use crate::source::{KernelSource, SourceIdentity};
+use crate::toolchain::Toolchain;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// Bumped when the artefact layout changes, so old entries are not reused.
+const LAYOUT_VERSION: &str = "lto-harness-build-v1";
+
+/// What a build needs to know before it runs anything.
+#[derive(Debug, Clone)]
+pub struct BuildPlan {
+    pub case: String,
+    pub arch: &'static ArchProfile,
+    pub work_dir: PathBuf,
+    /// Fragments in merge order: (label, text).
+    pub fragments: Vec<(String, String)>,
+    /// Every symbol the fragments ask for (later fragments win).
+    pub requested: Requested,
+    pub base: String,
+    pub config_key: String,
+}
+
+/// vmlinux section sizes, counted as `size` (Berkeley format) does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sizes {
+    pub text: u64,
+    pub data: u64,
+    pub bss: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModuleFile {
+    pub name: String,
+    pub file: String,
+    pub bytes: u64,
+}
+
+/// `metadata.json` of a published build.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildMetadata {
+    pub key: String,
+    pub config_key: String,
+    pub case: String,
+    pub arch: String,
+    pub lto: String,
+    pub cfi: String,
+    pub base: String,
+    pub source: SourceIdentity,
+    pub kernel_version: String,
+    pub toolchain: String,
+    pub llvm: String,
+    pub jobs: usize,
+    pub config_seconds: f64,
+    pub wall_seconds: f64,
+    pub cpu_seconds: f64,
+    pub user_seconds: f64,
+    pub system_seconds: f64,
+    /// Peak RSS of the largest single process (for LTO, the vmlinux.o link).
+    pub max_rss_kib: u64,
+    pub vmlinux: Sizes,
+    pub image_bytes: u64,
+    pub modules: Vec<ModuleFile>,
+    pub make_commands: Vec<String>,
+    pub built_at: String,
+}
+
+/// A kernel ready to boot: from the cache or from `--kernel-build`.
+#[derive(Debug, Clone)]
+pub struct BuiltKernel {
+    pub key: String,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub vmlinux: PathBuf,
+    pub image: PathBuf,
+    /// Module name (underscored, as in /proc/modules) to .ko path.
+    pub modules: BTreeMap<String, PathBuf>,
+    pub metadata: Option<BuildMetadata>,
+    pub metadata_path: Option<PathBuf>,
+    pub log: Option<PathBuf>,
+    /// True when nothing was built: the cache (or --kernel-build) had it.
+    pub reused: bool,
+}
+
+/// How a build step ended when it did not produce a kernel.
+#[derive(Debug)]
+pub enum BuildError {
+    /// The kernel or its config is wrong: make failed, a symbol was dropped.
+    Failed {
+        message: String,
+        log: Option<PathBuf>,
+        tail: Vec<String>,
+    },
+    /// The harness or the machine failed (missing tool, I/O error).
+    Incomplete(anyhow::Error),
+}
+
+impl From<anyhow::Error> for BuildError {
+    fn from(e: anyhow::Error) -> Self {
+        BuildError::Incomplete(e)
+    }
+}
+
+/// Progress reports from a running build.
+pub trait BuildProgress: Sync {
+    fn phase(&self, case: &str, phase: &str);
+    /// A line of make output (the reporter shows the latest).
+    fn line(&self, _case: &str, _line: &str) {}
+}
+
+pub struct Builder<'a> {
+    pub cache: &'a Cache,
+    pub source: &'a KernelSource,
+    pub toolchain: &'a Toolchain,
+    pub jobs: usize,
+}
+
+impl Builder<'_> {
+    /// Computes fragments and the config key; cheap, runs nothing.
+    pub fn plan(&self, case: &Case) -> Result<BuildPlan> {
+        let arch = case.arch.profile();
+        let mut fragments = vec![
+            ("harness".to_owned(), config::HARNESS_FRAGMENT.to_owned()),
+            (
+                format!("arch-{}", arch.name),
+                arch.config_fragment.to_owned(),
+            ),
+        ];
+        for f in &case.fragments {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("reading fragment {}", f.display()))?;
+            let label = f
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("fragment")
+                .to_owned();
+            fragments.push((label, text));
+        }
+        fragments.push(("inline".into(), config::inline_fragment(case)));
+        fragments.push(("lto-cfi".into(), config::lto_cfi_fragment(case)));
+        let mut requested = Requested::new();
+        for (_, text) in &fragments {
+            requested.extend(config::parse_config(text));
+        }
+        let source_key = self.source.identity.key();
+        let mut parts: Vec<(&str, &[u8])> = vec![
+            ("layout", LAYOUT_VERSION.as_bytes()),
+            ("source", source_key.as_bytes()),
+            ("arch", arch.kernel_arch.as_bytes()),
+            ("base", case.base.as_bytes()),
+            ("toolchain", self.toolchain.version.as_bytes()),
+            ("llvm", self.toolchain.llvm.as_bytes()),
+        ];
+        for (label, text) in &fragments {
+            parts.push((label.as_str(), text.as_bytes()));
+        }
+        let config_key = cache::hash_parts(parts);
+        let src_short = &cache::hash_parts([("s", source_key.as_bytes())])[..12];
+        Ok(BuildPlan {
+            case: case.name.clone(),
+            arch,
+            work_dir: self.cache.work_dir(&format!("{src_short}-{}", case.name)),
+            fragments,
+            requested,
+            base: case.base.clone(),
+            config_key,
+        })
+    }
+
+    fn make_base(&self, plan: &BuildPlan) -> Vec<String> {
+        vec![
+            "make".into(),
+            "-C".into(),
+            self.source.root.display().to_string(),
+            format!("O={}", plan.work_dir.display()),
+            format!("ARCH={}", plan.arch.kernel_arch),
+            format!("LLVM={}", self.toolchain.llvm),
+        ]
+    }
+
+    fn fragment_paths(&self, plan: &BuildPlan) -> Vec<PathBuf> {
+        let dir = plan.work_dir.join("lto-harness-fragments");
+        plan.fragments
+            .iter()
+            .enumerate()
+            .map(|(i, (label, _))| dir.join(format!("{i:02}-{label}.config")))
+            .collect()
+    }
+
+    /// The commands, in order, as shell lines runnable by hand.
+    pub fn commands(&self, plan: &BuildPlan) -> Vec<Vec<String>> {
+        let base = self.make_base(plan);
+        let with = |extra: &[String]| {
+            let mut v = base.clone();
+            v.extend_from_slice(extra);
+            v
+        };
+        let mut merge = vec![
+            self.source
+                .root
+                .join("scripts/kconfig/merge_config.sh")
+                .display()
+                .to_string(),
+            "-m".into(),
+            "-O".into(),
+            plan.work_dir.display().to_string(),
+            plan.work_dir.join(".config").display().to_string(),
+        ];
+        merge.extend(
+            self.fragment_paths(plan)
+                .iter()
+                .map(|p| p.display().to_string()),
+        );
+        let mut build = with(&[format!("-j{}", self.jobs)]);
+        build.extend(plan.arch.make_targets.iter().map(|s| s.to_string()));
+        vec![
+            with(std::slice::from_ref(&plan.base)),
+            merge,
+            with(&["olddefconfig".into()]),
+            build,
+        ]
+    }
+
+    /// Returns the kernel, from the cache when its key is published.
+    pub fn build(
+        &self,
+        plan: &BuildPlan,
+        progress: &dyn BuildProgress,
+    ) -> Result<BuiltKernel, BuildError> {
+        let memo = self.cache.config_memo(&plan.config_key);
+        let mut config_seconds = 0.0;
+        let final_config = match std::fs::read_to_string(&memo) {
+            Ok(text) => text,
+            Err(_) => {
+                progress.phase(&plan.case, "config");
+                let t = Instant::now();
+                let _work = self
+                    .cache
+                    .lock(&format!("work-{}", dir_name(&plan.work_dir)))?;
+                let text = self.configure(plan)?;
+                config_seconds = t.elapsed().as_secs_f64();
+                cache::write_atomic(&memo, text.as_bytes())?;
+                text
+            }
+        };
+        let key = self.build_key(plan, &final_config);
+        let dest = self.cache.build_dir(&key);
+        if let Some(k) = load_published(&dest) {
+            return Ok(k);
+        }
+        let _build_lock = self.cache.lock(&format!("build-{}", &key[..24]))?;
+        if let Some(k) = load_published(&dest) {
+            return Ok(k);
+        }
+        let _work = self
+            .cache
+            .lock(&format!("work-{}", dir_name(&plan.work_dir)))?;
+        std::fs::create_dir_all(&plan.work_dir).map_err(anyhow::Error::from)?;
+        // The O= dir may hold another config from an earlier run: make it ours.
+        let cfg_path = plan.work_dir.join(".config");
+        if std::fs::read_to_string(&cfg_path).ok().as_deref() != Some(final_config.as_str()) {
+            std::fs::write(&cfg_path, &final_config).map_err(anyhow::Error::from)?;
+        }
+        let commands = self.commands(plan);
+        let build_cmd = commands.last().expect("build command").clone();
+        let log_path = plan.work_dir.join("lto-harness-build.log");
+        progress.phase(&plan.case, "make");
+        let t = Instant::now();
+        let (status, usage) = run_logged(&build_cmd, &log_path, false, &|l| {
+            progress.line(&plan.case, l)
+        })?;
+        let wall_seconds = t.elapsed().as_secs_f64();
+        if !status.success() {
+            return Err(BuildError::Failed {
+                message: format!("make failed ({status}): {}", shell_line(&build_cmd)),
+                tail: error_tail(&log_path),
+                log: Some(log_path),
+            });
+        }
+        progress.phase(&plan.case, "collect");
+        let tmp = self.cache.temp_dir("build")?;
+        let out = tmp.path();
+        let copy = |from: &Path, to: &str| -> Result<()> {
+            std::fs::copy(from, out.join(to))
+                .with_context(|| format!("copying {}", from.display()))?;
+            Ok(())
+        };
+        copy(&cfg_path, "config")?;
+        copy(&plan.work_dir.join("vmlinux"), "vmlinux")?;
+        copy(&plan.work_dir.join(plan.arch.boot_image), "image")?;
+        copy(&plan.work_dir.join("System.map"), "System.map")?;
+        copy(&log_path, "build.log")?;
+        std::fs::create_dir_all(out.join("modules")).map_err(anyhow::Error::from)?;
+        let mut modules = Vec::new();
+        for (name, path) in find_modules(&plan.work_dir) {
+            let file = format!("{name}.ko");
+            copy(&path, &format!("modules/{file}"))?;
+            let bytes = path.metadata().map(|m| m.len()).unwrap_or(0);
+            modules.push(ModuleFile { name, file, bytes });
+        }
+        let meta = BuildMetadata {
+            key: key.clone(),
+            config_key: plan.config_key.clone(),
+            case: plan.case.clone(),
+            arch: plan.arch.name.into(),
+            lto: lto_of(&final_config).into(),
+            cfi: if config::parse_config(&final_config)
+                .get("CONFIG_CFI_CLANG")
+                .map(String::as_str)
+                == Some("y")
+            {
+                "on".into()
+            } else {
+                "off".into()
+            },
+            base: plan.base.clone(),
+            source: self.source.identity.clone(),
+            kernel_version: self.source.version.clone(),
+            toolchain: self.toolchain.version.clone(),
+            llvm: self.toolchain.llvm.clone(),
+            jobs: self.jobs,
+            config_seconds,
+            wall_seconds,
+            cpu_seconds: usage.cpu_seconds(),
+            user_seconds: usage.user_seconds,
+            system_seconds: usage.system_seconds,
+            max_rss_kib: usage.max_rss_kib,
+            vmlinux: elf_sizes(&out.join("vmlinux"))?,
+            image_bytes: out.join("image").metadata().map(|m| m.len()).unwrap_or(0),
+            modules,
+            make_commands: commands.iter().map(|c| shell_line(c)).collect(),
+            built_at: now_rfc3339(),
+        };
+        std::fs::write(
+            out.join(cache::COMPLETE),
+            serde_json::to_vec_pretty(&meta).map_err(anyhow::Error::from)?,
+        )
+        .map_err(anyhow::Error::from)?;
+        cache::publish_dir(&tmp.keep(), &dest)?;
+        let mut k = load_published(&dest)
+            .ok_or_else(|| anyhow::anyhow!("published build {} is unreadable", dest.display()))?;
+        k.reused = false;
+        Ok(k)
+    }
+
+    /// Runs base config, merge_config.sh and olddefconfig in the work dir and
+    /// verifies every requested symbol. Returns the final .config text.
+    fn configure(&self, plan: &BuildPlan) -> Result<String, BuildError> {
+        std::fs::create_dir_all(plan.work_dir.join("lto-harness-fragments"))
+            .map_err(anyhow::Error::from)?;
+        for (path, (_, text)) in self.fragment_paths(plan).iter().zip(&plan.fragments) {
+            std::fs::write(path, text).map_err(anyhow::Error::from)?;
+        }
+        let log = plan.work_dir.join("lto-harness-config.log");
+        let _ = std::fs::remove_file(&log);
+        let commands = self.commands(plan);
+        for cmd in &commands[..3] {
+            let (status, _) = run_logged(cmd, &log, true, &|_| {})?;
+            if !status.success() {
+                return Err(BuildError::Failed {
+                    message: format!("config step failed ({status}): {}", shell_line(cmd)),
+                    tail: error_tail(&log),
+                    log: Some(log),
+                });
+            }
+        }
+        let text =
+            std::fs::read_to_string(plan.work_dir.join(".config")).map_err(anyhow::Error::from)?;
+        let missing = config::verify(&plan.requested, &text);
+        if !missing.is_empty() {
+            let list: Vec<String> = missing.iter().map(|m| m.to_string()).collect();
+            return Err(BuildError::Failed {
+                message: format!(
+                    "{} requested config symbol(s) not in the final .config:\n  {}",
+                    missing.len(),
+                    list.join("\n  ")
+                ),
+                tail: list,
+                log: Some(log),
+            });
+        }
+        Ok(text)
+    }
+
+    fn build_key(&self, plan: &BuildPlan, final_config: &str) -> String {
+        let source_key = self.source.identity.key();
+        let targets = plan.arch.make_targets.join(" ");
+        cache::hash_parts([
+            ("layout", LAYOUT_VERSION.as_bytes()),
+            ("source", source_key.as_bytes()),
+            ("config", final_config.as_bytes()),
+            ("toolchain", self.toolchain.version.as_bytes()),
+            ("llvm", self.toolchain.llvm.as_bytes()),
+            ("harness-fragment", config::HARNESS_FRAGMENT.as_bytes()),
+            ("arch-fragment", plan.arch.config_fragment.as_bytes()),
+            ("targets", targets.as_bytes()),
+        ])
+    }
+}
+
+fn dir_name(p: &Path) -> String {
+    p.file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or("work")
+        .to_owned()
+}
+
+fn lto_of(config_text: &str) -> &'static str {
+    let c = config::parse_config(config_text);
+    let on = |s: &str| c.get(s).map(String::as_str) == Some("y");
+    if on("CONFIG_LTO_CLANG_FULL") {
+        "full"
+    } else if on("CONFIG_LTO_CLANG_THIN") {
+        "thin"
+    } else {
+        "none"
+    }
+}
+
+/// Loads a published build entry, if it is whole.
+fn load_published(dir: &Path) -> Option<BuiltKernel> {
+    let meta_path = dir.join(cache::COMPLETE);
+    let meta: BuildMetadata = serde_json::from_slice(&std::fs::read(&meta_path).ok()?).ok()?;
+    let modules = meta
+        .modules
+        .iter()
+        .map(|m| (m.name.clone(), dir.join("modules").join(&m.file)))
+        .collect();
+    Some(BuiltKernel {
+        key: meta.key.clone(),
+        dir: dir.to_owned(),
+        config: dir.join("config"),
+        vmlinux: dir.join("vmlinux"),
+        image: dir.join("image"),
+        modules,
+        metadata_path: Some(meta_path),
+        metadata: Some(meta),
+        log: Some(dir.join("build.log")),
+        reused: true,
+    })
+}
+
+/// A kernel built elsewhere: an `O=` directory with .config, vmlinux, the
+/// boot image and modules. Its LTO/CFI setting must match the case.
+pub fn from_existing(dir: &Path, case: &Case) -> Result<BuiltKernel, BuildError> {
+    let arch = case.arch.profile();
+    let need = |rel: &str| -> Result<PathBuf, BuildError> {
+        let p = dir.join(rel);
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(BuildError::Incomplete(anyhow::anyhow!(
+                "--kernel-build {}: no {rel} (is this an {} build directory?)",
+                dir.display(),
+                arch.name
+            )))
+        }
+    };
+    let config = need(".config")?;
+    let vmlinux = need("vmlinux")?;
+    let image = need(arch.boot_image)?;
+    let text = std::fs::read_to_string(&config).map_err(anyhow::Error::from)?;
+    let wanted = config::parse_config(&config::lto_cfi_fragment(case));
+    let mismatches = config::verify(&wanted, &text);
+    if !mismatches.is_empty() {
+        let list: Vec<String> = mismatches.iter().map(|m| m.to_string()).collect();
+        return Err(BuildError::Failed {
+            message: format!(
+                "--kernel-build {} does not match case {}: {}",
+                dir.display(),
+                case.name,
+                list.join("; ")
+            ),
+            tail: list,
+            log: None,
+        });
+    }
+    Ok(BuiltKernel {
+        key: format!("external:{}", dir.display()),
+        dir: dir.to_owned(),
+        config,
+        vmlinux,
+        image,
+        modules: find_modules(dir).into_iter().collect(),
+        metadata: None,
+        metadata_path: None,
+        log: None,
+        reused: true,
+    })
+}
+
+/// Every `*.ko` under `dir`, by module name (dashes as underscores).
+pub fn find_modules(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => {
+                    if e.file_name() != "source" {
+                        stack.push(p)
+                    }
+                }
+                Ok(t) if t.is_file() => {
+                    if let Some(stem) = p.extension().filter(|x| *x == "ko").and(p.file_stem()) {
+                        out.push((stem.to_string_lossy().replace('-', "_"), p));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
+}
+
+/// Section sizes of an ELF file, as Berkeley `size` counts them: allocated
+/// read-only (code and rodata) as text, allocated writable as data,
+/// allocated NOBITS as bss.
+pub fn elf_sizes(path: &Path) -> Result<Sizes> {
+    use object::{Object, ObjectSection, SectionFlags, SectionKind};
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let file =
+        object::File::parse(&*data).with_context(|| format!("parsing {}", path.display()))?;
+    let mut s = Sizes::default();
+    for sec in file.sections() {
+        let SectionFlags::Elf { sh_flags, .. } = sec.flags() else {
+            continue;
+        };
+        if !sh_flags.contains(object::elf::SHF_ALLOC) {
+            continue;
+        }
+        let size = sec.size();
+        if matches!(
+            sec.kind(),
+            SectionKind::UninitializedData | SectionKind::UninitializedTls
+        ) {
+            s.bss += size;
+        } else if sh_flags.contains(object::elf::SHF_WRITE) {
+            s.data += size;
+        } else {
+            s.text += size;
+        }
+    }
+    Ok(s)
+}
+
+/// Runs `argv` in its own process group with stdout+stderr appended to
+/// `log`, feeding each output line to `on_line`.
+pub fn run_logged(
+    argv: &[String],
+    log: &Path,
+    append: bool,
+    on_line: &(dyn Fn(&str) + Sync),
+) -> Result<(std::process::ExitStatus, proc::Usage)> {
+    let program = &argv[0];
+    let package = if program == "make" {
+        "make"
+    } else {
+        "the package that provides it"
+    };
+    if !program.contains('/') {
+        crate::toolchain::require(program, package)?;
+    }
+    let mut logf = std::fs::OpenOptions::new()
+        .create(true)
+        .append(append)
+        .write(true)
+        .truncate(!append)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    writeln!(logf, "$ {}", shell_line(argv))?;
+    let (reader, writer) = std::io::pipe()?;
+    let mut cmd = Command::new(program);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone()?)
+        .stderr(writer);
+    let child = proc::spawn(&mut cmd).with_context(|| format!("starting {}", shell_line(argv)))?;
+    drop(cmd); // close our copies of the pipe's write end
+    std::thread::scope(|s| {
+        let pump = s.spawn(move || -> std::io::Result<()> {
+            let mut r = BufReader::new(reader);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                if r.read_until(b'\n', &mut buf)? == 0 {
+                    return Ok(());
+                }
+                logf.write_all(&buf)?;
+                on_line(String::from_utf8_lossy(&buf).trim_end());
+            }
+        });
+        let waited = child.wait();
+        let pumped = pump.join().unwrap_or(Ok(()));
+        let r = waited?;
+        pumped?;
+        Ok(r)
+    })
+}
+
+/// The lines of a failed build worth showing: the last lines that look like
+/// errors, else the last lines.
+pub fn error_tail(log: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let errors: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            l.contains("error:")
+                || l.contains("Error ")
+                || l.contains("undefined")
+                || l.contains("*** ")
+        })
+        .collect();
+    let pick = if errors.is_empty() {
+        &lines[..]
+    } else {
+        &errors[..]
+    };
+    pick[pick.len().saturating_sub(15)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Quotes argv as a line a shell would run.
+pub fn shell_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_line_quotes_only_what_needs_it() {
+        let v: Vec<String> = ["make", "O=/tmp/a b", "it's", "-j2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(shell_line(&v), "make 'O=/tmp/a b' 'it'\\''s' -j2");
+    }
+
+    #[test]
+    fn error_tail_prefers_error_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("log");
+        std::fs::write(
+            &log,
+            "  CC a.o\nfoo.c:1:2: error: boom\n  CC b.o\nmake[2]: *** [x] Error 1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            error_tail(&log),
+            vec!["foo.c:1:2: error: boom", "make[2]: *** [x] Error 1"]
+        );
+    }
+
+    #[test]
+    fn run_logged_saves_output_and_status() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("log");
+        let seen = std::sync::Mutex::new(Vec::new());
+        let argv: Vec<String> = ["sh", "-c", "echo out; echo err >&2; exit 4"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (status, _) = run_logged(&argv, &log, false, &|l| {
+            seen.lock().unwrap().push(l.to_owned())
+        })
+        .unwrap();
+        assert_eq!(status.code(), Some(4));
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("out\n") && text.contains("err\n"), "{text}");
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn find_modules_normalises_dashes() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("drivers/misc")).unwrap();
+        std::fs::write(d.path().join("drivers/misc/my-mod.ko"), "").unwrap();
+        std::fs::write(d.path().join("drivers/misc/my-mod.o"), "").unwrap();
+        let m = find_modules(d.path());
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].0, "my_mod");
+    }
+}

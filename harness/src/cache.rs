@@ -1,0 +1,183 @@
+//! The harness's cache directory: extracted kernel sources, per-case build
+//! directories (`O=`), memoised final configs, and content-addressed build
+//! artefacts. Entries are published by renaming a finished temporary
+//! directory, so an interrupted build never leaves an entry that looks
+//! complete; named locks (`flock`) keep concurrent harness runs from
+//! building or publishing the same thing twice.
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+/// An exclusive lock, released on drop.
+pub struct Lock {
+    _file: File,
+}
+
+impl Cache {
+    /// `dir`, else `$XDG_CACHE_HOME/lto-harness`, else `~/.cache/lto-harness`.
+    pub fn open(dir: Option<&Path>) -> Result<Cache> {
+        let root = match dir {
+            Some(d) => d.to_owned(),
+            None => default_root()?,
+        };
+        for sub in ["src", "work", "configs", "builds", "locks", "tmp", "parts"] {
+            std::fs::create_dir_all(root.join(sub)).with_context(|| {
+                format!("creating cache directory {}", root.join(sub).display())
+            })?;
+        }
+        Ok(Cache { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn src_dir(&self) -> PathBuf {
+        self.root.join("src")
+    }
+    /// Where a case's kernel is configured and built (`make O=`).
+    pub fn work_dir(&self, name: &str) -> PathBuf {
+        self.root.join("work").join(name)
+    }
+    /// The memoised final `.config` for a config-input key.
+    pub fn config_memo(&self, config_key: &str) -> PathBuf {
+        self.root
+            .join("configs")
+            .join(format!("{config_key}.config"))
+    }
+    /// The published artefacts of a build key.
+    pub fn build_dir(&self, key: &str) -> PathBuf {
+        self.root.join("builds").join(key)
+    }
+    /// Parts fetched or unpacked from packages (e.g. a foreign-arch busybox).
+    pub fn parts_dir(&self) -> PathBuf {
+        self.root.join("parts")
+    }
+    /// A fresh private temporary directory inside the cache (same
+    /// filesystem as the entries, so publishing is an atomic rename).
+    pub fn temp_dir(&self, prefix: &str) -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(self.root.join("tmp"))
+            .context("creating a temporary directory in the cache")
+    }
+
+    /// Blocks until the named lock is ours.
+    pub fn lock(&self, name: &str) -> Result<Lock> {
+        let path = self.root.join("locks").join(format!("{name}.lock"));
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening lock {}", path.display()))?;
+        file.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
+        Ok(Lock { _file: file })
+    }
+}
+
+fn default_root() -> Result<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        return Ok(PathBuf::from(x).join("lto-harness"));
+    }
+    let home = std::env::var_os("HOME")
+        .context("neither XDG_CACHE_HOME nor HOME is set; pass --cache-dir")?;
+    Ok(PathBuf::from(home).join(".cache/lto-harness"))
+}
+
+/// Atomically moves a finished directory into place. If another process
+/// published the same entry first, ours is discarded (same inputs, same
+/// content) and theirs is kept.
+pub fn publish_dir(tmp: &Path, dest: &Path) -> Result<()> {
+    match std::fs::rename(tmp, dest) {
+        Ok(()) => Ok(()),
+        Err(_) if dest.join(COMPLETE).exists() => {
+            let _ = std::fs::remove_dir_all(tmp);
+            Ok(())
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("publishing {} as {}", tmp.display(), dest.display()))
+        }
+    }
+}
+
+/// Writes `contents` to `dest` through a temporary file and a rename.
+pub fn write_atomic(dest: &Path, contents: &[u8]) -> Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        dest.file_name().and_then(|s| s.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, dest).with_context(|| format!("renaming into {}", dest.display()))?;
+    Ok(())
+}
+
+/// The file whose presence marks a published entry as whole.
+pub const COMPLETE: &str = "metadata.json";
+
+/// A hex SHA-256 over labelled parts, so that moving bytes between parts
+/// changes the key.
+pub fn hash_parts<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut h = Sha256::new();
+    for (label, bytes) in parts {
+        h.update(label.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_parts_separates_labels() {
+        let a = hash_parts([("a", b"xy".as_slice()), ("b", b"z".as_slice())]);
+        let b = hash_parts([("a", b"x".as_slice()), ("b", b"yz".as_slice())]);
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            hash_parts([("a", b"xy".as_slice()), ("b", b"z".as_slice())])
+        );
+    }
+
+    #[test]
+    fn publish_keeps_first_complete_entry_and_drops_temp() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::open(Some(root.path())).unwrap();
+        let dest = cache.build_dir("k");
+        let t1 = cache.temp_dir("b").unwrap();
+        std::fs::write(t1.path().join(COMPLETE), "1").unwrap();
+        publish_dir(&t1.keep(), &dest).unwrap();
+        let t2 = cache.temp_dir("b").unwrap();
+        std::fs::write(t2.path().join(COMPLETE), "2").unwrap();
+        std::fs::write(t2.path().join("extra"), "x").unwrap();
+        let t2p = t2.keep();
+        publish_dir(&t2p, &dest).unwrap();
+        assert_eq!(std::fs::read_to_string(dest.join(COMPLETE)).unwrap(), "1");
+        assert!(!t2p.exists());
+    }
+
+    #[test]
+    fn lock_is_exclusive_across_handles() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::open(Some(root.path())).unwrap();
+        let held = cache.lock("x").unwrap();
+        let path = root.path().join("locks/x.lock");
+        let f = File::options().write(true).open(path).unwrap();
+        assert!(f.try_lock().is_err());
+        drop(held);
+        assert!(f.try_lock().is_ok());
+    }
+}

@@ -1,0 +1,180 @@
+//! The `lto-harness` command line.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use lto_harness::boot::Accel;
+use lto_harness::cache::Cache;
+use lto_harness::case::{self, Case};
+use lto_harness::checks;
+use lto_harness::runner::{self, Environment, RunOptions};
+use lto_harness::source::KernelSource;
+use lto_harness::toolchain::Toolchain;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "lto-harness",
+    version,
+    about = "Build, boot and judge Clang LTO/CFI Linux kernels under QEMU"
+)]
+struct Cli {
+    /// Directory of case files.
+    #[arg(long, global = true, value_name = "DIR")]
+    cases: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the cases: name, arch, lto, cfi, base, tags.
+    List,
+    /// Build, boot and check cases (all but `slow` ones by default).
+    Run(RunArgs),
+    /// Parse a saved console log: print its events and the boot verdict.
+    Judge {
+        /// A console log saved by `run` (or any serial capture).
+        log: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Cases to run (default: every case not tagged `slow`).
+    names: Vec<String>,
+    /// Also run cases tagged `slow`.
+    #[arg(long)]
+    include_slow: bool,
+    /// Where results.json, junit.xml and per-case logs go.
+    #[arg(long, value_name = "DIR", default_value = "lto-harness-results")]
+    results: PathBuf,
+    /// Print the exact make and QEMU commands instead of running them.
+    #[arg(long)]
+    dry_run: bool,
+    /// Kernel tree to build (default: Debian's linux-source-6.12 tarball).
+    #[arg(long, value_name = "DIR")]
+    kernel_src: Option<PathBuf>,
+    /// Judge an existing build directory (O=) instead of building.
+    #[arg(long, value_name = "DIR", conflicts_with = "kernel_src")]
+    kernel_build: Option<PathBuf>,
+    /// Cache directory (default: $XDG_CACHE_HOME/lto-harness).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// make LLVM=: `1`, a version suffix such as `-19`, or a prefix dir ending in `/`.
+    #[arg(long, default_value = "-19")]
+    llvm: String,
+    /// make -j (default: the number of CPUs).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// QEMU accelerator.
+    #[arg(long, value_enum, default_value = "tcg")]
+    accel: Accel,
+    /// Override every case's boot timeout, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+}
+
+fn main() -> ExitCode {
+    lto_harness::proc::install_interrupt_handler();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("LTO_HARNESS_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("lto-harness: error: {e:#}");
+            // An error before any verdict is an infrastructure problem: incomplete.
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> Result<u8> {
+    let cases_dir = cli.cases.unwrap_or_else(lto_harness::default_cases_dir);
+    match cli.command {
+        Command::List => {
+            for c in case::load_dir(&cases_dir)? {
+                println!("{}", c.summary());
+            }
+            Ok(0)
+        }
+        Command::Judge { log } => {
+            let bytes =
+                std::fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
+            let events = lto_harness::console::parse_log(&bytes);
+            for e in &events {
+                println!("{:>6} {}", e.line, serde_json::to_string(&e.kind)?);
+            }
+            let v = checks::console_verdict(&events);
+            println!("verdict: {}: {}", v.status, v.message);
+            for d in &v.details {
+                println!("  {d}");
+            }
+            Ok(match v.status {
+                checks::Status::Pass => 0,
+                checks::Status::Fail => 1,
+                _ => 2,
+            })
+        }
+        Command::Run(args) => run(&cases_dir, args),
+    }
+}
+
+fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
+    let all = case::load_dir(cases_dir)?;
+    let selected: Vec<&Case> =
+        case::select(&all, &args.names, args.include_slow).map_err(anyhow::Error::msg)?;
+    let cache = Cache::open(args.cache_dir.as_deref())?;
+    let toolchain = Toolchain::detect(&args.llvm)?;
+    let source = match (&args.kernel_build, &args.kernel_src) {
+        (Some(_), _) => None,
+        (None, Some(dir)) => Some(KernelSource::from_dir(dir)?),
+        (None, None) => Some(KernelSource::from_default_tarball(&cache)?),
+    };
+    let env = Environment {
+        cache,
+        source,
+        toolchain,
+    };
+    let opts = RunOptions {
+        results_dir: args.results.clone(),
+        accel: args.accel,
+        jobs: args.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        }),
+        kernel_build: args.kernel_build.clone(),
+        timeout: args.timeout.map(Duration::from_secs),
+    };
+    if args.dry_run {
+        print!("{}", runner::dry_run(&selected, &env, &opts)?);
+        return Ok(0);
+    }
+    runner::preflight(&selected, &env, &opts)?;
+    if let Some(s) = &env.source {
+        eprintln!("source: {} (Linux {})", s.identity.describe(), s.version);
+    }
+    eprintln!(
+        "toolchain: {} (LLVM={})",
+        env.toolchain.version, env.toolchain.llvm
+    );
+    let reporter = lto_harness::reporter::for_stderr();
+    let results = runner::run(&selected, &env, &opts, reporter.as_ref());
+    results.write(&args.results)?;
+    let s = &results.summary;
+    eprintln!(
+        "{} passed, {} failed, {} incomplete, {} skipped in {:.1} s; results in {}",
+        s.pass,
+        s.fail,
+        s.incomplete,
+        s.skipped,
+        results.seconds,
+        args.results.display()
+    );
+    Ok(results.exit_code() as u8)
+}

@@ -1,0 +1,301 @@
+//! Report: the results of a run as CI systems read them: `results.json`
+//! (everything, per case and per step), `junit.xml` (quick-junit; one
+//! testcase per step and check) and the process exit code (0 all pass,
+//! 1 any fail, 2 any incomplete and no fail).
+
+use crate::checks::{CheckResult, Status};
+use crate::source::SourceIdentity;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The build step of one case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildStep {
+    pub status: Status,
+    pub message: String,
+    pub seconds: f64,
+    /// True when the cache (or --kernel-build) supplied the kernel.
+    pub reused: bool,
+    pub key: Option<String>,
+    pub log: Option<PathBuf>,
+    pub metadata: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_lines: Vec<String>,
+}
+
+/// The boot step of one case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BootStep {
+    pub status: Status,
+    pub message: String,
+    pub seconds: f64,
+    pub console_log: Option<PathBuf>,
+    pub qemu_command: Option<String>,
+    /// How QEMU ended (see `boot::BootEnd`).
+    pub end: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseResult {
+    pub name: String,
+    pub arch: String,
+    pub lto: String,
+    pub cfi: String,
+    pub status: Status,
+    pub build: BuildStep,
+    pub boot: BootStep,
+    pub checks: Vec<CheckResult>,
+}
+
+impl CaseResult {
+    pub fn compute_status(&mut self) {
+        let mut all = vec![self.build.status, self.boot.status];
+        all.extend(self.checks.iter().map(|c| c.status));
+        self.status = Status::worst(all);
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub pass: usize,
+    pub fail: usize,
+    pub incomplete: usize,
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResults {
+    pub harness_version: String,
+    pub started_at: String,
+    pub seconds: f64,
+    pub source: Option<SourceIdentity>,
+    pub kernel_version: Option<String>,
+    pub toolchain: Option<String>,
+    pub cases: Vec<CaseResult>,
+    pub summary: Summary,
+}
+
+impl RunResults {
+    pub fn summarise(&mut self) {
+        let mut s = Summary::default();
+        for c in &self.cases {
+            match c.status {
+                Status::Pass => s.pass += 1,
+                Status::Fail => s.fail += 1,
+                Status::Incomplete => s.incomplete += 1,
+                Status::Skipped => s.skipped += 1,
+            }
+        }
+        self.summary = s;
+    }
+
+    /// 0 all pass, 1 any fail, 2 any incomplete (or skipped) and no fail.
+    pub fn exit_code(&self) -> i32 {
+        let worst = Status::worst(self.cases.iter().map(|c| c.status));
+        match worst {
+            _ if self.cases.is_empty() => 2,
+            Status::Pass => 0,
+            Status::Fail => 1,
+            Status::Incomplete | Status::Skipped => 2,
+        }
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::cache::write_atomic(&dir.join("results.json"), &serde_json::to_vec_pretty(self)?)?;
+        crate::cache::write_atomic(&dir.join("junit.xml"), self.junit()?.as_bytes())?;
+        Ok(())
+    }
+
+    /// One testsuite per case; one testcase per step and check.
+    pub fn junit(&self) -> Result<String> {
+        use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+        let mut report = Report::new("lto-harness");
+        report.set_time(Duration::from_secs_f64(self.seconds.max(0.0)));
+        for c in &self.cases {
+            let mut suite = TestSuite::new(c.name.as_str());
+            suite.add_property(("arch", c.arch.as_str()));
+            suite.add_property(("lto", c.lto.as_str()));
+            suite.add_property(("cfi", c.cfi.as_str()));
+            let mut add = |name: &str,
+                           status: Status,
+                           message: &str,
+                           secs: f64,
+                           out: Option<&Path>,
+                           details: &[String]| {
+                let st = match status {
+                    Status::Pass => TestCaseStatus::success(),
+                    Status::Skipped => {
+                        let mut s = TestCaseStatus::skipped();
+                        s.set_message(message);
+                        s
+                    }
+                    Status::Fail | Status::Incomplete => {
+                        let kind = if status == Status::Fail {
+                            NonSuccessKind::Failure
+                        } else {
+                            NonSuccessKind::Error
+                        };
+                        let mut s = TestCaseStatus::non_success(kind);
+                        s.set_message(message);
+                        s.set_type(status.name());
+                        if !details.is_empty() {
+                            s.set_description(details.join("\n"));
+                        }
+                        s
+                    }
+                };
+                let mut tc = TestCase::new(name, st);
+                tc.set_classname(format!("lto-harness.{}", c.name));
+                tc.set_time(Duration::from_secs_f64(secs.max(0.0)));
+                if let Some(p) = out {
+                    tc.set_system_out(format!("log: {}", p.display()));
+                }
+                suite.add_test_case(tc);
+            };
+            add(
+                "build",
+                c.build.status,
+                &c.build.message,
+                c.build.seconds,
+                c.build.log.as_deref(),
+                &c.build.error_lines,
+            );
+            add(
+                "boot",
+                c.boot.status,
+                &c.boot.message,
+                c.boot.seconds,
+                c.boot.console_log.as_deref(),
+                &[],
+            );
+            for k in c.checks.iter().filter(|k| k.name != "boot") {
+                add(
+                    &format!("check:{}", k.name),
+                    k.status,
+                    &k.message,
+                    0.0,
+                    None,
+                    &k.details,
+                );
+            }
+            report.add_test_suite(suite);
+        }
+        Ok(report.to_string()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(name: &str, build: Status, boot: Status, checks: Vec<CheckResult>) -> CaseResult {
+        let mut c = CaseResult {
+            name: name.into(),
+            arch: "x86_64".into(),
+            lto: "full".into(),
+            cfi: "on".into(),
+            status: Status::Skipped,
+            build: BuildStep {
+                status: build,
+                message: "built".into(),
+                seconds: 100.0,
+                reused: false,
+                key: None,
+                log: Some("/c/build.log".into()),
+                metadata: None,
+                error_lines: vec!["foo.c:1: error: x".into()],
+            },
+            boot: BootStep {
+                status: boot,
+                message: "m".into(),
+                seconds: 2.0,
+                console_log: Some("/c/console.log".into()),
+                qemu_command: None,
+                end: None,
+            },
+            checks,
+        };
+        c.compute_status();
+        c
+    }
+
+    fn run(cases: Vec<CaseResult>) -> RunResults {
+        let mut r = RunResults {
+            harness_version: "t".into(),
+            started_at: "now".into(),
+            seconds: 1.0,
+            source: None,
+            kernel_version: None,
+            toolchain: None,
+            cases,
+            summary: Summary::default(),
+        };
+        r.summarise();
+        r
+    }
+
+    #[test]
+    fn exit_codes_follow_the_worst_case() {
+        assert_eq!(
+            run(vec![case("a", Status::Pass, Status::Pass, vec![])]).exit_code(),
+            0
+        );
+        assert_eq!(
+            run(vec![
+                case("a", Status::Pass, Status::Pass, vec![]),
+                case("b", Status::Pass, Status::Incomplete, vec![])
+            ])
+            .exit_code(),
+            2
+        );
+        assert_eq!(
+            run(vec![
+                case("a", Status::Fail, Status::Skipped, vec![]),
+                case("b", Status::Pass, Status::Incomplete, vec![])
+            ])
+            .exit_code(),
+            1
+        );
+        assert_eq!(run(vec![]).exit_code(), 2);
+    }
+
+    #[test]
+    fn junit_has_one_testcase_per_step_and_check_with_statuses() {
+        let chk = CheckResult {
+            name: "modules".into(),
+            status: Status::Fail,
+            message: "insmod failed".into(),
+            details: vec![],
+        };
+        let r = run(vec![case(
+            "x86_64-lto-full-cfi",
+            Status::Pass,
+            Status::Incomplete,
+            vec![chk],
+        )]);
+        let xml = r.junit().unwrap();
+        assert_eq!(xml.matches("<testcase ").count(), 3, "{xml}");
+        assert!(xml.contains("name=\"check:modules\""));
+        assert!(xml.contains("<failure message=\"insmod failed\""), "{xml}");
+        assert!(
+            xml.contains("<error message=\"m\" type=\"incomplete\""),
+            "{xml}"
+        );
+        assert_eq!(r.summary.fail, 1);
+    }
+
+    #[test]
+    fn results_json_round_trips() {
+        let d = tempfile::tempdir().unwrap();
+        let r = run(vec![case("a", Status::Pass, Status::Pass, vec![])]);
+        r.write(d.path()).unwrap();
+        let back: RunResults =
+            serde_json::from_slice(&std::fs::read(d.path().join("results.json")).unwrap()).unwrap();
+        assert_eq!(back.cases[0].name, "a");
+        assert_eq!(back.cases[0].status, Status::Pass);
+        assert!(d.path().join("junit.xml").exists());
+    }
+}

@@ -1,0 +1,154 @@
+//! The host tools: which clang/lld the kernel is built with (from the
+//! `LLVM=` spelling kbuild understands: `1`, a version suffix like `-19`,
+//! or a prefix directory), what they can do (kCFI per target), and a
+//! lookup for every other tool that names the Debian package to install
+//! when it is missing.
+
+use crate::arch::Arch;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A tool the harness needs, with the Debian package that provides it.
+pub fn require(tool: &str, package: &str) -> Result<PathBuf> {
+    find_in_path(tool).with_context(|| {
+        format!(
+            "`{tool}` not found in PATH: install the Debian package `{package}` (or run ci/setup)"
+        )
+    })
+}
+
+pub fn find_in_path(tool: &str) -> Option<PathBuf> {
+    if tool.contains('/') {
+        let p = PathBuf::from(tool);
+        return is_executable(&p).then_some(p);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(tool))
+            .find(|p| is_executable(p))
+    })
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// The LLVM toolchain a kernel is built with.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Toolchain {
+    /// The value passed as `make LLVM=...`.
+    pub llvm: String,
+    pub clang: PathBuf,
+    pub ld_lld: PathBuf,
+    /// First line of `clang --version`, e.g. "Debian clang version 19.1.7 (3~deb12u1)".
+    pub version: String,
+}
+
+impl Toolchain {
+    /// Resolves the tools that `make LLVM=<llvm>` will use and checks they exist.
+    pub fn detect(llvm: &str) -> Result<Toolchain> {
+        let (clang, ld_lld, packages) = tool_names(llvm)?;
+        let clang = require(&clang, &packages)?;
+        let ld_lld = require(&ld_lld, &packages)?;
+        let out = Command::new(&clang)
+            .arg("--version")
+            .stderr(Stdio::null())
+            .output()
+            .with_context(|| format!("running {} --version", clang.display()))?;
+        let version = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+        if version.is_empty() {
+            bail!("{} --version printed nothing", clang.display());
+        }
+        Ok(Toolchain {
+            llvm: llvm.to_owned(),
+            clang,
+            ld_lld,
+            version,
+        })
+    }
+
+    /// Whether this clang accepts `-fsanitize=kcfi` for `arch` (what the
+    /// kernel's CFI_CLANG needs). A real compile of an empty file.
+    pub fn supports_kcfi(&self, arch: Arch) -> bool {
+        Command::new(&self.clang)
+            .args([
+                "--target",
+                arch.profile().clang_target,
+                "-fsanitize=kcfi",
+                "-x",
+                "c",
+                "-c",
+                "-o",
+                "/dev/null",
+                "-",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+}
+
+/// The clang and ld.lld names kbuild derives from `LLVM=`, and the Debian
+/// packages that provide them.
+fn tool_names(llvm: &str) -> Result<(String, String, String)> {
+    if llvm == "1" {
+        return Ok(("clang".into(), "ld.lld".into(), "clang lld llvm".into()));
+    }
+    if let Some(ver) = llvm.strip_prefix('-') {
+        if ver.is_empty() || !ver.chars().all(|c| c.is_ascii_digit()) {
+            bail!("LLVM={llvm}: a suffix must be `-<major version>`, e.g. `-19`");
+        }
+        return Ok((
+            format!("clang{llvm}"),
+            format!("ld.lld{llvm}"),
+            format!("clang-{ver} lld-{ver} llvm-{ver}"),
+        ));
+    }
+    if llvm.ends_with('/') {
+        return Ok((
+            format!("{llvm}clang"),
+            format!("{llvm}ld.lld"),
+            "clang lld llvm (or the toolchain installed at that prefix)".into(),
+        ));
+    }
+    bail!("LLVM={llvm}: expected `1`, a version suffix such as `-19`, or a directory ending in `/`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn llvm_spellings_map_to_kbuild_tool_names() {
+        let (c, l, p) = tool_names("-19").unwrap();
+        assert_eq!((c.as_str(), l.as_str()), ("clang-19", "ld.lld-19"));
+        assert!(p.contains("clang-19"));
+        assert_eq!(tool_names("1").unwrap().0, "clang");
+        assert_eq!(
+            tool_names("/usr/lib/llvm-19/bin/").unwrap().0,
+            "/usr/lib/llvm-19/bin/clang"
+        );
+        assert!(tool_names("-x").is_err());
+        assert!(tool_names("yes").is_err());
+    }
+
+    #[test]
+    fn missing_tool_names_its_package() {
+        let e = require("no-such-tool-lto-harness", "some-package").unwrap_err();
+        assert!(e.to_string().contains("some-package"), "{e}");
+        let e = Toolchain::detect("-999").unwrap_err();
+        assert!(e.to_string().contains("clang-999"), "{e}");
+    }
+}

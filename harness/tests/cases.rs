@@ -1,0 +1,354 @@
+//! End-to-end tests on real kernels: every shipped case in `cases/` (but
+//! the `slow` ones) is a trial that builds, boots and checks it through the
+//! `lto-harness` binary, then reruns it warm with a `make` that fails if
+//! called. Beside them: a kernel whose init panics, one that cannot boot in
+//! time, Ctrl-C in the middle of a boot, and a broken case file.
+//!
+//! Kernels are built into the harness's normal cache, so a second
+//! `cargo test` (or the README's main job) reuses them.
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lto-harness");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("lto-harness-tests")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn harness(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args).current_dir(repo()).stdin(Stdio::null());
+    c
+}
+
+fn run(mut cmd: Command) -> Result<Output, Failed> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("running lto-harness: {e}"))?;
+    Ok(out)
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stderr ---\n{}\n--- stdout ---\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    )
+}
+
+fn results(dir: &Path) -> Result<Value, Failed> {
+    let text = std::fs::read_to_string(dir.join("results.json"))
+        .map_err(|e| format!("no results.json in {}: {e}", dir.display()))?;
+    Ok(serde_json::from_str(&text).map_err(|e| e.to_string())?)
+}
+
+fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), Failed> {
+    if cond {
+        Ok(())
+    } else {
+        Err(msg().into())
+    }
+}
+
+/// QEMU processes whose command line mentions `needle` (our results dir).
+fn qemu_processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.starts_with("qemu-system") && cmdline.contains(needle) {
+            found.push(format!("{}: {cmdline}", e.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+/// A `make` that records being called and fails.
+fn poisoned_path(dir: &Path) -> (String, PathBuf) {
+    let bin = dir.join("poison-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let marker = dir.join("make-was-called");
+    let script = format!(
+        "#!/bin/sh\necho \"make $*\" >> {}\nexit 99\n",
+        marker.display()
+    );
+    let make = bin.join("make");
+    std::fs::write(&make, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&make, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (path, marker)
+}
+
+/// Build, boot and check one shipped case; then rerun it warm.
+fn shipped_case(name: &str) -> Result<(), Failed> {
+    let dir = out_dir(&format!("case-{name}"));
+    let cold = dir.join("cold");
+    let out = run(harness(&["run", name, "--results", cold.to_str().unwrap()]))?;
+    let r = results(&cold).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    let case = &r["cases"][0];
+    ensure(
+        out.status.code() == Some(0) && case["status"] == "pass",
+        || {
+            format!(
+                "case {name} did not pass:\n{}\n{}",
+                serde_json::to_string_pretty(case).unwrap_or_default(),
+                describe(&out)
+            )
+        },
+    )?;
+    for check in case["checks"].as_array().into_iter().flatten() {
+        ensure(check["status"] == "pass", || {
+            format!("check not passed: {check}")
+        })?;
+    }
+    let log = cold.join(name).join("console.log");
+    let console = std::fs::read_to_string(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    ensure(console.contains("@@LTOH END rc=0"), || {
+        format!("no end marker in {}", log.display())
+    })?;
+
+    // Warm: same inputs, so make must not run at all.
+    let warm = dir.join("warm");
+    let (path, marker) = poisoned_path(&dir);
+    let mut cmd = harness(&["run", name, "--results", warm.to_str().unwrap()]);
+    cmd.env("PATH", path);
+    let out = run(cmd)?;
+    ensure(!marker.exists(), || {
+        format!(
+            "warm rerun called make: {}",
+            std::fs::read_to_string(&marker).unwrap_or_default()
+        )
+    })?;
+    let r = results(&warm)?;
+    ensure(
+        out.status.code() == Some(0) && r["cases"][0]["build"]["reused"] == true,
+        || format!("warm rerun did not reuse the build:\n{}", describe(&out)),
+    )?;
+    Ok(())
+}
+
+/// A kernel whose init exits: the panic is a fail, found at once, log kept.
+fn init_panic_is_fail() -> Result<(), Failed> {
+    let dir = out_dir("init-panic");
+    let t = Instant::now();
+    let out = run(harness(&[
+        "run",
+        "--cases",
+        "harness/tests/fixtures/cases",
+        "x86_64-init-panic",
+        "--results",
+        dir.to_str().unwrap(),
+    ]))?;
+    let r = results(&dir).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    let case = &r["cases"][0];
+    ensure(out.status.code() == Some(1), || {
+        format!("expected exit 1 (fail)\n{}", describe(&out))
+    })?;
+    ensure(case["build"]["status"] == "pass", || {
+        format!("build: {}", case["build"])
+    })?;
+    ensure(case["boot"]["status"] == "fail", || {
+        format!("boot: {}", case["boot"])
+    })?;
+    let msg = case["boot"]["message"].as_str().unwrap_or("");
+    ensure(msg.contains("Attempted to kill init"), || {
+        format!("verdict does not name the panic: {msg}")
+    })?;
+    let log = dir.join("x86_64-init-panic/console.log");
+    let console =
+        std::fs::read_to_string(&log).map_err(|e| format!("console log not saved: {e}"))?;
+    ensure(console.contains("Kernel panic - not syncing"), || {
+        "saved log lacks the panic".into()
+    })?;
+    // Stopped at the panic, not at the 120 s timeout.
+    let boot_secs = case["boot"]["seconds"].as_f64().unwrap_or(f64::MAX);
+    ensure(boot_secs < 60.0, || {
+        format!(
+            "boot took {boot_secs} s: the panic did not end it (total {:?})",
+            t.elapsed()
+        )
+    })?;
+    Ok(())
+}
+
+/// A kernel that cannot finish in 3 s: incomplete, and QEMU is gone.
+fn timeout_is_incomplete_and_kills_qemu() -> Result<(), Failed> {
+    let dir = out_dir("timeout");
+    let out = run(harness(&[
+        "run",
+        "--cases",
+        "harness/tests/fixtures/cases",
+        "x86_64-hang",
+        "--results",
+        dir.to_str().unwrap(),
+    ]))?;
+    let r = results(&dir).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    let case = &r["cases"][0];
+    ensure(out.status.code() == Some(2), || {
+        format!("expected exit 2 (incomplete)\n{}", describe(&out))
+    })?;
+    ensure(case["boot"]["status"] == "incomplete", || {
+        format!("boot: {}", case["boot"])
+    })?;
+    ensure(case["boot"]["end"]["kind"] == "timed_out", || {
+        format!("end: {}", case["boot"]["end"])
+    })?;
+    ensure(dir.join("x86_64-hang/console.log").exists(), || {
+        "console log not saved".into()
+    })?;
+    let left = qemu_processes_mentioning(dir.to_str().unwrap());
+    ensure(left.is_empty(), || {
+        format!("QEMU outlived the harness: {left:?}")
+    })?;
+    Ok(())
+}
+
+/// SIGINT while a guest runs: the harness exits 130 and QEMU is gone.
+fn interrupt_kills_qemu() -> Result<(), Failed> {
+    let dir = out_dir("interrupt");
+    let mut child = harness(&[
+        "run",
+        "--cases",
+        "harness/tests/fixtures/cases",
+        "x86_64-hang",
+        "--timeout",
+        "300",
+        "--results",
+        dir.to_str().unwrap(),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .map_err(|e| e.to_string())?;
+    let log = dir.join("x86_64-hang/console.log");
+    let start = Instant::now();
+    // The build may still be running in a parallel trial: allow for it.
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("@@LTOH BEGIN")
+    {
+        if start.elapsed() > Duration::from_secs(1800) {
+            let _ = child.kill();
+            return Err("the guest never started its init".into());
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            return Err(format!("harness exited early: {st}").into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ensure(
+        !qemu_processes_mentioning(dir.to_str().unwrap()).is_empty(),
+        || "no QEMU found while the guest runs".into(),
+    )?;
+    unsafe_sigint(child.id());
+    let status = child.wait().map_err(|e| e.to_string())?;
+    ensure(status.code() == Some(130), || {
+        format!("expected exit 130 after SIGINT, got {status}")
+    })?;
+    std::thread::sleep(Duration::from_millis(200));
+    let left = qemu_processes_mentioning(dir.to_str().unwrap());
+    ensure(left.is_empty(), || {
+        format!("QEMU outlived the harness: {left:?}")
+    })?;
+    Ok(())
+}
+
+fn unsafe_sigint(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+}
+
+/// A broken case file: exit 2, an error naming file, line and column.
+fn broken_case_file_is_located() -> Result<(), Failed> {
+    let dir = out_dir("broken-case");
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "arch: x86_64\nlto: full\ncfi: on\ntimout: 5\n",
+    )
+    .unwrap();
+    let out = run(harness(&["list", "--cases", dir.to_str().unwrap()]))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure(out.status.code() == Some(2), || describe(&out))?;
+    let want = format!("{}:4:1:", dir.join("bad.yaml").display());
+    ensure(err.contains(&want) && err.contains("timout"), || {
+        format!("expected `{want}` naming `timout`:\n{err}")
+    })?;
+    Ok(())
+}
+
+/// --dry-run prints runnable make and QEMU lines for every case.
+fn dry_run_prints_commands() -> Result<(), Failed> {
+    let out = run(harness(&["run", "--dry-run"]))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure(out.status.success(), || describe(&out))?;
+    for needle in [
+        "make -C",
+        "ARCH=arm64",
+        "LLVM=-19",
+        "merge_config.sh -m",
+        "olddefconfig",
+        "qemu-system-aarch64 -M virt",
+        "qemu-system-x86_64 -M q35",
+    ] {
+        ensure(text.contains(needle), || {
+            format!("dry run lacks `{needle}`:\n{text}")
+        })?;
+    }
+    ensure(!text.contains("defconfig-lto-full-cfi"), || {
+        "dry run included a slow case".into()
+    })?;
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let cases = lto_harness::case::load_dir(&repo().join("cases")).expect("shipped cases parse");
+    let mut trials = vec![
+        Trial::test(
+            "cli::broken_case_file_is_located",
+            broken_case_file_is_located,
+        ),
+        Trial::test("cli::dry_run_prints_commands", dry_run_prints_commands),
+    ];
+    for case in cases.iter().filter(|c| !c.has_tag("slow")) {
+        let name = case.name.clone();
+        trials.push(Trial::test(format!("case::{name}"), move || {
+            shipped_case(&name)
+        }));
+    }
+    trials.push(Trial::test(
+        "verdict::init_panic_is_fail",
+        init_panic_is_fail,
+    ));
+    trials.push(Trial::test(
+        "verdict::timeout_is_incomplete_and_kills_qemu",
+        timeout_is_incomplete_and_kills_qemu,
+    ));
+    trials.push(Trial::test(
+        "verdict::interrupt_kills_qemu",
+        interrupt_kills_qemu,
+    ));
+    std::process::exit(libtest_mimic::run(&args, trials).exit_code());
+}
