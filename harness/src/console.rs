@@ -1839,6 +1839,142 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
         }
     }
 
+    const X86_TINY_FULL_CFI_LKDTM: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/console/x86_64-tiny-full-cfi-lkdtm.log"
+    ));
+
+    #[test]
+    fn fixture_x86_64_tiny_full_cfi_lkdtm() {
+        assert_aligned_with_raw(X86_TINY_FULL_CFI_LKDTM);
+        let events = parse_log(X86_TINY_FULL_CFI_LKDTM);
+
+        assert_eq!(
+            events[0].kind,
+            EventKind::Banner {
+                version: "6.12.117".into(),
+                compiler: "Debian clang version 19.1.7 (3~deb12u1), Debian LLD 19.1.7".into(),
+            }
+        );
+        assert_eq!(events[0].line, 9);
+
+        // Full LTO: initcall stub names are reported exactly as printed.
+        let first_start = events
+            .iter()
+            .find(|e| matches!(e.kind, EventKind::InitcallStart { .. }))
+            .unwrap();
+        assert_eq!(
+            *first_start,
+            Event {
+                line: 88,
+                time: Some(0.164),
+                kind: EventKind::InitcallStart {
+                    func: "__initstub__kmod_core__363_2214_init_hw_perf_eventsearly".into()
+                },
+            }
+        );
+        let failed: Vec<(usize, &str, i64)> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::InitcallReturn { func, ret, .. } if *ret != 0 => {
+                    Some((e.line, func.as_str(), *ret))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            failed,
+            vec![
+                (161, "__initstub__kmod_bts__306_622_bts_init3", -19),
+                (163, "__initstub__kmod_pt__341_1925_pt_init3", -19),
+                (211, "__initstub__kmod_hpet__142_1167_hpet_late_init5", -19),
+                (266, "__initstub__kmod_ibs__325_1560_amd_ibs_init6", -19),
+                (279, "__initstub__kmod_umwait__313_246_umwait_init6", -19),
+                (
+                    363,
+                    "__initstub__kmod_microcode__266_877_microcode_init7",
+                    -22
+                ),
+            ]
+        );
+        let count = |f: fn(&EventKind) -> bool| events.iter().filter(|e| f(&e.kind)).count();
+        assert_eq!(count(|k| matches!(k, EventKind::InitcallStart { .. })), 155);
+        assert_eq!(
+            count(|k| matches!(k, EventKind::InitcallReturn { .. })),
+            155
+        );
+
+        // The interesting part, skipping module initcalls.
+        let tail: Vec<(usize, Option<f64>, EventKind)> = events
+            .iter()
+            .filter(|e| e.line >= 422)
+            .filter(|e| {
+                !matches!(
+                    e.kind,
+                    EventKind::InitcallStart { .. } | EventKind::InitcallReturn { .. }
+                )
+            })
+            .map(|e| (e.line, e.time, e.kind.clone()))
+            .collect();
+        let cfi_text = "CFI failure at lkdtm_indirect_call+0x16/0x20 [lkdtm] (target: lkdtm_increment_int+0x0/0x8 [lkdtm]; expected type: 0x7e0c52a5)";
+        assert_eq!(
+            tail,
+            vec![
+                (
+                    422,
+                    Some(0.852022),
+                    EventKind::RunInit {
+                        path: "/init".into()
+                    }
+                ),
+                (
+                    428,
+                    None,
+                    EventKind::Marker {
+                        kind: "BEGIN".into(),
+                        args: vec!["raw".into()]
+                    }
+                ),
+                (
+                    440,
+                    Some(1.084037),
+                    EventKind::CfiFailure {
+                        text: cfi_text.into(),
+                        target: Some("lkdtm_increment_int".into()),
+                        expected_type: Some("0x7e0c52a5".into()),
+                    }
+                ),
+                (
+                    441,
+                    Some(1.084037),
+                    EventKind::Oops {
+                        text: "Oops: invalid opcode: 0000 [#1]".into()
+                    }
+                ),
+                (454, Some(1.084037), EventKind::CallTrace),
+                (
+                    480,
+                    None,
+                    EventKind::Marker {
+                        kind: "END".into(),
+                        args: vec!["rc=0".into()]
+                    }
+                ),
+            ]
+        );
+        // The oops killed the shell, not the kernel: no panic, no BUG.
+        assert_eq!(count(|k| matches!(k, EventKind::Panic { .. })), 0);
+        assert_eq!(count(|k| matches!(k, EventKind::Bug { .. })), 0);
+
+        // Byte-at-a-time feeding gives the same events.
+        let mut p = ConsoleParser::new();
+        let bytewise: Vec<Event> = split_bytewise(X86_TINY_FULL_CFI_LKDTM)
+            .iter()
+            .flat_map(|l| p.parse_line(l))
+            .collect();
+        assert_eq!(bytewise, events);
+    }
+
     #[test]
     fn serializes_with_type_tag() {
         let events = parse_log(

@@ -50,10 +50,10 @@ fn describe(out: &Output) -> String {
     )
 }
 
-fn results(dir: &Path) -> Result<Value, Failed> {
+fn results(dir: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(dir.join("results.json"))
         .map_err(|e| format!("no results.json in {}: {e}", dir.display()))?;
-    Ok(serde_json::from_str(&text).map_err(|e| e.to_string())?)
+    serde_json::from_str(&text).map_err(|e| e.to_string())
 }
 
 fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), Failed> {
@@ -140,7 +140,7 @@ fn shipped_case(name: &str) -> Result<(), Failed> {
             std::fs::read_to_string(&marker).unwrap_or_default()
         )
     })?;
-    let r = results(&warm)?;
+    let r = results(&warm).map_err(|e| format!("{e}\n{}", describe(&out)))?;
     ensure(
         out.status.code() == Some(0) && r["cases"][0]["build"]["reused"] == true,
         || format!("warm rerun did not reuse the build:\n{}", describe(&out)),
@@ -322,7 +322,7 @@ fn dry_run_prints_commands() -> Result<(), Failed> {
     Ok(())
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let cases = lto_harness::case::load_dir(&repo().join("cases")).expect("shipped cases parse");
     let mut trials = vec![
@@ -350,5 +350,6 @@ fn main() {
         "verdict::interrupt_kills_qemu",
         interrupt_kills_qemu,
     ));
-    std::process::exit(libtest_mimic::run(&args, trials).exit_code());
+    // exit_code() rather than exit(): destructors (temp dirs) still run.
+    libtest_mimic::run(&args, trials).exit_code()
 }
