@@ -522,11 +522,8 @@ pub fn find_modules(dir: &Path) -> Vec<(String, PathBuf)> {
         for e in rd.flatten() {
             let p = e.path();
             match e.file_type() {
-                Ok(t) if t.is_dir() => {
-                    if e.file_name() != "source" {
-                        stack.push(p)
-                    }
-                }
+                // `source` is kbuild's symlink back to the tree.
+                Ok(t) if t.is_dir() && e.file_name() != "source" => stack.push(p),
                 Ok(t) if t.is_file() => {
                     if let Some(stem) = p.extension().filter(|x| *x == "ko").and(p.file_stem()) {
                         out.push((stem.to_string_lossy().replace('-', "_"), p));
@@ -720,6 +717,31 @@ mod tests {
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(text.contains("out\n") && text.contains("err\n"), "{text}");
         assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    /// Our Berkeley-style counting agrees with llvm-size on a real ELF.
+    #[test]
+    fn elf_sizes_match_llvm_size() {
+        let elf = Path::new("/bin/busybox");
+        let out = Command::new("llvm-size-19")
+            .arg(elf)
+            .output()
+            .expect("llvm-size-19 (Debian llvm-19; ci/setup installs it)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let nums: Vec<u64> = text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .take(3)
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let s = elf_sizes(elf).unwrap();
+        assert_eq!(
+            [s.text, s.data, s.bss],
+            [nums[0], nums[1], nums[2]],
+            "{text}"
+        );
     }
 
     #[test]

@@ -86,11 +86,12 @@ fn is_bad(kind: &EventKind) -> bool {
 pub fn describe(e: &Event) -> String {
     let what = match &e.kind {
         EventKind::Panic { text } => format!("Kernel panic - not syncing: {text}"),
-        EventKind::Oops { text } => format!("Oops: {text}"),
-        EventKind::Bug { text } => format!("BUG: {text}"),
-        EventKind::Warning { text } => format!("WARNING: {text}"),
-        EventKind::CfiFailure { text, .. } => text.clone(),
-        EventKind::ModuleError { text, .. } => text.clone(),
+        // The parser keeps these lines whole (without the timestamp).
+        EventKind::Oops { text }
+        | EventKind::Bug { text }
+        | EventKind::Warning { text }
+        | EventKind::CfiFailure { text, .. }
+        | EventKind::ModuleError { text, .. } => text.clone(),
         other => format!("{other:?}"),
     };
     format!("console line {}: {what}", e.line)
@@ -341,6 +342,22 @@ mod tests {
             );
             assert!(v.message.contains("console line 5"), "{}", v.message);
         }
+    }
+
+    #[test]
+    fn real_cfi_trap_log_fails_naming_the_cfi_line() {
+        let log = include_str!("../tests/fixtures/console/x86_64-tiny-full-cfi-lkdtm.log");
+        let v = boot_verdict(&outcome(log, EXIT0));
+        assert_eq!(v.status, Status::Fail);
+        assert_eq!(
+            v.message,
+            "the kernel reported a failure: console line 440: CFI failure at lkdtm_indirect_call+0x16/0x20 [lkdtm] \
+             (target: lkdtm_increment_int+0x0/0x8 [lkdtm]; expected type: 0x7e0c52a5)"
+        );
+        assert_eq!(
+            v.details[1],
+            "console line 441: Oops: invalid opcode: 0000 [#1]"
+        );
     }
 
     #[test]

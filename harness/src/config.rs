@@ -1,6 +1,6 @@
-//! Config: the base config (tinyconfig by default) + the harness fragment
-//! + the arch's serial fragment + the case's fragments + its inline symbols
-//! + the LTO/CFI symbols, merged with the kernel's own
+//! Config: the base config (tinyconfig by default), then the harness
+//! fragment, the arch's serial fragment, the case's fragments, its inline
+//! symbols and the LTO/CFI symbols, merged with the kernel's own
 //! `scripts/kconfig/merge_config.sh`, then `olddefconfig`; and the check
 //! that every requested symbol survived into the final `.config` (kconfig
 //! silently drops symbols whose dependencies are not met).

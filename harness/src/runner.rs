@@ -59,19 +59,18 @@ pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Resul
         toolchain::require(arch.qemu.binary, arch.qemu.package)?;
         image::busybox_for(arch, &env.cache)
             .with_context(|| format!("case {}: no busybox for {}", case.name, arch.name))?;
-        if case.cfi.is_on()
-            && opts.kernel_build.is_none()
-            && !env.toolchain.supports_kcfi(case.arch)
-        {
-            bail!(
-                "{}: case {} asks for CFI, but {} ({}) cannot compile -fsanitize=kcfi for {}; \
-                 kCFI needs clang 16 or newer (Debian: clang-19)",
-                case.file.display(),
-                case.name,
-                env.toolchain.clang.display(),
-                env.toolchain.version,
-                arch.clang_target
-            );
+        if case.cfi.is_on() && opts.kernel_build.is_none() {
+            if let Err(why) = env.toolchain.check_kcfi(case.arch) {
+                bail!(
+                    "{}: case {} asks for CFI, but {} ({}) cannot compile -fsanitize=kcfi for {}: {why}\n\
+                     kCFI needs clang 16 or newer (Debian: clang-19)",
+                    case.file.display(),
+                    case.name,
+                    env.toolchain.clang.display(),
+                    env.toolchain.version,
+                    arch.clang_target
+                );
+            }
         }
     }
     Ok(())

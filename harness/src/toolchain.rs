@@ -77,26 +77,20 @@ impl Toolchain {
     }
 
     /// Whether this clang accepts `-fsanitize=kcfi` for `arch` (what the
-    /// kernel's CFI_CLANG needs). A real compile of an empty file.
-    pub fn supports_kcfi(&self, arch: Arch) -> bool {
-        Command::new(&self.clang)
-            .args([
-                "--target",
-                arch.profile().clang_target,
-                "-fsanitize=kcfi",
-                "-x",
-                "c",
-                "-c",
-                "-o",
-                "/dev/null",
-                "-",
-            ])
+    /// kernel's CFI_CLANG needs): a real compile of an empty file. The
+    /// error carries clang's own words.
+    pub fn check_kcfi(&self, arch: Arch) -> Result<(), String> {
+        let out = Command::new(&self.clang)
+            .arg(format!("--target={}", arch.profile().clang_target))
+            .args(["-fsanitize=kcfi", "-x", "c", "-c", "-o", "/dev/null", "-"])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
+            .output()
+            .map_err(|e| format!("running {}: {e}", self.clang.display()))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        }
     }
 }
 
@@ -142,6 +136,14 @@ mod tests {
         );
         assert!(tool_names("-x").is_err());
         assert!(tool_names("yes").is_err());
+    }
+
+    #[test]
+    fn kcfi_probe_accepts_both_arches_with_clang_19() {
+        let tc = Toolchain::detect("-19").expect("clang-19 installed (ci/setup)");
+        for arch in Arch::ALL {
+            assert_eq!(tc.check_kcfi(arch), Ok(()), "{arch}");
+        }
     }
 
     #[test]
