@@ -719,6 +719,182 @@ mod tests {
         assert_eq!(seen.lock().unwrap().len(), 2);
     }
 
+    /// A stand-in kernel tree whose Makefile behaves like kbuild's for the
+    /// targets the harness uses, and appends to `count` on every build.
+    fn fake_kernel(dir: &Path) -> PathBuf {
+        let src = dir.join("linux");
+        std::fs::create_dir_all(src.join("scripts/kconfig")).unwrap();
+        std::fs::write(src.join("Makefile"), "VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\n\
+tinyconfig:\n\tmkdir -p $(O) && : > $(O)/.config\n\
+olddefconfig:\n\t@true\n\
+bzImage:\n\techo build >> $(CURDIR)/count\n\tsleep 1\n\ttest ! -e $(CURDIR)/fail\n\
+\tmkdir -p $(O)/arch/x86/boot $(O)/lib\n\tcp /bin/true $(O)/vmlinux\n\techo img > $(O)/arch/x86/boot/bzImage\n\
+\techo map > $(O)/System.map\n\
+modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
+        let merge = src.join("scripts/kconfig/merge_config.sh");
+        // -m -O DIR BASE FRAGMENTS...: append the fragments to BASE, as -m does.
+        std::fs::write(
+            &merge,
+            "#!/bin/sh\nshift 3\nbase=$1; shift\ncat \"$@\" >> \"$base\"\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&merge, std::fs::Permissions::from_mode(0o755)).unwrap();
+        src
+    }
+
+    fn fake_toolchain() -> Toolchain {
+        Toolchain {
+            llvm: "-19".into(),
+            clang: "/bin/true".into(),
+            ld_lld: "/bin/true".into(),
+            version: "fake clang 1".into(),
+        }
+    }
+
+    struct Quiet;
+    impl BuildProgress for Quiet {
+        fn phase(&self, _: &str, _: &str) {}
+    }
+
+    fn case_named(name: &str) -> Case {
+        Case::parse(
+            &Path::new("/x").join(format!("{name}.yaml")),
+            "arch: x86_64\nlto: none\ncfi: off\nmodules: [test_module]\n",
+        )
+        .unwrap()
+    }
+
+    /// Two builders racing on the same inputs (as two harness runs sharing a
+    /// cache would) build once, and both get the one published entry.
+    #[test]
+    fn concurrent_builds_of_one_key_run_make_once() {
+        let d = tempfile::tempdir().unwrap();
+        let src = fake_kernel(d.path());
+        let source = KernelSource::from_dir(&src).unwrap();
+        let cache = Cache::open(Some(&d.path().join("cache"))).unwrap();
+        let tc = fake_toolchain();
+        let builder = Builder {
+            cache: &cache,
+            source: &source,
+            toolchain: &tc,
+            jobs: 2,
+        };
+        let keys: Vec<String> = std::thread::scope(|s| {
+            let hs: Vec<_> = ["a", "b"]
+                .iter()
+                .map(|n| {
+                    let builder = &builder;
+                    s.spawn(move || {
+                        let plan = builder.plan(&case_named(n)).unwrap();
+                        match builder.build(&plan, &Quiet) {
+                            Ok(k) => k.key,
+                            Err(BuildError::Failed { message, .. }) => panic!("{message}"),
+                            Err(BuildError::Incomplete(e)) => panic!("{e:#}"),
+                        }
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(keys[0], keys[1]);
+        assert_eq!(
+            std::fs::read_to_string(src.join("count")).unwrap(),
+            "build\n"
+        );
+        let k = builder
+            .build(&builder.plan(&case_named("c")).unwrap(), &Quiet)
+            .ok()
+            .unwrap();
+        assert!(k.reused);
+        assert!(k.modules.contains_key("test_module"));
+        assert_eq!(
+            std::fs::read_to_string(src.join("count")).unwrap(),
+            "build\n"
+        );
+    }
+
+    /// A build that fails half-way publishes nothing; the next one builds.
+    #[test]
+    fn failed_build_leaves_no_entry_that_looks_complete() {
+        let d = tempfile::tempdir().unwrap();
+        let src = fake_kernel(d.path());
+        std::fs::write(src.join("fail"), "").unwrap();
+        let source = KernelSource::from_dir(&src).unwrap();
+        let cache = Cache::open(Some(&d.path().join("cache"))).unwrap();
+        let tc = fake_toolchain();
+        let builder = Builder {
+            cache: &cache,
+            source: &source,
+            toolchain: &tc,
+            jobs: 2,
+        };
+        let plan = builder.plan(&case_named("a")).unwrap();
+        match builder.build(&plan, &Quiet) {
+            Err(BuildError::Failed { message, log, .. }) => {
+                assert!(message.contains("make failed"), "{message}");
+                assert!(log.unwrap().exists());
+            }
+            other => panic!("expected a failed build, got {:?}", other.map(|k| k.key)),
+        }
+        let published: Vec<_> = std::fs::read_dir(d.path().join("cache/builds"))
+            .unwrap()
+            .collect();
+        assert!(published.is_empty(), "{published:?}");
+        std::fs::remove_file(src.join("fail")).unwrap();
+        // The tree changed (a file went away): a new source identity, a fresh build.
+        let source = KernelSource::from_dir(&src).unwrap();
+        let builder = Builder {
+            cache: &cache,
+            source: &source,
+            toolchain: &tc,
+            jobs: 2,
+        };
+        let k = builder
+            .build(&builder.plan(&case_named("a")).unwrap(), &Quiet)
+            .ok()
+            .unwrap();
+        assert!(!k.reused);
+        assert!(k.dir.join(cache::COMPLETE).exists());
+    }
+
+    /// A dropped symbol fails the build step and names symbol and value.
+    #[test]
+    fn dropped_symbol_fails_the_build_by_name() {
+        let d = tempfile::tempdir().unwrap();
+        let src = fake_kernel(d.path());
+        // olddefconfig that drops LKDTM, as tinyconfig does without RUNTIME_TESTING_MENU.
+        let mk = std::fs::read_to_string(src.join("Makefile"))
+            .unwrap()
+            .replace(
+                "olddefconfig:\n\t@true",
+                "olddefconfig:\n\tsed -i '/CONFIG_LKDTM/d' $(O)/.config",
+            );
+        std::fs::write(src.join("Makefile"), mk).unwrap();
+        let source = KernelSource::from_dir(&src).unwrap();
+        let cache = Cache::open(Some(&d.path().join("cache"))).unwrap();
+        let tc = fake_toolchain();
+        let builder = Builder {
+            cache: &cache,
+            source: &source,
+            toolchain: &tc,
+            jobs: 2,
+        };
+        match builder.build(&builder.plan(&case_named("a")).unwrap(), &Quiet) {
+            Err(BuildError::Failed { message, .. }) => {
+                assert!(
+                    message.contains("CONFIG_LKDTM requested m but is missing"),
+                    "{message}"
+                )
+            }
+            other => panic!("expected a failed build, got {:?}", other.map(|k| k.key)),
+        }
+        assert!(
+            !src.join("count").exists(),
+            "make ran after config verification failed"
+        );
+    }
+
     /// Our Berkeley-style counting agrees with llvm-size on a real ELF.
     #[test]
     fn elf_sizes_match_llvm_size() {

@@ -1081,7 +1081,11 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
                 7 => v.extend_from_slice(b"[    0.318967] "),
                 8 => {
                     // occasionally a very long run without line ends
-                    let n = if (r >> 8).is_multiple_of(50) { 5000 } else { 20 };
+                    let n = if (r >> 8).is_multiple_of(50) {
+                        5000
+                    } else {
+                        20
+                    };
                     v.extend(std::iter::repeat_n(b'q', n));
                 }
                 _ => v.push((r >> 16) as u8),
