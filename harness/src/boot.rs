@@ -42,6 +42,9 @@ pub struct BootRequest {
     pub log: PathBuf,
     /// Where QEMU's own stderr is saved.
     pub stderr_log: PathBuf,
+    /// Deterministic mode: `-icount shift=0,sleep=off`, so the guest clock
+    /// counts executed instructions (1 ns each), not host time.
+    pub icount: bool,
 }
 
 /// Why the guest stopped.
@@ -121,6 +124,9 @@ pub fn qemu_argv(req: &BootRequest) -> Vec<String> {
     v.push(req.initrd.display().to_string());
     v.push("-append".into());
     v.push(kernel_cmdline(req));
+    if req.icount {
+        v.extend(["-icount".into(), "shift=0,sleep=off".into()]);
+    }
     v
 }
 
@@ -129,145 +135,251 @@ enum Msg {
     Eof { lines: usize, last: Option<String> },
 }
 
-/// Boots and supervises one guest; `on_event` sees each event as it arrives.
-pub fn boot(req: &BootRequest, on_event: &dyn Fn(&Event)) -> BootOutcome {
-    let start = Instant::now();
-    let argv = qemu_argv(req);
-    let mut outcome = BootOutcome {
-        end: BootEnd::SpawnFailed {
-            error: String::new(),
-        },
-        events: Vec::new(),
-        lines: 0,
-        last_line: None,
-        seconds: 0.0,
-        log: req.log.clone(),
-        stderr_log: req.stderr_log.clone(),
-    };
-    let fail = |mut o: BootOutcome, error: String| {
-        o.end = BootEnd::SpawnFailed { error };
-        o.seconds = start.elapsed().as_secs_f64();
-        o
-    };
-    if crate::toolchain::find_in_path(&argv[0]).is_none() {
-        return fail(
-            outcome,
-            format!(
-                "`{}` not found: install the Debian package `{}` (or run ci/setup)",
-                argv[0], req.arch.qemu.package
-            ),
-        );
-    }
-    let mut log = match std::fs::File::create(&req.log) {
-        Ok(f) => f,
-        Err(e) => return fail(outcome, format!("creating {}: {e}", req.log.display())),
-    };
-    let stderr = match std::fs::File::create(&req.stderr_log) {
-        Ok(f) => f,
-        Err(e) => {
-            return fail(
-                outcome,
-                format!("creating {}: {e}", req.stderr_log.display()),
-            )
-        }
-    };
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr);
-    let mut child = match proc::spawn(&mut cmd) {
-        Ok(c) => c,
-        Err(e) => return fail(outcome, format!("starting {}: {e}", argv[0])),
-    };
-    let Some(mut stdout) = child.inner().stdout.take() else {
-        return fail(outcome, "QEMU stdout was not captured".into());
-    };
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut splitter = LineSplitter::new();
-        let mut parser = ConsoleParser::new();
-        let mut buf = [0u8; 8192];
-        let mut lines = 0usize;
-        let mut last = None;
-        let mut handle = |line: String, tx: &mpsc::Sender<Msg>| {
-            lines += 1;
-            for e in parser.parse_line(&line) {
-                let _ = tx.send(Msg::Event(e));
-            }
-            last = Some(line);
+/// What [`Guest::next_event`] saw.
+pub enum Next {
+    Event(Event),
+    /// The console closed: QEMU has exited (or was killed).
+    Eof,
+    /// The deadline passed first.
+    Deadline,
+}
+
+/// A running guest: QEMU in its own process group, its console parsed on
+/// a reader thread and saved to the log. Dropping it kills QEMU.
+pub struct Guest {
+    child: proc::GroupChild,
+    stdin: Option<std::process::ChildStdin>,
+    rx: mpsc::Receiver<Msg>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    start: Instant,
+    outcome: BootOutcome,
+    eof: bool,
+}
+
+impl Guest {
+    /// Starts QEMU. With `interactive`, the guest's console input is a pipe
+    /// that [`Guest::send_line`] writes to; otherwise it reads nothing.
+    pub fn start(req: &BootRequest, interactive: bool) -> Result<Guest, BootOutcome> {
+        let start = Instant::now();
+        let argv = qemu_argv(req);
+        let outcome = BootOutcome {
+            end: BootEnd::SpawnFailed {
+                error: String::new(),
+            },
+            events: Vec::new(),
+            lines: 0,
+            last_line: None,
+            seconds: 0.0,
+            log: req.log.clone(),
+            stderr_log: req.stderr_log.clone(),
         };
-        loop {
-            match stdout.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let _ = log.write_all(&buf[..n]);
-                    for line in splitter.push(&buf[..n]) {
-                        handle(line, &tx);
+        let fail = |mut o: BootOutcome, error: String| {
+            o.end = BootEnd::SpawnFailed { error };
+            o.seconds = start.elapsed().as_secs_f64();
+            o
+        };
+        if crate::toolchain::find_in_path(&argv[0]).is_none() {
+            return Err(fail(
+                outcome,
+                format!(
+                    "`{}` not found: install the Debian package `{}` (or run ci/setup)",
+                    argv[0], req.arch.qemu.package
+                ),
+            ));
+        }
+        if let Some(dir) = req.log.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let mut log = match std::fs::File::create(&req.log) {
+            Ok(f) => f,
+            Err(e) => {
+                return Err(fail(
+                    outcome,
+                    format!("creating {}: {e}", req.log.display()),
+                ))
+            }
+        };
+        let stderr = match std::fs::File::create(&req.stderr_log) {
+            Ok(f) => f,
+            Err(e) => {
+                return Err(fail(
+                    outcome,
+                    format!("creating {}: {e}", req.stderr_log.display()),
+                ))
+            }
+        };
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .stdin(if interactive {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        let mut child = match proc::spawn(&mut cmd) {
+            Ok(c) => c,
+            Err(e) => return Err(fail(outcome, format!("starting {}: {e}", argv[0]))),
+        };
+        let stdin = child.inner().stdin.take();
+        let Some(mut stdout) = child.inner().stdout.take() else {
+            return Err(fail(outcome, "QEMU stdout was not captured".into()));
+        };
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut splitter = LineSplitter::new();
+            let mut parser = ConsoleParser::new();
+            let mut buf = [0u8; 8192];
+            let mut lines = 0usize;
+            let mut last = None;
+            let mut handle = |line: String, tx: &mpsc::Sender<Msg>| {
+                lines += 1;
+                for e in parser.parse_line(&line) {
+                    let _ = tx.send(Msg::Event(e));
+                }
+                last = Some(line);
+            };
+            loop {
+                match stdout.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let _ = log.write_all(&buf[..n]);
+                        for line in splitter.push(&buf[..n]) {
+                            handle(line, &tx);
+                        }
                     }
                 }
             }
-        }
-        if let Some(line) = splitter.finish() {
-            handle(line, &tx);
-        }
-        let _ = log.flush();
-        let _ = tx.send(Msg::Eof { lines, last });
-    });
+            if let Some(line) = splitter.finish() {
+                handle(line, &tx);
+            }
+            let _ = log.flush();
+            let _ = tx.send(Msg::Eof { lines, last });
+        });
+        Ok(Guest {
+            child,
+            stdin,
+            rx,
+            reader: Some(reader),
+            start,
+            outcome,
+            eof: false,
+        })
+    }
 
-    let deadline = start + req.timeout;
+    /// Seconds since QEMU started.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// The next console event, waiting no later than `deadline`. Every
+    /// event is also kept for the final outcome.
+    pub fn next_event(&mut self, deadline: Instant) -> Next {
+        if self.eof {
+            return Next::Eof;
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match self.rx.recv_timeout(wait) {
+            Ok(Msg::Event(e)) => {
+                self.outcome.events.push(e.clone());
+                Next::Event(e)
+            }
+            Ok(Msg::Eof { lines, last }) => {
+                self.outcome.lines = lines;
+                self.outcome.last_line = last;
+                self.eof = true;
+                Next::Eof
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Next::Deadline,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                self.eof = true;
+                Next::Eof
+            }
+        }
+    }
+
+    /// Types a line on the guest's console (interactive guests only).
+    pub fn send_line(&mut self, line: &str) -> std::io::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("guest was not started interactive"))?;
+        stdin.write_all(line.as_bytes())?;
+        stdin.write_all(b"\n")?;
+        stdin.flush()
+    }
+
+    /// Kills QEMU's process group now.
+    pub fn kill(&self) {
+        self.child.kill();
+    }
+
+    /// Waits for QEMU to end (killing it first when `stopped` says why it
+    /// is being stopped) and returns everything seen.
+    pub fn finish(mut self, stopped: Option<BootEnd>) -> BootOutcome {
+        if stopped.is_some() {
+            self.child.kill();
+        }
+        self.stdin = None;
+        // Drain what is left of the console, bounded in case the pipe is held open.
+        let drain_until = Instant::now() + Duration::from_secs(5);
+        while !self.eof {
+            if let Next::Deadline = self.next_event(drain_until) {
+                self.child.kill();
+                break;
+            }
+        }
+        if let Some(r) = self.reader.take() {
+            if self.eof {
+                let _ = r.join();
+            }
+        }
+        let Guest {
+            child,
+            start,
+            mut outcome,
+            ..
+        } = self;
+        let code = match child.wait() {
+            Ok((status, _)) => status.code(),
+            Err(_) => None,
+        };
+        outcome.end = stopped.unwrap_or(BootEnd::Exited { code });
+        outcome.seconds = start.elapsed().as_secs_f64();
+        outcome
+    }
+}
+
+/// Boots and supervises one guest to its end: its own exit, a timeout, or
+/// a panic (plus [`PANIC_GRACE`] for the rest of the report).
+pub fn boot(req: &BootRequest) -> BootOutcome {
+    let mut guest = match Guest::start(req, false) {
+        Ok(g) => g,
+        Err(outcome) => return outcome,
+    };
+    let deadline = Instant::now() + req.timeout;
     let mut panic_at: Option<Instant> = None;
-    let mut stopped: Option<BootEnd> = None;
     loop {
         let limit = panic_at.map_or(deadline, |p| deadline.min(p + PANIC_GRACE));
-        let now = Instant::now();
-        if now >= limit && stopped.is_none() {
-            stopped = Some(if panic_at.is_some() {
-                BootEnd::StoppedOnPanic
-            } else {
-                BootEnd::TimedOut {
-                    after_seconds: req.timeout.as_secs(),
-                }
-            });
-            child.kill();
-        }
-        let wait = if stopped.is_some() {
-            Duration::from_secs(5)
-        } else {
-            limit - now
-        };
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Event(e)) => {
+        match guest.next_event(limit) {
+            Next::Event(e) => {
                 if matches!(e.kind, EventKind::Panic { .. }) && panic_at.is_none() {
                     panic_at = Some(Instant::now());
                 }
-                on_event(&e);
-                outcome.events.push(e);
             }
-            Ok(Msg::Eof { lines, last }) => {
-                outcome.lines = lines;
-                outcome.last_line = last;
-                break;
+            Next::Eof => return guest.finish(None),
+            Next::Deadline => {
+                let why = if panic_at.is_some() {
+                    BootEnd::StoppedOnPanic
+                } else {
+                    BootEnd::TimedOut {
+                        after_seconds: req.timeout.as_secs(),
+                    }
+                };
+                return guest.finish(Some(why));
             }
-            Err(mpsc::RecvTimeoutError::Timeout) if stopped.is_some() => {
-                // Killed but the pipe did not close: something holds it. Give up on the reader.
-                break;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    if stopped.is_some() {
-        child.kill();
-    }
-    let _ = reader.join();
-    let code = match child.wait() {
-        Ok((status, _)) => status.code(),
-        Err(_) => None,
-    };
-    outcome.end = stopped.unwrap_or(BootEnd::Exited { code });
-    outcome.seconds = start.elapsed().as_secs_f64();
-    outcome
 }
 
 #[cfg(test)]
@@ -285,6 +397,7 @@ mod tests {
             accel: Accel::Tcg,
             log: "/tmp/x".into(),
             stderr_log: "/tmp/y".into(),
+            icount: false,
         }
     }
 
@@ -303,5 +416,10 @@ mod tests {
         assert_eq!(v[0], "qemu-system-x86_64");
         assert!(!v.contains(&"-cpu".to_string()));
         assert!(v.last().unwrap().starts_with("console=ttyS0 "));
+        x.icount = true;
+        assert_eq!(
+            qemu_argv(&x)[qemu_argv(&x).len() - 2..],
+            ["-icount", "shift=0,sleep=off"]
+        );
     }
 }

@@ -146,6 +146,7 @@ fn boot_request(
         accel: opts.accel,
         log: dir.join("console.log"),
         stderr_log: dir.join("qemu-stderr.log"),
+        icount: false,
     }
 }
 
@@ -344,7 +345,7 @@ fn boot_case(
         step: "boot",
         phase: "qemu",
     });
-    let outcome = boot::boot(&req, &|_| {});
+    let outcome = boot::boot(&req);
     let checks = checks::judge(case, &outcome);
     let verdict = &checks[0];
     let step = BootStep {
