@@ -65,6 +65,8 @@ pub struct ArchProfile {
     pub supports_cfi: bool,
     /// Whether the kernel supports Clang LTO (ARCH_SUPPORTS_LTO_CLANG{,_THIN}).
     pub supports_lto: bool,
+    /// Debian packages that let clang link static programs for this arch.
+    pub userspace_packages: &'static [&'static str],
     /// ELF `e_machine` of vmlinux and modules.
     pub elf_machine: u16,
     pub qemu: QemuProfile,
@@ -84,6 +86,7 @@ pub static PROFILES: [ArchProfile; 2] = [
         config_fragment: include_str!("../../cases/fragments/arch-x86_64.config"),
         supports_cfi: true,
         supports_lto: true,
+        userspace_packages: &["libc6-dev"],
         elf_machine: object::elf::EM_X86_64.0,
         qemu: QemuProfile {
             binary: "qemu-system-x86_64",
@@ -108,6 +111,7 @@ pub static PROFILES: [ArchProfile; 2] = [
         config_fragment: include_str!("../../cases/fragments/arch-arm64.config"),
         supports_cfi: true,
         supports_lto: true,
+        userspace_packages: &["libc6-dev-arm64-cross", "libgcc-12-dev-arm64-cross"],
         elf_machine: object::elf::EM_AARCH64.0,
         qemu: QemuProfile {
             binary: "qemu-system-aarch64",

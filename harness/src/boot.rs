@@ -125,7 +125,17 @@ pub fn qemu_argv(req: &BootRequest) -> Vec<String> {
     v.push("-append".into());
     v.push(kernel_cmdline(req));
     if req.icount {
-        v.extend(["-icount".into(), "shift=0,sleep=off".into()]);
+        // The RTC too: a fixed start, advancing with virtual time, so no
+        // host time leaks into a deterministic guest.
+        v.extend(
+            [
+                "-icount",
+                "shift=0,sleep=off",
+                "-rtc",
+                "base=2024-01-01T00:00:00,clock=vm",
+            ]
+            .map(String::from),
+        );
     }
     v
 }
@@ -265,6 +275,11 @@ impl Guest {
             outcome,
             eof: false,
         })
+    }
+
+    /// Every event seen so far.
+    pub fn events(&self) -> &[Event] {
+        &self.outcome.events
     }
 
     /// Seconds since QEMU started.

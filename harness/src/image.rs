@@ -229,11 +229,114 @@ fn unpack_foreign_deb(package: &str, dest: &Path, cache: &Cache) -> Result<()> {
     Ok(())
 }
 
+/// The in-guest workload program's source (see images/workloads/).
+pub const LTO_BENCH_C: &str = include_str!("../../images/workloads/lto-bench.c");
+
+/// Compiles `lto-bench` statically for `arch` with the kernel's clang,
+/// cached by source, compiler and target.
+pub fn guest_program(
+    arch: &ArchProfile,
+    toolchain: &crate::toolchain::Toolchain,
+    cache: &Cache,
+) -> Result<PathBuf> {
+    let key = crate::cache::hash_parts([
+        ("src", LTO_BENCH_C.as_bytes()),
+        ("clang", toolchain.version.as_bytes()),
+        ("target", arch.clang_target.as_bytes()),
+    ]);
+    let dir = cache.parts_dir().join(format!("lto-bench-{}", &key[..16]));
+    let bin = dir.join("lto-bench");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let _lock = cache.lock(&format!("part-lto-bench-{}", &key[..16]))?;
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let tmp = cache.temp_dir("lto-bench")?;
+    std::fs::write(tmp.path().join("lto-bench.c"), LTO_BENCH_C)?;
+    let out = std::process::Command::new(&toolchain.clang)
+        .arg(format!("--target={}", arch.clang_target))
+        .args(["-O2", "-static", "-fuse-ld=lld", "-Wall", "-o"])
+        .arg(tmp.path().join("lto-bench"))
+        .arg(tmp.path().join("lto-bench.c"))
+        .output()
+        .with_context(|| format!("running {}", toolchain.clang.display()))?;
+    if !out.status.success() {
+        bail!(
+            "compiling images/workloads/lto-bench.c for {} failed (are the Debian packages {} installed? ci/setup installs them):\n{}",
+            arch.name,
+            arch.userspace_packages.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    std::fs::create_dir_all(cache.parts_dir())?;
+    crate::cache::publish_dir(&tmp.keep(), &dir)?;
+    Ok(bin)
+}
+
+/// `/init` for a benchmark guest: after the case's own steps it runs the
+/// plan given on the kernel command line (if any), then becomes an agent
+/// that reads `WORKLOAD ITERATIONS` lines from the console, runs them with
+/// lto-bench, and prints `@@LTOH AGENT ready` when it waits; `quit` ends it.
+pub fn agent_init_script(case: &Case) -> String {
+    let base = init_script(case);
+    let cut = base
+        .find(&format!("echo \"{MARKER} END"))
+        .unwrap_or(base.len());
+    let mut s = base[..cut].to_owned();
+    s.push_str(&format!(
+        r#"mount -t tmpfs tmpfs /tmp 2>/dev/null
+stty -echo 2>/dev/null
+/bin/lto-bench stamp
+# A plan on the kernel command line (lto_bench_plan=w:n,w:n,...) runs
+# before any console input is read: no input, no host timing, so under
+# -icount the whole boot is a pure function of its inputs.
+if [ -n "$lto_bench_plan" ]; then
+    for item in $(echo "$lto_bench_plan" | tr , ' '); do
+        /bin/lto-bench "${{item%%:*}}" "${{item#*:}}"
+    done
+fi
+while echo "{m} AGENT ready"; read -r workload iterations; do
+    [ "$workload" = quit ] && break
+    /bin/lto-bench "$workload" "$iterations"
+done
+echo "{m} END rc=$rc"
+sync
+reboot -f
+"#,
+        m = MARKER
+    ));
+    s
+}
+
 /// Writes the case's initramfs (gzip'd newc) to `out`.
 pub fn write_initramfs(
     case: &Case,
     kernel: &BuiltKernel,
     busybox: &Path,
+    out: &Path,
+) -> Result<()> {
+    write_image(case, kernel, busybox, None, out)
+}
+
+/// Writes a benchmark initramfs: the case's image plus `/bin/lto-bench`
+/// and the agent `/init`.
+pub fn write_bench_initramfs(
+    case: &Case,
+    kernel: &BuiltKernel,
+    busybox: &Path,
+    lto_bench: &Path,
+    out: &Path,
+) -> Result<()> {
+    write_image(case, kernel, busybox, Some(lto_bench), out)
+}
+
+fn write_image(
+    case: &Case,
+    kernel: &BuiltKernel,
+    busybox: &Path,
+    lto_bench: Option<&Path>,
     out: &Path,
 ) -> Result<()> {
     let bb = std::fs::read(busybox).with_context(|| format!("reading {}", busybox.display()))?;
@@ -256,7 +359,14 @@ pub fn write_initramfs(
     w.char_dev("/dev/null", 0o666, 1, 3)?;
     w.file("/bin/busybox", 0o755, &bb)?;
     w.symlink("/bin/sh", "busybox")?;
-    w.file("/init", 0o755, init_script(case).as_bytes())?;
+    match lto_bench {
+        Some(p) => {
+            let prog = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            w.file("/bin/lto-bench", 0o755, &prog)?;
+            w.file("/init", 0o755, agent_init_script(case).as_bytes())?;
+        }
+        None => w.file("/init", 0o755, init_script(case).as_bytes())?,
+    }
     for m in &case.modules {
         let path = kernel.modules.get(m).with_context(|| {
             let built: Vec<&str> = kernel.modules.keys().map(String::as_str).collect();

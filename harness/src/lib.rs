@@ -8,6 +8,7 @@
 //! [`toolchain`], [`cache`] and [`proc`] are the plumbing.
 
 pub mod arch;
+pub mod bench;
 pub mod boot;
 pub mod build;
 pub mod cache;
@@ -21,6 +22,7 @@ pub mod report;
 pub mod reporter;
 pub mod runner;
 pub mod source;
+pub mod stats;
 pub mod toolchain;
 
 /// The default cases directory: `./cases` when it exists, else the one

@@ -33,11 +33,59 @@ enum Command {
     List,
     /// Build, boot and check cases (all but `slow` ones by default).
     Run(RunArgs),
+    /// Benchmark kernel B against kernel A: build cost, sizes, boot, in-guest workloads.
+    Bench(BenchArgs),
     /// Parse a saved console log: print its events and the boot verdict.
     Judge {
         /// A console log saved by `run` (or any serial capture).
         log: PathBuf,
     },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The reference kernel's case (e.g. x86_64-lto-none).
+    case_a: String,
+    /// The kernel compared with it (e.g. x86_64-lto-full-cfi).
+    case_b: String,
+    /// deterministic: guest instruction counts under -icount (repeatable);
+    /// wall: plain TCG time with bootstrap intervals.
+    #[arg(long, value_enum, default_value = "deterministic")]
+    mode: lto_harness::bench::Mode,
+    /// Boots per kernel (default: 2 deterministic, 3 wall).
+    #[arg(long)]
+    boots: Option<usize>,
+    /// Samples per workload per boot (default: 2 deterministic, 5 wall).
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Only these workloads (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Options shared by everything that builds and boots.
+#[derive(Args)]
+struct CommonArgs {
+    /// Where results go.
+    #[arg(long, value_name = "DIR", default_value = "lto-harness-results")]
+    results: PathBuf,
+    /// Kernel tree to build (default: Debian's linux-source-6.12 tarball).
+    #[arg(long, value_name = "DIR")]
+    kernel_src: Option<PathBuf>,
+    /// Cache directory (default: $XDG_CACHE_HOME/lto-harness).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// make LLVM=: `1`, a version suffix such as `-19`, or a prefix dir ending in `/`.
+    #[arg(long, default_value = "-19")]
+    llvm: String,
+    /// make -j (default: the number of CPUs).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// QEMU accelerator.
+    #[arg(long, value_enum, default_value = "tcg")]
+    accel: Accel,
 }
 
 #[derive(Args)]
@@ -121,6 +169,7 @@ fn real_main(cli: Cli) -> Result<u8> {
             })
         }
         Command::Run(args) => run(&cases_dir, args),
+        Command::Bench(args) => bench(&cases_dir, args),
     }
 }
 
@@ -177,4 +226,63 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
         args.results.display()
     );
     Ok(results.exit_code() as u8)
+}
+
+fn bench(cases_dir: &std::path::Path, args: BenchArgs) -> Result<u8> {
+    use lto_harness::bench::{self, BenchOptions};
+    let all = case::load_dir(cases_dir)?;
+    let picked = case::select(&all, &[args.case_a.clone(), args.case_b.clone()], true)
+        .map_err(anyhow::Error::msg)?;
+    let c = &args.common;
+    let cache = Cache::open(c.cache_dir.as_deref())?;
+    let toolchain = Toolchain::detect(&c.llvm)?;
+    let source = match &c.kernel_src {
+        Some(dir) => KernelSource::from_dir(dir)?,
+        None => KernelSource::from_default_tarball(&cache)?,
+    };
+    let env = Environment {
+        cache,
+        source: Some(source),
+        toolchain,
+    };
+    let opts = RunOptions {
+        results_dir: c.results.clone(),
+        accel: c.accel,
+        jobs: c.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        }),
+        kernel_build: None,
+        timeout: None,
+    };
+    runner::preflight(&picked, &env, &opts)?;
+    let reporter = lto_harness::reporter::for_stderr();
+    let mut kernels = Vec::new();
+    for case in &picked {
+        let (step, kernel) = runner::build_case(case, &env, &opts, reporter.as_ref());
+        match kernel {
+            Some(k) => kernels.push(k),
+            None => anyhow::bail!("{}: no kernel to benchmark: {}", case.name, step.message),
+        }
+    }
+    let mut bopts = BenchOptions::defaults(args.mode);
+    if let Some(b) = args.boots {
+        bopts.boots = b.max(1);
+    }
+    if let Some(s) = args.samples {
+        bopts.samples = s.max(1);
+    }
+    bopts.workloads = args.workloads.clone();
+    let kb = kernels.pop().expect("two kernels");
+    let ka = kernels.pop().expect("two kernels");
+    let report = bench::bench(picked[0], ka, picked[1], kb, &env, &opts, &bopts, &|msg| {
+        eprintln!("bench: {msg}")
+    })?;
+    print!("{}", report.table());
+    std::fs::create_dir_all(&c.results)?;
+    let path = c.results.join("bench.json");
+    lto_harness::cache::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;
+    eprintln!("bench: {:.0} s; wrote {}", report.seconds, path.display());
+    Ok(0)
 }

@@ -172,7 +172,7 @@ impl BuildProgress for Progress<'_> {
 }
 
 /// Builds (or reuses) one case's kernel.
-fn build_case(
+pub fn build_case(
     case: &Case,
     env: &Environment,
     opts: &RunOptions,

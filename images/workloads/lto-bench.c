@@ -3,6 +3,8 @@
  * lto-bench: in-guest micro-workloads for comparing kernels.
  *
  *   lto-bench WORKLOAD ITERATIONS
+ *   lto-bench stamp        prints "@@LTOH STAMP ns=<CLOCK_BOOTTIME ns>"
+ *   lto-bench list         the workloads, one per line
  *
  * Each workload exercises one kernel path and prints exactly one line:
  *
@@ -243,6 +245,13 @@ int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "noop") == 0)
 		return 0;
+	if (argc >= 2 && strcmp(argv[1], "stamp") == 0) {
+		/* Time since boot: with -icount, instructions since boot. */
+		struct timespec ts;
+		clock_gettime(CLOCK_BOOTTIME, &ts);
+		printf("@@LTOH STAMP ns=%lld\n", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+		return 0;
+	}
 	if (argc >= 2 && strcmp(argv[1], "list") == 0) {
 		for (size_t i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++)
 			printf("%s\n", workloads[i].name);
