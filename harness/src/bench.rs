@@ -361,10 +361,8 @@ impl Agent {
 
 /// Benchmarks kernel B against kernel A.
 pub fn bench(
-    case_a: &Case,
-    kernel_a: BuiltKernel,
-    case_b: &Case,
-    kernel_b: BuiltKernel,
+    a: (&Case, BuiltKernel),
+    b: (&Case, BuiltKernel),
     env: &Environment,
     run: &RunOptions,
     opts: &BenchOptions,
@@ -395,7 +393,7 @@ pub fn bench(
         w.index = i;
     }
     let mut subjects = Vec::new();
-    for (case, kernel, tag) in [(case_a, kernel_a, "a"), (case_b, kernel_b, "b")] {
+    for ((case, kernel), tag) in [(a, "a"), (b, "b")] {
         let arch = case.arch.profile();
         let dir = run
             .results_dir

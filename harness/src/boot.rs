@@ -169,7 +169,7 @@ pub struct Guest {
 impl Guest {
     /// Starts QEMU. With `interactive`, the guest's console input is a pipe
     /// that [`Guest::send_line`] writes to; otherwise it reads nothing.
-    pub fn start(req: &BootRequest, interactive: bool) -> Result<Guest, BootOutcome> {
+    pub fn start(req: &BootRequest, interactive: bool) -> Result<Guest, Box<BootOutcome>> {
         let start = Instant::now();
         let argv = qemu_argv(req);
         let outcome = BootOutcome {
@@ -186,7 +186,7 @@ impl Guest {
         let fail = |mut o: BootOutcome, error: String| {
             o.end = BootEnd::SpawnFailed { error };
             o.seconds = start.elapsed().as_secs_f64();
-            o
+            Box::new(o)
         };
         if crate::toolchain::find_in_path(&argv[0]).is_none() {
             return Err(fail(
@@ -370,7 +370,7 @@ impl Guest {
 pub fn boot(req: &BootRequest) -> BootOutcome {
     let mut guest = match Guest::start(req, false) {
         Ok(g) => g,
-        Err(outcome) => return outcome,
+        Err(outcome) => return *outcome,
     };
     let deadline = Instant::now() + req.timeout;
     let mut panic_at: Option<Instant> = None;

@@ -276,9 +276,14 @@ fn bench(cases_dir: &std::path::Path, args: BenchArgs) -> Result<u8> {
     bopts.workloads = args.workloads.clone();
     let kb = kernels.pop().expect("two kernels");
     let ka = kernels.pop().expect("two kernels");
-    let report = bench::bench(picked[0], ka, picked[1], kb, &env, &opts, &bopts, &|msg| {
-        eprintln!("bench: {msg}")
-    })?;
+    let report = bench::bench(
+        (picked[0], ka),
+        (picked[1], kb),
+        &env,
+        &opts,
+        &bopts,
+        &|msg| eprintln!("bench: {msg}"),
+    )?;
     print!("{}", report.table());
     std::fs::create_dir_all(&c.results)?;
     let path = c.results.join("bench.json");
