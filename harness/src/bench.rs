@@ -174,6 +174,10 @@ pub struct BenchReport {
     pub a: KernelInfo,
     pub b: KernelInfo,
     pub metrics: Vec<Metric>,
+    /// Figures that got worse beyond their noise band since the previous
+    /// bench of the same kernels (filled in when the history is written).
+    #[serde(default)]
+    pub regressions: Vec<crate::history::Regression>,
 }
 
 /// One kernel under test.
@@ -698,6 +702,9 @@ impl BenchReport {
         units.dedup();
         out.push_str(&units.join("; "));
         out.push('\n');
+        for r in &self.regressions {
+            out.push_str(&format!("PERFORMANCE REGRESSION: {r}\n"));
+        }
         out
     }
 }

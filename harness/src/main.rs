@@ -86,6 +86,9 @@ struct CommonArgs {
     /// QEMU accelerator.
     #[arg(long, value_enum, default_value = "tcg")]
     accel: Accel,
+    /// History store to append to (default: $XDG_DATA_HOME/lto-harness/history.jsonl).
+    #[arg(long, value_name = "FILE", env = "LTO_HARNESS_HISTORY")]
+    history: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -122,6 +125,9 @@ struct RunArgs {
     /// Override every case's boot timeout, in seconds.
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<u64>,
+    /// History store to append to (default: $XDG_DATA_HOME/lto-harness/history.jsonl).
+    #[arg(long, value_name = "FILE", env = "LTO_HARNESS_HISTORY")]
+    history: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -213,7 +219,22 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
         env.toolchain.version, env.toolchain.llvm
     );
     let reporter = lto_harness::reporter::for_stderr();
-    let results = runner::run(&selected, &env, &opts, reporter.as_ref());
+    let mut results = runner::run(&selected, &env, &opts, reporter.as_ref());
+    let history = args
+        .history
+        .clone()
+        .unwrap_or_else(lto_harness::history::default_path);
+    if let Err(e) = lto_harness::history::record_run(&mut results, &history) {
+        eprintln!(
+            "lto-harness: warning: history {} not updated: {e:#}",
+            history.display()
+        );
+    }
+    for c in &results.cases {
+        for r in &c.regressions {
+            eprintln!("PERFORMANCE REGRESSION: {r}");
+        }
+    }
     results.write(&args.results)?;
     let s = &results.summary;
     eprintln!(

@@ -47,6 +47,10 @@ pub struct CaseResult {
     pub build: BuildStep,
     pub boot: BootStep,
     pub checks: Vec<CheckResult>,
+    /// Figures that got worse beyond their noise band since the previous
+    /// run of this case in the history.
+    #[serde(default)]
+    pub regressions: Vec<crate::history::Regression>,
 }
 
 impl CaseResult {
@@ -217,6 +221,7 @@ mod tests {
                 end: None,
             },
             checks,
+            regressions: vec![],
         };
         c.compute_status();
         c

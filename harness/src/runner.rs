@@ -435,6 +435,7 @@ pub fn run(
                 build: build_step,
                 boot: boot_step,
                 checks,
+                regressions: vec![],
             };
             r.compute_status();
             reporter.report(RunEvent::CaseFinished {

@@ -87,6 +87,24 @@ pub fn bootstrap_ci_pct(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> (f
     (percentile(&deltas, 0.025), percentile(&deltas, 0.975))
 }
 
+/// Percentile bootstrap 95 % interval of one sample set's median.
+pub fn bootstrap_median_ci(v: &[f64], resamples: usize, seed: u64) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mut rng = Rng(seed | 1);
+    let mut r = vec![0.0; v.len()];
+    let mut meds = Vec::with_capacity(resamples);
+    for _ in 0..resamples {
+        for x in r.iter_mut() {
+            *x = v[rng.index(v.len())];
+        }
+        meds.push(median(&r));
+    }
+    meds.sort_by(|a, b| a.total_cmp(b));
+    (percentile(&meds, 0.025), percentile(&meds, 0.975))
+}
+
 /// Which direction is good for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,0 +1,485 @@
+//! History: every `run` and `bench` appends one JSON line per kernel to a
+//! store (`$XDG_DATA_HOME/lto-harness/history.jsonl` by default), keyed by
+//! source identity, config (build key), toolchain and date, so numbers can
+//! be watched night after night. A metric that moved the wrong way beyond
+//! its noise band since the previous record of the same case is flagged as
+//! a regression.
+
+use crate::bench::{Basis, BenchReport, Metric};
+use crate::report::CaseResult;
+use crate::stats::{self, Better};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One measured figure, with its interval when it has one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lo: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hi: Option<f64>,
+    pub unit: String,
+    pub basis: Basis,
+    pub better: Better,
+}
+
+/// One kernel's numbers from one run or bench.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub date: String,
+    /// `run` or `bench`.
+    pub kind: String,
+    /// Bench mode (`deterministic`, `wall`), if a bench.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    pub case: String,
+    pub arch: String,
+    pub lto: String,
+    pub cfi: String,
+    /// Source identity key.
+    pub source: String,
+    /// Build key (hashes the final config and toolchain).
+    pub build_key: String,
+    pub toolchain: String,
+    pub metrics: BTreeMap<String, Figure>,
+}
+
+/// A metric that got worse beyond its noise band.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Regression {
+    pub case: String,
+    pub metric: String,
+    pub previous: f64,
+    pub current: f64,
+    pub delta_pct: f64,
+    pub band_pct: f64,
+    pub previous_date: String,
+}
+
+impl std::fmt::Display for Regression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {} -> {} ({:+.2}%, noise band ±{:.2}%, previous {})",
+            self.case,
+            self.metric,
+            self.previous,
+            self.current,
+            self.delta_pct,
+            self.band_pct,
+            self.previous_date
+        )
+    }
+}
+
+pub fn default_path() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("lto-harness/history.jsonl");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".local/share/lto-harness/history.jsonl")
+}
+
+/// Reads every record; a malformed line is an error naming its line.
+pub fn load(path: &Path) -> Result<Vec<Record>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not a history record", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// Appends records (one line each; O_APPEND keeps concurrent writers' lines whole).
+pub fn append(path: &Path, records: &[Record]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut buf = Vec::new();
+    for r in records {
+        serde_json::to_writer(&mut buf, r)?;
+        buf.push(b'\n');
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.write_all(&buf)?;
+    Ok(())
+}
+
+/// Default noise bands for figures without an interval, in percent.
+fn default_band_pct(basis: Basis) -> f64 {
+    match basis {
+        // One build each: machines are shared; builds of the same tree vary by several percent.
+        Basis::BuildOnce => 10.0,
+        // Sizes are exact; a small change is still a change, but not a regression to page anyone about.
+        Basis::Exact => 0.5,
+        Basis::Icount => 0.05,
+        Basis::Wall => 10.0,
+    }
+}
+
+/// The noise band of a metric between two records: the wider of the two
+/// intervals' half-widths when both have one, else the spread of earlier
+/// values of the same case (3 × median absolute deviation, at least three
+/// values), else a default per basis.
+fn band_pct(prev: &Figure, cur: &Figure, earlier: &[f64]) -> f64 {
+    let half = |f: &Figure| match (f.lo, f.hi) {
+        (Some(lo), Some(hi)) if f.value != 0.0 => Some(((hi - lo) / 2.0 / f.value.abs()) * 100.0),
+        _ => None,
+    };
+    if let (Some(a), Some(b)) = (half(prev), half(cur)) {
+        return a.max(b).max(0.01);
+    }
+    if earlier.len() >= 3 {
+        let m = stats::median(earlier);
+        let dev: Vec<f64> = earlier.iter().map(|x| (x - m).abs()).collect();
+        let mad = stats::median(&dev);
+        if m != 0.0 {
+            return (3.0 * mad / m.abs() * 100.0).max(default_band_pct(cur.basis) / 10.0);
+        }
+    }
+    default_band_pct(cur.basis)
+}
+
+/// Regressions of `new` against the latest earlier record of the same case,
+/// kind and mode in `history`.
+pub fn regressions(history: &[Record], new: &Record) -> Vec<Regression> {
+    let same = |r: &&Record| {
+        r.case == new.case
+            && r.kind == new.kind
+            && r.mode == new.mode
+            && r.date <= new.date
+            && *r != new
+    };
+    let Some(prev) = history
+        .iter()
+        .filter(same)
+        .max_by(|a, b| a.date.cmp(&b.date))
+    else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for (name, cur) in &new.metrics {
+        let Some(old) = prev.metrics.get(name) else {
+            continue;
+        };
+        if old.value == 0.0 || !old.value.is_finite() || !cur.value.is_finite() {
+            continue;
+        }
+        let earlier: Vec<f64> = history
+            .iter()
+            .filter(same)
+            .filter_map(|r| r.metrics.get(name).map(|f| f.value))
+            .collect();
+        let delta = (cur.value / old.value - 1.0) * 100.0;
+        let band = band_pct(old, cur, &earlier);
+        let worse = match cur.better {
+            Better::Lower => delta > band,
+            Better::Higher => delta < -band,
+        };
+        if worse {
+            out.push(Regression {
+                case: new.case.clone(),
+                metric: name.clone(),
+                previous: old.value,
+                current: cur.value,
+                delta_pct: delta,
+                band_pct: band,
+                previous_date: prev.date.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Appends a run's records (cases that produced a kernel) and fills each
+/// case's `regressions` against the history before it.
+pub fn record_run(results: &mut crate::report::RunResults, path: &Path) -> Result<()> {
+    let past = load(path)?;
+    let source = results
+        .source
+        .as_ref()
+        .map(|s| s.key())
+        .unwrap_or_else(|| "external".into());
+    let toolchain = results.toolchain.clone().unwrap_or_default();
+    let mut records = Vec::new();
+    for c in &mut results.cases {
+        let meta: Option<crate::build::BuildMetadata> = c
+            .build
+            .metadata
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if c.build.status != crate::checks::Status::Pass {
+            continue;
+        }
+        let rec = record_from_run(c, meta.as_ref(), &source, &toolchain, &results.started_at);
+        c.regressions = regressions(&past, &rec);
+        records.push(rec);
+    }
+    append(path, &records)
+}
+
+/// Appends a bench's records; returns the regressions against earlier benches.
+pub fn record_bench(
+    report: &BenchReport,
+    source: &str,
+    toolchain: &str,
+    path: &Path,
+) -> Result<Vec<Regression>> {
+    let past = load(path)?;
+    let records = records_from_bench(report, source, toolchain);
+    let regs = records.iter().flat_map(|r| regressions(&past, r)).collect();
+    append(path, &records)?;
+    Ok(regs)
+}
+
+fn figure(value: f64, unit: &str, basis: Basis, better: Better) -> Figure {
+    Figure {
+        value,
+        lo: None,
+        hi: None,
+        unit: unit.into(),
+        basis,
+        better,
+    }
+}
+
+/// The record of one case of a `run`: build cost, sizes, boot time.
+pub fn record_from_run(
+    c: &CaseResult,
+    meta: Option<&crate::build::BuildMetadata>,
+    source: &str,
+    toolchain: &str,
+    date: &str,
+) -> Record {
+    let mut metrics = BTreeMap::new();
+    if let Some(m) = meta {
+        metrics.insert(
+            "build.wall".into(),
+            figure(m.wall_seconds, "s", Basis::BuildOnce, Better::Lower),
+        );
+        metrics.insert(
+            "build.cpu".into(),
+            figure(m.cpu_seconds, "s", Basis::BuildOnce, Better::Lower),
+        );
+        metrics.insert(
+            "build.peak_rss".into(),
+            figure(
+                m.max_rss_kib as f64 / 1024.0,
+                "MiB",
+                Basis::BuildOnce,
+                Better::Lower,
+            ),
+        );
+        metrics.insert(
+            "size.text".into(),
+            figure(m.vmlinux.text as f64, "bytes", Basis::Exact, Better::Lower),
+        );
+        metrics.insert(
+            "size.data".into(),
+            figure(m.vmlinux.data as f64, "bytes", Basis::Exact, Better::Lower),
+        );
+        metrics.insert(
+            "size.bss".into(),
+            figure(m.vmlinux.bss as f64, "bytes", Basis::Exact, Better::Lower),
+        );
+        metrics.insert(
+            "size.image".into(),
+            figure(m.image_bytes as f64, "bytes", Basis::Exact, Better::Lower),
+        );
+        let modules: u64 = m.modules.iter().map(|x| x.bytes).sum();
+        metrics.insert(
+            "size.modules".into(),
+            figure(modules as f64, "bytes", Basis::Exact, Better::Lower),
+        );
+    }
+    if c.boot.status == crate::checks::Status::Pass {
+        metrics.insert(
+            "boot.qemu_wall".into(),
+            figure(c.boot.seconds, "s", Basis::Wall, Better::Lower),
+        );
+    }
+    Record {
+        date: date.into(),
+        kind: "run".into(),
+        mode: None,
+        case: c.name.clone(),
+        arch: c.arch.clone(),
+        lto: c.lto.clone(),
+        cfi: c.cfi.clone(),
+        source: source.into(),
+        build_key: c.build.key.clone().unwrap_or_default(),
+        toolchain: toolchain.into(),
+        metrics,
+    }
+}
+
+/// The two records of a bench: each kernel's own medians with intervals.
+pub fn records_from_bench(r: &BenchReport, source: &str, toolchain: &str) -> Vec<Record> {
+    let one = |k: &crate::bench::KernelInfo, pick: &dyn Fn(&Metric) -> &Vec<f64>| {
+        let mut metrics = BTreeMap::new();
+        for m in &r.metrics {
+            let v = pick(m);
+            if v.is_empty() {
+                continue;
+            }
+            let med = stats::median(v);
+            let (lo, hi) = match m.basis {
+                Basis::Wall if v.len() >= 3 => {
+                    let (l, h) = stats::bootstrap_median_ci(v, 2000, 0x5eed);
+                    (Some(l), Some(h))
+                }
+                Basis::Icount if v.len() >= 2 => (
+                    Some(v.iter().copied().fold(f64::MAX, f64::min)),
+                    Some(v.iter().copied().fold(f64::MIN, f64::max)),
+                ),
+                _ => (None, None),
+            };
+            metrics.insert(
+                m.name.clone(),
+                Figure {
+                    value: med,
+                    lo,
+                    hi,
+                    unit: m.unit.clone(),
+                    basis: m.basis,
+                    better: m.better,
+                },
+            );
+        }
+        Record {
+            date: r.started_at.clone(),
+            kind: "bench".into(),
+            mode: Some(format!("{:?}", r.mode).to_lowercase()),
+            case: k.case.clone(),
+            arch: k.arch.clone(),
+            lto: k.lto.clone(),
+            cfi: k.cfi.clone(),
+            source: source.into(),
+            build_key: k.build_key.clone(),
+            toolchain: toolchain.into(),
+            metrics,
+        }
+    };
+    let mut out = vec![one(&r.a, &|m| &m.a)];
+    if r.b.case != r.a.case {
+        out.push(one(&r.b, &|m| &m.b));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(date: &str, metrics: &[(&str, f64, Basis)]) -> Record {
+        Record {
+            date: date.into(),
+            kind: "bench".into(),
+            mode: Some("deterministic".into()),
+            case: "x86_64-lto-full-cfi".into(),
+            arch: "x86_64".into(),
+            lto: "full".into(),
+            cfi: "on".into(),
+            source: "tarball:abc".into(),
+            build_key: "k".into(),
+            toolchain: "clang 19".into(),
+            metrics: metrics
+                .iter()
+                .map(|(n, v, b)| (n.to_string(), figure(*v, "u", *b, Better::Lower)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn append_and_load_round_trip_and_bad_lines_are_located() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("h/history.jsonl");
+        let a = rec(
+            "2026-01-01T00:00:00Z",
+            &[("size.text", 100.0, Basis::Exact)],
+        );
+        append(&p, std::slice::from_ref(&a)).unwrap();
+        append(&p, std::slice::from_ref(&a)).unwrap();
+        assert_eq!(load(&p).unwrap(), vec![a.clone(), a]);
+        std::fs::write(
+            &p,
+            format!(
+                "{}\n{{oops\n",
+                std::fs::read_to_string(&p).unwrap().lines().next().unwrap()
+            ),
+        )
+        .unwrap();
+        let e = format!("{:#}", load(&p).unwrap_err());
+        assert!(e.contains("history.jsonl:2"), "{e}");
+    }
+
+    #[test]
+    fn worse_beyond_the_band_is_a_regression_and_within_is_not() {
+        let old = rec(
+            "2026-01-01T00:00:00Z",
+            &[
+                ("workload.getppid", 200.0, Basis::Icount),
+                ("size.text", 1000.0, Basis::Exact),
+            ],
+        );
+        // +1 % icount (band 0.05 %): regression. +0.2 % size (band 0.5 %): not.
+        let new = rec(
+            "2026-01-02T00:00:00Z",
+            &[
+                ("workload.getppid", 202.0, Basis::Icount),
+                ("size.text", 1002.0, Basis::Exact),
+            ],
+        );
+        let r = regressions(&[old.clone(), new.clone()], &new);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].metric, "workload.getppid");
+        assert!((r[0].delta_pct - 1.0).abs() < 1e-9);
+        // Getting better is never a regression.
+        let better = rec(
+            "2026-01-02T00:00:00Z",
+            &[("workload.getppid", 150.0, Basis::Icount)],
+        );
+        assert!(regressions(&[old.clone()], &better).is_empty());
+        // No earlier record: nothing to compare.
+        assert!(regressions(&[], &new).is_empty());
+    }
+
+    #[test]
+    fn intervals_widen_the_band() {
+        let mut old = rec(
+            "2026-01-01T00:00:00Z",
+            &[("workload.pipe", 100.0, Basis::Wall)],
+        );
+        let mut new = rec(
+            "2026-01-02T00:00:00Z",
+            &[("workload.pipe", 108.0, Basis::Wall)],
+        );
+        for (r, lo, hi) in [(&mut old, 90.0, 110.0), (&mut new, 98.0, 118.0)] {
+            let f = r.metrics.get_mut("workload.pipe").unwrap();
+            f.lo = Some(lo);
+            f.hi = Some(hi);
+        }
+        assert!(
+            regressions(&[old.clone()], &new).is_empty(),
+            "8 % inside a ±10 % band"
+        );
+        new.metrics.get_mut("workload.pipe").unwrap().value = 125.0;
+        assert_eq!(regressions(&[old], &new).len(), 1);
+    }
+}
