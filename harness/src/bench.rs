@@ -662,6 +662,7 @@ pub fn bench(
         a: info(sa),
         b: info(sb),
         metrics,
+        regressions: vec![],
     })
 }
 
