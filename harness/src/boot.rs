@@ -432,9 +432,15 @@ mod tests {
         assert!(!v.contains(&"-cpu".to_string()));
         assert!(v.last().unwrap().starts_with("console=ttyS0 "));
         x.icount = true;
+        let v = qemu_argv(&x);
         assert_eq!(
-            qemu_argv(&x)[qemu_argv(&x).len() - 2..],
-            ["-icount", "shift=0,sleep=off"]
+            v[v.len() - 4..],
+            [
+                "-icount",
+                "shift=0,sleep=off",
+                "-rtc",
+                "base=2024-01-01T00:00:00,clock=vm"
+            ]
         );
     }
 }
