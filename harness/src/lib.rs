@@ -16,6 +16,7 @@ pub mod case;
 pub mod checks;
 pub mod config;
 pub mod console;
+pub mod dashboard;
 pub mod history;
 pub mod image;
 pub mod proc;

@@ -35,6 +35,15 @@ enum Command {
     Run(RunArgs),
     /// Benchmark kernel B against kernel A: build cost, sizes, boot, in-guest workloads.
     Bench(BenchArgs),
+    /// Render the performance dashboard (static HTML + SVG) from the history.
+    Report {
+        /// Output directory for index.html.
+        #[arg(long, value_name = "DIR")]
+        html: PathBuf,
+        /// History store (default: $XDG_DATA_HOME/lto-harness/history.jsonl).
+        #[arg(long, value_name = "FILE", env = "LTO_HARNESS_HISTORY")]
+        history: Option<PathBuf>,
+    },
     /// Parse a saved console log: print its events and the boot verdict.
     Judge {
         /// A console log saved by `run` (or any serial capture).
@@ -176,6 +185,12 @@ fn real_main(cli: Cli) -> Result<u8> {
         }
         Command::Run(args) => run(&cases_dir, args),
         Command::Bench(args) => bench(&cases_dir, args),
+        Command::Report { html, history } => {
+            let history = history.unwrap_or_else(lto_harness::history::default_path);
+            let plots = lto_harness::dashboard::render(&history, &html)?;
+            println!("{} plots in {}", plots, html.join("index.html").display());
+            Ok(0)
+        }
     }
 }
 
