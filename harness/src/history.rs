@@ -455,7 +455,7 @@ mod tests {
             "2026-01-02T00:00:00Z",
             &[("workload.getppid", 150.0, Basis::Icount)],
         );
-        assert!(regressions(&[old.clone()], &better).is_empty());
+        assert!(regressions(std::slice::from_ref(&old), &better).is_empty());
         // No earlier record: nothing to compare.
         assert!(regressions(&[], &new).is_empty());
     }
