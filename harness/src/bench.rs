@@ -193,7 +193,7 @@ struct Subject<'a> {
 }
 
 /// A booted agent guest.
-struct Agent {
+pub struct Agent {
     guest: Guest,
     case: String,
 }
@@ -224,7 +224,7 @@ impl Agent {
     }
 
     /// Runs one sample on demand; returns guest nanoseconds per iteration.
-    fn sample(&mut self, w: &Workload, timeout: Duration) -> Result<f64> {
+    pub fn sample(&mut self, w: &Workload, timeout: Duration) -> Result<f64> {
         self.guest
             .send_line(&format!("{} {}", w.name, w.iterations))
             .with_context(|| format!("{}: writing to the guest console", self.case))?;
@@ -335,7 +335,8 @@ impl Agent {
         self.guest.events()
     }
 
-    fn quit(mut self) -> Result<()> {
+    /// Ends the guest (`quit`), and checks it shut down cleanly.
+    pub fn quit(mut self) -> Result<()> {
         let _ = self.guest.send_line("quit");
         let deadline = Instant::now() + Duration::from_secs(60);
         let ended = loop {
@@ -719,5 +720,82 @@ fn fmt_value(v: f64) -> String {
         format!("{v:.3}")
     } else {
         format!("{v:.6}")
+    }
+}
+
+/// A kernel booted as a benchmark agent, for driving workloads one sample
+/// at a time (what criterion's `iter_custom` needs).
+pub struct AgentSession {
+    agent: Option<Agent>,
+}
+
+impl AgentSession {
+    /// Writes the benchmark initramfs for `case`'s kernel and boots it.
+    pub fn start(
+        case: &Case,
+        kernel: &BuiltKernel,
+        env: &Environment,
+        results_dir: &std::path::Path,
+        icount: bool,
+    ) -> Result<AgentSession> {
+        let arch = case.arch.profile();
+        let dir = results_dir.join(format!("agent-{}", case.name));
+        std::fs::create_dir_all(&dir)?;
+        let busybox = image::busybox_for(arch, &env.cache)?;
+        let prog = image::guest_program(arch, &env.toolchain, &env.cache)?;
+        let initrd = dir.join("initramfs-bench.cpio.gz");
+        image::write_bench_initramfs(case, kernel, &busybox, &prog, &initrd)?;
+        let mut subject = Subject {
+            case,
+            kernel: kernel.clone(),
+            initrd,
+            dir,
+            boot_run_init: vec![],
+            boot_stamp: vec![],
+            workloads: vec![],
+            logs: vec![],
+        };
+        let opts = BenchOptions {
+            mode: if icount {
+                Mode::Deterministic
+            } else {
+                Mode::Wall
+            },
+            ..BenchOptions::defaults(Mode::Wall)
+        };
+        let run = RunOptions {
+            results_dir: results_dir.to_owned(),
+            accel: boot::Accel::Tcg,
+            jobs: 1,
+            kernel_build: None,
+            timeout: None,
+        };
+        let agent = boot_agent(&mut subject, 0, &[], &opts, &run)?;
+        Ok(AgentSession { agent: Some(agent) })
+    }
+
+    /// Runs `iterations` of `workload` once; returns the guest's total time
+    /// (instructions under icount).
+    pub fn run(&mut self, workload: &str, iterations: u64) -> Result<Duration> {
+        let w = WORKLOADS
+            .iter()
+            .find(|w| w.name == workload)
+            .with_context(|| format!("unknown workload {workload}"))?;
+        let w = Workload {
+            iterations: iterations.max(1),
+            ..*w
+        };
+        let agent = self.agent.as_mut().context("agent already stopped")?;
+        let per_op = agent.sample(&w, Duration::from_secs(600))?;
+        Ok(Duration::from_nanos(
+            (per_op * w.iterations as f64).round() as u64
+        ))
+    }
+
+    pub fn stop(mut self) -> Result<()> {
+        match self.agent.take() {
+            Some(a) => a.quit(),
+            None => Ok(()),
+        }
     }
 }

@@ -13,7 +13,9 @@ use std::path::Path;
 /// Debian's DejaVu Sans (fonts-dejavu-core), used to measure and draw text.
 pub const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
-fn register_font() -> Result<()> {
+/// Registers DejaVu Sans as plotters' `sans-serif` (plotters is built with
+/// ab_glyph, so without this any text, criterion's plots included, fails).
+pub fn register_font() -> Result<()> {
     static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
         let bytes = std::fs::read(FONT).map_err(|e| {

@@ -1,0 +1,81 @@
+//! The harness's own hot paths: console parsing (MB/s over real captured
+//! logs, repeated to ~8 MB) and initramfs writing (cpio newc + gzip of a
+//! real static busybox).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use lto_harness::console;
+use lto_harness::image::NewcWriter;
+use std::io::Write;
+
+fn big_log() -> Vec<u8> {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../harness/tests/fixtures/console"
+    );
+    let mut one = Vec::new();
+    for name in ["x86_64-tiny-none.log", "x86_64-tiny-full-cfi-lkdtm.log"] {
+        one.extend(std::fs::read(format!("{dir}/{name}")).expect("console fixtures"));
+    }
+    let mut log = Vec::with_capacity(8 << 20);
+    while log.len() < 8 << 20 {
+        log.extend_from_slice(&one);
+    }
+    log
+}
+
+fn console_parsing(c: &mut Criterion) {
+    let log = big_log();
+    let mut g = c.benchmark_group("console");
+    g.throughput(Throughput::Bytes(log.len() as u64));
+    g.sample_size(20);
+    g.bench_function("split_lines", |b| {
+        b.iter(|| {
+            let mut s = console::LineSplitter::new();
+            let mut n = 0usize;
+            for chunk in log.chunks(8192) {
+                n += s.push(chunk).len();
+            }
+            n
+        })
+    });
+    g.bench_function("parse_log", |b| b.iter(|| console::parse_log(&log).len()));
+    g.finish();
+}
+
+fn initramfs_writing(c: &mut Criterion) {
+    let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (Debian busybox-static)");
+    let mut g = c.benchmark_group("initramfs");
+    g.throughput(Throughput::Bytes(busybox.len() as u64));
+    for (name, level) in [
+        ("gzip-fast", flate2::Compression::fast()),
+        ("gzip-default", flate2::Compression::default()),
+    ] {
+        g.bench_with_input(BenchmarkId::new("write", name), &level, |b, &level| {
+            b.iter(|| {
+                let gz = flate2::write::GzEncoder::new(Vec::with_capacity(1 << 20), level);
+                let mut w = NewcWriter::new(gz);
+                w.dir("/bin", 0o755).unwrap();
+                w.char_dev("/dev/console", 0o600, 5, 1).unwrap();
+                w.file("/bin/busybox", 0o755, &busybox).unwrap();
+                w.file("/init", 0o755, b"#!/bin/sh\nreboot -f\n").unwrap();
+                let mut gz = w.finish().unwrap();
+                gz.flush().unwrap();
+                gz.finish().unwrap().len()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn config() -> Criterion {
+    // criterion draws its plots with plotters, which needs a font here.
+    lto_harness::dashboard::register_font().expect("fonts-dejavu-core");
+    Criterion::default()
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = console_parsing, initramfs_writing
+}
+criterion_main!(benches);
