@@ -322,6 +322,160 @@ fn dry_run_prints_commands() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Deterministic bench of none against full LTO + CFI: every icount figure
+/// must repeat exactly from one boot to the next.
+fn deterministic_bench(arch: &str) -> Result<(), Failed> {
+    let dir = out_dir(&format!("bench-{arch}"));
+    let (a, b) = (format!("{arch}-lto-none"), format!("{arch}-lto-full-cfi"));
+    let mut cmd = harness(&[
+        "bench",
+        &a,
+        &b,
+        "--boots",
+        "2",
+        "--samples",
+        "1",
+        "--results",
+        dir.to_str().unwrap(),
+    ]);
+    cmd.env("LTO_HARNESS_HISTORY", dir.join("history.jsonl"));
+    let out = run(cmd)?;
+    ensure(out.status.success(), || describe(&out))?;
+    let table = String::from_utf8_lossy(&out.stdout);
+    ensure(
+        table.contains("workload.getppid") && table.contains("size.text"),
+        || format!("no table:\n{table}"),
+    )?;
+    let text = std::fs::read_to_string(dir.join("bench.json")).map_err(|e| e.to_string())?;
+    let r: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let metrics = r["metrics"].as_array().ok_or("no metrics")?;
+    let icount: Vec<&Value> = metrics.iter().filter(|m| m["basis"] == "icount").collect();
+    ensure(icount.len() >= 9, || {
+        format!(
+            "expected boot and 7 workload icount figures, got {}",
+            icount.len()
+        )
+    })?;
+    for m in &icount {
+        for side in ["a", "b"] {
+            let v = m[side].as_array().ok_or("no samples")?;
+            ensure(v.len() == 2 && v[0] == v[1], || {
+                format!("{} {side}: boots differ: {v:?}", m["name"])
+            })?;
+        }
+    }
+    let hist = std::fs::read_to_string(dir.join("history.jsonl")).map_err(|e| e.to_string())?;
+    ensure(hist.lines().count() == 2, || {
+        format!("expected one history line per kernel:\n{hist}")
+    })?;
+    Ok(())
+}
+
+/// The dashboard, rendered from a real history, opened in headless
+/// Chromium: the screenshot must show the plots (bars in the LTO colours).
+fn dashboard_renders_in_chromium() -> Result<(), Failed> {
+    let chromium = "/usr/bin/chromium";
+    ensure(Path::new(chromium).exists(), || {
+        "chromium not installed: run ci/setup".into()
+    })?;
+    let dir = out_dir("dashboard");
+    let history = dir.join("history.jsonl");
+    for args in [
+        vec![
+            "run",
+            "x86_64-lto-none",
+            "--results",
+            dir.join("run").to_str().unwrap(),
+        ],
+        vec![
+            "bench",
+            "x86_64-lto-none",
+            "x86_64-lto-full-cfi",
+            "--workloads",
+            "getppid,pipe",
+            "--boots",
+            "1",
+            "--samples",
+            "1",
+            "--results",
+            dir.join("bench").to_str().unwrap(),
+        ],
+    ] {
+        let mut cmd = harness(&args);
+        cmd.env("LTO_HARNESS_HISTORY", &history);
+        let out = run(cmd)?;
+        ensure(out.status.success(), || describe(&out))?;
+    }
+    let html = dir.join("html");
+    let out = run(harness(&[
+        "report",
+        "--html",
+        html.to_str().unwrap(),
+        "--history",
+        history.to_str().unwrap(),
+    ]))?;
+    ensure(out.status.success(), || describe(&out))?;
+    let png = dir.join("dashboard.png");
+    let profile = dir.join("chromium-profile");
+    let shot = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1400,2600",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", html.join("index.html").display()))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running chromium: {e}"))?;
+    ensure(png.exists(), || {
+        format!("no screenshot: {}", String::from_utf8_lossy(&shot.stderr))
+    })?;
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&png).map_err(|e| e.to_string())?,
+    ));
+    let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
+    let mut buf = vec![0; reader.output_buffer_size().ok_or("png too large")?];
+    let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+    let px = match info.color_type {
+        png::ColorType::Rgba => 4,
+        png::ColorType::Rgb => 3,
+        other => return Err(format!("unexpected png colour type {other:?}").into()),
+    };
+    let near = |p: &[u8], c: [u8; 3]| p.iter().zip(c).all(|(a, b)| a.abs_diff(b) <= 6);
+    let (mut none_blue, mut full_green, mut ink) = (0usize, 0usize, 0usize);
+    for p in buf[..info.buffer_size()].chunks(px) {
+        if near(p, [0x4c, 0x72, 0xb0]) {
+            none_blue += 1;
+        }
+        if near(p, [0x55, 0xa8, 0x68]) {
+            full_green += 1;
+        }
+        if p[..3].iter().any(|&v| v < 200) {
+            ink += 1;
+        }
+    }
+    let total = (info.width * info.height) as usize;
+    ensure(none_blue > 2000 && full_green > 2000, || {
+        format!(
+            "plots did not render: {none_blue} LTO-none and {full_green} LTO-full pixels in {}",
+            png.display()
+        )
+    })?;
+    ensure(ink * 100 / total >= 3, || {
+        format!("page nearly blank: {ink} of {total} pixels drawn")
+    })?;
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let cases = lto_harness::case::load_dir(&repo().join("cases")).expect("shipped cases parse");
@@ -349,6 +503,16 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "verdict::interrupt_kills_qemu",
         interrupt_kills_qemu,
+    ));
+    for arch in ["x86_64", "arm64"] {
+        trials.push(Trial::test(
+            format!("bench::deterministic_{arch}"),
+            move || deterministic_bench(arch),
+        ));
+    }
+    trials.push(Trial::test(
+        "dashboard::renders_in_chromium",
+        dashboard_renders_in_chromium,
     ));
     // exit_code() rather than exit(): destructors (temp dirs) still run.
     libtest_mimic::run(&args, trials).exit_code()
