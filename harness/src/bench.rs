@@ -126,6 +126,70 @@ impl BenchOptions {
     }
 }
 
+/// One figure read off a build's metadata.
+pub struct BuildFigure {
+    pub name: &'static str,
+    pub unit: &'static str,
+    pub basis: Basis,
+    pub better: Better,
+    pub time_like: bool,
+    pub value: f64,
+}
+
+/// Build cost and sizes of one kernel, the same list for `bench` and for
+/// the history of `run`.
+pub fn build_figures(m: &crate::build::BuildMetadata) -> Vec<BuildFigure> {
+    let f = |name, unit, basis, time_like, value| BuildFigure {
+        name,
+        unit,
+        basis,
+        better: Better::Lower,
+        time_like,
+        value,
+    };
+    let modules: u64 = m.modules.iter().map(|x| x.bytes).sum();
+    vec![
+        f("build.wall", "s", Basis::BuildOnce, true, m.wall_seconds),
+        f("build.cpu", "s", Basis::BuildOnce, true, m.cpu_seconds),
+        f(
+            "build.peak_rss",
+            "MiB",
+            Basis::BuildOnce,
+            false,
+            m.max_rss_kib as f64 / 1024.0,
+        ),
+        f(
+            "size.text",
+            "bytes",
+            Basis::Exact,
+            false,
+            m.vmlinux.text as f64,
+        ),
+        f(
+            "size.data",
+            "bytes",
+            Basis::Exact,
+            false,
+            m.vmlinux.data as f64,
+        ),
+        f(
+            "size.bss",
+            "bytes",
+            Basis::Exact,
+            false,
+            m.vmlinux.bss as f64,
+        ),
+        f(
+            "size.image",
+            "bytes",
+            Basis::Exact,
+            false,
+            m.image_bytes as f64,
+        ),
+        f("size.modules", "bytes", Basis::Exact, false, modules as f64),
+    ]
+}
+
 /// How a figure was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -522,82 +586,18 @@ pub fn bench(
             comparison,
         });
     };
-    let meta = |s: &Subject| s.kernel.metadata.clone();
-    if let (Some(ma), Some(mb)) = (meta(sa), meta(sb)) {
-        push(
-            "build.wall",
-            "s",
-            Basis::BuildOnce,
-            Better::Lower,
-            true,
-            vec![ma.wall_seconds],
-            vec![mb.wall_seconds],
-        );
-        push(
-            "build.cpu",
-            "s",
-            Basis::BuildOnce,
-            Better::Lower,
-            true,
-            vec![ma.cpu_seconds],
-            vec![mb.cpu_seconds],
-        );
-        push(
-            "build.peak_rss",
-            "MiB",
-            Basis::BuildOnce,
-            Better::Lower,
-            false,
-            vec![ma.max_rss_kib as f64 / 1024.0],
-            vec![mb.max_rss_kib as f64 / 1024.0],
-        );
-        push(
-            "size.text",
-            "bytes",
-            Basis::Exact,
-            Better::Lower,
-            false,
-            vec![ma.vmlinux.text as f64],
-            vec![mb.vmlinux.text as f64],
-        );
-        push(
-            "size.data",
-            "bytes",
-            Basis::Exact,
-            Better::Lower,
-            false,
-            vec![ma.vmlinux.data as f64],
-            vec![mb.vmlinux.data as f64],
-        );
-        push(
-            "size.bss",
-            "bytes",
-            Basis::Exact,
-            Better::Lower,
-            false,
-            vec![ma.vmlinux.bss as f64],
-            vec![mb.vmlinux.bss as f64],
-        );
-        push(
-            "size.image",
-            "bytes",
-            Basis::Exact,
-            Better::Lower,
-            false,
-            vec![ma.image_bytes as f64],
-            vec![mb.image_bytes as f64],
-        );
-        let modules =
-            |m: &crate::build::BuildMetadata| m.modules.iter().map(|x| x.bytes).sum::<u64>() as f64;
-        push(
-            "size.modules",
-            "bytes",
-            Basis::Exact,
-            Better::Lower,
-            false,
-            vec![modules(&ma)],
-            vec![modules(&mb)],
-        );
+    if let (Some(ma), Some(mb)) = (&sa.kernel.metadata, &sb.kernel.metadata) {
+        for (fa, fb) in build_figures(ma).into_iter().zip(build_figures(mb)) {
+            push(
+                fa.name,
+                fa.unit,
+                fa.basis,
+                fa.better,
+                fa.time_like,
+                vec![fa.value],
+                vec![fb.value],
+            );
+        }
     }
     let unit = if timed == Basis::Icount {
         "guest s (1 ns = 1 instruction)"

@@ -269,44 +269,9 @@ pub fn record_from_run(
 ) -> Record {
     let mut metrics = BTreeMap::new();
     if let Some(m) = meta {
-        metrics.insert(
-            "build.wall".into(),
-            figure(m.wall_seconds, "s", Basis::BuildOnce, Better::Lower),
-        );
-        metrics.insert(
-            "build.cpu".into(),
-            figure(m.cpu_seconds, "s", Basis::BuildOnce, Better::Lower),
-        );
-        metrics.insert(
-            "build.peak_rss".into(),
-            figure(
-                m.max_rss_kib as f64 / 1024.0,
-                "MiB",
-                Basis::BuildOnce,
-                Better::Lower,
-            ),
-        );
-        metrics.insert(
-            "size.text".into(),
-            figure(m.vmlinux.text as f64, "bytes", Basis::Exact, Better::Lower),
-        );
-        metrics.insert(
-            "size.data".into(),
-            figure(m.vmlinux.data as f64, "bytes", Basis::Exact, Better::Lower),
-        );
-        metrics.insert(
-            "size.bss".into(),
-            figure(m.vmlinux.bss as f64, "bytes", Basis::Exact, Better::Lower),
-        );
-        metrics.insert(
-            "size.image".into(),
-            figure(m.image_bytes as f64, "bytes", Basis::Exact, Better::Lower),
-        );
-        let modules: u64 = m.modules.iter().map(|x| x.bytes).sum();
-        metrics.insert(
-            "size.modules".into(),
-            figure(modules as f64, "bytes", Basis::Exact, Better::Lower),
-        );
+        for f in crate::bench::build_figures(m) {
+            metrics.insert(f.name.into(), figure(f.value, f.unit, f.basis, f.better));
+        }
     }
     if c.boot.status == crate::checks::Status::Pass {
         metrics.insert(

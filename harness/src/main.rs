@@ -107,36 +107,17 @@ struct RunArgs {
     /// Also run cases tagged `slow`.
     #[arg(long)]
     include_slow: bool,
-    /// Where results.json, junit.xml and per-case logs go.
-    #[arg(long, value_name = "DIR", default_value = "lto-harness-results")]
-    results: PathBuf,
     /// Print the exact make and QEMU commands instead of running them.
     #[arg(long)]
     dry_run: bool,
-    /// Kernel tree to build (default: Debian's linux-source-6.12 tarball).
-    #[arg(long, value_name = "DIR")]
-    kernel_src: Option<PathBuf>,
     /// Judge an existing build directory (O=) instead of building.
     #[arg(long, value_name = "DIR", conflicts_with = "kernel_src")]
     kernel_build: Option<PathBuf>,
-    /// Cache directory (default: $XDG_CACHE_HOME/lto-harness).
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-    /// make LLVM=: `1`, a version suffix such as `-19`, or a prefix dir ending in `/`.
-    #[arg(long, default_value = "-19")]
-    llvm: String,
-    /// make -j (default: the number of CPUs).
-    #[arg(long, short)]
-    jobs: Option<usize>,
-    /// QEMU accelerator.
-    #[arg(long, value_enum, default_value = "tcg")]
-    accel: Accel,
     /// Override every case's boot timeout, in seconds.
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<u64>,
-    /// History store to append to (default: $XDG_DATA_HOME/lto-harness/history.jsonl).
-    #[arg(long, value_name = "FILE", env = "LTO_HARNESS_HISTORY")]
-    history: Option<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 fn main() -> ExitCode {
@@ -194,33 +175,45 @@ fn real_main(cli: Cli) -> Result<u8> {
     }
 }
 
-fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
-    let all = case::load_dir(cases_dir)?;
-    let selected: Vec<&Case> =
-        case::select(&all, &args.names, args.include_slow).map_err(anyhow::Error::msg)?;
-    let cache = Cache::open(args.cache_dir.as_deref())?;
-    let toolchain = Toolchain::detect(&args.llvm)?;
-    let source = match (&args.kernel_build, &args.kernel_src) {
+/// The cache, toolchain and kernel source every build-and-boot command needs.
+fn environment(
+    c: &CommonArgs,
+    kernel_build: Option<&PathBuf>,
+    timeout: Option<u64>,
+) -> Result<(Environment, RunOptions)> {
+    let cache = Cache::open(c.cache_dir.as_deref())?;
+    let toolchain = Toolchain::detect(&c.llvm)?;
+    let source = match (kernel_build, &c.kernel_src) {
         (Some(_), _) => None,
         (None, Some(dir)) => Some(KernelSource::from_dir(dir)?),
         (None, None) => Some(KernelSource::from_default_tarball(&cache)?),
     };
-    let env = Environment {
-        cache,
-        source,
-        toolchain,
-    };
     let opts = RunOptions {
-        results_dir: args.results.clone(),
-        accel: args.accel,
-        jobs: args.jobs.unwrap_or_else(|| {
+        results_dir: c.results.clone(),
+        accel: c.accel,
+        jobs: c.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
         }),
-        kernel_build: args.kernel_build.clone(),
-        timeout: args.timeout.map(Duration::from_secs),
+        kernel_build: kernel_build.cloned(),
+        timeout: timeout.map(Duration::from_secs),
     };
+    Ok((
+        Environment {
+            cache,
+            source,
+            toolchain,
+        },
+        opts,
+    ))
+}
+
+fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
+    let all = case::load_dir(cases_dir)?;
+    let selected: Vec<&Case> =
+        case::select(&all, &args.names, args.include_slow).map_err(anyhow::Error::msg)?;
+    let (env, opts) = environment(&args.common, args.kernel_build.as_ref(), args.timeout)?;
     if args.dry_run {
         print!("{}", runner::dry_run(&selected, &env, &opts)?);
         return Ok(0);
@@ -236,6 +229,7 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
     let reporter = lto_harness::reporter::for_stderr();
     let mut results = runner::run(&selected, &env, &opts, reporter.as_ref());
     let history = args
+        .common
         .history
         .clone()
         .unwrap_or_else(lto_harness::history::default_path);
@@ -250,7 +244,7 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
             eprintln!("PERFORMANCE REGRESSION: {r}");
         }
     }
-    results.write(&args.results)?;
+    results.write(&args.common.results)?;
     let s = &results.summary;
     eprintln!(
         "{} passed, {} failed, {} incomplete, {} skipped in {:.1} s; results in {}",
@@ -259,7 +253,7 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
         s.incomplete,
         s.skipped,
         results.seconds,
-        args.results.display()
+        args.common.results.display()
     );
     Ok(results.exit_code() as u8)
 }
@@ -270,28 +264,7 @@ fn bench(cases_dir: &std::path::Path, args: BenchArgs) -> Result<u8> {
     let picked = case::select(&all, &[args.case_a.clone(), args.case_b.clone()], true)
         .map_err(anyhow::Error::msg)?;
     let c = &args.common;
-    let cache = Cache::open(c.cache_dir.as_deref())?;
-    let toolchain = Toolchain::detect(&c.llvm)?;
-    let source = match &c.kernel_src {
-        Some(dir) => KernelSource::from_dir(dir)?,
-        None => KernelSource::from_default_tarball(&cache)?,
-    };
-    let env = Environment {
-        cache,
-        source: Some(source),
-        toolchain,
-    };
-    let opts = RunOptions {
-        results_dir: c.results.clone(),
-        accel: c.accel,
-        jobs: c.jobs.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        }),
-        kernel_build: None,
-        timeout: None,
-    };
+    let (env, opts) = environment(c, None, None)?;
     runner::preflight(&picked, &env, &opts)?;
     let reporter = lto_harness::reporter::for_stderr();
     let mut kernels = Vec::new();
