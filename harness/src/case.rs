@@ -153,11 +153,8 @@ pub const DEFAULT_BASE: &str = "tinyconfig";
 /// A case file that could not be read or is not valid.
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
-    #[error("{file}: cannot read: {source}")]
-    Io {
-        file: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("{file}: cannot read: {error}")]
+    Io { file: PathBuf, error: std::io::Error },
     #[error("{file}:{line}:{column}: {message}")]
     At {
         file: PathBuf,
@@ -198,9 +195,9 @@ impl Case {
 
     /// Parses and validates one case file.
     pub fn load(path: &Path) -> Result<Case, CaseError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CaseError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| CaseError::Io {
             file: path.to_owned(),
-            source,
+            error,
         })?;
         Case::parse(path, &text)
     }
@@ -400,9 +397,9 @@ fn first_line_of_error(e: &serde_saphyr::Error) -> String {
 /// Loads every `*.yaml` directly under `dir`, sorted by name. Fails on the
 /// first invalid file, and on two cases with the same name.
 pub fn load_dir(dir: &Path) -> Result<Vec<Case>, CaseError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| CaseError::Io {
+    let entries = std::fs::read_dir(dir).map_err(|error| CaseError::Io {
         file: dir.to_owned(),
-        source,
+        error,
     })?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
