@@ -154,7 +154,10 @@ pub const DEFAULT_BASE: &str = "tinyconfig";
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
     #[error("{file}: cannot read: {error}")]
-    Io { file: PathBuf, error: std::io::Error },
+    Io {
+        file: PathBuf,
+        error: std::io::Error,
+    },
     #[error("{file}:{line}:{column}: {message}")]
     At {
         file: PathBuf,
