@@ -7,7 +7,7 @@
 //!   LTO_HARNESS_BENCH_CASE=x86_64-lto-none     cargo bench -p lto-harness-benches --bench guest -- --save-baseline lto-none
 //!   LTO_HARNESS_BENCH_CASE=x86_64-lto-full-cfi cargo bench -p lto-harness-benches --bench guest -- --baseline lto-none
 //!
-//! Times are plain-TCG guest time unless `LTO_HARNESS_BENCH_ICOUNT=1`
+//! Times are host wall time of each sample under plain TCG, unless `LTO_HARNESS_BENCH_ICOUNT=1`
 //! (then guest instructions, shown as nanoseconds). Without the variable
 //! the benchmarks are skipped with a note.
 
