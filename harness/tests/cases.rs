@@ -31,6 +31,11 @@ fn out_dir(name: &str) -> PathBuf {
 fn harness(args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args).current_dir(repo()).stdin(Stdio::null());
+    // Test runs must not land in the user's performance history.
+    c.env(
+        "LTO_HARNESS_HISTORY",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("lto-harness-tests/history.jsonl"),
+    );
     c
 }
 
