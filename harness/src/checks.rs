@@ -345,6 +345,22 @@ mod tests {
     }
 
     #[test]
+    fn real_arm64_log_passes_with_its_banner_and_init() {
+        let log = include_str!("../tests/fixtures/console/arm64-tiny-none.log");
+        let o = outcome(log, EXIT0);
+        assert_eq!(boot_verdict(&o).status, Status::Pass);
+        let banner = o.events.iter().find_map(|e| match &e.kind {
+            EventKind::Banner { version, compiler } => Some((version.clone(), compiler.clone())),
+            _ => None,
+        });
+        let (version, compiler) = banner.expect("arm64 banner");
+        assert_eq!(version, "6.12.117");
+        assert!(compiler.contains("clang version 19"), "{compiler}");
+        assert!(o.events.iter().any(|e| matches!(&e.kind, EventKind::CommandLine { text } if text.contains("console=ttyAMA0"))));
+        assert!(o.events.iter().filter(|e| matches!(e.kind, EventKind::InitcallStart { .. })).count() > 100);
+    }
+
+    #[test]
     fn real_cfi_trap_log_fails_naming_the_cfi_line() {
         let log = include_str!("../tests/fixtures/console/x86_64-tiny-full-cfi-lkdtm.log");
         let v = boot_verdict(&outcome(log, EXIT0));
