@@ -355,6 +355,12 @@ fn boot_agent(
         .filter(|w| !w.starts_with("initcall_debug"))
         .cloned()
         .collect();
+    if opts.mode == Mode::Deterministic {
+        // arm64 `-cpu max` hands the guest real random numbers (RNDR), and
+        // they move userspace mappings: without this, boots differ by a few
+        // hundred instructions after /init starts.
+        cmdline.push("norandmaps".into());
+    }
     if !plan.is_empty() {
         let items: Vec<String> = plan
             .iter()
