@@ -377,6 +377,21 @@ mod tests {
     }
 
     #[test]
+    fn real_arm64_cfi_trap_fails_with_cfi_and_oops() {
+        let log = include_str!("../tests/fixtures/console/arm64-tiny-full-cfi-lkdtm.log");
+        let o = outcome(log, EXIT0);
+        let v = boot_verdict(&o);
+        assert_eq!(v.status, Status::Fail);
+        assert!(v.message.contains("console line 499: CFI failure at lkdtm_indirect_call"), "{}", v.message);
+        let cfi = o.events.iter().find_map(|e| match &e.kind {
+            EventKind::CfiFailure { target, expected_type, .. } => Some((target.clone(), expected_type.clone())),
+            _ => None,
+        });
+        assert_eq!(cfi, Some((Some("lkdtm_increment_int".into()), Some("0x7e0c52a5".into()))));
+        assert!(o.events.iter().any(|e| matches!(&e.kind, EventKind::Oops { text } if text.contains("Oops - CFI"))));
+    }
+
+    #[test]
     fn oops_warning_bug_and_cfi_fail() {
         for bad in [
             "[ 1.0] Oops: invalid opcode: 0000 [#1] PREEMPT SMP",
