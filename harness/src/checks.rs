@@ -357,7 +357,13 @@ mod tests {
         assert_eq!(version, "6.12.117");
         assert!(compiler.contains("clang version 19"), "{compiler}");
         assert!(o.events.iter().any(|e| matches!(&e.kind, EventKind::CommandLine { text } if text.contains("console=ttyAMA0"))));
-        assert!(o.events.iter().filter(|e| matches!(e.kind, EventKind::InitcallStart { .. })).count() > 100);
+        assert!(
+            o.events
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::InitcallStart { .. }))
+                .count()
+                > 100
+        );
     }
 
     #[test]
@@ -382,13 +388,31 @@ mod tests {
         let o = outcome(log, EXIT0);
         let v = boot_verdict(&o);
         assert_eq!(v.status, Status::Fail);
-        assert!(v.message.contains("console line 499: CFI failure at lkdtm_indirect_call"), "{}", v.message);
+        assert!(
+            v.message
+                .contains("console line 499: CFI failure at lkdtm_indirect_call"),
+            "{}",
+            v.message
+        );
         let cfi = o.events.iter().find_map(|e| match &e.kind {
-            EventKind::CfiFailure { target, expected_type, .. } => Some((target.clone(), expected_type.clone())),
+            EventKind::CfiFailure {
+                target,
+                expected_type,
+                ..
+            } => Some((target.clone(), expected_type.clone())),
             _ => None,
         });
-        assert_eq!(cfi, Some((Some("lkdtm_increment_int".into()), Some("0x7e0c52a5".into()))));
-        assert!(o.events.iter().any(|e| matches!(&e.kind, EventKind::Oops { text } if text.contains("Oops - CFI"))));
+        assert_eq!(
+            cfi,
+            Some((
+                Some("lkdtm_increment_int".into()),
+                Some("0x7e0c52a5".into())
+            ))
+        );
+        assert!(o
+            .events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Oops { text } if text.contains("Oops - CFI"))));
     }
 
     #[test]

@@ -66,6 +66,20 @@ fn latest(records: &[Record]) -> BTreeMap<String, (Record, BTreeMap<String, Figu
     out
 }
 
+/// A bar's label: `x86_64 full+cfi`, short enough to sit under its bar.
+fn short_label(r: &Record) -> String {
+    let cfi = if r.cfi == "on" { "+cfi" } else { "" };
+    let known = [
+        format!("{}-lto-{}", r.arch, r.lto),
+        format!("{}-lto-{}-cfi", r.arch, r.lto),
+    ];
+    if known.contains(&r.case) {
+        format!("{} {}{cfi}", r.arch, r.lto)
+    } else {
+        r.case.clone()
+    }
+}
+
 /// Bars per case for one metric, coloured by LTO mode, with interval whiskers.
 fn bar_chart(metric: &str, rows: &[(&Record, &Figure)]) -> Result<String> {
     let mut svg = String::new();
@@ -86,38 +100,35 @@ fn bar_chart(metric: &str, rows: &[(&Record, &Figure)]) -> Result<String> {
         let mut chart = ChartBuilder::on(&root)
             .caption(format!("{metric} ({unit})"), ("sans-serif", 18))
             .margin(10)
-            .x_label_area_size(70)
+            .x_label_area_size(36)
             .y_label_area_size(80)
-            .build_cartesian_2d(0f64..n as f64, 0f64..max)?;
-        let labels: Vec<String> = rows.iter().map(|(r, _)| r.case.clone()).collect();
+            // Bar i is centred on x = i, so the integer ticks name the bars.
+            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..max)?;
+        let labels: Vec<String> = rows.iter().map(|(r, _)| short_label(r)).collect();
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n.max(1))
             .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                if (*x - i as f64 - 0.5).abs() < 0.01 {
-                    labels.get(i).cloned().unwrap_or_default()
+                let i = x.round();
+                if (*x - i).abs() < 0.01 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
                 } else {
                     String::new()
                 }
             })
-            .x_label_style(
-                ("sans-serif", 10)
-                    .into_font()
-                    .transform(FontTransform::Rotate90),
-            )
+            .x_label_style(("sans-serif", 10))
             .y_label_style(("sans-serif", 11))
             .draw()?;
         for (i, (r, f)) in rows.iter().enumerate() {
-            let x0 = i as f64 + 0.15;
-            let x1 = i as f64 + 0.85;
+            let x0 = i as f64 - 0.35;
+            let x1 = i as f64 + 0.35;
             chart.draw_series(std::iter::once(Rectangle::new(
                 [(x0, 0.0), (x1, f.value)],
                 lto_color(&r.lto).filled(),
             )))?;
             if let (Some(lo), Some(hi)) = (f.lo, f.hi) {
-                let xm = i as f64 + 0.5;
+                let xm = i as f64;
                 chart.draw_series(std::iter::once(ErrorBar::new_vertical(
                     xm,
                     lo,
@@ -455,6 +466,11 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("<script"));
+        // Every bar chart names its bars (plotters puts text content on its own line).
+        assert!(
+            html.matches(">\nx86_64 full+cfi\n</text>").count() >= 3,
+            "case labels missing"
+        );
     }
 
     #[test]

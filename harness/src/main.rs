@@ -285,7 +285,7 @@ fn bench(cases_dir: &std::path::Path, args: BenchArgs) -> Result<u8> {
     bopts.workloads = args.workloads.clone();
     let kb = kernels.pop().expect("two kernels");
     let ka = kernels.pop().expect("two kernels");
-    let report = bench::bench(
+    let mut report = bench::bench(
         (picked[0], ka),
         (picked[1], kb),
         &env,
@@ -293,6 +293,23 @@ fn bench(cases_dir: &std::path::Path, args: BenchArgs) -> Result<u8> {
         &bopts,
         &|msg| eprintln!("bench: {msg}"),
     )?;
+    let history = c
+        .history
+        .clone()
+        .unwrap_or_else(lto_harness::history::default_path);
+    let source_key = env
+        .source
+        .as_ref()
+        .map(|s| s.identity.key())
+        .unwrap_or_default();
+    match lto_harness::history::record_bench(&report, &source_key, &env.toolchain.version, &history)
+    {
+        Ok(regs) => report.regressions = regs,
+        Err(e) => eprintln!(
+            "lto-harness: warning: history {} not updated: {e:#}",
+            history.display()
+        ),
+    }
     print!("{}", report.table());
     std::fs::create_dir_all(&c.results)?;
     let path = c.results.join("bench.json");
