@@ -635,7 +635,7 @@ pub fn bench(
         sb.boot_run_init.clone(),
     );
     push(
-        "boot.init_ready",
+        "boot.first_marker",
         unit,
         timed,
         Better::Lower,

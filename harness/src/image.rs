@@ -280,7 +280,9 @@ pub fn guest_program(
 /// that reads `WORKLOAD ITERATIONS` lines from the console, runs them with
 /// lto-bench, and prints `@@LTOH AGENT ready` when it waits; `quit` ends it.
 pub fn agent_init_script(case: &Case) -> String {
-    let base = init_script(case);
+    // Stamp the guest clock right at the init's first marker.
+    let begin = format!("echo \"{MARKER} BEGIN {}\"\n", case.name);
+    let base = init_script(case).replacen(&begin, &format!("{begin}/bin/lto-bench stamp\n"), 1);
     let cut = base
         .find(&format!("echo \"{MARKER} END"))
         .unwrap_or(base.len());
@@ -288,7 +290,6 @@ pub fn agent_init_script(case: &Case) -> String {
     s.push_str(&format!(
         r#"mount -t tmpfs tmpfs /tmp 2>/dev/null
 stty -echo 2>/dev/null
-/bin/lto-bench stamp
 # A plan on the kernel command line (lto_bench_plan=w:n,w:n,...) runs
 # before any console input is read: no input, no host timing, so under
 # -icount the whole boot is a pure function of its inputs.
@@ -464,5 +465,10 @@ mod tests {
         let end = s.find("@@LTOH END").unwrap();
         assert!(s.find("echo hi").unwrap() < end);
         assert!(s.trim_end().ends_with("reboot -f"));
+        // The agent stamps the clock right at the first marker, before any step.
+        let a = agent_init_script(&case);
+        let begin = a.find("@@LTOH BEGIN c\"\n/bin/lto-bench stamp\n").expect("stamp after BEGIN");
+        assert!(begin < a.find("step insmod-test_module").unwrap());
+        assert!(a.contains("AGENT ready") && a.trim_end().ends_with("reboot -f"));
     }
 }
