@@ -467,7 +467,9 @@ mod tests {
         assert!(s.trim_end().ends_with("reboot -f"));
         // The agent stamps the clock right at the first marker, before any step.
         let a = agent_init_script(&case);
-        let begin = a.find("@@LTOH BEGIN c\"\n/bin/lto-bench stamp\n").expect("stamp after BEGIN");
+        let begin = a
+            .find("@@LTOH BEGIN c\"\n/bin/lto-bench stamp\n")
+            .expect("stamp after BEGIN");
         assert!(begin < a.find("step insmod-test_module").unwrap());
         assert!(a.contains("AGENT ready") && a.trim_end().ends_with("reboot -f"));
     }
