@@ -108,17 +108,19 @@ pub fn publish_dir(tmp: &Path, dest: &Path) -> Result<()> {
     }
 }
 
-/// Writes `contents` to `dest` through a temporary file and a rename.
+/// Writes `contents` to `dest` through a uniquely named temporary file in
+/// the same directory and a rename, so concurrent writers (threads or
+/// processes) never see or steal each other's half-written file.
 pub fn write_atomic(dest: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
     let dir = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        dest.file_name().and_then(|s| s.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, dest).with_context(|| format!("renaming into {}", dest.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(contents)
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    tmp.persist(dest)
+        .with_context(|| format!("renaming into {}", dest.display()))?;
     Ok(())
 }
 
@@ -167,6 +169,32 @@ mod tests {
         publish_dir(&t2p, &dest).unwrap();
         assert_eq!(std::fs::read_to_string(dest.join(COMPLETE)).unwrap(), "1");
         assert!(!t2p.exists());
+    }
+
+    /// Many threads of one process writing the same file at once: every
+    /// write succeeds and the file is always one whole version.
+    #[test]
+    fn concurrent_atomic_writes_never_fail_or_tear() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("memo.config");
+        std::thread::scope(|s| {
+            for t in 0..8u8 {
+                let dest = &dest;
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        write_atomic(dest, &vec![b'a' + t; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        let got = std::fs::read(&dest).unwrap();
+        assert_eq!(got.len(), 4096);
+        assert!(got.iter().all(|&b| b == got[0]));
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "temporary files left behind"
+        );
     }
 
     #[test]

@@ -135,6 +135,7 @@ step() {{
     r=$?
     echo "{m} RESULT $name rc=$r"
     [ $r -eq 0 ] || rc=1
+    return $r
 }}
 in_proc_modules() {{ grep -q "^$1 " /proc/modules; }}
 not_in_proc_modules() {{ ! grep -q "^$1 " /proc/modules; }}
@@ -145,9 +146,10 @@ not_in_proc_modules() {{ ! grep -q "^$1 " /proc/modules; }}
     if case.wants(CheckKind::Modules) {
         for m in &case.modules {
             s.push_str(&format!(
-                "step insmod-{m} insmod /lib/modules/{m}.ko\n\
-                 step listed-{m} in_proc_modules {m}\n\
-                 step rmmod-{m} rmmod {m}\n\
+                // A module's steps stop at its first failure.
+                "step insmod-{m} insmod /lib/modules/{m}.ko &&\n\
+                 step listed-{m} in_proc_modules {m} &&\n\
+                 step rmmod-{m} rmmod {m} &&\n\
                  step unlisted-{m} not_in_proc_modules {m}\n"
             ));
         }

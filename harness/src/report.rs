@@ -19,6 +19,9 @@ pub struct BuildStep {
     /// True when the cache (or --kernel-build) supplied the kernel.
     pub reused: bool,
     pub key: Option<String>,
+    /// The kernel's artefacts (cache entry or --kernel-build dir).
+    #[serde(default)]
+    pub artifacts: Option<PathBuf>,
     pub log: Option<PathBuf>,
     pub metadata: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -208,6 +211,7 @@ mod tests {
                 seconds: 100.0,
                 reused: false,
                 key: None,
+                artifacts: None,
                 log: Some("/c/build.log".into()),
                 metadata: None,
                 error_lines: vec!["foo.c:1: error: x".into()],

@@ -327,6 +327,72 @@ fn dry_run_prints_commands() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A real kernel given a module built for the other architecture: insmod
+/// must fail, and the modules check must fail with the kernel's reason.
+fn foreign_module_fails_the_modules_check() -> Result<(), Failed> {
+    let dir = out_dir("foreign-module");
+    let artifacts = |case: &str| -> Result<PathBuf, Failed> {
+        let res = dir.join(format!("warm-{case}"));
+        let out = run(harness(&["run", case, "--results", res.to_str().unwrap()]))?;
+        let r = results(&res).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+        let a = r["cases"][0]["build"]["artifacts"]
+            .as_str()
+            .ok_or_else(|| format!("no artifacts for {case}\n{}", describe(&out)))?;
+        Ok(PathBuf::from(a))
+    };
+    let x86 = artifacts("x86_64-lto-none")?;
+    let arm = artifacts("arm64-lto-none")?;
+    // An O= dir as another build system would leave it: the x86_64 kernel,
+    // its own lkdtm, and the arm64 test_module.
+    let kb = dir.join("mixed-build");
+    std::fs::create_dir_all(kb.join("arch/x86/boot")).unwrap();
+    std::fs::create_dir_all(kb.join("lib")).unwrap();
+    let copy = |from: PathBuf, to: &str| {
+        std::fs::copy(&from, kb.join(to))
+            .map(|_| ())
+            .map_err(|e| format!("{}: {e}", from.display()))
+    };
+    copy(x86.join("config"), ".config")?;
+    copy(x86.join("vmlinux"), "vmlinux")?;
+    copy(x86.join("image"), "arch/x86/boot/bzImage")?;
+    copy(x86.join("modules/lkdtm.ko"), "lib/lkdtm.ko")?;
+    copy(arm.join("modules/test_module.ko"), "lib/test_module.ko")?;
+    let res = dir.join("mixed");
+    let out = run(harness(&[
+        "run",
+        "x86_64-lto-none",
+        "--kernel-build",
+        kb.to_str().unwrap(),
+        "--results",
+        res.to_str().unwrap(),
+    ]))?;
+    let r = results(&res).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    let case = &r["cases"][0];
+    ensure(out.status.code() == Some(1), || {
+        format!("expected exit 1 (fail)\n{}", describe(&out))
+    })?;
+    ensure(case["boot"]["status"] == "pass", || {
+        format!("the kernel itself should boot fine: {}", case["boot"])
+    })?;
+    let modules = case["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "modules"))
+        .ok_or("no modules check")?;
+    let msg = modules["message"].as_str().unwrap_or("");
+    ensure(
+        modules["status"] == "fail" && msg.contains("test_module: insmod failed"),
+        || format!("modules check: {modules}"),
+    )?;
+    ensure(
+        msg.contains("console line") && msg.contains("invalid module format"),
+        || format!("the insmod error line is missing: {msg}"),
+    )?;
+    ensure(!msg.contains("rmmod"), || {
+        format!("steps after the failed insmod ran: {msg}")
+    })?;
+    Ok(())
+}
+
 /// Deterministic bench of none against full LTO + CFI: every icount figure
 /// must repeat exactly from one boot to the next.
 fn deterministic_bench(arch: &str) -> Result<(), Failed> {
@@ -508,6 +574,10 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "verdict::interrupt_kills_qemu",
         interrupt_kills_qemu,
+    ));
+    trials.push(Trial::test(
+        "check::foreign_module_fails_the_modules_check",
+        foreign_module_fails_the_modules_check,
     ));
     for arch in ["x86_64", "arm64"] {
         trials.push(Trial::test(
