@@ -752,6 +752,13 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         }
     }
 
+    /// The source, cache and toolchain every fake-kbuild build test needs.
+    fn fixture_parts(dir: &Path, src: &Path) -> (KernelSource, Cache, Toolchain) {
+        let source = KernelSource::from_dir(src).unwrap();
+        let cache = Cache::open(Some(&dir.join("cache"))).unwrap();
+        (source, cache, fake_toolchain())
+    }
+
     struct Quiet;
     impl BuildProgress for Quiet {
         fn phase(&self, _: &str, _: &str) {}
@@ -771,9 +778,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
     fn concurrent_builds_of_one_key_run_make_once() {
         let d = tempfile::tempdir().unwrap();
         let src = fake_kernel(d.path());
-        let source = KernelSource::from_dir(&src).unwrap();
-        let cache = Cache::open(Some(&d.path().join("cache"))).unwrap();
-        let tc = fake_toolchain();
+        let (source, cache, tc) = fixture_parts(d.path(), &src);
         let builder = Builder {
             cache: &cache,
             source: &source,
@@ -820,9 +825,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         let d = tempfile::tempdir().unwrap();
         let src = fake_kernel(d.path());
         std::fs::write(src.join("fail"), "").unwrap();
-        let source = KernelSource::from_dir(&src).unwrap();
-        let cache = Cache::open(Some(&d.path().join("cache"))).unwrap();
-        let tc = fake_toolchain();
+        let (source, cache, tc) = fixture_parts(d.path(), &src);
         let builder = Builder {
             cache: &cache,
             source: &source,
@@ -871,9 +874,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
                 "olddefconfig:\n\tsed -i '/CONFIG_LKDTM/d' $(O)/.config",
             );
         std::fs::write(src.join("Makefile"), mk).unwrap();
-        let source = KernelSource::from_dir(&src).unwrap();
-        let cache = Cache::open(Some(&d.path().join("cache"))).unwrap();
-        let tc = fake_toolchain();
+        let (source, cache, tc) = fixture_parts(d.path(), &src);
         let builder = Builder {
             cache: &cache,
             source: &source,
