@@ -45,6 +45,29 @@ pub enum BusyboxSource {
     ForeignDeb { package: &'static str },
 }
 
+/// A trace kCFI leaves in a vmlinux image (counted by
+/// [`crate::inspect::kcfi_evidence`]; a kCFI kernel has some of each, a
+/// kernel without kCFI none).
+#[derive(Debug)]
+pub enum KcfiMarker {
+    /// A section, counted in bytes (x86's `__kcfi_traps` table of ud2 sites).
+    Section(&'static str),
+    /// Symbols with a prefix (x86's `__cfi_<fn>` type-hash preambles).
+    SymbolPrefix(&'static str),
+    /// AArch64 `BRK #imm` with `lo <= imm <= hi` in code (arm64 kCFI traps
+    /// encode the registers in the immediate, 0x8000-0x83ff).
+    A64Brk { lo: u32, hi: u32 },
+}
+
+/// An lkdtm CFI test the harness runs on this architecture, and the config
+/// symbols of which any one, when `y`, means the kernel should stop it.
+#[derive(Debug)]
+pub struct LkdtmCfiTest {
+    /// The crash type written to `/sys/kernel/debug/provoke-crash/DIRECT`.
+    pub name: &'static str,
+    pub protected_by: &'static [&'static str],
+}
+
 /// Everything the harness knows about one architecture.
 #[derive(Debug)]
 pub struct ArchProfile {
@@ -69,9 +92,18 @@ pub struct ArchProfile {
     pub userspace_packages: &'static [&'static str],
     /// ELF `e_machine` of vmlinux and modules.
     pub elf_machine: u16,
+    /// What kCFI leaves in vmlinux.
+    pub kcfi_markers: &'static [KcfiMarker],
+    /// The lkdtm CFI tests to run (`checks: [cfi]`).
+    pub cfi_tests: &'static [LkdtmCfiTest],
     pub qemu: QemuProfile,
     pub busybox: BusyboxSource,
 }
+
+const FORWARD_PROTO: LkdtmCfiTest = LkdtmCfiTest {
+    name: "CFI_FORWARD_PROTO",
+    protected_by: &["CONFIG_CFI_CLANG"],
+};
 
 /// The table. Adding an architecture means adding an entry here and a
 /// fragment under `cases/fragments/`.
@@ -88,6 +120,13 @@ pub static PROFILES: [ArchProfile; 2] = [
         supports_lto: true,
         userspace_packages: &["libc6-dev"],
         elf_machine: object::elf::EM_X86_64.0,
+        kcfi_markers: &[
+            KcfiMarker::Section("__kcfi_traps"),
+            KcfiMarker::SymbolPrefix("__cfi_"),
+        ],
+        // x86_64 has no kernel backward-edge protection to test (no shadow
+        // call stack, no pointer authentication): forward edges only.
+        cfi_tests: &[FORWARD_PROTO],
         qemu: QemuProfile {
             binary: "qemu-system-x86_64",
             package: "qemu-system-x86",
@@ -113,6 +152,17 @@ pub static PROFILES: [ArchProfile; 2] = [
         supports_lto: true,
         userspace_packages: &["libc6-dev-arm64-cross", "libgcc-12-dev-arm64-cross"],
         elf_machine: object::elf::EM_AARCH64.0,
+        kcfi_markers: &[KcfiMarker::A64Brk {
+            lo: 0x8000,
+            hi: 0x83ff,
+        }],
+        cfi_tests: &[
+            FORWARD_PROTO,
+            LkdtmCfiTest {
+                name: "CFI_BACKWARD",
+                protected_by: &["CONFIG_ARM64_PTR_AUTH_KERNEL", "CONFIG_SHADOW_CALL_STACK"],
+            },
+        ],
         qemu: QemuProfile {
             binary: "qemu-system-aarch64",
             package: "qemu-system-arm",

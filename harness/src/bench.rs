@@ -792,6 +792,7 @@ impl AgentSession {
             jobs: 1,
             kernel_build: None,
             timeout: None,
+            bless: false,
         };
         let agent = boot_agent(&mut subject, 0, &[], &opts, &run)?;
         Ok(AgentSession {

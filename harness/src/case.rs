@@ -79,7 +79,11 @@ impl<'de> Deserialize<'de> for Switch {
 pub enum CheckKind {
     /// The boot verdict: markers seen, clean exit, no panic/Oops/BUG/WARNING/CFI failure.
     Boot,
-    /// Each listed module loads (insmod), shows in /proc/modules and unloads (rmmod).
+    /// Built-in initcall order, from vmlinux and from the boot, against the case's golden.
+    Initcalls,
+    /// kCFI: instrumentation in vmlinux agrees with .config; lkdtm's CFI tests trap or not as expected.
+    Cfi,
+    /// Each listed module: a proper .ko for this kernel; loads, shows in /proc/modules, unloads.
     Modules,
 }
 
@@ -87,9 +91,62 @@ impl CheckKind {
     pub fn name(self) -> &'static str {
         match self {
             CheckKind::Boot => "boot",
+            CheckKind::Initcalls => "initcalls",
+            CheckKind::Cfi => "cfi",
             CheckKind::Modules => "modules",
         }
     }
+}
+
+/// What a CFI test should do on this kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CfiExpect {
+    /// The kernel stops it: the console shows what the kernel's own
+    /// selftests expect (tools/testing/selftests/lkdtm/tests.txt), and for
+    /// forward edges a `CFI failure at ...` line naming the target.
+    Trap,
+    /// The kernel lets it through and lkdtm says that is expected for this
+    /// config (`This is probably expected, since this kernel ... *without* ...`).
+    Survive,
+}
+
+impl CfiExpect {
+    pub fn name(self) -> &'static str {
+        match self {
+            CfiExpect::Trap => "trap",
+            CfiExpect::Survive => "survive",
+        }
+    }
+}
+
+/// A module the case loads, with the messages its init and exit print.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModuleSpec {
+    /// As in /proc/modules (dashes become underscores).
+    pub name: String,
+    /// A console text its init prints (besides initcall_debug's `initcall ... [name] returned 0`).
+    pub init_message: Option<String>,
+    /// A console text its exit prints when rmmod'ed.
+    pub exit_message: Option<String>,
+}
+
+/// `- test_module` or `- {name: test_module, init_message: ..., exit_message: ...}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ModuleEntry {
+    Name(String),
+    Full(ModuleFields),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModuleFields {
+    name: String,
+    #[serde(default)]
+    init_message: Option<String>,
+    #[serde(default)]
+    exit_message: Option<String>,
 }
 
 /// The file as written. Private: [`Case`] is what the rest of the harness sees.
@@ -112,9 +169,13 @@ struct CaseFile {
     #[serde(default)]
     timeout: Option<Spanned<u64>>,
     #[serde(default)]
-    modules: Vec<Spanned<String>>,
+    modules: Vec<Spanned<ModuleEntry>>,
     #[serde(default)]
     checks: Option<Spanned<Vec<CheckKind>>>,
+    #[serde(default)]
+    golden: Option<Spanned<String>>,
+    #[serde(default)]
+    cfi_expect: BTreeMap<String, Spanned<CfiExpect>>,
     #[serde(default)]
     tags: Vec<String>,
     #[serde(default)]
@@ -139,12 +200,26 @@ pub struct Case {
     /// Extra kernel command-line words.
     pub cmdline: Vec<String>,
     pub timeout_secs: u64,
-    /// Module names (as in /proc/modules) to put in the image.
-    pub modules: Vec<String>,
+    /// Modules to put in the image, load and unload.
+    pub modules: Vec<ModuleSpec>,
     pub checks: Vec<CheckKind>,
+    /// The initcall golden: its family name and file (`<cases>/golden/<family>.initcalls`).
+    pub golden: Option<GoldenRef>,
+    /// Per lkdtm CFI test, an expectation that overrides the one the kernel's
+    /// config implies.
+    pub cfi_expect: BTreeMap<String, CfiExpect>,
     pub tags: Vec<String>,
     /// Extra shell lines run by the guest's /init, before the end marker.
     pub init_commands: Vec<String>,
+}
+
+/// Which golden a case's initcall order is compared with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GoldenRef {
+    /// The config family, e.g. `x86_64-tiny`; cases of one config with
+    /// different LTO/CFI modes share it.
+    pub family: String,
+    pub path: PathBuf,
 }
 
 pub const DEFAULT_TIMEOUT_SECS: u64 = 120;
@@ -176,6 +251,19 @@ impl Case {
 
     pub fn wants(&self, check: CheckKind) -> bool {
         self.checks.contains(&check)
+    }
+
+    pub fn module_names(&self) -> Vec<&str> {
+        self.modules.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    /// The modules the guest needs: the listed ones, and lkdtm for the CFI tests.
+    pub fn image_modules(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.modules.iter().map(|m| m.name.clone()).collect();
+        if self.wants(CheckKind::Cfi) && !out.iter().any(|m| m == "lkdtm") {
+            out.push("lkdtm".into());
+        }
+        out
     }
 
     /// One line for `lto-harness list`.
@@ -316,18 +404,33 @@ impl Case {
 
         let mut modules = Vec::new();
         for m in &raw.modules {
-            if m.value.is_empty()
-                || !m
-                    .value
+            let spec = match &m.value {
+                ModuleEntry::Name(name) => ModuleSpec {
+                    name: name.clone(),
+                    init_message: None,
+                    exit_message: None,
+                },
+                ModuleEntry::Full(f) => ModuleSpec {
+                    name: f.name.clone(),
+                    init_message: f.init_message.clone().filter(|s| !s.is_empty()),
+                    exit_message: f.exit_message.clone().filter(|s| !s.is_empty()),
+                },
+            };
+            if spec.name.is_empty()
+                || !spec
+                    .name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             {
                 return Err(at(
                     &m.referenced,
-                    format!("modules: `{}` is not a module name", m.value),
+                    format!("modules: `{}` is not a module name", spec.name),
                 ));
             }
-            modules.push(m.value.replace('-', "_"));
+            modules.push(ModuleSpec {
+                name: spec.name.replace('-', "_"),
+                ..spec
+            });
         }
 
         let mut checks = vec![CheckKind::Boot];
@@ -343,9 +446,52 @@ impl Case {
                     "checks: `modules` needs at least one entry under `modules:`".into(),
                 ));
             }
+            if checks.contains(&CheckKind::Initcalls)
+                && !raw.cmdline.iter().any(|w| w == "initcall_debug")
+            {
+                return Err(at(
+                    &c.referenced,
+                    "checks: `initcalls` needs `initcall_debug` in `cmdline:` (the boot order comes from its `calling` lines)".into(),
+                ));
+            }
+            if checks.contains(&CheckKind::Initcalls) && raw.golden.is_none() {
+                return Err(at(
+                    &c.referenced,
+                    "checks: `initcalls` needs `golden: <family>` (the file golden/<family>.initcalls next to the case)".into(),
+                ));
+            }
         }
-
+        let golden = match &raw.golden {
+            Some(g) if !valid_name(&g.value) => {
+                return Err(at(
+                    &g.referenced,
+                    format!(
+                        "golden: `{}` must be a family name (letters, digits, `-`, `_`, `.`), e.g. `x86_64-tiny`",
+                        g.value
+                    ),
+                ))
+            }
+            Some(g) => Some(GoldenRef {
+                family: g.value.clone(),
+                path: dir.join("golden").join(format!("{}.initcalls", g.value)),
+            }),
+            None => None,
+        };
         let arch = raw.arch;
+        let mut cfi_expect = BTreeMap::new();
+        for (test, e) in &raw.cfi_expect {
+            if !arch.profile().cfi_tests.iter().any(|t| t.name == test) {
+                let known: Vec<&str> = arch.profile().cfi_tests.iter().map(|t| t.name).collect();
+                return Err(at(
+                    &e.referenced,
+                    format!(
+                        "cfi_expect: `{test}` is not an lkdtm CFI test the harness runs on {arch}; known: {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+            cfi_expect.insert(test.clone(), e.value);
+        }
         if raw.cfi.value.is_on() && !arch.profile().supports_cfi {
             return Err(at(
                 &raw.cfi.referenced,
@@ -373,6 +519,8 @@ impl Case {
             timeout_secs,
             modules,
             checks,
+            golden,
+            cfi_expect,
             tags: raw.tags,
             init_commands: raw.init_commands,
         })
@@ -484,7 +632,7 @@ mod tests {
         assert_eq!(c.cfi, Switch::Off);
         assert_eq!(c.base, "defconfig");
         assert_eq!(c.config["CONFIG_FOO"], "y");
-        assert_eq!(c.modules, vec!["test_module", "lkdtm"]);
+        assert_eq!(c.module_names(), vec!["test_module", "lkdtm"]);
         assert_eq!(c.checks, vec![CheckKind::Boot, CheckKind::Modules]);
         assert!(c.has_tag("slow"));
         assert_eq!(c.timeout_secs, 30);

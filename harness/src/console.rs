@@ -367,11 +367,25 @@ pub enum EventKind {
     RunInit { path: String },
     /// Harness marker `@@LTOH KIND ARG...`, recognised anywhere in a line.
     Marker { kind: String, args: Vec<String> },
-    /// `calling  func+0x0/0x330 @ 1` (initcall_debug). `func` is the symbol
-    /// as printed, without `+off/size` and ` [module]`.
-    InitcallStart { func: String },
-    /// `initcall func+0x0/0x330 returned 0 after 12 usecs`.
-    InitcallReturn { func: String, ret: i64, usecs: u64 },
+    /// `calling  func+0x0/0x330 [module] @ 1` (initcall_debug). `func` is
+    /// the symbol as printed, without `+off/size`; `module` is the ` [module]`
+    /// tag of a loadable module's init; `pid` the task that ran it (1 for
+    /// built-in initcalls).
+    InitcallStart {
+        func: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        module: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
+    },
+    /// `initcall func+0x0/0x330 [module] returned 0 after 12 usecs`.
+    InitcallReturn {
+        func: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        module: Option<String>,
+        ret: i64,
+        usecs: u64,
+    },
     /// `Oops: ...` (x86) or `Internal error: Oops ...` (arm64); whole line.
     Oops { text: String },
     /// `BUG: ...`, `kernel BUG at ...`, or arm64 `Unable to handle kernel ...`; whole line.
@@ -446,6 +460,20 @@ pub fn parse_log(bytes: &[u8]) -> Vec<Event> {
         parser.parse_into(&line, &mut events);
     }
     events
+}
+
+/// The clean lines of a whole captured log, numbered as [`parse_log`]
+/// numbers them (`lines[n - 1]` is console line `n`).
+pub fn split_lines(bytes: &[u8]) -> Vec<String> {
+    let mut splitter = LineSplitter::new();
+    let mut lines = splitter.push(bytes);
+    lines.extend(splitter.finish());
+    lines
+}
+
+/// A line's message without its printk prefix (`<N>`, `[ 0.5]`, `[ T1]`).
+pub fn message(line: &str) -> &str {
+    split_prefix(line).1
 }
 
 // ---------------------------------------------------------------------------
@@ -702,11 +730,20 @@ fn bare_symbol(s: &str) -> &str {
     s.trim_end()
 }
 
-/// `func+0x0/0x330 @ 1` after `calling  `.
+/// The ` [module]` tag of a `%pS` rendering, if any.
+fn module_tag(s: &str) -> Option<String> {
+    let s = s.trim();
+    let inner = s.strip_suffix(']')?;
+    let p = inner.rfind(" [")?;
+    let m = &inner[p + 2..];
+    (!m.is_empty()).then(|| m.to_owned())
+}
+
+/// `func+0x0/0x330 [module] @ 1` after `calling  `.
 fn parse_initcall_start(rest: &str) -> Option<EventKind> {
-    let sym = match rest.rfind(" @ ") {
-        Some(p) => &rest[..p],
-        None => rest,
+    let (sym, pid) = match rest.rfind(" @ ") {
+        Some(p) => (&rest[..p], rest[p + 3..].trim().parse().ok()),
+        None => (rest, None),
     };
     let func = bare_symbol(sym);
     if func.is_empty() {
@@ -714,12 +751,15 @@ fn parse_initcall_start(rest: &str) -> Option<EventKind> {
     }
     Some(EventKind::InitcallStart {
         func: func.to_owned(),
+        module: module_tag(sym),
+        pid,
     })
 }
 
 /// `func+0x0/0x330 returned 0 after 12 usecs` after `initcall `.
 fn parse_initcall_return(rest: &str) -> Option<EventKind> {
     let p = rest.find(" returned ")?;
+    let module = module_tag(&rest[..p]);
     let func = bare_symbol(&rest[..p]);
     if func.is_empty() {
         return None;
@@ -732,6 +772,7 @@ fn parse_initcall_return(rest: &str) -> Option<EventKind> {
     let usecs = words.next()?.parse::<u64>().ok()?;
     Some(EventKind::InitcallReturn {
         func: func.to_owned(),
+        module,
         ret,
         usecs,
     })
@@ -1314,21 +1355,27 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
         assert_eq!(
             kind("[    0.318967] calling  init_hw_perf_events+0x0/0x330 @ 1"),
             Some(EventKind::InitcallStart {
-                func: "init_hw_perf_events".into()
+                func: "init_hw_perf_events".into(),
+                module: None,
+                pid: Some(1),
             })
         );
         // LTO stub names pass through unchanged.
         assert_eq!(
             kind("[    0.318967] calling  __initstub__kmod_core__365_2214_init_hw_perf_eventsearly+0x0/0x330 @ 1"),
             Some(EventKind::InitcallStart {
-                func: "__initstub__kmod_core__365_2214_init_hw_perf_eventsearly".into()
+                func: "__initstub__kmod_core__365_2214_init_hw_perf_eventsearly".into(),
+                module: None,
+                pid: Some(1),
             })
         );
         // Module initcall: " [module]" is stripped.
         assert_eq!(
             kind("[    5.0] calling  lkdtm_module_init+0x0/0x1000 [lkdtm] @ 201"),
             Some(EventKind::InitcallStart {
-                func: "lkdtm_module_init".into()
+                func: "lkdtm_module_init".into(),
+                module: Some("lkdtm".into()),
+                pid: Some(201),
             })
         );
         // One space is not the initcall_debug format.
@@ -1338,6 +1385,7 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
             kind("[    0.319001] initcall init_hw_perf_events+0x0/0x330 returned 0 after 12 usecs"),
             Some(EventKind::InitcallReturn {
                 func: "init_hw_perf_events".into(),
+                module: None,
                 ret: 0,
                 usecs: 12
             })
@@ -1346,6 +1394,7 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
             kind("initcall __initstub__kmod_acpi__1_2_acpi_init4+0x0/0x4a0 returned -19 after 3 usecs"),
             Some(EventKind::InitcallReturn {
                 func: "__initstub__kmod_acpi__1_2_acpi_init4".into(),
+                module: None,
                 ret: -19,
                 usecs: 3
             })
@@ -1354,6 +1403,7 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
             kind("initcall lkdtm_module_init+0x0/0x1000 [lkdtm] returned -22 after 150 usecs"),
             Some(EventKind::InitcallReturn {
                 func: "lkdtm_module_init".into(),
+                module: Some("lkdtm".into()),
                 ret: -22,
                 usecs: 150
             })
@@ -1571,13 +1621,16 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
         assert_eq!(
             events[3].kind,
             EventKind::InitcallStart {
-                func: "__initstub__kmod_core__365_2214_init_hw_perf_eventsearly".into()
+                func: "__initstub__kmod_core__365_2214_init_hw_perf_eventsearly".into(),
+                module: None,
+                pid: Some(1),
             }
         );
         assert_eq!(
             events[6].kind,
             EventKind::InitcallReturn {
                 func: "acpi_init".into(),
+                module: None,
                 ret: -19,
                 usecs: 3
             }
@@ -1748,7 +1801,9 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
                 line: 87,
                 time: Some(0.202434),
                 kind: EventKind::InitcallStart {
-                    func: "init_hw_perf_events".into()
+                    func: "init_hw_perf_events".into(),
+                    module: None,
+                    pid: Some(1),
                 },
             }
         );
@@ -1787,18 +1842,24 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
                     args: vec!["raw".into()]
                 },
                 EventKind::InitcallStart {
-                    func: "init_module".into()
+                    func: "init_module".into(),
+                    module: Some("test_module".into()),
+                    pid: Some(20),
                 },
                 EventKind::InitcallReturn {
                     func: "init_module".into(),
+                    module: Some("test_module".into()),
                     ret: 0,
                     usecs: 112
                 },
                 EventKind::InitcallStart {
-                    func: "init_module".into()
+                    func: "init_module".into(),
+                    module: Some("lkdtm".into()),
+                    pid: Some(24),
                 },
                 EventKind::InitcallReturn {
                     func: "init_module".into(),
+                    module: Some("lkdtm".into()),
                     ret: 0,
                     usecs: 557
                 },
@@ -1873,7 +1934,9 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
                 line: 88,
                 time: Some(0.164),
                 kind: EventKind::InitcallStart {
-                    func: "__initstub__kmod_core__363_2214_init_hw_perf_eventsearly".into()
+                    func: "__initstub__kmod_core__363_2214_init_hw_perf_eventsearly".into(),
+                    module: None,
+                    pid: Some(1),
                 },
             }
         );

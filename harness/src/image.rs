@@ -113,6 +113,11 @@ impl<W: Write> NewcWriter<W> {
     }
 }
 
+/// The init step that loads lkdtm for the CFI tests.
+pub const LKDTM_LOAD_STEP: &str = "cfi-load-lkdtm";
+/// Init steps named `cfi-<lkdtm test>` are expected to crash their process.
+pub const CFI_STEP_PREFIX: &str = "cfi-";
+
 /// The `/init` script for a case.
 pub fn init_script(case: &Case) -> String {
     let mut s = String::new();
@@ -137,14 +142,24 @@ step() {{
     [ $r -eq 0 ] || rc=1
     return $r
 }}
+# A probe may fail on purpose (a CFI trap kills its process): its rc is
+# judged by the harness, not folded into the init's own rc.
+probe() {{
+    name=$1; shift
+    echo "{m} STEP $name"
+    "$@"
+    r=$?
+    echo "{m} RESULT $name rc=$r"
+}}
 in_proc_modules() {{ grep -q "^$1 " /proc/modules; }}
 not_in_proc_modules() {{ ! grep -q "^$1 " /proc/modules; }}
+load_once() {{ in_proc_modules $1 || insmod /lib/modules/$1.ko; }}
 "#,
         name = case.name,
         m = MARKER
     ));
     if case.wants(CheckKind::Modules) {
-        for m in &case.modules {
+        for m in case.module_names() {
             s.push_str(&format!(
                 // A module's steps stop at its first failure.
                 "step insmod-{m} insmod /lib/modules/{m}.ko &&\n\
@@ -153,6 +168,19 @@ not_in_proc_modules() {{ ! grep -q "^$1 " /proc/modules; }}
                  step unlisted-{m} not_in_proc_modules {m}\n"
             ));
         }
+    }
+    if case.wants(CheckKind::Cfi) {
+        // After the module steps, so lkdtm's own load/unload is judged first.
+        // Each test runs in a child shell: a trap must kill that process,
+        // not init (which would panic the kernel).
+        s.push_str(&format!("step {LKDTM_LOAD_STEP} load_once lkdtm &&\n{{\n"));
+        for t in case.arch.profile().cfi_tests {
+            s.push_str(&format!(
+                "probe {CFI_STEP_PREFIX}{name} sh -c 'echo {name} > /sys/kernel/debug/provoke-crash/DIRECT'\n",
+                name = t.name
+            ));
+        }
+        s.push_str("true\n}\n");
     }
     for (i, line) in case.init_commands.iter().enumerate() {
         s.push_str(&format!("echo \"{MARKER} COMMAND {i}\"\n{line}\n"));
@@ -370,7 +398,8 @@ fn write_image(
         }
         None => w.file("/init", 0o755, init_script(case).as_bytes())?,
     }
-    for m in &case.modules {
+    for m in case.image_modules() {
+        let m = m.as_str();
         let path = kernel.modules.get(m).with_context(|| {
             let built: Vec<&str> = kernel.modules.keys().map(String::as_str).collect();
             format!(

@@ -19,6 +19,8 @@ pub mod console;
 pub mod dashboard;
 pub mod history;
 pub mod image;
+pub mod inspect;
+pub mod initcalls;
 pub mod proc;
 pub mod report;
 pub mod reporter;

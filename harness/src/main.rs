@@ -33,6 +33,9 @@ enum Command {
     List,
     /// Build, boot and check cases (all but `slow` ones by default).
     Run(RunArgs),
+    /// Rewrite the initcall goldens of the named cases from what their
+    /// kernels did (build and boot them first), and say what changed.
+    Bless(RunArgs),
     /// Benchmark kernel B against kernel A: build cost, sizes, boot, in-guest workloads.
     Bench(BenchArgs),
     /// Render the performance dashboard (static HTML + SVG) from the history.
@@ -116,6 +119,9 @@ struct RunArgs {
     /// Override every case's boot timeout, in seconds.
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<u64>,
+    /// Rewrite the initcall goldens from what the kernels did (see `bless`).
+    #[arg(long)]
+    bless: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -165,6 +171,13 @@ fn real_main(cli: Cli) -> Result<u8> {
             })
         }
         Command::Run(args) => run(&cases_dir, args),
+        Command::Bless(mut args) => {
+            if args.names.is_empty() {
+                anyhow::bail!("bless: name the cases whose kernels the goldens come from");
+            }
+            args.bless = true;
+            run(&cases_dir, args)
+        }
         Command::Bench(args) => bench(&cases_dir, args),
         Command::Report { html, history } => {
             let history = history.unwrap_or_else(lto_harness::history::default_path);
@@ -198,6 +211,7 @@ fn environment(
         }),
         kernel_build: kernel_build.cloned(),
         timeout: timeout.map(Duration::from_secs),
+        bless: false,
     };
     Ok((
         Environment {
@@ -213,12 +227,13 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
     let all = case::load_dir(cases_dir)?;
     let selected: Vec<&Case> =
         case::select(&all, &args.names, args.include_slow).map_err(anyhow::Error::msg)?;
-    let (env, opts) = environment(&args.common, args.kernel_build.as_ref(), args.timeout)?;
+    let (env, mut opts) = environment(&args.common, args.kernel_build.as_ref(), args.timeout)?;
+    opts.bless = args.bless;
     if args.dry_run {
         print!("{}", runner::dry_run(&selected, &env, &opts)?);
         return Ok(0);
     }
-    runner::preflight(&selected, &env, &opts)?;
+    let prepared = runner::preflight(&selected, &env, &opts)?;
     if let Some(s) = &env.source {
         eprintln!("source: {} (Linux {})", s.identity.describe(), s.version);
     }
@@ -227,7 +242,7 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
         env.toolchain.version, env.toolchain.llvm
     );
     let reporter = lto_harness::reporter::for_stderr();
-    let mut results = runner::run(&selected, &env, &opts, reporter.as_ref());
+    let mut results = runner::run(&selected, &env, &opts, &prepared, reporter.as_ref());
     let history = args
         .common
         .history
@@ -244,6 +259,23 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
             eprintln!("PERFORMANCE REGRESSION: {r}");
         }
     }
+    for b in &results.blessed {
+        eprintln!(
+            "bless: golden {} ({}) from {}: {}: {}",
+            b.family,
+            b.path.display(),
+            b.cases.join(", "),
+            b.status,
+            b.message
+        );
+        for l in b.diff.iter().take(80) {
+            eprintln!("  {l}");
+        }
+        if b.diff.len() > 80 {
+            eprintln!("  ... {} more diff lines", b.diff.len() - 80);
+        }
+    }
+    let refused = results.blessed.iter().any(|b| b.status == "refused");
     results.write(&args.common.results)?;
     let s = &results.summary;
     eprintln!(
@@ -255,7 +287,10 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
         results.seconds,
         args.common.results.display()
     );
-    Ok(results.exit_code() as u8)
+    Ok(match results.exit_code() {
+        0 if refused => 1,
+        code => code as u8,
+    })
 }
 
 fn bench(cases_dir: &std::path::Path, args: BenchArgs) -> Result<u8> {

@@ -81,7 +81,27 @@ pub struct RunResults {
     pub kernel_version: Option<String>,
     pub toolchain: Option<String>,
     pub cases: Vec<CaseResult>,
+    /// What `bless` / `run --bless` did to the initcall goldens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blessed: Vec<Blessing>,
     pub summary: Summary,
+}
+
+/// One golden file and what blessing did to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Blessing {
+    pub family: String,
+    pub path: PathBuf,
+    /// The cases whose kernels it was blessed from.
+    pub cases: Vec<String>,
+    /// `written`, `unchanged` or `refused`.
+    pub status: String,
+    pub message: String,
+    pub added: usize,
+    pub removed: usize,
+    /// The change, as a unified diff (old golden → new).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<String>,
 }
 
 impl RunResults {
@@ -240,6 +260,7 @@ mod tests {
             kernel_version: None,
             toolchain: None,
             cases,
+            blessed: vec![],
             summary: Summary::default(),
         };
         r.summarise();

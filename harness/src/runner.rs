@@ -5,17 +5,19 @@
 //! runner only produces results and typed events: showing them is the
 //! reporter's job, writing them the report's.
 
-use crate::boot::{self, Accel, BootRequest};
+use crate::boot::{self, Accel, BootOutcome, BootRequest};
 use crate::build::{self, BuildError, BuildProgress, Builder, BuiltKernel};
 use crate::cache::Cache;
-use crate::case::Case;
-use crate::checks::{self, CheckResult, Status};
+use crate::case::{Case, CheckKind};
+use crate::checks::{self, cfi::LkdtmExpectations, CheckResult, Expectations, KernelFacts, Status};
+use crate::initcalls::{Golden, GoldenError, Initcall};
 use crate::image;
-use crate::report::{BootStep, BuildStep, CaseResult, RunResults, Summary};
+use crate::report::{Blessing, BootStep, BuildStep, CaseResult, RunResults, Summary};
 use crate::reporter::{Reporter, RunEvent};
 use crate::source::KernelSource;
 use crate::toolchain::{self, Toolchain};
 use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -37,11 +39,60 @@ pub struct RunOptions {
     pub kernel_build: Option<PathBuf>,
     /// Overrides every case's boot timeout.
     pub timeout: Option<Duration>,
+    /// Rewrite the initcall goldens from what the kernels did.
+    pub bless: bool,
+}
+
+/// What preflight loaded for the checks: the goldens and lkdtm's expectations.
+pub struct Prepared {
+    pub goldens: BTreeMap<PathBuf, Golden>,
+    pub lkdtm: LkdtmExpectations,
+}
+
+/// Loads every golden the cases compare with. A missing golden is an
+/// error unless blessing (which creates it); a malformed one always is,
+/// naming its file and line.
+pub fn load_goldens(cases: &[&Case], bless: bool) -> Result<BTreeMap<PathBuf, Golden>> {
+    let mut out = BTreeMap::new();
+    for case in cases {
+        let Some(g) = case.golden.as_ref().filter(|_| case.wants(CheckKind::Initcalls)) else {
+            continue;
+        };
+        if out.contains_key(&g.path) {
+            continue;
+        }
+        match Golden::load(&g.path) {
+            Ok(golden) => {
+                out.insert(g.path.clone(), golden);
+            }
+            Err(GoldenError::Io { error, .. })
+                if bless && error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(GoldenError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
+                bail!(
+                    "case {} ({}): golden {} does not exist; create it from the kernel with `lto-harness bless {}`",
+                    case.name,
+                    case.file.display(),
+                    g.path.display(),
+                    case.name
+                )
+            }
+            Err(e) => bail!("case {} ({}): bad golden: {e}", case.name, case.file.display()),
+        }
+    }
+    Ok(out)
 }
 
 /// Refuses, before anything is built, a run that cannot work: a missing
 /// tool (naming its package), CFI asked of a toolchain that cannot do it.
-pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Result<()> {
+pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Result<Prepared> {
+    let goldens = load_goldens(cases, opts.bless)?;
+    let tree = match (&env.source, &opts.kernel_build) {
+        (Some(s), _) => Some(s.root.clone()),
+        // kbuild leaves `source` in an O= directory, pointing at the tree.
+        (None, Some(dir)) => Some(dir.join("source")),
+        (None, None) => None,
+    };
+    let lkdtm = LkdtmExpectations::load(tree.as_deref());
     if opts.kernel_build.is_none() {
         toolchain::require("make", "make")?;
         for (tool, pkg) in [("flex", "flex"), ("bison", "bison"), ("bc", "bc")] {
@@ -73,7 +124,7 @@ pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Resul
             }
         }
     }
-    Ok(())
+    Ok(Prepared { goldens, lkdtm })
 }
 
 /// The exact commands each case would run, runnable by hand.
@@ -294,14 +345,15 @@ fn copy_into(from: &Path, dir: &Path, name: &str) -> PathBuf {
     }
 }
 
-/// Writes the image, boots and judges one case.
+/// Writes the image, boots one case and judges the boot; the other checks
+/// are judged by the caller from the outcome.
 fn boot_case(
     case: &Case,
     kernel: &BuiltKernel,
     env: &Environment,
     opts: &RunOptions,
     reporter: &dyn Reporter,
-) -> (BootStep, Vec<CheckResult>) {
+) -> (BootStep, Option<BootOutcome>) {
     reporter.report(RunEvent::StepStarted {
         case: &case.name,
         step: "boot",
@@ -319,7 +371,7 @@ fn boot_case(
                 qemu_command: None,
                 end: None,
             },
-            vec![],
+            None,
         )
     };
     reporter.report(RunEvent::Phase {
@@ -349,8 +401,7 @@ fn boot_case(
         phase: "qemu",
     });
     let outcome = boot::boot(&req);
-    let checks = checks::judge(case, &outcome);
-    let verdict = &checks[0];
+    let verdict = checks::boot_verdict(&outcome);
     let step = BootStep {
         status: verdict.status,
         message: verdict.message.clone(),
@@ -366,7 +417,7 @@ fn boot_case(
         seconds: step.seconds,
         message: &step.message,
     });
-    (step, checks.into_iter().skip(1).collect())
+    (step, Some(outcome))
 }
 
 fn skipped_boot(why: &str) -> BootStep {
@@ -380,17 +431,27 @@ fn skipped_boot(why: &str) -> BootStep {
     }
 }
 
-/// Runs every case through build, boot and checks.
+/// What one case left for judging (and re-judging after a bless).
+struct Judged {
+    facts: Option<KernelFacts>,
+    outcome: Option<BootOutcome>,
+    boot: CheckResult,
+}
+
+/// Runs every case through build, boot and checks; with `opts.bless`,
+/// then rewrites the goldens and re-judges the initcall checks.
 pub fn run(
     cases: &[&Case],
     env: &Environment,
     opts: &RunOptions,
+    prepared: &Prepared,
     reporter: &dyn Reporter,
 ) -> RunResults {
     let started_at = build::now_rfc3339();
     let t = Instant::now();
     let (tx, rx) = mpsc::channel::<(usize, BuildStep, Option<BuiltKernel>)>();
     let mut results: Vec<Option<CaseResult>> = vec![None; cases.len()];
+    let mut judged: Vec<Option<Judged>> = (0..cases.len()).map(|_| None).collect();
     std::thread::scope(|s| {
         s.spawn(move || {
             for (i, case) in cases.iter().enumerate() {
@@ -402,24 +463,21 @@ pub fn run(
         });
         for (i, build_step, kernel) in rx {
             let case = cases[i];
-            let (boot_step, checks) = match &kernel {
+            let facts = kernel.as_ref().map(|k| KernelFacts::gather(case, k));
+            let (boot_step, outcome) = match &kernel {
                 Some(k) => boot_case(case, k, env, opts, reporter),
-                None => (skipped_boot("the build did not produce a kernel"), vec![]),
+                None => (skipped_boot("the build did not produce a kernel"), None),
             };
-            let checks = if checks.is_empty() && kernel.is_none() {
-                case.checks
-                    .iter()
-                    .filter(|k| **k != crate::case::CheckKind::Boot)
-                    .map(|k| CheckResult {
-                        name: k.name().into(),
-                        status: Status::Skipped,
-                        message: "no kernel to check".into(),
-                        details: vec![],
-                    })
-                    .collect()
-            } else {
-                checks
+            let boot = match &outcome {
+                Some(o) => checks::boot_verdict(o),
+                None => CheckResult::new("boot", boot_step.status, boot_step.message.clone()),
             };
+            let j = Judged {
+                facts,
+                outcome,
+                boot,
+            };
+            let checks = judge(case, &j, prepared, &prepared.goldens);
             for c in &checks {
                 reporter.report(RunEvent::StepFinished {
                     case: &case.name,
@@ -446,8 +504,15 @@ pub fn run(
                 status: r.status,
             });
             results[i] = Some(r);
+            judged[i] = Some(j);
         }
     });
+    let mut cases_out: Vec<CaseResult> = results.into_iter().flatten().collect();
+    let blessed = if opts.bless {
+        bless(cases, &judged, &mut cases_out, prepared)
+    } else {
+        vec![]
+    };
     let mut out = RunResults {
         harness_version: env!("CARGO_PKG_VERSION").into(),
         started_at,
@@ -455,9 +520,152 @@ pub fn run(
         source: env.source.as_ref().map(|s| s.identity.clone()),
         kernel_version: env.source.as_ref().map(|s| s.version.clone()),
         toolchain: Some(env.toolchain.version.clone()),
-        cases: results.into_iter().flatten().collect(),
+        cases: cases_out,
+        blessed,
         summary: Summary::default(),
     };
     out.summarise();
+    out
+}
+
+/// All checks but `boot` (which is the boot step's verdict).
+fn judge(
+    case: &Case,
+    j: &Judged,
+    prepared: &Prepared,
+    goldens: &BTreeMap<PathBuf, Golden>,
+) -> Vec<CheckResult> {
+    let expect = Expectations {
+        golden: case.golden.as_ref().and_then(|g| goldens.get(&g.path)),
+        lkdtm: &prepared.lkdtm,
+    };
+    checks::judge(case, j.facts.as_ref(), &expect, j.outcome.as_ref(), j.boot.clone())
+        .into_iter()
+        .skip(1)
+        .collect()
+}
+
+/// Rewrites each golden the cases share from what their kernels did, when
+/// they all agree, atomically; then re-judges those cases' checks against
+/// the new goldens. Never writes a golden the kernels disagree about.
+fn bless(
+    cases: &[&Case],
+    judged: &[Option<Judged>],
+    results: &mut [CaseResult],
+    prepared: &Prepared,
+) -> Vec<Blessing> {
+    // Golden path -> (family, [(case, order or why not)]).
+    let mut by_golden: BTreeMap<PathBuf, (String, Vec<(usize, Result<Vec<Initcall>, String>)>)> =
+        BTreeMap::new();
+    for (i, case) in cases.iter().enumerate() {
+        let (Some(g), Some(j)) = (&case.golden, &judged[i]) else {
+            continue;
+        };
+        if !case.wants(CheckKind::Initcalls) {
+            continue;
+        }
+        let console = j.outcome.as_ref().map(checks::Console::read);
+        let order = match &j.facts {
+            Some(f) => checks::initcalls::blessable(f, console.as_ref()),
+            None => Err("no kernel was built".into()),
+        };
+        by_golden
+            .entry(g.path.clone())
+            .or_insert_with(|| (g.family.clone(), vec![]))
+            .1
+            .push((i, order));
+    }
+    let mut goldens = prepared.goldens.clone();
+    let mut out = Vec::new();
+    for (path, (family, orders)) in by_golden {
+        let names = |idx: &[usize]| -> Vec<String> { idx.iter().map(|i| cases[*i].name.clone()).collect() };
+        let all: Vec<usize> = orders.iter().map(|(i, _)| *i).collect();
+        let mut blessing = Blessing {
+            family: family.clone(),
+            path: path.clone(),
+            cases: names(&all),
+            status: "refused".into(),
+            message: String::new(),
+            added: 0,
+            removed: 0,
+            diff: vec![],
+        };
+        let failed: Vec<String> = orders
+            .iter()
+            .filter_map(|(i, o)| o.as_ref().err().map(|e| format!("{}: {e}", cases[*i].name)))
+            .collect();
+        if !failed.is_empty() {
+            blessing.message = format!("not blessed: {}", failed.join("; "));
+            out.push(blessing);
+            continue;
+        }
+        let first = orders[0].1.as_ref().expect("checked").clone();
+        let disagree: Vec<String> = orders[1..]
+            .iter()
+            .filter_map(|(i, o)| {
+                let o = o.as_ref().expect("checked");
+                crate::initcalls::compare(&first, &path, o, &cases[*i].name).map(|m| {
+                    format!("{} differs from {}: {}", cases[*i].name, cases[orders[0].0].name, m.summary)
+                })
+            })
+            .collect();
+        if !disagree.is_empty() {
+            blessing.message = format!(
+                "not blessed: the kernels that share this golden disagree: {}",
+                disagree.join("; ")
+            );
+            out.push(blessing);
+            continue;
+        }
+        let old = goldens.get(&path).map(|g| g.entries.clone()).unwrap_or_default();
+        match crate::initcalls::compare(&old, &path, &first, "blessed") {
+            None => {
+                blessing.status = "unchanged".into();
+                blessing.message = format!("{} initcalls, as before", first.len());
+            }
+            Some(m) => {
+                let text = Golden::render(&family, &first);
+                match crate::cache::write_atomic(&path, text.as_bytes()) {
+                    Ok(()) => {
+                        blessing.status = "written".into();
+                        blessing.added = m.extra;
+                        blessing.removed = m.missing;
+                        blessing.message = if old.is_empty() {
+                            format!("created with {} initcalls", first.len())
+                        } else {
+                            format!(
+                                "rewritten: {} initcalls, {} added, {} removed; was: {}",
+                                first.len(),
+                                m.extra,
+                                m.missing,
+                                m.summary
+                            )
+                        };
+                        if !old.is_empty() {
+                            blessing.diff = m.diff.lines().map(str::to_owned).collect();
+                        }
+                        goldens.insert(
+                            path.clone(),
+                            Golden {
+                                path: path.clone(),
+                                entries: first.clone(),
+                            },
+                        );
+                    }
+                    Err(e) => blessing.message = format!("cannot write {}: {e:#}", path.display()),
+                }
+            }
+        }
+        out.push(blessing);
+    }
+    // Re-judge against the goldens as they now are.
+    for (i, case) in cases.iter().enumerate() {
+        if let (Some(j), Some(r)) = (&judged[i], results.get_mut(i)) {
+            if case.wants(CheckKind::Initcalls) {
+                r.checks = judge(case, j, prepared, &goldens);
+                r.compute_status();
+            }
+        }
+    }
     out
 }

@@ -1,0 +1,373 @@
+//! The CFI checks. `cfi.static`: vmlinux carries kCFI instrumentation
+//! exactly when the case and its .config say CFI. `cfi.<TEST>`: each of the
+//! arch's lkdtm CFI tests, run by /init in a child process, must trap or
+//! survive as the kernel's config (or the case's `cfi_expect`) says, judged
+//! the way the kernel's own selftests judge them
+//! (tools/testing/selftests/lkdtm/tests.txt).
+
+use super::{unobserved, CheckResult, Console, KernelFacts, Status, Step};
+use crate::arch::LkdtmCfiTest;
+use crate::case::{Case, CfiExpect};
+use crate::console::{message, EventKind};
+use crate::image::{CFI_STEP_PREFIX, LKDTM_LOAD_STEP};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const STATIC: &str = "cfi.static";
+
+/// The check name of one lkdtm test.
+pub fn check_name(test: &str) -> String {
+    format!("cfi.{test}")
+}
+
+/// Where lkdtm's expectations live in a kernel tree.
+pub const TESTS_TXT: &str = "tools/testing/selftests/lkdtm/tests.txt";
+
+/// What the kernel's selftests expect of each lkdtm test on a protected
+/// kernel: alternatives, any of which (case-insensitive) means success.
+#[derive(Debug, Clone)]
+pub struct LkdtmExpectations {
+    /// The tests.txt used, or why the built-in copy was.
+    pub source: String,
+    expect: BTreeMap<String, Vec<String>>,
+}
+
+/// The CFI lines of Linux 6.12's tests.txt, for trees that lack the file.
+const BUILTIN_TESTS_TXT: &str =
+    "CFI_FORWARD_PROTO\nCFI_BACKWARD call trace:|ok: control flow unchanged\n";
+
+impl LkdtmExpectations {
+    /// Reads `TESTS_TXT` from the kernel tree, or uses the built-in copy.
+    pub fn load(tree: Option<&Path>) -> LkdtmExpectations {
+        if let Some(tree) = tree {
+            let p = tree.join(TESTS_TXT);
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                return LkdtmExpectations {
+                    source: p.display().to_string(),
+                    expect: Self::parse(&text),
+                };
+            }
+        }
+        LkdtmExpectations {
+            source: "built-in copy of Linux 6.12's tests.txt".into(),
+            expect: Self::parse(BUILTIN_TESTS_TXT),
+        }
+    }
+
+    /// `NAME [expect|alternative]` lines; a test without an expectation
+    /// expects `call trace:` (as run.sh does); `#NAME` lines are disabled.
+    pub fn parse(text: &str) -> BTreeMap<String, Vec<String>> {
+        let mut out = BTreeMap::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (name, expect) = line.split_once(' ').unwrap_or((line, ""));
+            let expect = expect.trim();
+            // `repeat:N text`: the repeat count is not ours to honour.
+            let expect = match expect.strip_prefix("repeat:") {
+                Some(r) => r.split_once(' ').map_or("", |x| x.1),
+                None => expect,
+            };
+            let alts = if expect.is_empty() {
+                vec!["call trace:".to_string()]
+            } else {
+                expect.split('|').map(|a| a.to_lowercase()).collect()
+            };
+            out.insert(name.to_owned(), alts);
+        }
+        out
+    }
+
+    fn for_test(&self, test: &str) -> Vec<String> {
+        self.expect
+            .get(test)
+            .cloned()
+            .unwrap_or_else(|| vec!["call trace:".into()])
+    }
+}
+
+/// vmlinux's kCFI instrumentation against .config and the case.
+pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
+    let config_cfi = match facts.config_is_y("CONFIG_CFI_CLANG") {
+        Some(v) => v,
+        None => {
+            return CheckResult::new(
+                STATIC,
+                Status::Fail,
+                format!("cannot read .config: {}", facts.config.as_ref().err().map_or("", |e| e)),
+            )
+        }
+    };
+    let counts = match &facts.kcfi {
+        Ok(c) => c,
+        Err(e) => {
+            return CheckResult::new(STATIC, Status::Fail, format!("cannot inspect vmlinux: {e}"))
+        }
+    };
+    let found: Vec<String> = counts.iter().map(|c| format!("{} {}", c.count, c.what)).collect();
+    let details = found.clone();
+    let all = counts.iter().all(|c| c.count > 0);
+    let none = counts.iter().all(|c| c.count == 0);
+    let case_cfi = case.cfi.is_on();
+    let (status, message) = match (case_cfi, config_cfi) {
+        (true, false) => (
+            Status::Fail,
+            "the case asks for CFI but .config has no CONFIG_CFI_CLANG=y".to_string(),
+        ),
+        (false, true) => (
+            Status::Fail,
+            "the case has cfi: off but .config has CONFIG_CFI_CLANG=y".to_string(),
+        ),
+        (true, true) if all => (
+            Status::Pass,
+            format!("kCFI instrumented, as CONFIG_CFI_CLANG=y says: {}", found.join(", ")),
+        ),
+        (true, true) => (
+            Status::Fail,
+            format!(
+                "CONFIG_CFI_CLANG=y but vmlinux lacks kCFI instrumentation: {}",
+                found.join(", ")
+            ),
+        ),
+        (false, false) if none => (
+            Status::Pass,
+            format!("no kCFI instrumentation, as .config says: {}", found.join(", ")),
+        ),
+        (false, false) => (
+            Status::Fail,
+            format!(
+                "CONFIG_CFI_CLANG is not set but vmlinux carries kCFI instrumentation: {}",
+                found.join(", ")
+            ),
+        ),
+    };
+    CheckResult::new(STATIC, status, message).with(details)
+}
+
+/// The expectation for one test, and why.
+pub fn expectation(case: &Case, facts: &KernelFacts, test: &LkdtmCfiTest) -> (CfiExpect, String) {
+    if let Some(e) = case.cfi_expect.get(test.name) {
+        return (*e, format!("`cfi_expect: {}` in {}", e.name(), case.file.display()));
+    }
+    let on: Vec<&str> = test
+        .protected_by
+        .iter()
+        .copied()
+        .filter(|s| facts.config_is_y(s) == Some(true))
+        .collect();
+    if on.is_empty() {
+        (
+            CfiExpect::Survive,
+            format!("not protected: no {} in .config", test.protected_by.join(" nor ")),
+        )
+    } else {
+        (CfiExpect::Trap, format!("protected by {}=y", on.join("=y, ")))
+    }
+}
+
+/// One result per lkdtm CFI test of the arch.
+pub fn probe_checks(
+    case: &Case,
+    facts: &KernelFacts,
+    console: Option<&Console>,
+    boot: &CheckResult,
+    lkdtm: &LkdtmExpectations,
+) -> Vec<CheckResult> {
+    case.arch
+        .profile()
+        .cfi_tests
+        .iter()
+        .map(|t| probe_check(case, facts, console, boot, lkdtm, t))
+        .collect()
+}
+
+/// What the console showed inside one probe's window.
+#[derive(Debug, Default)]
+struct Seen {
+    cfi_failure: Option<String>,
+    oops: Option<String>,
+    /// Lines matching the selftest's expectation.
+    expected: Option<String>,
+    lkdtm_fail: Option<String>,
+    probably_expected: Option<String>,
+    unexpected: Option<String>,
+}
+
+fn look(console: &Console, step: &Step, alternatives: &[String]) -> Seen {
+    let mut seen = Seen::default();
+    for e in console.events_in(step) {
+        match &e.kind {
+            EventKind::CfiFailure { .. } if seen.cfi_failure.is_none() => {
+                seen.cfi_failure = Some(format!(
+                    "console line {}: {}",
+                    e.line,
+                    message(console.line(e.line))
+                ));
+            }
+            EventKind::Oops { text } | EventKind::Bug { text } if seen.oops.is_none() => {
+                seen.oops = Some(format!("console line {}: {text}", e.line));
+            }
+            _ => {}
+        }
+    }
+    for (n, line) in console.window(step) {
+        let msg = message(line);
+        let lower = msg.to_lowercase();
+        let at = || format!("console line {n}: {msg}");
+        if seen.expected.is_none() && alternatives.iter().any(|a| lower.contains(a.as_str())) {
+            seen.expected = Some(at());
+        }
+        if seen.lkdtm_fail.is_none() && msg.starts_with("lkdtm: FAIL:") {
+            seen.lkdtm_fail = Some(at());
+        }
+        if seen.probably_expected.is_none() && msg.contains("This is probably expected") {
+            seen.probably_expected = Some(at());
+        }
+        if seen.unexpected.is_none() && msg.contains("Unexpected!") {
+            seen.unexpected = Some(at());
+        }
+    }
+    seen
+}
+
+fn probe_check(
+    case: &Case,
+    facts: &KernelFacts,
+    console: Option<&Console>,
+    boot: &CheckResult,
+    lkdtm: &LkdtmExpectations,
+    test: &LkdtmCfiTest,
+) -> CheckResult {
+    let name = check_name(test.name);
+    let (expect, why) = expectation(case, facts, test);
+    let Some(console) = console else {
+        return unobserved(&name, &format!("lkdtm {}", test.name), boot);
+    };
+    if let Some(load) = console.step(LKDTM_LOAD_STEP) {
+        if load.rc.is_some_and(|rc| rc != 0) {
+            let lines: Vec<String> = console
+                .window(&load)
+                .map(|(n, l)| format!("console line {n}: {}", message(l)))
+                .collect();
+            return CheckResult::new(
+                &name,
+                Status::Fail,
+                format!("lkdtm did not load, so {} could not run", test.name),
+            )
+            .with(lines);
+        }
+    }
+    let step_name = format!("{CFI_STEP_PREFIX}{}", test.name);
+    let Some(step) = console.step(&step_name) else {
+        return unobserved(&name, &format!("lkdtm {}", test.name), boot);
+    };
+    let alternatives = lkdtm.for_test(test.name);
+    let seen = look(console, &step, &alternatives);
+    let window: Vec<String> = console
+        .window(&step)
+        .filter(|(_, l)| !l.trim().is_empty())
+        .take(40)
+        .map(|(n, l)| format!("console line {n}: {}", message(l)))
+        .collect();
+    if !step.finished {
+        return CheckResult::new(
+            &name,
+            Status::Fail,
+            format!(
+                "{} never returned to init: the kernel died ({})",
+                test.name, boot.message
+            ),
+        )
+        .with(window);
+    }
+    let rc = step.rc.unwrap_or(-1);
+    let forward = test.protected_by.contains(&"CONFIG_CFI_CLANG");
+    let trapped = seen.expected.is_some() && seen.lkdtm_fail.is_none();
+    let expected_text = alternatives
+        .iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let (status, message) = match expect {
+        CfiExpect::Trap if trapped && forward && seen.cfi_failure.is_none() => (
+            Status::Fail,
+            format!(
+                "expected a kCFI trap ({why}); the task died ({}) but no `CFI failure at` line named the target",
+                seen.oops.as_deref().unwrap_or("no Oops line either")
+            ),
+        ),
+        CfiExpect::Trap if trapped => (
+            Status::Pass,
+            format!(
+                "stopped as expected ({why}): {}; the probe's shell exited with rc={rc}",
+                seen.cfi_failure.as_deref().or(seen.expected.as_deref()).unwrap_or(""),
+            ),
+        ),
+        CfiExpect::Trap => (
+            Status::Fail,
+            format!(
+                "expected the kernel to stop {} ({why}) but it did not: {}; the selftest looks for {expected_text}",
+                test.name,
+                seen.lkdtm_fail
+                    .as_deref()
+                    .unwrap_or("no trap and no lkdtm verdict on the console")
+            ),
+        ),
+        CfiExpect::Survive if seen.cfi_failure.is_some() || seen.oops.is_some() => (
+            Status::Fail,
+            format!(
+                "expected {} to get through ({why}) but the kernel trapped: {}",
+                test.name,
+                seen.cfi_failure.as_deref().or(seen.oops.as_deref()).unwrap_or("")
+            ),
+        ),
+        CfiExpect::Survive => match (&seen.lkdtm_fail, &seen.probably_expected, &seen.unexpected) {
+            (Some(f), Some(p), None) => (
+                Status::Pass,
+                format!("got through, as expected ({why}): {f}; lkdtm agrees: {p}"),
+            ),
+            (_, _, Some(u)) => (
+                Status::Fail,
+                format!("lkdtm says the kernel should have stopped {}: {u}", test.name),
+            ),
+            _ if seen.expected.is_some() => (
+                Status::Fail,
+                format!(
+                    "expected {} to get through ({why}) but the kernel stopped it: {}",
+                    test.name,
+                    seen.expected.as_deref().unwrap_or("")
+                ),
+            ),
+            _ => (
+                Status::Fail,
+                format!(
+                    "{} printed neither lkdtm's FAIL line nor a trap (rc={rc})",
+                    test.name
+                ),
+            ),
+        },
+    };
+    CheckResult::new(&name, status, message).with(window)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tests_txt_defaults_and_alternatives() {
+        let e = LkdtmExpectations::parse(
+            "#CORRUPT_STACK Crashes entire system\nCFI_FORWARD_PROTO\nCFI_BACKWARD call trace:|ok: control flow unchanged\nFOO repeat:3 Call Trace:\n",
+        );
+        assert_eq!(e["CFI_FORWARD_PROTO"], vec!["call trace:"]);
+        assert_eq!(
+            e["CFI_BACKWARD"],
+            vec!["call trace:", "ok: control flow unchanged"]
+        );
+        assert_eq!(e["FOO"], vec!["call trace:"]);
+        assert!(!e.contains_key("#CORRUPT_STACK") && !e.contains_key("CORRUPT_STACK"));
+    }
+
+}

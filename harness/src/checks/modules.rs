@@ -1,0 +1,166 @@
+//! The module checks. `modules.static`: each module the guest gets is a
+//! real ELF relocatable for this kernel (right machine, not leftover LLVM
+//! bitcode, the kernel's vermagic, no `.lto` in its name). `modules.runtime`:
+//! each listed module loads, shows in /proc/modules, prints its init
+//! message, unloads and prints its exit message; a module that fails to
+//! load fails with the kernel's own error line.
+
+use super::{describe, unobserved, CheckResult, Console, KernelFacts, Status};
+use crate::case::{Case, ModuleSpec};
+use crate::console::{message, EventKind};
+use crate::inspect;
+
+pub const STATIC: &str = "modules.static";
+pub const RUNTIME: &str = "modules.runtime";
+
+pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
+    let vermagic = match &facts.vermagic {
+        Ok(v) => v,
+        Err(e) => {
+            return CheckResult::new(
+                STATIC,
+                Status::Fail,
+                format!("cannot read the kernel's vermagic: {e}"),
+            )
+        }
+    };
+    let mut problems = Vec::new();
+    let mut good = Vec::new();
+    for (name, f) in &facts.modules {
+        match f {
+            Err(e) => problems.push(format!("{name}: {e}")),
+            Ok(f) => {
+                let p = inspect::module_problems(f, name, case.arch.profile(), vermagic);
+                if p.is_empty() {
+                    good.push(name.as_str());
+                }
+                problems.extend(p.into_iter().map(|p| format!("{}: {p}", f.path.display())));
+            }
+        }
+    }
+    if problems.is_empty() {
+        CheckResult::new(
+            STATIC,
+            Status::Pass,
+            format!(
+                "{}: ELF relocatables for {}, vermagic `{vermagic}`",
+                good.join(", "),
+                case.arch.name()
+            ),
+        )
+    } else {
+        CheckResult::new(STATIC, Status::Fail, problems[0].clone()).with(problems)
+    }
+}
+
+/// Each listed module must load, be listed in /proc/modules, print its init
+/// message, unload, print its exit message, and be gone from /proc/modules.
+pub fn runtime_check(case: &Case, console: Option<&Console>, boot: &CheckResult) -> CheckResult {
+    let Some(console) = console else {
+        return unobserved(RUNTIME, "the module steps", boot);
+    };
+    let mut failures = Vec::new();
+    let mut missing = Vec::new();
+    let mut seen = Vec::new();
+    for m in &case.modules {
+        match module_runtime(m, console) {
+            Ok(evidence) => seen.extend(evidence),
+            Err(Problem::Failed(line)) => failures.push(line),
+            Err(Problem::Missing(step)) => missing.push(step),
+        }
+    }
+    if !failures.is_empty() {
+        return CheckResult::new(RUNTIME, Status::Fail, failures[0].clone()).with(failures);
+    }
+    if !missing.is_empty() {
+        return unobserved(
+            RUNTIME,
+            &format!("step(s) {}", missing.join(", ")),
+            boot,
+        );
+    }
+    CheckResult::new(
+        RUNTIME,
+        Status::Pass,
+        format!(
+            "{} loaded, listed, unloaded, with their messages",
+            case.module_names().join(", ")
+        ),
+    )
+    .with(seen)
+}
+
+enum Problem {
+    Failed(String),
+    Missing(String),
+}
+
+fn module_runtime(m: &ModuleSpec, console: &Console) -> Result<Vec<String>, Problem> {
+    let name = m.name.as_str();
+    let mut evidence = Vec::new();
+    for (step, what) in [
+        ("insmod", "insmod failed"),
+        ("listed", "not listed in /proc/modules after insmod"),
+        ("rmmod", "rmmod failed"),
+        ("unlisted", "still listed in /proc/modules after rmmod"),
+    ] {
+        let step_name = format!("{step}-{name}");
+        let Some(s) = console.step(&step_name).filter(|s| s.finished) else {
+            return Err(Problem::Missing(step_name));
+        };
+        let rc = s.rc.unwrap_or(-1);
+        if rc != 0 {
+            let mut line = format!("{name}: {what} (rc={rc})");
+            let kernel_says: Vec<String> = console
+                .events()
+                .iter()
+                .filter(|e| match &e.kind {
+                    EventKind::ModuleError { module, .. } => {
+                        module.as_deref().is_none_or(|x| x == name)
+                    }
+                    _ => false,
+                })
+                .map(describe)
+                .collect();
+            if !kernel_says.is_empty() {
+                line.push_str(&format!("; {}", kernel_says.join("; ")));
+            }
+            return Err(Problem::Failed(line));
+        }
+        let expected = match step {
+            "insmod" => m.init_message.as_deref().map(|t| ("init", t)),
+            "rmmod" => m.exit_message.as_deref().map(|t| ("exit", t)),
+            _ => None,
+        };
+        if let Some((which, text)) = expected {
+            match console.window(&s).find(|(_, l)| message(l).contains(text)) {
+                Some((n, l)) => evidence.push(format!("console line {n}: {}", message(l))),
+                None => {
+                    return Err(Problem::Failed(format!(
+                        "{name}: {step} succeeded but its {which} message `{text}` never appeared"
+                    )))
+                }
+            }
+        }
+        if step == "insmod" {
+            // initcall_debug reports every module init and what it returned.
+            let init = console.events_in(&s).find_map(|e| match &e.kind {
+                EventKind::InitcallReturn {
+                    module: Some(mm),
+                    ret,
+                    ..
+                } if mm == name => Some((e.line, *ret)),
+                _ => None,
+            });
+            if let Some((n, ret)) = init {
+                if ret != 0 {
+                    return Err(Problem::Failed(format!(
+                        "{name}: its init returned {ret} (console line {n})"
+                    )));
+                }
+                evidence.push(format!("console line {n}: {}", message(console.line(n))));
+            }
+        }
+    }
+    Ok(evidence)
+}
