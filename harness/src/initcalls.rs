@@ -664,7 +664,7 @@ fn first_difference(golden: &[Initcall], actual: &[Initcall], at: usize) -> Stri
         ),
         (None, None) => "the orders are equal".to_owned(),
     };
-    format!("first difference at position {at}: {what}")
+    format!("first difference at initcall #{}: {what}", at + 1)
 }
 
 fn initcalls(n: usize) -> String {
@@ -930,7 +930,7 @@ mod tests {
         assert_eq!(m.first, 4);
         assert_eq!(
             m.summary,
-            "first difference at position 4: golden expects `1 f4`, the kernel has `1 f5`"
+            "first difference at initcall #5: golden expects `1 f4`, the kernel has `1 f5`"
         );
         assert!(
             m.diff.contains(&format!("--- golden {GOLDEN_PATH}")),
@@ -992,7 +992,7 @@ mod tests {
         assert_eq!(m.first, 7);
         assert_eq!(
             m.summary,
-            "first difference at position 7: golden expects `1 f7`, the kernel has nothing more \
+            "first difference at initcall #8: golden expects `1 f7`, the kernel has nothing more \
              (3 initcalls missing at the end)"
         );
         assert_eq!((m.missing, m.extra), (3, 0));
@@ -1008,7 +1008,7 @@ mod tests {
         assert_eq!(m.first, 5);
         assert_eq!(
             m.summary,
-            "first difference at position 5: golden has nothing more; extra `6 foo` \
+            "first difference at initcall #6: golden has nothing more; extra `6 foo` \
              (1 initcall extra at the end)"
         );
         assert_eq!((m.missing, m.extra), (0, 1));

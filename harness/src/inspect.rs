@@ -71,7 +71,9 @@ pub fn kernel_vermagic(data: &[u8]) -> Result<String> {
         .section_index()
         .and_then(|i| file.section_by_index(i).ok())
         .context("the `vermagic` symbol has no section")?;
-    let bytes = section.data().context("cannot read the section of `vermagic`")?;
+    let bytes = section
+        .data()
+        .context("cannot read the section of `vermagic`")?;
     let start = sym
         .address()
         .checked_sub(section.address())
@@ -155,7 +157,9 @@ pub fn module_problems(
 ) -> Vec<String> {
     let mut out = Vec::new();
     if facts.bitcode {
-        out.push("is LLVM bitcode, not an object file: LTO never turned it into machine code".into());
+        out.push(
+            "is LLVM bitcode, not an object file: LTO never turned it into machine code".into(),
+        );
         return out;
     }
     match facts.elf_type {
@@ -268,7 +272,10 @@ mod tests {
         assert!(module_problems(&with_modinfo(k, "m"), "m", arch, k).is_empty());
         let p = module_problems(&with_modinfo("6.12.117 SMP mod_unload ", "m"), "m", arch, k);
         assert_eq!(p.len(), 1);
-        assert!(p[0].contains("vermagic `6.12.117 SMP mod_unload `"), "{p:?}");
+        assert!(
+            p[0].contains("vermagic `6.12.117 SMP mod_unload `"),
+            "{p:?}"
+        );
         let p = module_problems(&with_modinfo(k, "m.lto"), "m", arch, k);
         assert!(p[0].contains(".lto"), "{p:?}");
     }

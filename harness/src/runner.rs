@@ -10,8 +10,8 @@ use crate::build::{self, BuildError, BuildProgress, Builder, BuiltKernel};
 use crate::cache::Cache;
 use crate::case::{Case, CheckKind};
 use crate::checks::{self, cfi::LkdtmExpectations, CheckResult, Expectations, KernelFacts, Status};
-use crate::initcalls::{Golden, GoldenError, Initcall};
 use crate::image;
+use crate::initcalls::{Golden, GoldenError, Initcall};
 use crate::report::{Blessing, BootStep, BuildStep, CaseResult, RunResults, Summary};
 use crate::reporter::{Reporter, RunEvent};
 use crate::source::KernelSource;
@@ -55,7 +55,11 @@ pub struct Prepared {
 pub fn load_goldens(cases: &[&Case], bless: bool) -> Result<BTreeMap<PathBuf, Golden>> {
     let mut out = BTreeMap::new();
     for case in cases {
-        let Some(g) = case.golden.as_ref().filter(|_| case.wants(CheckKind::Initcalls)) else {
+        let Some(g) = case
+            .golden
+            .as_ref()
+            .filter(|_| case.wants(CheckKind::Initcalls))
+        else {
             continue;
         };
         if out.contains_key(&g.path) {
@@ -76,7 +80,11 @@ pub fn load_goldens(cases: &[&Case], bless: bool) -> Result<BTreeMap<PathBuf, Go
                     case.name
                 )
             }
-            Err(e) => bail!("case {} ({}): bad golden: {e}", case.name, case.file.display()),
+            Err(e) => bail!(
+                "case {} ({}): bad golden: {e}",
+                case.name,
+                case.file.display()
+            ),
         }
     }
     Ok(out)
@@ -539,11 +547,20 @@ fn judge(
         golden: case.golden.as_ref().and_then(|g| goldens.get(&g.path)),
         lkdtm: &prepared.lkdtm,
     };
-    checks::judge(case, j.facts.as_ref(), &expect, j.outcome.as_ref(), j.boot.clone())
-        .into_iter()
-        .skip(1)
-        .collect()
+    checks::judge(
+        case,
+        j.facts.as_ref(),
+        &expect,
+        j.outcome.as_ref(),
+        j.boot.clone(),
+    )
+    .into_iter()
+    .skip(1)
+    .collect()
 }
+
+/// Per case (by index), the initcall order its kernel would bless, or why not.
+type KernelOrders = Vec<(usize, Result<Vec<Initcall>, String>)>;
 
 /// Rewrites each golden the cases share from what their kernels did, when
 /// they all agree, atomically; then re-judges those cases' checks against
@@ -555,8 +572,7 @@ fn bless(
     prepared: &Prepared,
 ) -> Vec<Blessing> {
     // Golden path -> (family, [(case, order or why not)]).
-    let mut by_golden: BTreeMap<PathBuf, (String, Vec<(usize, Result<Vec<Initcall>, String>)>)> =
-        BTreeMap::new();
+    let mut by_golden: BTreeMap<PathBuf, (String, KernelOrders)> = BTreeMap::new();
     for (i, case) in cases.iter().enumerate() {
         let (Some(g), Some(j)) = (&case.golden, &judged[i]) else {
             continue;
@@ -578,7 +594,8 @@ fn bless(
     let mut goldens = prepared.goldens.clone();
     let mut out = Vec::new();
     for (path, (family, orders)) in by_golden {
-        let names = |idx: &[usize]| -> Vec<String> { idx.iter().map(|i| cases[*i].name.clone()).collect() };
+        let names =
+            |idx: &[usize]| -> Vec<String> { idx.iter().map(|i| cases[*i].name.clone()).collect() };
         let all: Vec<usize> = orders.iter().map(|(i, _)| *i).collect();
         let mut blessing = Blessing {
             family: family.clone(),
@@ -605,7 +622,10 @@ fn bless(
             .filter_map(|(i, o)| {
                 let o = o.as_ref().expect("checked");
                 crate::initcalls::compare(&first, &path, o, &cases[*i].name).map(|m| {
-                    format!("{} differs from {}: {}", cases[*i].name, cases[orders[0].0].name, m.summary)
+                    format!(
+                        "{} differs from {}: {}",
+                        cases[*i].name, cases[orders[0].0].name, m.summary
+                    )
                 })
             })
             .collect();
@@ -617,7 +637,10 @@ fn bless(
             out.push(blessing);
             continue;
         }
-        let old = goldens.get(&path).map(|g| g.entries.clone()).unwrap_or_default();
+        let old = goldens
+            .get(&path)
+            .map(|g| g.entries.clone())
+            .unwrap_or_default();
         match crate::initcalls::compare(&old, &path, &first, "blessed") {
             None => {
                 blessing.status = "unchanged".into();

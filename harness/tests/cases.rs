@@ -331,32 +331,18 @@ fn dry_run_prints_commands() -> Result<(), Failed> {
 /// must fail, and the modules check must fail with the kernel's reason.
 fn foreign_module_fails_the_modules_check() -> Result<(), Failed> {
     let dir = out_dir("foreign-module");
-    let artifacts = |case: &str| -> Result<PathBuf, Failed> {
-        let res = dir.join(format!("warm-{case}"));
-        let out = run(harness(&["run", case, "--results", res.to_str().unwrap()]))?;
-        let r = results(&res).map_err(|e| format!("{e}\n{}", describe(&out)))?;
-        let a = r["cases"][0]["build"]["artifacts"]
-            .as_str()
-            .ok_or_else(|| format!("no artifacts for {case}\n{}", describe(&out)))?;
-        Ok(PathBuf::from(a))
-    };
-    let x86 = artifacts("x86_64-lto-none")?;
-    let arm = artifacts("arm64-lto-none")?;
-    // An O= dir as another build system would leave it: the x86_64 kernel,
-    // its own lkdtm, and the arm64 test_module.
-    let kb = dir.join("mixed-build");
-    std::fs::create_dir_all(kb.join("arch/x86/boot")).unwrap();
-    std::fs::create_dir_all(kb.join("lib")).unwrap();
-    let copy = |from: PathBuf, to: &str| {
-        std::fs::copy(&from, kb.join(to))
-            .map(|_| ())
-            .map_err(|e| format!("{}: {e}", from.display()))
-    };
-    copy(x86.join("config"), ".config")?;
-    copy(x86.join("vmlinux"), "vmlinux")?;
-    copy(x86.join("image"), "arch/x86/boot/bzImage")?;
-    copy(x86.join("modules/lkdtm.ko"), "lib/lkdtm.ko")?;
-    copy(arm.join("modules/test_module.ko"), "lib/test_module.ko")?;
+    let x86 = artifacts(&dir, "x86_64-lto-none")?;
+    let arm = artifacts(&dir, "arm64-lto-none")?;
+    // The x86_64 kernel, its own lkdtm, and the arm64 test_module.
+    let kb = mixed_build(
+        &dir,
+        &x86,
+        "arch/x86/boot/bzImage",
+        &[
+            ("test_module", arm.join("modules/test_module.ko")),
+            ("lkdtm", x86.join("modules/lkdtm.ko")),
+        ],
+    )?;
     let res = dir.join("mixed");
     let out = run(harness(&[
         "run",
@@ -374,10 +360,16 @@ fn foreign_module_fails_the_modules_check() -> Result<(), Failed> {
     ensure(case["boot"]["status"] == "pass", || {
         format!("the kernel itself should boot fine: {}", case["boot"])
     })?;
-    let modules = case["checks"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == "modules"))
-        .ok_or("no modules check")?;
+    let statik = check(case, "modules.static")?;
+    ensure(
+        statik["status"] == "fail"
+            && statik["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("this x86_64 kernel needs machine 62"),
+        || format!("modules.static: {statik}"),
+    )?;
+    let modules = check(case, "modules.runtime")?;
     let msg = modules["message"].as_str().unwrap_or("");
     ensure(
         modules["status"] == "fail" && msg.contains("test_module: insmod failed"),
@@ -390,6 +382,385 @@ fn foreign_module_fails_the_modules_check() -> Result<(), Failed> {
     ensure(!msg.contains("rmmod"), || {
         format!("steps after the failed insmod ran: {msg}")
     })?;
+    Ok(())
+}
+
+/// One check's entry in a case's results.
+fn check<'a>(case: &'a Value, name: &str) -> Result<&'a Value, Failed> {
+    case["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .ok_or_else(|| format!("no {name} check in {case}").into())
+}
+
+/// The artefacts dir of a shipped case's (cached) kernel, via a warm run.
+fn artifacts(dir: &Path, case: &str) -> Result<PathBuf, Failed> {
+    let res = dir.join(format!("warm-{case}"));
+    let out = run(harness(&["run", case, "--results", res.to_str().unwrap()]))?;
+    let r = results(&res).map_err(|e| {
+        format!(
+            "{e}
+{}",
+            describe(&out)
+        )
+    })?;
+    let a = r["cases"][0]["build"]["artifacts"]
+        .as_str()
+        .ok_or_else(|| {
+            format!(
+                "no artifacts for {case}
+{}",
+                describe(&out)
+            )
+        })?;
+    Ok(PathBuf::from(a))
+}
+
+/// The kernel tree the harness builds from (Debian's tarball, extracted).
+fn kernel_tree() -> Result<PathBuf, Failed> {
+    let cache = lto_harness::cache::Cache::open(None).map_err(|e| format!("{e:#}"))?;
+    let src = lto_harness::source::KernelSource::from_default_tarball(&cache)
+        .map_err(|e| format!("{e:#}"))?;
+    Ok(src.root)
+}
+
+/// test_module.ko built out of tree against the arm64 tiny config with
+/// CONFIG_PREEMPT=y instead of PREEMPT_NONE: a real module whose vermagic
+/// (`... SMP preempt mod_unload aarch64`) is not the arm64-lto-none kernel's.
+/// Built once (about 30 s: olddefconfig, modules_prepare, M=).
+fn preempt_test_module(arm64_config: &Path) -> Result<PathBuf, Failed> {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lto-harness-tests/preempt-module");
+    let ko = base.join("ext/test_module.ko");
+    if ko.is_file() {
+        return Ok(ko);
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    let (kb, ext) = (base.join("kb"), base.join("ext"));
+    std::fs::create_dir_all(&kb).unwrap();
+    std::fs::create_dir_all(&ext).unwrap();
+    let tree = kernel_tree()?;
+    let mut config = std::fs::read_to_string(arm64_config).map_err(|e| e.to_string())?;
+    config.push_str("# CONFIG_PREEMPT_NONE is not set\nCONFIG_PREEMPT=y\n");
+    std::fs::write(kb.join(".config"), config).unwrap();
+    std::fs::copy(tree.join("lib/test_module.c"), ext.join("test_module.c"))
+        .map_err(|e| e.to_string())?;
+    std::fs::write(ext.join("Makefile"), "obj-m := test_module.o\n").unwrap();
+    let o = format!("O={}", kb.display());
+    let m = format!("M={}", ext.display());
+    for args in [
+        vec!["olddefconfig"],
+        vec!["-j2", "modules_prepare"],
+        // No Module.symvers outside a full build: unresolved symbols are fine here.
+        vec![m.as_str(), "KBUILD_MODPOST_WARN=1", "modules"],
+    ] {
+        let out = Command::new("make")
+            .arg("-C")
+            .arg(&tree)
+            .args([o.as_str(), "ARCH=arm64", "LLVM=-19"])
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("make: {e}"))?;
+        ensure(out.status.success(), || {
+            format!(
+                "make {args:?} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    }
+    ensure(ko.is_file(), || format!("no {}", ko.display()))?;
+    Ok(ko)
+}
+
+/// An O= dir as another build system would leave it: `kernel`'s .config,
+/// vmlinux and boot image, and the given modules.
+fn mixed_build(
+    dir: &Path,
+    kernel: &Path,
+    boot_image: &str,
+    modules: &[(&str, PathBuf)],
+) -> Result<PathBuf, Failed> {
+    let kb = dir.join("mixed-build");
+    let image = kb.join(boot_image);
+    std::fs::create_dir_all(image.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(kb.join("lib")).unwrap();
+    let copy = |from: &Path, to: &Path| {
+        std::fs::copy(from, to)
+            .map(|_| ())
+            .map_err(|e| format!("{}: {e}", from.display()))
+    };
+    copy(&kernel.join("config"), &kb.join(".config"))?;
+    copy(&kernel.join("vmlinux"), &kb.join("vmlinux"))?;
+    copy(&kernel.join("image"), &image)?;
+    for (name, from) in modules {
+        copy(from, &kb.join(format!("lib/{name}.ko")))?;
+    }
+    Ok(kb)
+}
+
+/// A real module built against a different config: its vermagic differs,
+/// so the static check and the kernel's own loader both refuse it.
+fn vermagic_mismatch_fails_static_and_runtime() -> Result<(), Failed> {
+    let dir = out_dir("vermagic");
+    let arm = artifacts(&dir, "arm64-lto-none")?;
+    let foreign = preempt_test_module(&arm.join("config"))?;
+    let kb = mixed_build(
+        &dir,
+        &arm,
+        "arch/arm64/boot/Image",
+        &[
+            ("test_module", foreign),
+            ("lkdtm", arm.join("modules/lkdtm.ko")),
+        ],
+    )?;
+    let res = dir.join("mixed");
+    let out = run(harness(&[
+        "run",
+        "arm64-lto-none",
+        "--kernel-build",
+        kb.to_str().unwrap(),
+        "--results",
+        res.to_str().unwrap(),
+    ]))?;
+    let r = results(&res).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    let case = &r["cases"][0];
+    ensure(out.status.code() == Some(1), || {
+        format!("expected exit 1 (fail)\n{}", describe(&out))
+    })?;
+    ensure(case["boot"]["status"] == "pass", || {
+        format!("the kernel itself should boot fine: {}", case["boot"])
+    })?;
+    let statik = check(case, "modules.static")?;
+    let msg = statik["message"].as_str().unwrap_or("");
+    ensure(
+        statik["status"] == "fail"
+            && msg.contains("vermagic `6.12.117 SMP preempt mod_unload aarch64`")
+            && msg.contains("the kernel's is `6.12.117 SMP mod_unload aarch64`"),
+        || format!("modules.static: {statik}"),
+    )?;
+    let runtime = check(case, "modules.runtime")?;
+    let msg = runtime["message"].as_str().unwrap_or("");
+    ensure(
+        runtime["status"] == "fail"
+            && msg.contains("test_module: insmod failed")
+            && msg.contains("version magic '6.12.117 SMP preempt mod_unload aarch64' should be '6.12.117 SMP mod_unload aarch64'"),
+        || format!("modules.runtime: {runtime}"),
+    )?;
+    // Everything else about the kernel is fine, and says so.
+    for name in ["initcalls.static", "initcalls.boot", "cfi.static"] {
+        let c = check(case, name)?;
+        ensure(c["status"] == "pass", || format!("{name}: {c}"))?;
+    }
+    Ok(())
+}
+
+/// A copy of one shipped case and its golden in a scratch cases dir.
+fn scratch_cases(dir: &Path, case: &str, golden: &str) -> PathBuf {
+    let cases = dir.join("cases");
+    std::fs::create_dir_all(cases.join("golden")).unwrap();
+    std::fs::copy(
+        repo().join(format!("cases/{case}.yaml")),
+        cases.join(format!("{case}.yaml")),
+    )
+    .unwrap();
+    std::fs::write(cases.join(format!("golden/{golden}.initcalls")), "").unwrap();
+    cases
+}
+
+/// A golden with two initcalls swapped: both initcall checks fail with a
+/// diff naming them; `bless` then restores the kernel's order and says so.
+fn swapped_golden_fails_then_bless_restores_it() -> Result<(), Failed> {
+    let dir = out_dir("swapped-golden");
+    let cases = scratch_cases(&dir, "x86_64-lto-none", "x86_64-tiny");
+    let golden = cases.join("golden/x86_64-tiny.initcalls");
+    let shipped = std::fs::read_to_string(repo().join("cases/golden/x86_64-tiny.initcalls"))
+        .map_err(|e| e.to_string())?;
+    let mut lines: Vec<&str> = shipped.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| *l == "6 test_module_init" || l.starts_with("6 "))
+        .ok_or("no level-6 initcall in the golden")?;
+    // Three apart, in one level: the minimal diff moves both lines (an
+    // adjacent swap would show one of them as context).
+    let (a, b) = (lines[i].to_string(), lines[i + 3].to_string());
+    lines.swap(i, i + 3);
+    std::fs::write(&golden, lines.join("\n") + "\n").unwrap();
+    let res = dir.join("swapped");
+    let out = run(harness(&[
+        "run",
+        "--cases",
+        cases.to_str().unwrap(),
+        "x86_64-lto-none",
+        "--results",
+        res.to_str().unwrap(),
+    ]))?;
+    let r = results(&res).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    let case = &r["cases"][0];
+    ensure(out.status.code() == Some(1), || {
+        format!("expected exit 1 (fail)\n{}", describe(&out))
+    })?;
+    for name in ["initcalls.static", "initcalls.boot"] {
+        let c = check(case, name)?;
+        let msg = c["message"].as_str().unwrap_or("");
+        let diff: Vec<&str> = c["details"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_str())
+            .collect();
+        ensure(c["status"] == "fail", || format!("{name}: {c}"))?;
+        // The first initcall out of place, with its level, is named...
+        ensure(
+            msg.contains(&format!("`{a}`")) || msg.contains(&format!("`{b}`")),
+            || format!("{name} does not name `{a}` or `{b}`: {msg}"),
+        )?;
+        // ...and the diff shows both swapped lines moving.
+        for l in [&a, &b] {
+            let moved = diff.iter().any(|d| *d == format!("-{l}"))
+                || diff.iter().any(|d| *d == format!("+{l}"));
+            ensure(moved, || {
+                format!("{name}: the diff does not move `{l}`:\n{}", diff.join("\n"))
+            })?;
+        }
+    }
+    for name in ["boot", "cfi.static", "modules.runtime"] {
+        if name == "boot" {
+            ensure(case["boot"]["status"] == "pass", || {
+                format!("boot: {}", case["boot"])
+            })?;
+        } else {
+            let c = check(case, name)?;
+            ensure(c["status"] == "pass", || format!("{name}: {c}"))?;
+        }
+    }
+    // Bless: the golden becomes the kernel's order again, and says what changed.
+    let res = dir.join("bless");
+    let out = run(harness(&[
+        "bless",
+        "--cases",
+        cases.to_str().unwrap(),
+        "x86_64-lto-none",
+        "--results",
+        res.to_str().unwrap(),
+    ]))?;
+    ensure(out.status.code() == Some(0), || describe(&out))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure(
+        err.contains("written: rewritten") && err.contains("2 added, 2 removed"),
+        || format!("bless did not report the change:\n{err}"),
+    )?;
+    let now = std::fs::read_to_string(&golden).map_err(|e| e.to_string())?;
+    let entries = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    ensure(entries(&now) == entries(&shipped), || {
+        "blessed golden is not the shipped one".into()
+    })?;
+    let r = results(&res).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    ensure(r["cases"][0]["status"] == "pass", || {
+        format!("after bless: {}", r["cases"][0])
+    })?;
+    Ok(())
+}
+
+/// A kernel without kCFI, told to expect a trap: the CFI check fails.
+fn trap_expected_of_a_non_cfi_kernel_fails() -> Result<(), Failed> {
+    let dir = out_dir("expect-trap");
+    let out = run(harness(&[
+        "run",
+        "--cases",
+        "harness/tests/fixtures/cases",
+        "x86_64-expect-trap",
+        "--results",
+        dir.to_str().unwrap(),
+    ]))?;
+    let r = results(&dir).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    let case = &r["cases"][0];
+    ensure(out.status.code() == Some(1), || {
+        format!("expected exit 1 (fail)\n{}", describe(&out))
+    })?;
+    let c = check(case, "cfi.CFI_FORWARD_PROTO")?;
+    let msg = c["message"].as_str().unwrap_or("");
+    ensure(
+        c["status"] == "fail"
+            && msg.contains("cfi_expect: trap")
+            && msg.contains("lkdtm: FAIL: survived mismatched prototype function call!"),
+        || format!("cfi.CFI_FORWARD_PROTO: {c}"),
+    )?;
+    let s = check(case, "cfi.static")?;
+    ensure(s["status"] == "pass", || format!("cfi.static: {s}"))?;
+    ensure(case["boot"]["status"] == "pass", || {
+        format!("boot: {}", case["boot"])
+    })?;
+    Ok(())
+}
+
+/// Bad goldens are clear errors before anything is built: a malformed line
+/// (file and line named), an unreadable file, a missing one.
+fn bad_golden_is_a_clear_error() -> Result<(), Failed> {
+    let dir = out_dir("bad-golden");
+    let cases = scratch_cases(&dir, "x86_64-lto-none", "x86_64-tiny");
+    let golden = cases.join("golden/x86_64-tiny.initcalls");
+    let attempt = |what: &str, want: &[String]| -> Result<(), Failed> {
+        let out = run(harness(&[
+            "run",
+            "--cases",
+            cases.to_str().unwrap(),
+            "x86_64-lto-none",
+            "--results",
+            dir.join("r").to_str().unwrap(),
+        ]))?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        ensure(out.status.code() == Some(2), || {
+            format!("{what}: {}", describe(&out))
+        })?;
+        ensure(!err.contains("panicked"), || {
+            format!("{what}: panic\n{err}")
+        })?;
+        for w in want {
+            ensure(err.contains(w.as_str()), || {
+                format!("{what}: expected `{w}` in:\n{err}")
+            })?;
+        }
+        ensure(!dir.join("r/results.json").exists(), || {
+            format!("{what}: a run happened")
+        })?;
+        Ok(())
+    };
+    std::fs::write(
+        &golden,
+        "# ok\nearly init_hw_perf_events\n0 init_mmap_min_addr extra\n",
+    )
+    .unwrap();
+    attempt(
+        "malformed line",
+        &[
+            format!("{}:3:", golden.display()),
+            "init_mmap_min_addr extra".into(),
+        ],
+    )?;
+    std::fs::write(&golden, "early init_hw_perf_events\n9 reboot_init\n").unwrap();
+    attempt(
+        "unknown level",
+        &[format!("{}:2:", golden.display()), "`9`".into()],
+    )?;
+    std::fs::remove_file(&golden).unwrap();
+    std::fs::create_dir(&golden).unwrap();
+    attempt(
+        "unreadable",
+        &[format!("{}: cannot read golden file", golden.display())],
+    )?;
+    std::fs::remove_dir(&golden).unwrap();
+    attempt(
+        "missing",
+        &[
+            "does not exist".into(),
+            "lto-harness bless x86_64-lto-none".into(),
+        ],
+    )?;
     Ok(())
 }
 
@@ -578,6 +949,22 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "check::foreign_module_fails_the_modules_check",
         foreign_module_fails_the_modules_check,
+    ));
+    trials.push(Trial::test(
+        "check::vermagic_mismatch_fails_static_and_runtime",
+        vermagic_mismatch_fails_static_and_runtime,
+    ));
+    trials.push(Trial::test(
+        "check::swapped_golden_fails_then_bless_restores_it",
+        swapped_golden_fails_then_bless_restores_it,
+    ));
+    trials.push(Trial::test(
+        "check::trap_expected_of_a_non_cfi_kernel_fails",
+        trap_expected_of_a_non_cfi_kernel_fails,
+    ));
+    trials.push(Trial::test(
+        "cli::bad_golden_is_a_clear_error",
+        bad_golden_is_a_clear_error,
     ));
     for arch in ["x86_64", "arm64"] {
         trials.push(Trial::test(

@@ -96,7 +96,10 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
             return CheckResult::new(
                 STATIC,
                 Status::Fail,
-                format!("cannot read .config: {}", facts.config.as_ref().err().map_or("", |e| e)),
+                format!(
+                    "cannot read .config: {}",
+                    facts.config.as_ref().err().map_or("", |e| e)
+                ),
             )
         }
     };
@@ -106,7 +109,10 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
             return CheckResult::new(STATIC, Status::Fail, format!("cannot inspect vmlinux: {e}"))
         }
     };
-    let found: Vec<String> = counts.iter().map(|c| format!("{} {}", c.count, c.what)).collect();
+    let found: Vec<String> = counts
+        .iter()
+        .map(|c| format!("{} {}", c.count, c.what))
+        .collect();
     let details = found.clone();
     let all = counts.iter().all(|c| c.count > 0);
     let none = counts.iter().all(|c| c.count == 0);
@@ -122,7 +128,10 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
         ),
         (true, true) if all => (
             Status::Pass,
-            format!("kCFI instrumented, as CONFIG_CFI_CLANG=y says: {}", found.join(", ")),
+            format!(
+                "kCFI instrumented, as CONFIG_CFI_CLANG=y says: {}",
+                found.join(", ")
+            ),
         ),
         (true, true) => (
             Status::Fail,
@@ -133,7 +142,10 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
         ),
         (false, false) if none => (
             Status::Pass,
-            format!("no kCFI instrumentation, as .config says: {}", found.join(", ")),
+            format!(
+                "no kCFI instrumentation, as .config says: {}",
+                found.join(", ")
+            ),
         ),
         (false, false) => (
             Status::Fail,
@@ -149,7 +161,10 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
 /// The expectation for one test, and why.
 pub fn expectation(case: &Case, facts: &KernelFacts, test: &LkdtmCfiTest) -> (CfiExpect, String) {
     if let Some(e) = case.cfi_expect.get(test.name) {
-        return (*e, format!("`cfi_expect: {}` in {}", e.name(), case.file.display()));
+        return (
+            *e,
+            format!("`cfi_expect: {}` in {}", e.name(), case.file.display()),
+        );
     }
     let on: Vec<&str> = test
         .protected_by
@@ -160,10 +175,16 @@ pub fn expectation(case: &Case, facts: &KernelFacts, test: &LkdtmCfiTest) -> (Cf
     if on.is_empty() {
         (
             CfiExpect::Survive,
-            format!("not protected: no {} in .config", test.protected_by.join(" nor ")),
+            format!(
+                "not protected: no {} in .config",
+                test.protected_by.join(" nor ")
+            ),
         )
     } else {
-        (CfiExpect::Trap, format!("protected by {}=y", on.join("=y, ")))
+        (
+            CfiExpect::Trap,
+            format!("protected by {}=y", on.join("=y, ")),
+        )
     }
 }
 
@@ -369,5 +390,4 @@ mod tests {
         assert_eq!(e["FOO"], vec!["call trace:"]);
         assert!(!e.contains_key("#CORRUPT_STACK") && !e.contains_key("CORRUPT_STACK"));
     }
-
 }

@@ -52,9 +52,9 @@ fn no_golden(name: &str, golden: Option<&Golden>, case_golden: &str) -> Option<C
 }
 
 fn golden_label(case: &crate::case::Case) -> String {
-    case.golden
-        .as_ref()
-        .map_or("(none)".into(), |g| format!("{} ({})", g.family, g.path.display()))
+    case.golden.as_ref().map_or("(none)".into(), |g| {
+        format!("{} ({})", g.family, g.path.display())
+    })
 }
 
 fn mismatch_result(name: &str, what: &str, m: &order::Mismatch) -> CheckResult {
@@ -89,7 +89,12 @@ pub fn static_check(
             )
         }
     };
-    match order::compare(&golden.entries, &golden.path, statics, "vmlinux initcall tables") {
+    match order::compare(
+        &golden.entries,
+        &golden.path,
+        statics,
+        "vmlinux initcall tables",
+    ) {
         None => CheckResult::new(
             STATIC,
             Status::Pass,
@@ -104,9 +109,10 @@ pub fn static_check(
 }
 
 fn golden_name(g: &Golden) -> String {
-    g.path
-        .file_stem()
-        .map_or_else(|| g.path.display().to_string(), |s| s.to_string_lossy().into_owned())
+    g.path.file_stem().map_or_else(
+        || g.path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
 }
 
 /// The order the kernel ran, with levels (from LTO stub names, else from

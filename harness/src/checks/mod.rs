@@ -292,9 +292,7 @@ pub fn probe_windows(events: &[Event]) -> Vec<(usize, usize)> {
             continue;
         }
         let end = events[i + 1..].iter().find_map(|r| match &r.kind {
-            EventKind::Marker { kind, args }
-                if kind == "RESULT" && args.first() == Some(name) =>
-            {
+            EventKind::Marker { kind, args } if kind == "RESULT" && args.first() == Some(name) => {
                 Some(r.line)
             }
             _ => None,
@@ -413,7 +411,6 @@ fn first_line(s: &str) -> String {
     l.chars().take(300).collect()
 }
 
-
 /// A runtime check whose evidence never appeared: a fail when the boot
 /// itself passed (init skipped or lost the step), else it shares the boot's
 /// fate (a panic is the kernel's fault, a timeout the machine's).
@@ -470,13 +467,19 @@ pub fn judge(
                 out.push(static_or(cfi::STATIC, &|f| cfi::static_check(case, f)));
                 match facts {
                     Some(f) => out.extend(cfi::probe_checks(case, f, console, &boot, expect.lkdtm)),
-                    None => out.extend(case.arch.profile().cfi_tests.iter().map(|t| {
-                        unobserved(&cfi::check_name(t.name), "a kernel", &boot)
-                    })),
+                    None => out.extend(
+                        case.arch
+                            .profile()
+                            .cfi_tests
+                            .iter()
+                            .map(|t| unobserved(&cfi::check_name(t.name), "a kernel", &boot)),
+                    ),
                 }
             }
             CheckKind::Modules => {
-                out.push(static_or(modules::STATIC, &|f| modules::static_check(case, f)));
+                out.push(static_or(modules::STATIC, &|f| {
+                    modules::static_check(case, f)
+                }));
                 out.push(modules::runtime_check(case, console, &boot));
             }
         }
@@ -713,11 +716,18 @@ mod tests {
         assert_eq!(c.status, Status::Pass, "{c:?}");
         assert!(c.details.iter().any(|d| d.contains("returned 0")), "{c:?}");
         // Without the exit message the same boot fails, naming it.
-        let log = format!("{OK}{}", module_steps("[ 1.0] test_module: Hello, world\n", ""));
+        let log = format!(
+            "{OK}{}",
+            module_steps("[ 1.0] test_module: Hello, world\n", "")
+        );
         let (_d, o) = saved(&log);
         let c = modules::runtime_check(&mod_case(), Some(&Console::read(&o)), &PASSED());
         assert_eq!(c.status, Status::Fail);
-        assert!(c.message.contains("exit message `Goodbye`"), "{}", c.message);
+        assert!(
+            c.message.contains("exit message `Goodbye`"),
+            "{}",
+            c.message
+        );
     }
 
     #[test]
@@ -779,7 +789,10 @@ mod tests {
 
     fn facts(cfi: bool) -> KernelFacts {
         let mut config = BTreeMap::new();
-        config.insert("CONFIG_CFI_CLANG".to_string(), if cfi { "y" } else { "n" }.to_string());
+        config.insert(
+            "CONFIG_CFI_CLANG".to_string(),
+            if cfi { "y" } else { "n" }.to_string(),
+        );
         KernelFacts {
             config: Ok(config),
             initcalls: Err("n/a".into()),
@@ -806,9 +819,20 @@ mod tests {
         );
         let (_d, o) = saved(&log);
         // The trap inside the probe is not a boot failure.
-        assert_eq!(boot_verdict(&o).status, Status::Pass, "{:?}", boot_verdict(&o));
+        assert_eq!(
+            boot_verdict(&o).status,
+            Status::Pass,
+            "{:?}",
+            boot_verdict(&o)
+        );
         let lkdtm = cfi::LkdtmExpectations::load(None);
-        let mut r = cfi::probe_checks(case, &facts(cfi), Some(&Console::read(&o)), &PASSED(), &lkdtm);
+        let mut r = cfi::probe_checks(
+            case,
+            &facts(cfi),
+            Some(&Console::read(&o)),
+            &PASSED(),
+            &lkdtm,
+        );
         assert_eq!(r.len(), 1);
         r.remove(0)
     }
@@ -818,7 +842,11 @@ mod tests {
         let c = cfi_case("");
         let r = probe(&c, true, TRAP, 139);
         assert_eq!(r.status, Status::Pass, "{r:?}");
-        assert!(r.message.contains("target: lkdtm_increment_int"), "{}", r.message);
+        assert!(
+            r.message.contains("target: lkdtm_increment_int"),
+            "{}",
+            r.message
+        );
         let r = probe(&c, false, SURVIVED, 0);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         // A CFI kernel that lets the call through fails.
@@ -829,7 +857,12 @@ mod tests {
         let r = probe(&c, false, TRAP, 139);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         // The case file overrides what the config implies.
-        let r = probe(&cfi_case("cfi_expect: {CFI_FORWARD_PROTO: trap}\n"), false, SURVIVED, 0);
+        let r = probe(
+            &cfi_case("cfi_expect: {CFI_FORWARD_PROTO: trap}\n"),
+            false,
+            SURVIVED,
+            0,
+        );
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert!(r.message.contains("cfi_expect: trap"), "{}", r.message);
     }
@@ -846,9 +879,18 @@ mod tests {
         // An unfinished probe is not excluded at all: the CFI line is named
         // first, the panic among the evidence.
         assert!(v.message.contains("CFI failure"), "{}", v.message);
-        assert!(v.details.iter().any(|d| d.contains("Kernel panic")), "{v:?}");
+        assert!(
+            v.details.iter().any(|d| d.contains("Kernel panic")),
+            "{v:?}"
+        );
         let lkdtm = cfi::LkdtmExpectations::load(None);
-        let r = cfi::probe_checks(&cfi_case(""), &facts(true), Some(&Console::read(&o)), &v, &lkdtm);
+        let r = cfi::probe_checks(
+            &cfi_case(""),
+            &facts(true),
+            Some(&Console::read(&o)),
+            &v,
+            &lkdtm,
+        );
         assert_eq!(r[0].status, Status::Fail);
         assert!(r[0].message.contains("never returned"), "{}", r[0].message);
     }

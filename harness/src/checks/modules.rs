@@ -73,11 +73,7 @@ pub fn runtime_check(case: &Case, console: Option<&Console>, boot: &CheckResult)
         return CheckResult::new(RUNTIME, Status::Fail, failures[0].clone()).with(failures);
     }
     if !missing.is_empty() {
-        return unobserved(
-            RUNTIME,
-            &format!("step(s) {}", missing.join(", ")),
-            boot,
-        );
+        return unobserved(RUNTIME, &format!("step(s) {}", missing.join(", ")), boot);
     }
     CheckResult::new(
         RUNTIME,
