@@ -1,6 +1,8 @@
 //! The harness's own hot paths: console parsing (MB/s over real captured
-//! logs, repeated to ~8 MB) and initramfs writing (cpio newc + gzip of a
-//! real static busybox).
+//! logs, repeated to ~8 MB), initramfs writing (cpio newc + gzip of a
+//! real static busybox), and the initcall check: static extraction from a
+//! real vmlinux (the first one in the harness's cache, or
+//! `LTO_HARNESS_BENCH_VMLINUX`) and diffing a shipped golden.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lto_harness::console;
@@ -42,6 +44,58 @@ fn console_parsing(c: &mut Criterion) {
     g.finish();
 }
 
+/// A vmlinux to read: `LTO_HARNESS_BENCH_VMLINUX`, else the first cached build.
+fn some_vmlinux() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("LTO_HARNESS_BENCH_VMLINUX") {
+        return Some(p.into());
+    }
+    let cache = lto_harness::cache::Cache::open(None).ok()?;
+    let mut dirs: Vec<_> = std::fs::read_dir(cache.root().join("builds"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("vmlinux"))
+        .filter(|p| p.is_file())
+        .collect();
+    dirs.sort();
+    dirs.into_iter().next()
+}
+
+fn initcall_checks(c: &mut Criterion) {
+    use lto_harness::initcalls;
+    let mut g = c.benchmark_group("initcalls");
+    g.sample_size(20);
+    match some_vmlinux() {
+        Some(path) => {
+            let data = std::fs::read(&path).expect("vmlinux");
+            eprintln!("initcalls/static_order: {} ({} MB)", path.display(), data.len() >> 20);
+            g.throughput(Throughput::Bytes(data.len() as u64));
+            g.bench_function("static_order", |b| {
+                b.iter(|| initcalls::static_order_from_bytes(&data).unwrap().len())
+            });
+        }
+        None => eprintln!(
+            "initcalls/static_order: skipped, no vmlinux (build a case or set LTO_HARNESS_BENCH_VMLINUX)"
+        ),
+    }
+    let golden_path = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../cases/golden/x86_64-defconfig.initcalls"
+    ));
+    let golden = initcalls::Golden::load(golden_path).expect("shipped golden");
+    let mut swapped = golden.entries.clone();
+    let n = swapped.len();
+    swapped.swap(n / 3, 2 * n / 3);
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("compare_swapped_defconfig", |b| {
+        b.iter(|| {
+            initcalls::compare(&golden.entries, golden_path, &swapped, "bench")
+                .expect("differs")
+                .missing
+        })
+    });
+    g.finish();
+}
+
 fn initramfs_writing(c: &mut Criterion) {
     let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (Debian busybox-static)");
     let mut g = c.benchmark_group("initramfs");
@@ -76,6 +130,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = console_parsing, initramfs_writing
+    targets = console_parsing, initramfs_writing, initcall_checks
 }
 criterion_main!(benches);

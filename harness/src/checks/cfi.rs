@@ -323,7 +323,12 @@ fn probe_check(
             Status::Pass,
             format!(
                 "stopped as expected ({why}): {}; the probe's shell exited with rc={rc}",
-                seen.cfi_failure.as_deref().or(seen.expected.as_deref()).unwrap_or(""),
+                [&seen.cfi_failure, &seen.oops, &seen.expected]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ),
         ),
         CfiExpect::Trap => (
