@@ -312,7 +312,11 @@ pub fn guest_program(
 pub fn agent_init_script(case: &Case) -> String {
     // Stamp the guest clock right at the init's first marker.
     let begin = format!("echo \"{MARKER} BEGIN {}\"\n", case.name);
-    let base = init_script(case).replacen(&begin, &format!("{begin}/bin/lto-bench stamp\n"), 1);
+    // No CFI probes: their traps would be taken for the kernel failing,
+    // and a benchmark boot should do what the baseline's does.
+    let mut quiet = case.clone();
+    quiet.checks.retain(|k| *k != CheckKind::Cfi);
+    let base = init_script(&quiet).replacen(&begin, &format!("{begin}/bin/lto-bench stamp\n"), 1);
     let cut = base
         .find(&format!("echo \"{MARKER} END"))
         .unwrap_or(base.len());
@@ -503,5 +507,31 @@ mod tests {
             .expect("stamp after BEGIN");
         assert!(begin < a.find("step insmod-test_module").unwrap());
         assert!(a.contains("AGENT ready") && a.trim_end().ends_with("reboot -f"));
+    }
+
+    #[test]
+    fn cfi_probes_run_in_children_after_the_module_steps_but_not_in_benchmarks() {
+        let case = Case::parse(
+            Path::new("/x/c.yaml"),
+            "arch: arm64\nlto: full\ncfi: on\nmodules: [lkdtm]\nchecks: [modules, cfi]\n",
+        )
+        .unwrap();
+        let s = init_script(&case);
+        let fwd = s
+            .find("probe cfi-CFI_FORWARD_PROTO sh -c 'echo CFI_FORWARD_PROTO > /sys/kernel/debug/provoke-crash/DIRECT'")
+            .expect("forward probe in a child shell");
+        assert!(s.find("step unlisted-lkdtm").unwrap() < s.find("step cfi-load-lkdtm").unwrap());
+        assert!(s.find("step cfi-load-lkdtm").unwrap() < fwd);
+        assert!(
+            s.contains("probe cfi-CFI_BACKWARD "),
+            "arm64 also runs CFI_BACKWARD"
+        );
+        assert!(fwd < s.find("@@LTOH END").unwrap());
+        let a = agent_init_script(&case);
+        assert!(
+            !a.contains("CFI_"),
+            "a benchmark boot must not provoke traps"
+        );
+        assert!(a.contains("step insmod-lkdtm"));
     }
 }
