@@ -38,6 +38,10 @@ pub struct BootStep {
     pub qemu_command: Option<String>,
     /// How QEMU ended (see `boot::BootEnd`).
     pub end: Option<serde_json::Value>,
+    /// When the boot was retried: every attempt's boot verdict, first to
+    /// last (`status` is the last one's). Empty when it ran once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Status>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -243,6 +247,7 @@ mod tests {
                 console_log: Some("/c/console.log".into()),
                 qemu_command: None,
                 end: None,
+                attempts: vec![],
             },
             checks,
             regressions: vec![],
@@ -299,6 +304,7 @@ mod tests {
             status: Status::Fail,
             message: "insmod failed".into(),
             details: vec![],
+            attempts: vec![],
         };
         let r = run(vec![case(
             "x86_64-lto-full-cfi",

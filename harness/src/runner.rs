@@ -378,6 +378,7 @@ fn boot_case(
                 console_log: None,
                 qemu_command: None,
                 end: None,
+                attempts: vec![],
             },
             None,
         )
@@ -417,6 +418,7 @@ fn boot_case(
         console_log: Some(outcome.log.clone()),
         qemu_command: Some(qemu_command),
         end: serde_json::to_value(&outcome.end).ok(),
+        attempts: vec![],
     };
     reporter.report(RunEvent::StepFinished {
         case: &case.name,
@@ -436,6 +438,7 @@ fn skipped_boot(why: &str) -> BootStep {
         console_log: None,
         qemu_command: None,
         end: None,
+        attempts: vec![],
     }
 }
 

@@ -71,6 +71,11 @@ pub struct CheckResult {
     /// Evidence: console lines (with their line numbers), error lines, diffs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
+    /// When the check was retried (a new boot of the same kernel), the
+    /// status of every attempt, first to last; `status` is the last one's.
+    /// Empty when it ran once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Status>,
 }
 
 impl CheckResult {
@@ -80,7 +85,17 @@ impl CheckResult {
             status,
             message: message.into(),
             details: Vec::new(),
+            attempts: Vec::new(),
         }
+    }
+
+    /// Failed (or was incomplete) at first, passed on a retry.
+    pub fn unstable(&self) -> bool {
+        self.status == Status::Pass
+            && self
+                .attempts
+                .iter()
+                .any(|s| matches!(s, Status::Fail | Status::Incomplete))
     }
     pub fn with(mut self, details: Vec<String>) -> Self {
         self.details = details;
