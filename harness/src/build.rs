@@ -177,7 +177,8 @@ impl Builder<'_> {
             parts.push((label.as_str(), text.as_bytes()));
         }
         let config_key = cache::hash_parts(parts);
-        let src_short = &cache::hash_parts([("s", source_key.as_bytes())])[..12];
+        let work_key = self.source.identity.work_key();
+        let src_short = &cache::hash_parts([("s", work_key.as_bytes())])[..12];
         Ok(BuildPlan {
             case: case.name.clone(),
             arch,

@@ -5,7 +5,8 @@
 //! [`case`] → [`source`] → [`config`] → [`build`] → [`image`] → [`boot`] →
 //! [`console`] → [`checks`] → [`report`], driven by [`runner`] and shown by
 //! [`reporter`]. [`arch`] holds per-architecture facts as data;
-//! [`toolchain`], [`cache`] and [`proc`] are the plumbing.
+//! [`toolchain`], [`cache`] and [`proc`] are the plumbing; [`ci`] splits a
+//! run over CI machines and joins the parts.
 
 pub mod arch;
 pub mod bench;
@@ -14,9 +15,11 @@ pub mod build;
 pub mod cache;
 pub mod case;
 pub mod checks;
+pub mod ci;
 pub mod config;
 pub mod console;
 pub mod dashboard;
+pub mod formats;
 pub mod history;
 pub mod image;
 pub mod initcalls;
@@ -25,6 +28,7 @@ pub mod proc;
 pub mod report;
 pub mod reporter;
 pub mod runner;
+pub mod series;
 pub mod source;
 pub mod stats;
 pub mod toolchain;

@@ -36,6 +36,9 @@ enum Command {
     /// Rewrite the initcall goldens of the named cases from what their
     /// kernels did (build and boot them first), and say what changed.
     Bless(RunArgs),
+    /// Apply a patch series to a kernel git tree (in the harness's own
+    /// worktree), build and check the cases, and name the patch that broke what.
+    Series(SeriesArgs),
     /// Benchmark kernel B against kernel A: build cost, sizes, boot, in-guest workloads.
     Bench(BenchArgs),
     /// Render the performance dashboard (static HTML + SVG) from the history.
@@ -51,6 +54,28 @@ enum Command {
     Judge {
         /// A console log saved by `run` (or any serial capture).
         log: PathBuf,
+    },
+    /// Print the CI matrix (JSON, for GitHub Actions' `fromJSON`): one
+    /// entry per selected case, or per shard with --shards.
+    Plan {
+        /// Cases to plan (default: every case not tagged `slow`).
+        names: Vec<String>,
+        /// Also plan cases tagged `slow`.
+        #[arg(long)]
+        include_slow: bool,
+        /// Split the cases into N shards (for `run --shard K/N`), cases
+        /// that build the same kernel kept together.
+        #[arg(long, value_name = "N")]
+        shards: Option<usize>,
+    },
+    /// Join the results of sharded runs into one: results.json, junit.xml, ...
+    Merge {
+        /// Where the merged results go.
+        #[arg(long, value_name = "DIR")]
+        results: PathBuf,
+        /// The parts: results directories (or their results.json files).
+        #[arg(value_name = "PART", required = true)]
+        parts: Vec<PathBuf>,
     },
 }
 
@@ -122,6 +147,34 @@ struct RunArgs {
     /// Rewrite the initcall goldens from what the kernels did (see `bless`).
     #[arg(long)]
     bless: bool,
+    /// Run only shard K of N of the selected cases (see `plan --shards`);
+    /// cases that build the same kernel are in the same shard.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<lto_harness::ci::Shard>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct SeriesArgs {
+    /// Cases to run (default: every case not tagged `slow`).
+    names: Vec<String>,
+    /// The commit, tag or branch of --kernel-src the series applies to.
+    #[arg(long)]
+    base: String,
+    /// The series: an mbox (as `b4 am` saves it), a directory of
+    /// `git format-patch` files, or a quilt `series` file.
+    #[arg(long, value_name = "PATH")]
+    series: PathBuf,
+    /// Build and check at the base and after every patch, not only at the tip.
+    #[arg(long)]
+    each: bool,
+    /// Also run cases tagged `slow`.
+    #[arg(long)]
+    include_slow: bool,
+    /// Override every case's boot timeout, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -171,6 +224,22 @@ fn real_main(cli: Cli) -> Result<u8> {
             })
         }
         Command::Run(args) => run(&cases_dir, args),
+        Command::Plan {
+            names,
+            include_slow,
+            shards,
+        } => {
+            if shards == Some(0) {
+                anyhow::bail!("plan: --shards must be at least 1");
+            }
+            let all = case::load_dir(&cases_dir)?;
+            let selected = case::select(&all, &names, include_slow).map_err(anyhow::Error::msg)?;
+            let plan = lto_harness::ci::plan(&selected, shards);
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+            Ok(0)
+        }
+        Command::Merge { results, parts } => merge(&results, &parts),
+        Command::Series(args) => series(&cases_dir, args),
         Command::Bless(mut args) => {
             if args.names.is_empty() {
                 anyhow::bail!("bless: name the cases whose kernels the goldens come from");
@@ -201,18 +270,7 @@ fn environment(
         (None, Some(dir)) => Some(KernelSource::from_dir(dir)?),
         (None, None) => Some(KernelSource::from_default_tarball(&cache)?),
     };
-    let opts = RunOptions {
-        results_dir: c.results.clone(),
-        accel: c.accel,
-        jobs: c.jobs.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        }),
-        kernel_build: kernel_build.cloned(),
-        timeout: timeout.map(Duration::from_secs),
-        bless: false,
-    };
+    let opts = run_options(c, kernel_build, timeout);
     Ok((
         Environment {
             cache,
@@ -223,10 +281,73 @@ fn environment(
     ))
 }
 
-fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
+fn run_options(c: &CommonArgs, kernel_build: Option<&PathBuf>, timeout: Option<u64>) -> RunOptions {
+    RunOptions {
+        results_dir: c.results.clone(),
+        accel: c.accel,
+        jobs: c.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        }),
+        kernel_build: kernel_build.cloned(),
+        timeout: timeout.map(Duration::from_secs),
+        bless: false,
+    }
+}
+
+fn series(cases_dir: &std::path::Path, args: SeriesArgs) -> Result<u8> {
+    use lto_harness::series::{self, SeriesRequest};
+    let c = &args.common;
+    let tree = c
+        .kernel_src
+        .clone()
+        .context("series: --kernel-src GIT_TREE is required (the tree the series applies to)")?;
     let all = case::load_dir(cases_dir)?;
     let selected: Vec<&Case> =
         case::select(&all, &args.names, args.include_slow).map_err(anyhow::Error::msg)?;
+    let cache = Cache::open(c.cache_dir.as_deref())?;
+    let toolchain = Toolchain::detect(&c.llvm)?;
+    let opts = run_options(c, None, args.timeout);
+    let reporter = lto_harness::reporter::for_stderr();
+    let req = SeriesRequest {
+        tree: &tree,
+        base: &args.base,
+        series: &args.series,
+        each: args.each,
+    };
+    let r = series::validate(
+        &selected,
+        &cache,
+        &toolchain,
+        &opts,
+        &req,
+        reporter.as_ref(),
+    )?;
+    std::fs::create_dir_all(&c.results)?;
+    lto_harness::cache::write_atomic(
+        &c.results.join("series.json"),
+        &serde_json::to_vec_pretty(&r)?,
+    )?;
+    for l in r.report() {
+        eprintln!("{l}");
+    }
+    eprintln!(
+        "series results in {}",
+        c.results.join("series.json").display()
+    );
+    Ok(r.exit_code())
+}
+
+fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
+    let all = case::load_dir(cases_dir)?;
+    let mut selected: Vec<&Case> =
+        case::select(&all, &args.names, args.include_slow).map_err(anyhow::Error::msg)?;
+    if let Some(s) = args.shard {
+        selected = lto_harness::ci::shard(&selected, s.k, s.n)?;
+        let names: Vec<&str> = selected.iter().map(|c| c.name.as_str()).collect();
+        eprintln!("shard {s}: {} case(s): {}", names.len(), names.join(", "));
+    }
     let (env, mut opts) = environment(&args.common, args.kernel_build.as_ref(), args.timeout)?;
     opts.bless = args.bless;
     if args.dry_run {
@@ -291,6 +412,27 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
         0 if refused => 1,
         code => code as u8,
     })
+}
+
+/// `merge`: joins the parts' results.json into one run and writes it.
+fn merge(out: &std::path::Path, parts: &[PathBuf]) -> Result<u8> {
+    let mut loaded = Vec::new();
+    for p in parts {
+        loaded.push((p.display().to_string(), lto_harness::ci::load_results(p)?));
+    }
+    let results = lto_harness::ci::merge_named(loaded)?;
+    results.write(out)?;
+    let s = &results.summary;
+    eprintln!(
+        "{} passed, {} failed, {} incomplete, {} skipped in {:.1} s; results in {}",
+        s.pass,
+        s.fail,
+        s.incomplete,
+        s.skipped,
+        results.seconds,
+        out.display()
+    );
+    Ok(results.exit_code() as u8)
 }
 
 fn bench(cases_dir: &std::path::Path, args: BenchArgs) -> Result<u8> {

@@ -137,6 +137,19 @@ impl RunResults {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         crate::cache::write_atomic(&dir.join("results.json"), &serde_json::to_vec_pretty(self)?)?;
         crate::cache::write_atomic(&dir.join("junit.xml"), self.junit()?.as_bytes())?;
+        use crate::formats;
+        crate::cache::write_atomic(
+            &dir.join("libtest.jsonl"),
+            formats::libtest_json(self).as_bytes(),
+        )?;
+        crate::cache::write_atomic(
+            &dir.join("kcidb.json"),
+            &serde_json::to_vec_pretty(&formats::kcidb(self, "lto_harness"))?,
+        )?;
+        crate::cache::write_atomic(
+            &dir.join("summary.md"),
+            formats::markdown_summary(self).as_bytes(),
+        )?;
         Ok(())
     }
 

@@ -50,6 +50,17 @@ impl SourceIdentity {
         }
     }
 
+    /// What names the build's `O=` work directory. A git tree's is its
+    /// path, not its commit, so that building the next commit (a patch
+    /// series, a bisection) is an incremental make in the same directory;
+    /// the cached artefacts are still keyed by [`key`](Self::key).
+    pub fn work_key(&self) -> String {
+        match self {
+            SourceIdentity::Git { path, .. } => format!("git-tree:{}", path.display()),
+            other => other.key(),
+        }
+    }
+
     /// For humans: `tarball sha256:abcd1234…`, `git 1234abcd (dirty)`.
     pub fn describe(&self) -> String {
         match self {
@@ -235,7 +246,7 @@ fn tarball_sha256(cache: &Cache, tarball: &Path) -> Result<String> {
     Ok(sum)
 }
 
-fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>> {
+pub(crate) fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>> {
     let out = Command::new("git")
         .arg("-C")
         .arg(root)

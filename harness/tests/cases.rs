@@ -764,6 +764,374 @@ fn bad_golden_is_a_clear_error() -> Result<(), Failed> {
     Ok(())
 }
 
+fn git(dir: &Path, args: &[&str]) -> Result<String, Failed> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=Test Dev",
+            "-c",
+            "user.email=dev@example.org",
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("git: {e}"))?;
+    ensure(out.status.success(), || {
+        format!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr))
+    })?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// A real kernel git tree: Debian's linux-source, committed once (about a
+/// minute) and kept across test runs. `master` is that one commit.
+fn kernel_git_tree() -> Result<PathBuf, Failed> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lto-harness-tests/linux-git");
+    let ready = dir.join(".git/lto-harness-ready");
+    if ready.exists() {
+        return Ok(dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let tree = kernel_tree()?;
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(&tree)
+        .arg(&dir)
+        .status()
+        .map_err(|e| e.to_string())?;
+    ensure(st.success(), || format!("cp -a {} failed", tree.display()))?;
+    // The harness's own marker, not part of the kernel.
+    let _ = std::fs::remove_file(dir.join("metadata.json"));
+    git(&dir, &["init", "-q", "-b", "master"])?;
+    // -f: Debian's top-level .gitignore ignores everything.
+    git(&dir, &["add", "-A", "-f"])?;
+    git(
+        &dir,
+        &[
+            "commit",
+            "-q",
+            "-m",
+            "Linux 6.12.117 (Debian linux-source-6.12)",
+        ],
+    )?;
+    std::fs::write(&ready, "").unwrap();
+    Ok(dir)
+}
+
+/// Commits `edits` (file, from, to) on a throwaway branch off master and
+/// returns the patch files `git format-patch` makes of them; the branch
+/// is deleted and master checked out again.
+fn make_series(
+    tree: &Path,
+    out: &Path,
+    patches: &[(&str, &str, &str, &str)],
+) -> Result<Vec<PathBuf>, Failed> {
+    // -f: a run interrupted halfway may have left edits behind.
+    git(
+        tree,
+        &[
+            "checkout",
+            "-q",
+            "-f",
+            "-B",
+            "lto-harness-test-series",
+            "master",
+        ],
+    )?;
+    for (subject, file, from, to) in patches {
+        let path = tree.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        ensure(text.contains(from), || format!("{file} lacks `{from}`"))?;
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        git(tree, &["add", "-f", file])?;
+        git(tree, &["commit", "-q", "-m", subject])?;
+    }
+    let _ = std::fs::remove_dir_all(out);
+    let listed = git(
+        tree,
+        &[
+            "format-patch",
+            "-o",
+            out.to_str().unwrap(),
+            "master..lto-harness-test-series",
+        ],
+    )?;
+    git(tree, &["checkout", "-q", "master"])?;
+    git(tree, &["branch", "-q", "-D", "lto-harness-test-series"])?;
+    Ok(listed.lines().map(PathBuf::from).collect())
+}
+
+const DOC_PATCH: (&str, &str, &str, &str) = (
+    "README: say how to validate LTO kernels",
+    "README",
+    "Linux kernel\n",
+    "Linux kernel\n\nBuilt with Clang LTO? Validate it with lto-harness.\n",
+);
+const LATE_PATCH: (&str, &str, &str, &str) = (
+    "x86/setup: register the kernel offset dumper at late_initcall",
+    "arch/x86/kernel/setup.c",
+    "__initcall(register_kernel_offset_dumper);",
+    "late_initcall(register_kernel_offset_dumper);",
+);
+const BACK_PATCH: (&str, &str, &str, &str) = (
+    "x86/setup: back to device_initcall for the offset dumper",
+    "arch/x86/kernel/setup.c",
+    "late_initcall(register_kernel_offset_dumper);",
+    "__initcall(register_kernel_offset_dumper);",
+);
+
+/// The user's tree is as it was: master checked out, clean, one worktree.
+fn tree_untouched(tree: &Path, head: &str) -> Result<(), Failed> {
+    ensure(git(tree, &["rev-parse", "HEAD"])? == head, || {
+        "HEAD moved".into()
+    })?;
+    ensure(
+        git(tree, &["status", "--porcelain", "--ignored=no"])?.is_empty(),
+        || "the user's checkout was modified".into(),
+    )?;
+    let wts = git(tree, &["worktree", "list"])?;
+    ensure(wts.lines().count() == 1, || {
+        format!("worktrees left behind:\n{wts}")
+    })?;
+    Ok(())
+}
+
+/// A three-patch series on a real kernel git tree, as an mbox, with
+/// --each: the patch that moves an initcall to another level is named as
+/// breaking the initcall checks, and the next one as fixing them.
+fn series_names_the_breaking_patch() -> Result<(), Failed> {
+    let dir = out_dir("series-each");
+    let tree = kernel_git_tree()?;
+    let head = git(&tree, &["rev-parse", "HEAD"])?;
+    let files = make_series(
+        &tree,
+        &dir.join("patches"),
+        &[DOC_PATCH, LATE_PATCH, BACK_PATCH],
+    )?;
+    ensure(files.len() == 3, || format!("format-patch made {files:?}"))?;
+    let mbox: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    std::fs::write(dir.join("series.mbox"), mbox).unwrap();
+    let res = dir.join("results");
+    let out = run(harness(&[
+        "series",
+        "x86_64-lto-none",
+        "--kernel-src",
+        tree.to_str().unwrap(),
+        "--base",
+        "master",
+        "--series",
+        dir.join("series.mbox").to_str().unwrap(),
+        "--each",
+        "--results",
+        res.to_str().unwrap(),
+    ]))?;
+    let text = std::fs::read_to_string(res.join("series.json"))
+        .map_err(|e| format!("no series.json: {e}\n{}", describe(&out)))?;
+    let r: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    // The tip passes again, so the series as a whole passes.
+    ensure(out.status.code() == Some(0), || describe(&out))?;
+    let statuses: Vec<String> = r["points"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["cases"][0]["status"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    ensure(statuses == ["pass", "pass", "fail", "pass"], || {
+        format!(
+            "statuses at base, 1, 2, 3: {statuses:?}\n{}",
+            describe(&out)
+        )
+    })?;
+    let changes = r["changes"].as_array().cloned().unwrap_or_default();
+    for (what, change, patch) in [
+        ("check:initcalls.static", "broken", 2),
+        ("check:initcalls.boot", "broken", 2),
+        ("check:initcalls.static", "fixed", 3),
+        ("check:initcalls.boot", "fixed", 3),
+    ] {
+        ensure(
+            changes
+                .iter()
+                .any(|c| c["what"] == what && c["change"] == change && c["patch"] == patch),
+            || format!("no `{what} {change} by {patch}` in {changes:?}"),
+        )?;
+    }
+    ensure(changes.len() == 4, || {
+        format!("unexpected changes: {changes:?}")
+    })?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure(
+        err.contains("check:initcalls.static broken by patch 2/3 \"[PATCH 2/3] x86/setup: register the kernel offset dumper at late_initcall\""),
+        || format!("the report does not name patch 2:\n{err}"),
+    )?;
+    // The failing point's results say which initcall moved.
+    let p2 = results(&res.join("patch-002")).map_err(|e| e.to_string())?;
+    let msg = p2["cases"][0]["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "initcalls.static"))
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or("")
+        .to_owned();
+    ensure(msg.contains("register_kernel_offset_dumper"), || {
+        format!("initcalls.static at patch 2 does not name the moved initcall: {msg}")
+    })?;
+    tree_untouched(&tree, &head)
+}
+
+/// A series whose second patch does not apply: stops naming the patch,
+/// its subject and the file, builds nothing, leaves no worktree behind.
+fn series_that_does_not_apply_is_named() -> Result<(), Failed> {
+    let dir = out_dir("series-bad");
+    let tree = kernel_git_tree()?;
+    let head = git(&tree, &["rev-parse", "HEAD"])?;
+    let files = make_series(&tree, &dir.join("patches"), &[DOC_PATCH, LATE_PATCH])?;
+    ensure(files.len() == 2, || format!("format-patch made {files:?}"))?;
+    // Patch 2 as if written against another tree: its context is not here.
+    let p2 = std::fs::read_to_string(&files[1]).unwrap();
+    ensure(
+        p2.contains("-__initcall(register_kernel_offset_dumper);"),
+        || p2.clone(),
+    )?;
+    std::fs::write(
+        &files[1],
+        p2.replace(
+            "-__initcall(register_kernel_offset_dumper);",
+            "-subsys_initcall(register_kernel_offset_dumper);",
+        ),
+    )
+    .unwrap();
+    let res = dir.join("results");
+    let t = Instant::now();
+    let out = run(harness(&[
+        "series",
+        "x86_64-lto-none",
+        "--kernel-src",
+        tree.to_str().unwrap(),
+        "--base",
+        "master",
+        "--series",
+        dir.join("patches").to_str().unwrap(),
+        "--results",
+        res.to_str().unwrap(),
+    ]))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure(out.status.code() == Some(1), || describe(&out))?;
+    ensure(
+        err.contains("patch 2/2 \"[PATCH 2/2] x86/setup: register the kernel offset dumper at late_initcall\" does not apply")
+            && err.contains("arch/x86/kernel/setup.c"),
+        || format!("the failure is not named:\n{err}"),
+    )?;
+    ensure(!err.contains("build: started"), || {
+        "something was built".into()
+    })?;
+    let r: Value = serde_json::from_str(
+        &std::fs::read_to_string(res.join("series.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    ensure(
+        r["not_applied"]["index"] == 2 && r["points"].as_array().is_some_and(|p| p.is_empty()),
+        || format!("series.json: {r}"),
+    )?;
+    ensure(t.elapsed() < Duration::from_secs(300), || {
+        format!("took {:?} for a series that does not apply", t.elapsed())
+    })?;
+    tree_untouched(&tree, &head)
+}
+
+/// CI sharding: `run --shard 1/2` and `--shard 2/2`, then `merge`, give
+/// the same cases, statuses and checks as one unsharded run, and each shard
+/// ran a different, non-empty share. (Warm: both kernels are cached.)
+fn sharded_runs_merge_to_one_run() -> Result<(), Failed> {
+    let dir = out_dir("ci-shard-merge");
+    let names = ["x86_64-lto-none", "arm64-lto-none"];
+    let run_into = |sub: &str, shard: Option<&str>| -> Result<(Option<i32>, Value), Failed> {
+        let res = dir.join(sub);
+        let mut args = vec!["run"];
+        args.extend(names);
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        args.extend(["--results", res.to_str().unwrap()]);
+        let out = run(harness(&args))?;
+        let r = results(&res).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+        Ok((out.status.code(), r))
+    };
+    // Per case, sorted by name: its status and each check's name and status.
+    type Verdicts = Vec<(String, String, Vec<(String, String)>)>;
+    let verdicts = |r: &Value| -> Verdicts {
+        let mut v: Verdicts = r["cases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let checks = c["checks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|k| (k["name"].to_string(), k["status"].to_string()))
+                    .collect();
+                (c["name"].to_string(), c["status"].to_string(), checks)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (a_code, a) = run_into("A", None)?;
+    let want = verdicts(&a);
+    ensure(want.len() == names.len(), || {
+        format!("the unsharded run has {} cases: {a}", want.len())
+    })?;
+    let mut shards = Vec::new();
+    for (sub, s) in [("B1", "1/2"), ("B2", "2/2")] {
+        let (_, r) = run_into(sub, Some(s))?;
+        let mine: Vec<String> = verdicts(&r).into_iter().map(|v| v.0).collect();
+        ensure(!mine.is_empty(), || format!("shard {s} ran no case"))?;
+        shards.push(mine);
+    }
+    ensure(shards[0].iter().all(|n| !shards[1].contains(n)), || {
+        format!("the shards overlap: {shards:?}")
+    })?;
+    let m = dir.join("M");
+    let out = run(harness(&[
+        "merge",
+        "--results",
+        m.to_str().unwrap(),
+        dir.join("B1").to_str().unwrap(),
+        dir.join("B2").to_str().unwrap(),
+    ]))?;
+    let merged = results(&m).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    ensure(out.status.code() == a_code, || {
+        format!(
+            "merge exited unlike the unsharded run ({a_code:?})\n{}",
+            describe(&out)
+        )
+    })?;
+    let got = verdicts(&merged);
+    ensure(got == want, || {
+        format!("merged:\n{got:#?}\nunsharded:\n{want:#?}")
+    })?;
+    let order: Vec<&str> = merged["cases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    ensure(order.windows(2).all(|w| w[0] < w[1]), || {
+        format!("merged cases not in name order: {order:?}")
+    })?;
+    ensure(merged["summary"] == a["summary"], || {
+        format!("summary {} vs {}", merged["summary"], a["summary"])
+    })?;
+    ensure(m.join("junit.xml").exists(), || {
+        "merge wrote no junit.xml".into()
+    })?;
+    Ok(())
+}
+
 /// Deterministic bench of none against full LTO + CFI: every icount figure
 /// must repeat exactly from one boot to the next.
 fn deterministic_bench(arch: &str) -> Result<(), Failed> {
@@ -965,6 +1333,18 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "cli::bad_golden_is_a_clear_error",
         bad_golden_is_a_clear_error,
+    ));
+    trials.push(Trial::test(
+        "series::names_the_breaking_patch",
+        series_names_the_breaking_patch,
+    ));
+    trials.push(Trial::test(
+        "series::that_does_not_apply_is_named",
+        series_that_does_not_apply_is_named,
+    ));
+    trials.push(Trial::test(
+        "ci::sharded_runs_merge_to_one_run",
+        sharded_runs_merge_to_one_run,
     ));
     for arch in ["x86_64", "arm64"] {
         trials.push(Trial::test(
