@@ -793,6 +793,7 @@ impl AgentSession {
             kernel_build: None,
             timeout: None,
             bless: false,
+            retries: 0,
         };
         let agent = boot_agent(&mut subject, 0, &[], &opts, &run)?;
         Ok(AgentSession {

@@ -16,6 +16,7 @@ pub mod cache;
 pub mod case;
 pub mod checks;
 pub mod ci;
+pub mod compare;
 pub mod config;
 pub mod console;
 pub mod dashboard;

@@ -6,6 +6,7 @@ use lto_harness::boot::Accel;
 use lto_harness::cache::Cache;
 use lto_harness::case::{self, Case};
 use lto_harness::checks;
+use lto_harness::ci::load_results;
 use lto_harness::runner::{self, Environment, RunOptions};
 use lto_harness::source::KernelSource;
 use lto_harness::toolchain::Toolchain;
@@ -39,6 +40,21 @@ enum Command {
     /// Apply a patch series to a kernel git tree (in the harness's own
     /// worktree), build and check the cases, and name the patch that broke what.
     Series(SeriesArgs),
+    /// Classify every step and check of two runs: regression, fixed, new,
+    /// missing, persistent failure, unstable.
+    Compare {
+        /// The baseline: a results dir or results.json.
+        old: PathBuf,
+        /// The new run: a results dir or results.json.
+        new: PathBuf,
+        /// Print the classification as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Like `compare`, but exit 1 only on regressions (known failures may
+    /// persist). Without NEW, runs the cases first (with `--retries 1`
+    /// unless told otherwise) and compares that run.
+    Gate(GateArgs),
     /// Benchmark kernel B against kernel A: build cost, sizes, boot, in-guest workloads.
     Bench(BenchArgs),
     /// Render the performance dashboard (static HTML + SVG) from the history.
@@ -147,10 +163,32 @@ struct RunArgs {
     /// Rewrite the initcall goldens from what the kernels did (see `bless`).
     #[arg(long)]
     bless: bool,
+    /// Boot a kernel again up to N times when its boot or a runtime check
+    /// fails or is incomplete; passing on a retry is reported as unstable.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retries: usize,
     /// Run only shard K of N of the selected cases (see `plan --shards`);
     /// cases that build the same kernel are in the same shard.
     #[arg(long, value_name = "K/N")]
     shard: Option<lto_harness::ci::Shard>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct GateArgs {
+    /// The baseline: a results dir or results.json.
+    #[arg(long, value_name = "OLD")]
+    baseline: PathBuf,
+    /// The new run (a results dir or results.json); omitted: run every
+    /// case not tagged `slow` now, into --results.
+    new: Option<PathBuf>,
+    /// With no NEW: boot a failing kernel again up to N times.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    retries: usize,
+    /// With no NEW: also run cases tagged `slow`.
+    #[arg(long)]
+    include_slow: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -240,6 +278,55 @@ fn real_main(cli: Cli) -> Result<u8> {
         }
         Command::Merge { results, parts } => merge(&results, &parts),
         Command::Series(args) => series(&cases_dir, args),
+        Command::Compare { old, new, json } => {
+            let (old, new) = (load_results(&old)?, load_results(&new)?);
+            let c = lto_harness::compare::compare(&old, &new);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                for l in c.report() {
+                    println!("{l}");
+                }
+            }
+            Ok(0)
+        }
+        Command::Gate(args) => {
+            let new = match &args.new {
+                Some(p) => load_results(p)?,
+                None => {
+                    let dir = args.common.results.clone();
+                    let run_args = RunArgs {
+                        names: vec![],
+                        include_slow: args.include_slow,
+                        dry_run: false,
+                        kernel_build: None,
+                        timeout: None,
+                        bless: false,
+                        retries: args.retries,
+                        shard: None,
+                        common: args.common,
+                    };
+                    let _ = run(&cases_dir, run_args)?;
+                    load_results(&dir)?
+                }
+            };
+            let old = load_results(&args.baseline)?;
+            let c = lto_harness::compare::compare(&old, &new);
+            for l in c.report() {
+                println!("{l}");
+            }
+            let n = c.regressions().count();
+            if n > 0 {
+                eprintln!(
+                    "gate: {n} regression(s) against {}",
+                    args.baseline.display()
+                );
+                Ok(1)
+            } else {
+                eprintln!("gate: no regressions against {}", args.baseline.display());
+                Ok(0)
+            }
+        }
         Command::Bless(mut args) => {
             if args.names.is_empty() {
                 anyhow::bail!("bless: name the cases whose kernels the goldens come from");
@@ -293,6 +380,7 @@ fn run_options(c: &CommonArgs, kernel_build: Option<&PathBuf>, timeout: Option<u
         kernel_build: kernel_build.cloned(),
         timeout: timeout.map(Duration::from_secs),
         bless: false,
+        retries: 0,
     }
 }
 
@@ -350,6 +438,7 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
     }
     let (env, mut opts) = environment(&args.common, args.kernel_build.as_ref(), args.timeout)?;
     opts.bless = args.bless;
+    opts.retries = args.retries;
     if args.dry_run {
         print!("{}", runner::dry_run(&selected, &env, &opts)?);
         return Ok(0);

@@ -155,7 +155,7 @@ impl RunResults {
 
     /// One testsuite per case; one testcase per step and check.
     pub fn junit(&self) -> Result<String> {
-        use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+        use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
         let mut report = Report::new("lto-harness");
         report.set_time(Duration::from_secs_f64(self.seconds.max(0.0)));
         for c in &self.cases {
@@ -168,8 +168,9 @@ impl RunResults {
                            message: &str,
                            secs: f64,
                            out: Option<&Path>,
-                           details: &[String]| {
-                let st = match status {
+                           details: &[String],
+                           attempts: &[Status]| {
+                let mut st = match status {
                     Status::Pass => TestCaseStatus::success(),
                     Status::Skipped => {
                         let mut s = TestCaseStatus::skipped();
@@ -191,6 +192,19 @@ impl RunResults {
                         s
                     }
                 };
+                // Earlier attempts of a retried step: flakyFailure on a
+                // pass (unstable), rerunFailure on a fail.
+                for a in attempts.iter().take(attempts.len().saturating_sub(1)) {
+                    match a {
+                        Status::Fail => {
+                            st.add_rerun(TestRerun::new(NonSuccessKind::Failure));
+                        }
+                        Status::Incomplete => {
+                            st.add_rerun(TestRerun::new(NonSuccessKind::Error));
+                        }
+                        _ => {}
+                    }
+                }
                 let mut tc = TestCase::new(name, st);
                 tc.set_classname(format!("lto-harness.{}", c.name));
                 tc.set_time(Duration::from_secs_f64(secs.max(0.0)));
@@ -206,6 +220,7 @@ impl RunResults {
                 c.build.seconds,
                 c.build.log.as_deref(),
                 &c.build.error_lines,
+                &[],
             );
             add(
                 "boot",
@@ -214,6 +229,7 @@ impl RunResults {
                 c.boot.seconds,
                 c.boot.console_log.as_deref(),
                 &[],
+                &c.boot.attempts,
             );
             for k in c.checks.iter().filter(|k| k.name != "boot") {
                 add(
@@ -223,6 +239,7 @@ impl RunResults {
                     0.0,
                     None,
                     &k.details,
+                    &k.attempts,
                 );
             }
             report.add_test_suite(suite);

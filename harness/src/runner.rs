@@ -41,6 +41,10 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// Rewrite the initcall goldens from what the kernels did.
     pub bless: bool,
+    /// Boot a kernel again (up to this many times) when its boot or a
+    /// runtime check fails or is incomplete; one that then passes is
+    /// reported as unstable, not failed.
+    pub retries: usize,
 }
 
 /// What preflight loaded for the checks: the goldens and lkdtm's expectations.
@@ -361,6 +365,7 @@ fn boot_case(
     env: &Environment,
     opts: &RunOptions,
     reporter: &dyn Reporter,
+    attempt: usize,
 ) -> (BootStep, Option<BootOutcome>) {
     reporter.report(RunEvent::StepStarted {
         case: &case.name,
@@ -402,7 +407,14 @@ fn boot_case(
         };
         return (BootStep { status, ..step }, checks);
     }
-    let req = boot_request(case, &kernel.image, &initrd, &dir, opts);
+    let mut req = boot_request(case, &kernel.image, &initrd, &dir, opts);
+    // Which boot of this kernel this is, in the log and in init's
+    // environment (the kernel hands unknown `a_b=c` words to init).
+    req.cmdline.push(format!("lto_harness_attempt={attempt}"));
+    if attempt > 0 {
+        req.log = dir.join(format!("console.retry-{attempt}.log"));
+        req.stderr_log = dir.join(format!("qemu-stderr.retry-{attempt}.log"));
+    }
     let qemu_command = build::shell_line(&boot::qemu_argv(&req));
     reporter.report(RunEvent::Phase {
         case: &case.name,
@@ -475,20 +487,43 @@ pub fn run(
         for (i, build_step, kernel) in rx {
             let case = cases[i];
             let facts = kernel.as_ref().map(|k| KernelFacts::gather(case, k));
-            let (boot_step, outcome) = match &kernel {
-                Some(k) => boot_case(case, k, env, opts, reporter),
+            let (mut boot_step, outcome) = match &kernel {
+                Some(k) => boot_case(case, k, env, opts, reporter, 0),
                 None => (skipped_boot("the build did not produce a kernel"), None),
             };
             let boot = match &outcome {
                 Some(o) => checks::boot_verdict(o),
                 None => CheckResult::new("boot", boot_step.status, boot_step.message.clone()),
             };
-            let j = Judged {
+            let mut j = Judged {
                 facts,
                 outcome,
                 boot,
             };
-            let checks = judge(case, &j, prepared, &prepared.goldens);
+            let mut checks = judge(case, &j, prepared, &prepared.goldens);
+            let mut attempt = 0;
+            while let Some(k) = kernel.as_ref().filter(|_| {
+                attempt < opts.retries && j.outcome.is_some() && needs_retry(&boot_step, &checks)
+            }) {
+                attempt += 1;
+                reporter.report(RunEvent::Phase {
+                    case: &case.name,
+                    step: "boot",
+                    phase: &format!("retry {attempt}/{}", opts.retries),
+                });
+                let (step2, outcome2) = boot_case(case, k, env, opts, reporter, attempt);
+                let boot2 = match &outcome2 {
+                    Some(o) => checks::boot_verdict(o),
+                    None => CheckResult::new("boot", step2.status, step2.message.clone()),
+                };
+                j = Judged {
+                    facts: j.facts.take(),
+                    outcome: outcome2,
+                    boot: boot2,
+                };
+                let checks2 = judge(case, &j, prepared, &prepared.goldens);
+                merge_attempt(&mut boot_step, &mut checks, step2, checks2);
+            }
             for c in &checks {
                 reporter.report(RunEvent::StepFinished {
                     case: &case.name,
@@ -537,6 +572,52 @@ pub fn run(
     };
     out.summarise();
     out
+}
+
+fn bad(s: Status) -> bool {
+    matches!(s, Status::Fail | Status::Incomplete)
+}
+
+/// Checks read from the build's files: a new boot cannot change them.
+fn is_static(check: &CheckResult) -> bool {
+    check.name.ends_with(".static")
+}
+
+fn needs_retry(boot: &BootStep, checks: &[CheckResult]) -> bool {
+    bad(boot.status) || checks.iter().any(|c| !is_static(c) && bad(c.status))
+}
+
+/// Folds a retry into the results: every step or runtime check that had
+/// not passed yet takes the retry's verdict, with all attempts recorded.
+/// What already passed stays as it was.
+fn merge_attempt(
+    boot: &mut BootStep,
+    checks: &mut [CheckResult],
+    boot2: BootStep,
+    checks2: Vec<CheckResult>,
+) {
+    if bad(boot.status) {
+        let mut attempts = std::mem::take(&mut boot.attempts);
+        if attempts.is_empty() {
+            attempts.push(boot.status);
+        }
+        attempts.push(boot2.status);
+        *boot = BootStep { attempts, ..boot2 };
+    }
+    for c in checks.iter_mut().filter(|c| !is_static(c) && bad(c.status)) {
+        let Some(n) = checks2.iter().find(|n| n.name == c.name) else {
+            continue;
+        };
+        let mut attempts = std::mem::take(&mut c.attempts);
+        if attempts.is_empty() {
+            attempts.push(c.status);
+        }
+        attempts.push(n.status);
+        *c = CheckResult {
+            attempts,
+            ..n.clone()
+        };
+    }
 }
 
 /// All checks but `boot` (which is the boot step's verdict).

@@ -1132,6 +1132,110 @@ fn sharded_runs_merge_to_one_run() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Two real runs (fixture cases on the x86_64-lto-none kernel): the
+/// baseline, and a new run with --retries 1 in which one case breaks, one
+/// keeps failing, one is fixed, one panics on its first boot only, one is
+/// gone and one is new. compare classifies each; gate fails only on the
+/// regression.
+fn compare_and_gate_classify_a_real_pair() -> Result<(), Failed> {
+    let dir = out_dir("compare");
+    let fixtures = "harness/tests/fixtures/compare";
+    let (old, new) = (dir.join("old"), dir.join("new"));
+    let out = run(harness(&[
+        "run",
+        "--cases",
+        &format!("{fixtures}/old"),
+        "--results",
+        old.to_str().unwrap(),
+    ]))?;
+    ensure(out.status.code() == Some(1), || describe(&out))?;
+    let out = run(harness(&[
+        "run",
+        "--cases",
+        &format!("{fixtures}/new"),
+        "--retries",
+        "1",
+        "--results",
+        new.to_str().unwrap(),
+    ]))?;
+    ensure(out.status.code() == Some(1), || describe(&out))?;
+    let out = run(harness(&[
+        "compare",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "--json",
+    ]))?;
+    ensure(out.status.success(), || describe(&out))?;
+    let c: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    let class_of = |case: &str, item: &str| -> String {
+        c["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["case"] == case && e["item"] == item)
+            .and_then(|e| e["class"].as_str())
+            .unwrap_or("(absent)")
+            .to_owned()
+    };
+    for (case, item, want) in [
+        ("breaks", "check:cfi.CFI_FORWARD_PROTO", "regression"),
+        ("known", "check:cfi.CFI_FORWARD_PROTO", "persistent_failure"),
+        ("fixed", "check:cfi.CFI_FORWARD_PROTO", "fixed"),
+        ("flaky", "boot", "unstable"),
+        ("steady", "boot", "pass"),
+        ("gone", "boot", "missing"),
+        ("fresh", "boot", "new"),
+    ] {
+        let got = class_of(case, item);
+        ensure(got == want, || {
+            format!("{case} {item}: {got}, expected {want}")
+        })?;
+    }
+    ensure(c["counts"]["regression"] == 1, || {
+        format!("counts: {}", c["counts"])
+    })?;
+    // The unstable boot really was retried: a panic, then a clean boot.
+    let r = results(&new)?;
+    let flaky = r["cases"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|x| x["name"] == "flaky"))
+        .ok_or("no flaky case")?;
+    ensure(
+        flaky["boot"]["attempts"] == serde_json::json!(["fail", "pass"])
+            && flaky["status"] == "pass",
+        || format!("flaky: {}", flaky["boot"]),
+    )?;
+    let junit = std::fs::read_to_string(new.join("junit.xml")).map_err(|e| e.to_string())?;
+    ensure(junit.contains("<flakyFailure>"), || {
+        "junit.xml has no flakyFailure".into()
+    })?;
+    // gate: non-zero only because of the regression...
+    let out = run(harness(&[
+        "gate",
+        "--baseline",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+    ]))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure(
+        out.status.code() == Some(1) && text.contains("regression         breaks"),
+        || describe(&out),
+    )?;
+    // ...so known failures alone do not fail it.
+    let out = run(harness(&[
+        "gate",
+        "--baseline",
+        new.to_str().unwrap(),
+        new.to_str().unwrap(),
+    ]))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure(
+        out.status.code() == Some(0) && text.contains("persistent failure"),
+        || describe(&out),
+    )?;
+    Ok(())
+}
+
 /// Deterministic bench of none against full LTO + CFI: every icount figure
 /// must repeat exactly from one boot to the next.
 fn deterministic_bench(arch: &str) -> Result<(), Failed> {
@@ -1333,6 +1437,10 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "cli::bad_golden_is_a_clear_error",
         bad_golden_is_a_clear_error,
+    ));
+    trials.push(Trial::test(
+        "compare::classify_a_real_pair_and_gate",
+        compare_and_gate_classify_a_real_pair,
     ));
     trials.push(Trial::test(
         "series::names_the_breaking_patch",
