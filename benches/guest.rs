@@ -32,6 +32,7 @@ fn session() -> Option<(String, AgentSession)> {
     let toolchain = Toolchain::detect("-19").expect("clang-19");
     let source = KernelSource::from_default_tarball(&cache).expect("kernel source");
     let builder = Builder {
+        cc_wrapper: None,
         cache: &cache,
         source: &source,
         toolchain: &toolchain,

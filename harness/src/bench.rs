@@ -794,6 +794,7 @@ impl AgentSession {
             timeout: None,
             bless: false,
             retries: 0,
+            cc_wrapper: None,
         };
         let agent = boot_agent(&mut subject, 0, &[], &opts, &run)?;
         Ok(AgentSession {

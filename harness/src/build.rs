@@ -17,7 +17,7 @@ use crate::case::Case;
 use crate::config::{self, Requested};
 use crate::proc;
 use crate::source::{KernelSource, SourceIdentity};
-use crate::toolchain::Toolchain;
+use crate::toolchain::{CcWrapper, CcWrapperStats, Toolchain};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -84,6 +84,9 @@ pub struct BuildMetadata {
     pub image_bytes: u64,
     pub modules: Vec<ModuleFile>,
     pub make_commands: Vec<String>,
+    /// What the compiler cache did (`--cc-wrapper`), when one was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cc_wrapper: Option<CcWrapperStats>,
     pub built_at: String,
 }
 
@@ -135,6 +138,9 @@ pub struct Builder<'a> {
     pub source: &'a KernelSource,
     pub toolchain: &'a Toolchain,
     pub jobs: usize,
+    /// A compiler cache in front of clang; not part of any cache key (the
+    /// output is the same).
+    pub cc_wrapper: Option<CcWrapper>,
 }
 
 impl Builder<'_> {
@@ -191,14 +197,22 @@ impl Builder<'_> {
     }
 
     fn make_base(&self, plan: &BuildPlan) -> Vec<String> {
-        vec![
+        let mut v = vec![
             "make".into(),
             "-C".into(),
             self.source.root.display().to_string(),
             format!("O={}", plan.work_dir.display()),
             format!("ARCH={}", plan.arch.kernel_arch),
             format!("LLVM={}", self.toolchain.llvm),
-        ]
+        ];
+        if let Some(w) = self.cc_wrapper {
+            v.push(format!(
+                "CC={} {}",
+                w.tool(),
+                self.toolchain.clang.display()
+            ));
+        }
+        v
     }
 
     fn fragment_paths(&self, plan: &BuildPlan) -> Vec<PathBuf> {
@@ -288,6 +302,7 @@ impl Builder<'_> {
         let build_cmd = commands.last().expect("build command").clone();
         let log_path = plan.work_dir.join("lto-harness-build.log");
         progress.phase(&plan.case, "make");
+        let wrapper_before = self.cc_wrapper.map(|w| w.counters());
         let t = Instant::now();
         let (status, usage) = run_logged(&build_cmd, &log_path, false, &|l| {
             progress.line(&plan.case, l)
@@ -300,6 +315,14 @@ impl Builder<'_> {
                 log: Some(log_path),
             });
         }
+        let cc_wrapper = match (self.cc_wrapper, wrapper_before) {
+            (Some(w), Some(Ok(before))) => w.counters().ok().map(|after| CcWrapperStats {
+                tool: w.tool().into(),
+                hits: after.0.saturating_sub(before.0),
+                misses: after.1.saturating_sub(before.1),
+            }),
+            _ => None,
+        };
         progress.phase(&plan.case, "collect");
         let tmp = self.cache.temp_dir("build")?;
         let out = tmp.path();
@@ -352,6 +375,7 @@ impl Builder<'_> {
             image_bytes: out.join("image").metadata().map(|m| m.len()).unwrap_or(0),
             modules,
             make_commands: commands.iter().map(|c| shell_line(c)).collect(),
+            cc_wrapper,
             built_at: now_rfc3339(),
         };
         std::fs::write(
@@ -781,6 +805,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         let src = fake_kernel(d.path());
         let (source, cache, tc) = fixture_parts(d.path(), &src);
         let builder = Builder {
+            cc_wrapper: None,
             cache: &cache,
             source: &source,
             toolchain: &tc,
@@ -828,6 +853,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         std::fs::write(src.join("fail"), "").unwrap();
         let (source, cache, tc) = fixture_parts(d.path(), &src);
         let builder = Builder {
+            cc_wrapper: None,
             cache: &cache,
             source: &source,
             toolchain: &tc,
@@ -849,6 +875,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         // The tree changed (a file went away): a new source identity, a fresh build.
         let source = KernelSource::from_dir(&src).unwrap();
         let builder = Builder {
+            cc_wrapper: None,
             cache: &cache,
             source: &source,
             toolchain: &tc,
@@ -877,6 +904,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         std::fs::write(src.join("Makefile"), mk).unwrap();
         let (source, cache, tc) = fixture_parts(d.path(), &src);
         let builder = Builder {
+            cc_wrapper: None,
             cache: &cache,
             source: &source,
             toolchain: &tc,

@@ -142,6 +142,11 @@ struct CommonArgs {
     /// History store to append to (default: $XDG_DATA_HOME/lto-harness/history.jsonl).
     #[arg(long, value_name = "FILE", env = "LTO_HARNESS_HISTORY")]
     history: Option<PathBuf>,
+    /// Put a compiler cache in front of clang (`make CC="ccache clang-19"`);
+    /// its hits and misses go in metadata.json. Share it between machines
+    /// with the tool's own settings (CCACHE_DIR, SCCACHE_* backends).
+    #[arg(long, value_enum, value_name = "TOOL")]
+    cc_wrapper: Option<lto_harness::toolchain::CcWrapper>,
 }
 
 #[derive(Args)]
@@ -381,6 +386,7 @@ fn run_options(c: &CommonArgs, kernel_build: Option<&PathBuf>, timeout: Option<u
         timeout: timeout.map(Duration::from_secs),
         bless: false,
         retries: 0,
+        cc_wrapper: c.cc_wrapper,
     }
 }
 

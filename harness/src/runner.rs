@@ -45,6 +45,8 @@ pub struct RunOptions {
     /// runtime check fails or is incomplete; one that then passes is
     /// reported as unstable, not failed.
     pub retries: usize,
+    /// A compiler cache in front of clang.
+    pub cc_wrapper: Option<crate::toolchain::CcWrapper>,
 }
 
 /// What preflight loaded for the checks: the goldens and lkdtm's expectations.
@@ -106,6 +108,9 @@ pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Resul
     };
     let lkdtm = LkdtmExpectations::load(tree.as_deref());
     if opts.kernel_build.is_none() {
+        if let Some(w) = opts.cc_wrapper {
+            w.require()?;
+        }
         toolchain::require("make", "make")?;
         for (tool, pkg) in [("flex", "flex"), ("bison", "bison"), ("bc", "bc")] {
             toolchain::require(tool, pkg)?;
@@ -151,6 +156,7 @@ pub fn dry_run(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Result<
             ),
             (None, Some(source)) => {
                 let builder = Builder {
+                    cc_wrapper: opts.cc_wrapper,
                     cache: &env.cache,
                     source,
                     toolchain: &env.toolchain,
@@ -250,6 +256,7 @@ pub fn build_case(
         (Some(dir), _) => build::from_existing(dir, case),
         (None, Some(source)) => {
             let builder = Builder {
+                cc_wrapper: opts.cc_wrapper,
                 cache: &env.cache,
                 source,
                 toolchain: &env.toolchain,

@@ -120,8 +120,112 @@ fn tool_names(llvm: &str) -> Result<(String, String, String)> {
     bail!("LLVM={llvm}: expected `1`, a version suffix such as `-19`, or a directory ending in `/`")
 }
 
+/// A compiler cache put in front of clang (`make CC="ccache clang-19"`), so
+/// kernel compiles are shared between builds and, through the tool's own
+/// configuration (`CCACHE_DIR` on shared storage, sccache's remote
+/// backends), between machines.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CcWrapper {
+    Ccache,
+    Sccache,
+}
+
+/// What the compiler cache did during one build (deltas of its counters;
+/// builds running at the same time on one cache are counted together).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CcWrapperStats {
+    pub tool: String,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl CcWrapper {
+    pub fn tool(self) -> &'static str {
+        match self {
+            CcWrapper::Ccache => "ccache",
+            CcWrapper::Sccache => "sccache",
+        }
+    }
+
+    /// Where to get it.
+    pub fn package(self) -> &'static str {
+        match self {
+            CcWrapper::Ccache => "the Debian package `ccache`",
+            CcWrapper::Sccache => "`cargo install sccache` (not packaged in Debian 12)",
+        }
+    }
+
+    pub fn require(self) -> Result<()> {
+        if find_in_path(self.tool()).is_none() {
+            anyhow::bail!(
+                "--cc-wrapper {}: `{}` not found: install {}",
+                self.tool(),
+                self.tool(),
+                self.package()
+            );
+        }
+        Ok(())
+    }
+
+    /// The cache's counters now: (hits, misses).
+    pub fn counters(self) -> Result<(u64, u64)> {
+        let out = match self {
+            CcWrapper::Ccache => Command::new("ccache").arg("--print-stats").output(),
+            CcWrapper::Sccache => Command::new("sccache")
+                .args(["--show-stats", "--stats-format", "json"])
+                .output(),
+        }
+        .with_context(|| format!("running {}", self.tool()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        match self {
+            CcWrapper::Ccache => Ok(parse_ccache_stats(&text)),
+            CcWrapper::Sccache => parse_sccache_stats(&text),
+        }
+    }
+}
+
+/// `ccache --print-stats`: tab-separated `name\tvalue` lines.
+pub fn parse_ccache_stats(text: &str) -> (u64, u64) {
+    let get = |name: &str| -> u64 {
+        text.lines()
+            .filter_map(|l| l.split_once('\t'))
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        get("direct_cache_hit") + get("preprocessed_cache_hit"),
+        get("cache_miss"),
+    )
+}
+
+/// `sccache --show-stats --stats-format json`: counts per language.
+pub fn parse_sccache_stats(text: &str) -> Result<(u64, u64)> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).context("sccache printed no JSON stats")?;
+    let sum = |key: &str| -> u64 {
+        v["stats"][key]["counts"]
+            .as_object()
+            .map_or(0, |m| m.values().filter_map(|x| x.as_u64()).sum())
+    };
+    Ok((sum("cache_hits"), sum("cache_misses")))
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn compiler_cache_counters_parse() {
+        let ccache =
+            "cache_miss\t7\ndirect_cache_hit\t30\npreprocessed_cache_hit\t2\nfiles_in_cache\t99\n";
+        assert_eq!(parse_ccache_stats(ccache), (32, 7));
+        let sccache = r#"{"stats":{"cache_hits":{"counts":{"C/C++":40,"Rust":2}},"cache_misses":{"counts":{"C/C++":5}}}}"#;
+        assert_eq!(parse_sccache_stats(sccache).unwrap(), (42, 5));
+        assert!(parse_sccache_stats("not json").is_err());
+    }
     use super::*;
 
     #[test]
