@@ -246,6 +246,8 @@ pub fn failing_files(output: &str) -> Vec<String> {
 pub struct Worktree {
     tree: PathBuf,
     pub path: PathBuf,
+    /// Held while the worktree exists: a second series on the same tree waits.
+    _lock: crate::cache::Lock,
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<std::process::Output> {
@@ -293,7 +295,7 @@ impl Worktree {
         .with_context(|| format!("--base {base}: not a commit in {}", tree.display()))?;
         let id = crate::cache::hash_parts([("tree", tree.to_string_lossy().as_bytes())]);
         let path = cache.root().join("series").join(&id[..16]).join("linux");
-        let _lock = cache.lock(&format!("series-{}", &id[..16]))?;
+        let lock = cache.lock(&format!("series-{}", &id[..16]))?;
         if path.exists() {
             let _ = git(
                 &tree,
@@ -313,7 +315,11 @@ impl Worktree {
                 &base_commit,
             ],
         )?;
-        Ok(Worktree { tree, path })
+        Ok(Worktree {
+            tree,
+            path,
+            _lock: lock,
+        })
     }
 
     pub fn head(&self) -> Result<String> {

@@ -784,8 +784,12 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, Failed> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// The series trials share one git tree and make branches in it: one at a time.
+static GIT_TREE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A real kernel git tree: Debian's linux-source, committed once (about a
-/// minute) and kept across test runs. `master` is that one commit.
+/// minute) and kept across test runs. `master` is that one commit. Callers
+/// hold [`GIT_TREE`].
 fn kernel_git_tree() -> Result<PathBuf, Failed> {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lto-harness-tests/linux-git");
     let ready = dir.join(".git/lto-harness-ready");
@@ -901,6 +905,7 @@ fn tree_untouched(tree: &Path, head: &str) -> Result<(), Failed> {
 /// --each: the patch that moves an initcall to another level is named as
 /// breaking the initcall checks, and the next one as fixing them.
 fn series_names_the_breaking_patch() -> Result<(), Failed> {
+    let _one_at_a_time = GIT_TREE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = out_dir("series-each");
     let tree = kernel_git_tree()?;
     let head = git(&tree, &["rev-parse", "HEAD"])?;
@@ -985,6 +990,7 @@ fn series_names_the_breaking_patch() -> Result<(), Failed> {
 /// A series whose second patch does not apply: stops naming the patch,
 /// its subject and the file, builds nothing, leaves no worktree behind.
 fn series_that_does_not_apply_is_named() -> Result<(), Failed> {
+    let _one_at_a_time = GIT_TREE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = out_dir("series-bad");
     let tree = kernel_git_tree()?;
     let head = git(&tree, &["rev-parse", "HEAD"])?;
