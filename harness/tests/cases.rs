@@ -1215,6 +1215,54 @@ fn compare_and_gate_classify_a_real_pair() -> Result<(), Failed> {
     ensure(junit.contains("<flakyFailure>"), || {
         "junit.xml has no flakyFailure".into()
     })?;
+    // The outputs CI systems read, read by real consumers: junitparser
+    // agrees with results.json on testcases and failures, and kcidb-io's
+    // schema accepts kcidb.json.
+    let cases = r["cases"].as_array().cloned().unwrap_or_default();
+    let testcases: usize = cases
+        .iter()
+        .map(|c| 2 + c["checks"].as_array().map_or(0, |k| k.len()))
+        .sum();
+    let failures: usize = cases
+        .iter()
+        .map(|c| {
+            c["checks"]
+                .as_array()
+                .map_or(0, |k| k.iter().filter(|k| k["status"] == "fail").count())
+        })
+        .sum();
+    let py = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys\nfrom junitparser import JUnitXml\nx = JUnitXml.fromfile(sys.argv[1])\n\
+             print(sum(1 for s in x for c in s), x.failures)",
+        )
+        .arg(new.join("junit.xml"))
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    let got = String::from_utf8_lossy(&py.stdout).trim().to_owned();
+    ensure(
+        py.status.success() && got == format!("{testcases} {failures}"),
+        || {
+            format!(
+            "junitparser read `{got}`, results.json has {testcases} testcases, {failures} failures \
+             (pip install junitparser; ci/setup does): {}",
+            String::from_utf8_lossy(&py.stderr)
+        )
+        },
+    )?;
+    let py = Command::new("python3")
+        .arg("-c")
+        .arg("import json, sys, kcidb_io\nkcidb_io.schema.LATEST.validate(json.load(open(sys.argv[1])))")
+        .arg(new.join("kcidb.json"))
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    ensure(py.status.success(), || {
+        format!(
+            "kcidb.json does not validate (pip install kcidb-io; ci/setup does): {}",
+            String::from_utf8_lossy(&py.stderr)
+        )
+    })?;
     // gate: non-zero only because of the regression...
     let out = run(harness(&[
         "gate",
