@@ -339,13 +339,33 @@ impl Worktree {
     ) -> Result<std::result::Result<String, ApplyFailure>> {
         let file = p.file.canonicalize().unwrap_or_else(|_| p.file.clone());
         let file = file.to_str().context("non-UTF-8 patch path")?;
+        // Deterministic commits (the committer is fixed, its date is the
+        // author's): the same series on the same base gives the same
+        // commits, so a rerun finds its kernels in the cache.
         let out = if p.mail {
-            git(&self.path, &["am", "--quiet", file])?
+            git(
+                &self.path,
+                &["am", "--quiet", "--committer-date-is-author-date", file],
+            )?
         } else {
             let strip = format!("-p{}", p.strip);
             let out = git(&self.path, &["apply", "--index", &strip, file])?;
             if out.status.success() {
-                git(&self.path, &["commit", "--quiet", "-m", &p.subject])?
+                let date = git_ok(&self.path, &["log", "-1", "--format=%cI"])?;
+                Command::new("git")
+                    .arg("-C")
+                    .arg(&self.path)
+                    .args([
+                        "-c",
+                        "user.name=lto-harness",
+                        "-c",
+                        "user.email=lto-harness@localhost",
+                    ])
+                    .args(["commit", "--quiet", "--date", &date, "-m", &p.subject])
+                    .env("GIT_COMMITTER_DATE", &date)
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .context("running git commit")?
             } else {
                 out
             }
@@ -729,6 +749,91 @@ From: A Dev <a@example.org>\nSubject: [PATCH 0/2] a series\n\nCover.\n\n";
             .unwrap_err()
             .to_string();
         assert!(e.contains("series:1: expected `PATCH [-pN]`"), "{e}");
+    }
+
+    fn sh(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.org"])
+            .args(args)
+            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    #[test]
+    fn worktree_applies_deterministically_reports_failures_and_cleans_up() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        sh(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("a.c"), "int a;\nint b;\n").unwrap();
+        sh(&repo, &["add", "a.c"]);
+        sh(&repo, &["commit", "-q", "-m", "base"]);
+        // A mail patch from format-patch, and a plain diff.
+        sh(&repo, &["checkout", "-q", "-b", "topic"]);
+        std::fs::write(repo.join("a.c"), "int a;\nint c;\n").unwrap();
+        sh(&repo, &["commit", "-q", "-am", "a: b becomes c"]);
+        let mail = tmp.path().join("0001.patch");
+        std::fs::write(&mail, sh(&repo, &["format-patch", "-1", "--stdout"]) + "\n").unwrap();
+        sh(&repo, &["checkout", "-q", "main"]);
+        let plain = tmp.path().join("x.diff");
+        std::fs::write(
+            &plain,
+            "--- a/a.c\n+++ b/a.c\n@@ -1,2 +1,2 @@\n-int a;\n+int x;\n int c;\n",
+        )
+        .unwrap();
+        let patches = vec![
+            patch_from_file(1, mail.clone(), 1).unwrap(),
+            patch_from_file(2, plain.clone(), 1).unwrap(),
+        ];
+        assert!(patches[0].mail && !patches[1].mail);
+        let cache = Cache::open(Some(&tmp.path().join("cache"))).unwrap();
+        let run = || {
+            let wt = Worktree::create(&cache, &repo, "main").unwrap();
+            let commits: Vec<String> = patches
+                .iter()
+                .map(|p| wt.apply(p, 2).unwrap().expect("applies"))
+                .collect();
+            assert_eq!(
+                std::fs::read_to_string(wt.path.join("a.c")).unwrap(),
+                "int x;\nint c;\n"
+            );
+            let path = wt.path.clone();
+            drop(wt);
+            assert!(!path.exists(), "worktree removed");
+            commits
+        };
+        // The same series twice: the same commits (so cached kernels are found).
+        assert_eq!(run(), run());
+        assert_eq!(sh(&repo, &["worktree", "list"]).lines().count(), 1);
+        assert_eq!(sh(&repo, &["status", "--porcelain"]), "");
+        // A patch that does not apply: named, with its file, and rolled back.
+        let wt = Worktree::create(&cache, &repo, "main").unwrap();
+        let head = wt.head().unwrap();
+        wt.apply(&patches[0], 2).unwrap().unwrap();
+        let f = wt.apply(&patches[0], 2).unwrap().unwrap_err();
+        assert_eq!((f.index, f.total), (1, 2));
+        assert_eq!(f.files, vec!["a.c"]);
+        assert!(
+            f.to_string()
+                .contains("patch 1/2 \"[PATCH] a: b becomes c\" does not apply (failed: a.c)"),
+            "{f}"
+        );
+        assert_ne!(wt.head().unwrap(), head);
+        assert_eq!(
+            sh(&wt.path, &["status", "--porcelain"]),
+            "",
+            "no half-applied patch"
+        );
     }
 
     #[test]

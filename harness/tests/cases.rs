@@ -775,6 +775,10 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, Failed> {
             "user.email=dev@example.org",
         ])
         .args(args)
+        // Fixed dates: the same tree and patches give the same commits in
+        // every clone, so a fresh checkout finds their kernels in the cache.
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("git: {e}"))?;
