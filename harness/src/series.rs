@@ -791,7 +791,7 @@ From: A Dev <a@example.org>\nSubject: [PATCH 0/2] a series\n\nCover.\n\n";
             "--- a/a.c\n+++ b/a.c\n@@ -1,2 +1,2 @@\n-int a;\n+int x;\n int c;\n",
         )
         .unwrap();
-        let patches = vec![
+        let patches = [
             patch_from_file(1, mail.clone(), 1).unwrap(),
             patch_from_file(2, plain.clone(), 1).unwrap(),
         ];
