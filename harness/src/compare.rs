@@ -63,45 +63,25 @@ pub struct Outcome {
 
 impl Outcome {
     fn unstable(&self) -> bool {
-        self.status == Status::Pass
-            && self
-                .attempts
-                .iter()
-                .any(|s| matches!(s, Status::Fail | Status::Incomplete))
+        crate::checks::passed_on_retry(self.status, &self.attempts)
     }
 }
 
 /// `(case, item)` → outcome, where item is `build`, `boot` or `check:<name>`.
 pub fn outcomes(r: &RunResults) -> BTreeMap<(String, String), Outcome> {
-    let mut out = BTreeMap::new();
-    for c in &r.cases {
-        let mut put = |item: String, status: Status, attempts: &[Status], message: &str| {
-            out.insert(
-                (c.name.clone(), item),
-                Outcome {
-                    status,
-                    attempts: attempts.to_vec(),
-                    message: message.to_owned(),
-                },
-            );
-        };
-        put("build".into(), c.build.status, &[], &c.build.message);
-        put(
-            "boot".into(),
-            c.boot.status,
-            &c.boot.attempts,
-            &c.boot.message,
-        );
-        for k in &c.checks {
-            put(
-                format!("check:{}", k.name),
-                k.status,
-                &k.attempts,
-                &k.message,
-            );
-        }
-    }
-    out
+    r.cases
+        .iter()
+        .flat_map(|c| {
+            c.tests().into_iter().map(|t| {
+                let outcome = Outcome {
+                    status: t.status,
+                    attempts: t.attempts.to_vec(),
+                    message: t.message.to_owned(),
+                };
+                ((c.name.clone(), t.id()), outcome)
+            })
+        })
+        .collect()
 }
 
 /// One classified item.

@@ -13,7 +13,7 @@
 //! boot step already is).
 
 use crate::checks::Status;
-use crate::report::{CaseResult, RunResults};
+use crate::report::{RunResults, TestItem as Item, TestKind as Kind};
 use crate::source::SourceIdentity;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -28,99 +28,6 @@ pub const KCIDB_MINOR: u64 = 3;
 pub const KCIDB_TEST_ROOT: &str = "lto_harness";
 /// KCIDB's limit on `log_excerpt`, in characters.
 const KCIDB_EXCERPT_MAX: usize = 16384;
-
-/// What a step or check is, for the formats.
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    Build,
-    Boot,
-    Check,
-}
-
-/// One test of a case: a step or a check.
-struct Item<'a> {
-    kind: Kind,
-    /// `build`, `boot` or the check's name.
-    name: &'a str,
-    status: Status,
-    message: &'a str,
-    /// `None` for checks, which are not timed.
-    seconds: Option<f64>,
-    details: &'a [String],
-    log: Option<&'a Path>,
-    attempts: &'a [Status],
-}
-
-impl Item<'_> {
-    /// The JUnit testcase name: `build`, `boot`, `check:<name>`.
-    fn junit_name(&self) -> String {
-        match self.kind {
-            Kind::Check => format!("check:{}", self.name),
-            _ => self.name.to_owned(),
-        }
-    }
-
-    /// Failed (or was incomplete) at first, passed on a retry; as
-    /// [`crate::checks::CheckResult::unstable`].
-    fn unstable(&self) -> bool {
-        self.status == Status::Pass
-            && self
-                .attempts
-                .iter()
-                .any(|s| matches!(s, Status::Fail | Status::Incomplete))
-    }
-
-    /// The message, then the details, then the log, one per line.
-    fn text(&self) -> String {
-        let mut s = self.message.to_owned();
-        for d in self.details {
-            s.push('\n');
-            s.push_str(d);
-        }
-        if let Some(p) = self.log {
-            let _ = write!(s, "\nlog: {}", p.display());
-        }
-        s
-    }
-}
-
-/// The steps and checks of a case, in order (the `boot` check, if any, is
-/// the boot step).
-fn items(c: &CaseResult) -> Vec<Item<'_>> {
-    let mut v = vec![
-        Item {
-            kind: Kind::Build,
-            name: "build",
-            status: c.build.status,
-            message: &c.build.message,
-            seconds: Some(c.build.seconds),
-            details: &c.build.error_lines,
-            log: c.build.log.as_deref(),
-            attempts: &[],
-        },
-        Item {
-            kind: Kind::Boot,
-            name: "boot",
-            status: c.boot.status,
-            message: &c.boot.message,
-            seconds: Some(c.boot.seconds),
-            details: &[],
-            log: c.boot.console_log.as_deref(),
-            attempts: &c.boot.attempts,
-        },
-    ];
-    v.extend(c.checks.iter().filter(|k| k.name != "boot").map(|k| Item {
-        kind: Kind::Check,
-        name: &k.name,
-        status: k.status,
-        message: &k.message,
-        seconds: None,
-        details: &k.details,
-        log: None,
-        attempts: &k.attempts,
-    }));
-    v
-}
 
 fn attempts_text(attempts: &[Status]) -> String {
     attempts
@@ -170,9 +77,9 @@ pub fn libtest_json(r: &RunResults) -> String {
         .cases
         .iter()
         .flat_map(|c| {
-            items(c)
+            c.tests()
                 .into_iter()
-                .map(move |i| (format!("{}::{}", c.name, i.junit_name()), i))
+                .map(move |i| (format!("{}::{}", c.name, i.id()), i))
         })
         .collect();
     let mut out = String::new();
@@ -464,7 +371,7 @@ pub fn kcidb(r: &RunResults, origin: &str) -> Value {
         put(&mut b, "misc", misc);
         builds.push(Value::Object(b));
 
-        for item in items(c).iter().filter(|i| i.kind != Kind::Build) {
+        for item in c.tests().iter().filter(|i| i.kind != Kind::Build) {
             let mut t = Map::new();
             put(
                 &mut t,
@@ -546,7 +453,7 @@ pub fn markdown_summary(r: &RunResults) -> String {
     };
     for c in &r.cases {
         cases[idx(c.status)] += 1;
-        for i in items(c) {
+        for i in c.tests() {
             tests[idx(i.status)] += 1;
         }
     }
@@ -620,8 +527,8 @@ pub fn markdown_summary(r: &RunResults) -> String {
 
     let mut notes = Vec::new();
     for c in &r.cases {
-        for i in items(c) {
-            let what = i.junit_name();
+        for i in c.tests() {
+            let what = i.id();
             if i.status != Status::Pass {
                 notes.push(format!(
                     "- {} {what}: {}: {}",
@@ -656,7 +563,7 @@ pub fn markdown_summary(r: &RunResults) -> String {
 mod tests {
     use super::*;
     use crate::checks::CheckResult;
-    use crate::report::{BootStep, BuildStep, Summary};
+    use crate::report::{BootStep, BuildStep, CaseResult, Summary};
     use std::path::PathBuf;
     use std::process::Command;
 
@@ -909,7 +816,7 @@ mod tests {
             let passed = ended.iter().filter(|l| l["event"] == "ok").count();
             assert_eq!(end["passed"], passed);
             let ok = r.cases.iter().all(|c| {
-                items(c)
+                c.tests()
                     .iter()
                     .all(|i| matches!(i.status, Status::Pass | Status::Skipped))
             });

@@ -493,16 +493,7 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
     }
     let refused = results.blessed.iter().any(|b| b.status == "refused");
     results.write(&args.common.results)?;
-    let s = &results.summary;
-    eprintln!(
-        "{} passed, {} failed, {} incomplete, {} skipped in {:.1} s; results in {}",
-        s.pass,
-        s.fail,
-        s.incomplete,
-        s.skipped,
-        results.seconds,
-        args.common.results.display()
-    );
+    eprintln!("{}", results.summary_line(&args.common.results));
     Ok(match results.exit_code() {
         0 if refused => 1,
         code => code as u8,
@@ -517,16 +508,7 @@ fn merge(out: &std::path::Path, parts: &[PathBuf]) -> Result<u8> {
     }
     let results = lto_harness::ci::merge_named(loaded)?;
     results.write(out)?;
-    let s = &results.summary;
-    eprintln!(
-        "{} passed, {} failed, {} incomplete, {} skipped in {:.1} s; results in {}",
-        s.pass,
-        s.fail,
-        s.incomplete,
-        s.skipped,
-        results.seconds,
-        out.display()
-    );
+    eprintln!("{}", results.summary_line(out));
     Ok(results.exit_code() as u8)
 }
 

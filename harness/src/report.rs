@@ -7,6 +7,7 @@ use crate::checks::{CheckResult, Status};
 use crate::source::SourceIdentity;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -68,6 +69,104 @@ impl CaseResult {
     }
 }
 
+/// What a step or check is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestKind {
+    Build,
+    Boot,
+    Check,
+}
+
+/// One test of a case, as every output (JUnit, libtest JSON, KCIDB,
+/// summary.md, compare, series) names and reads it: a step or a check.
+#[derive(Debug, Clone)]
+pub struct TestItem<'a> {
+    pub kind: TestKind,
+    /// `build`, `boot` or the check's name.
+    pub name: &'a str,
+    pub status: Status,
+    pub message: &'a str,
+    /// `None` for checks, which are not timed.
+    pub seconds: Option<f64>,
+    pub details: &'a [String],
+    pub log: Option<&'a Path>,
+    pub attempts: &'a [Status],
+}
+
+impl TestItem<'_> {
+    /// The test's name: `build`, `boot`, `check:<name>`.
+    pub fn id(&self) -> String {
+        match self.kind {
+            TestKind::Check => format!("check:{}", self.name),
+            _ => self.name.to_owned(),
+        }
+    }
+
+    /// Failed (or was incomplete) at first, passed on a retry.
+    pub fn unstable(&self) -> bool {
+        crate::checks::passed_on_retry(self.status, self.attempts)
+    }
+
+    /// The message, then the details, then the log, one per line.
+    pub fn text(&self) -> String {
+        let mut s = self.message.to_owned();
+        for d in self.details {
+            s.push('\n');
+            s.push_str(d);
+        }
+        if let Some(p) = self.log {
+            let _ = write!(s, "\nlog: {}", p.display());
+        }
+        s
+    }
+}
+
+/// The steps and checks of a case, in order (the `boot` check, if any, is
+/// the boot step).
+impl CaseResult {
+    pub fn tests(&self) -> Vec<TestItem<'_>> {
+        let c = self;
+        let mut v = vec![
+            TestItem {
+                kind: TestKind::Build,
+                name: "build",
+                status: c.build.status,
+                message: &c.build.message,
+                seconds: Some(c.build.seconds),
+                details: &c.build.error_lines,
+                log: c.build.log.as_deref(),
+                attempts: &[],
+            },
+            TestItem {
+                kind: TestKind::Boot,
+                name: "boot",
+                status: c.boot.status,
+                message: &c.boot.message,
+                seconds: Some(c.boot.seconds),
+                details: &[],
+                log: c.boot.console_log.as_deref(),
+                attempts: &c.boot.attempts,
+            },
+        ];
+        v.extend(
+            c.checks
+                .iter()
+                .filter(|k| k.name != "boot")
+                .map(|k| TestItem {
+                    kind: TestKind::Check,
+                    name: &k.name,
+                    status: k.status,
+                    message: &k.message,
+                    seconds: None,
+                    details: &k.details,
+                    log: None,
+                    attempts: &k.attempts,
+                }),
+        );
+        v
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub pass: usize,
@@ -123,6 +222,20 @@ impl RunResults {
     }
 
     /// 0 all pass, 1 any fail, 2 any incomplete (or skipped) and no fail.
+    /// `N passed, N failed, N incomplete, N skipped in S s; results in DIR`.
+    pub fn summary_line(&self, dir: &Path) -> String {
+        let s = &self.summary;
+        format!(
+            "{} passed, {} failed, {} incomplete, {} skipped in {:.1} s; results in {}",
+            s.pass,
+            s.fail,
+            s.incomplete,
+            s.skipped,
+            self.seconds,
+            dir.display()
+        )
+    }
+
     pub fn exit_code(&self) -> i32 {
         let worst = Status::worst(self.cases.iter().map(|c| c.status));
         match worst {
@@ -163,14 +276,9 @@ impl RunResults {
             suite.add_property(("arch", c.arch.as_str()));
             suite.add_property(("lto", c.lto.as_str()));
             suite.add_property(("cfi", c.cfi.as_str()));
-            let mut add = |name: &str,
-                           status: Status,
-                           message: &str,
-                           secs: f64,
-                           out: Option<&Path>,
-                           details: &[String],
-                           attempts: &[Status]| {
-                let mut st = match status {
+            for t in c.tests() {
+                let message = t.message;
+                let mut st = match t.status {
                     Status::Pass => TestCaseStatus::success(),
                     Status::Skipped => {
                         let mut s = TestCaseStatus::skipped();
@@ -178,23 +286,24 @@ impl RunResults {
                         s
                     }
                     Status::Fail | Status::Incomplete => {
-                        let kind = if status == Status::Fail {
+                        let kind = if t.status == Status::Fail {
                             NonSuccessKind::Failure
                         } else {
                             NonSuccessKind::Error
                         };
                         let mut s = TestCaseStatus::non_success(kind);
                         s.set_message(message);
-                        s.set_type(status.name());
-                        if !details.is_empty() {
-                            s.set_description(details.join("\n"));
+                        s.set_type(t.status.name());
+                        if !t.details.is_empty() {
+                            s.set_description(t.details.join("\n"));
                         }
                         s
                     }
                 };
                 // Earlier attempts of a retried step: flakyFailure on a
                 // pass (unstable), rerunFailure on a fail.
-                for a in attempts.iter().take(attempts.len().saturating_sub(1)) {
+                let earlier = t.attempts.len().saturating_sub(1);
+                for a in &t.attempts[..earlier] {
                     match a {
                         Status::Fail => {
                             st.add_rerun(TestRerun::new(NonSuccessKind::Failure));
@@ -205,42 +314,13 @@ impl RunResults {
                         _ => {}
                     }
                 }
-                let mut tc = TestCase::new(name, st);
+                let mut tc = TestCase::new(t.id(), st);
                 tc.set_classname(format!("lto-harness.{}", c.name));
-                tc.set_time(Duration::from_secs_f64(secs.max(0.0)));
-                if let Some(p) = out {
+                tc.set_time(Duration::from_secs_f64(t.seconds.unwrap_or(0.0).max(0.0)));
+                if let Some(p) = t.log {
                     tc.set_system_out(format!("log: {}", p.display()));
                 }
                 suite.add_test_case(tc);
-            };
-            add(
-                "build",
-                c.build.status,
-                &c.build.message,
-                c.build.seconds,
-                c.build.log.as_deref(),
-                &c.build.error_lines,
-                &[],
-            );
-            add(
-                "boot",
-                c.boot.status,
-                &c.boot.message,
-                c.boot.seconds,
-                c.boot.console_log.as_deref(),
-                &[],
-                &c.boot.attempts,
-            );
-            for k in c.checks.iter().filter(|k| k.name != "boot") {
-                add(
-                    &format!("check:{}", k.name),
-                    k.status,
-                    &k.message,
-                    0.0,
-                    None,
-                    &k.details,
-                    &k.attempts,
-                );
             }
             report.add_test_suite(suite);
         }

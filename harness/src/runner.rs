@@ -493,7 +493,11 @@ pub fn run(
         });
         for (i, build_step, kernel) in rx {
             let case = cases[i];
-            let facts = kernel.as_ref().map(|k| KernelFacts::gather(case, k));
+            // vmlinux and the modules are read only for cases that check them.
+            let facts = kernel
+                .as_ref()
+                .filter(|_| case.checks.iter().any(|k| *k != CheckKind::Boot))
+                .map(|k| KernelFacts::gather(case, k));
             let (mut boot_step, outcome) = match &kernel {
                 Some(k) => boot_case(case, k, env, opts, reporter, 0),
                 None => (skipped_boot("the build did not produce a kernel"), None),

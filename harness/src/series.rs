@@ -427,20 +427,12 @@ impl CaseAtPoint {
         r.cases
             .iter()
             .map(|c| {
-                let mut failing = Vec::new();
-                let bad = |s: Status| matches!(s, Status::Fail | Status::Incomplete);
-                if bad(c.build.status) {
-                    failing.push("build".to_string());
-                }
-                if bad(c.boot.status) {
-                    failing.push("boot".to_string());
-                }
-                failing.extend(
-                    c.checks
-                        .iter()
-                        .filter(|k| bad(k.status))
-                        .map(|k| format!("check:{}", k.name)),
-                );
+                let failing = c
+                    .tests()
+                    .iter()
+                    .filter(|t| matches!(t.status, Status::Fail | Status::Incomplete))
+                    .map(|t| t.id())
+                    .collect();
                 CaseAtPoint {
                     case: c.name.clone(),
                     status: c.status,

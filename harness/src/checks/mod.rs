@@ -63,6 +63,14 @@ impl fmt::Display for Status {
     }
 }
 
+/// Unstable: it passes now, after attempts that failed or were incomplete.
+pub fn passed_on_retry(status: Status, attempts: &[Status]) -> bool {
+    status == Status::Pass
+        && attempts
+            .iter()
+            .any(|s| matches!(s, Status::Fail | Status::Incomplete))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
     pub name: String,
@@ -91,11 +99,7 @@ impl CheckResult {
 
     /// Failed (or was incomplete) at first, passed on a retry.
     pub fn unstable(&self) -> bool {
-        self.status == Status::Pass
-            && self
-                .attempts
-                .iter()
-                .any(|s| matches!(s, Status::Fail | Status::Incomplete))
+        passed_on_retry(self.status, &self.attempts)
     }
     pub fn with(mut self, details: Vec<String>) -> Self {
         self.details = details;
