@@ -13,11 +13,11 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use lto_harness::bench::{AgentSession, WORKLOADS};
-use lto_harness::build::Builder;
-use lto_harness::cache::Cache;
-use lto_harness::runner::Environment;
-use lto_harness::source::KernelSource;
-use lto_harness::toolchain::Toolchain;
+use lto_harness::host::cache::Cache;
+use lto_harness::host::toolchain::Toolchain;
+use lto_harness::run::Environment;
+use lto_harness::stages::build::Builder;
+use lto_harness::stages::source::KernelSource;
 use std::sync::Mutex;
 
 fn session() -> Option<(String, AgentSession)> {
@@ -39,7 +39,7 @@ fn session() -> Option<(String, AgentSession)> {
         jobs: 2,
     };
     struct Quiet;
-    impl lto_harness::build::BuildProgress for Quiet {
+    impl lto_harness::stages::build::BuildProgress for Quiet {
         fn phase(&self, case: &str, phase: &str) {
             eprintln!("{case}: {phase}");
         }

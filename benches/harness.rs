@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lto_harness::console;
-use lto_harness::image::NewcWriter;
+use lto_harness::stages::image::NewcWriter;
 use std::io::Write;
 
 fn big_log() -> Vec<u8> {
@@ -49,7 +49,7 @@ fn some_vmlinux() -> Option<std::path::PathBuf> {
     if let Some(p) = std::env::var_os("LTO_HARNESS_BENCH_VMLINUX") {
         return Some(p.into());
     }
-    let cache = lto_harness::cache::Cache::open(None).ok()?;
+    let cache = lto_harness::host::cache::Cache::open(None).ok()?;
     let mut dirs: Vec<_> = std::fs::read_dir(cache.root().join("builds"))
         .ok()?
         .flatten()
@@ -61,7 +61,7 @@ fn some_vmlinux() -> Option<std::path::PathBuf> {
 }
 
 fn initcall_checks(c: &mut Criterion) {
-    use lto_harness::initcalls;
+    use lto_harness::elf::initcalls;
     let mut g = c.benchmark_group("initcalls");
     g.sample_size(20);
     match some_vmlinux() {

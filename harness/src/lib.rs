@@ -1,38 +1,47 @@
 //! lto-harness: builds Linux kernels with Clang LTO (none, thin, full) and
 //! kCFI on x86_64 and arm64, boots them under QEMU, and judges what they
-//! did. The modules read like the pipeline:
+//! did. The folders read like the pipeline, and dependencies point one
+//! way, from the top of this list to the bottom:
 //!
-//! [`case`] → [`source`] → [`config`] → [`build`] → [`image`] → [`boot`] →
-//! [`console`] → [`checks`] → [`report`], driven by [`runner`] and shown by
-//! [`reporter`]. [`arch`] holds per-architecture facts as data;
-//! [`toolchain`], [`cache`] and [`proc`] are the plumbing; [`ci`] splits a
-//! run over CI machines and joins the parts.
+//! * [`model`]: the shared vocabulary (statuses, results, figures); no I/O;
+//! * [`arch`]: each architecture's facts, as data;
+//! * [`case`]: the YAML case files;
+//! * [`host`]: plumbing: processes, the cache, the toolchain on this machine;
+//! * [`guest`]: the protocol between the harness and the guest's `/init`;
+//! * [`console`]: the serial console parser (never panics on noise);
+//! * [`stages`]: source → config → build → image → boot, one module each;
+//! * [`elf`]: readers of vmlinux and `.ko` files;
+//! * [`checks`]: what a kernel is and did, judged into verdicts;
+//! * [`run`]: drives the stages and checks for the selected cases, with
+//!   retries and blessing, and emits [`run::events`];
+//! * [`output`]: results.json, JUnit, libtest JSON, KCIDB, markdown;
+//! * the features built on a run: [`bench`], [`history`], [`dashboard`],
+//!   [`compare`] (and gate), [`series`], [`ci`] (plan, shard, merge).
+//!
+//! The command line (`src/cli/`, one file per subcommand) sits on top.
+
+pub mod model;
 
 pub mod arch;
-pub mod bench;
-pub mod boot;
-pub mod build;
-pub mod cache;
 pub mod case;
+pub mod host;
+
+pub mod console;
+pub mod guest;
+pub mod stages;
+
 pub mod checks;
+pub mod elf;
+
+pub mod output;
+pub mod run;
+
+pub mod bench;
 pub mod ci;
 pub mod compare;
-pub mod config;
-pub mod console;
 pub mod dashboard;
-pub mod formats;
 pub mod history;
-pub mod image;
-pub mod initcalls;
-pub mod inspect;
-pub mod proc;
-pub mod report;
-pub mod reporter;
-pub mod runner;
 pub mod series;
-pub mod source;
-pub mod stats;
-pub mod toolchain;
 
 /// The default cases directory: `./cases` when it exists, else the one
 /// this binary was built from.

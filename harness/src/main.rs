@@ -2,14 +2,14 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use lto_harness::boot::Accel;
-use lto_harness::cache::Cache;
 use lto_harness::case::{self, Case};
 use lto_harness::checks;
 use lto_harness::ci::load_results;
-use lto_harness::runner::{self, Environment, RunOptions};
-use lto_harness::source::KernelSource;
-use lto_harness::toolchain::Toolchain;
+use lto_harness::host::cache::Cache;
+use lto_harness::host::toolchain::Toolchain;
+use lto_harness::run::{self, Environment, RunOptions};
+use lto_harness::stages::boot::Accel;
+use lto_harness::stages::source::KernelSource;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -146,7 +146,7 @@ struct CommonArgs {
     /// its hits and misses go in metadata.json. Share it between machines
     /// with the tool's own settings (CCACHE_DIR, SCCACHE_* backends).
     #[arg(long, value_enum, value_name = "TOOL")]
-    cc_wrapper: Option<lto_harness::toolchain::CcWrapper>,
+    cc_wrapper: Option<lto_harness::host::toolchain::CcWrapper>,
 }
 
 #[derive(Args)]
@@ -223,7 +223,7 @@ struct SeriesArgs {
 }
 
 fn main() -> ExitCode {
-    lto_harness::proc::install_interrupt_handler();
+    lto_harness::host::proc::install_interrupt_handler();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("LTO_HARNESS_LOG"))
         .with_writer(std::io::stderr)
@@ -403,7 +403,7 @@ fn series(cases_dir: &std::path::Path, args: SeriesArgs) -> Result<u8> {
     let cache = Cache::open(c.cache_dir.as_deref())?;
     let toolchain = Toolchain::detect(&c.llvm)?;
     let opts = run_options(c, None, args.timeout);
-    let reporter = lto_harness::reporter::for_stderr();
+    let reporter = lto_harness::run::reporter::for_stderr();
     let req = SeriesRequest {
         tree: &tree,
         base: &args.base,
@@ -419,7 +419,7 @@ fn series(cases_dir: &std::path::Path, args: SeriesArgs) -> Result<u8> {
         reporter.as_ref(),
     )?;
     std::fs::create_dir_all(&c.results)?;
-    lto_harness::cache::write_atomic(
+    lto_harness::host::cache::write_atomic(
         &c.results.join("series.json"),
         &serde_json::to_vec_pretty(&r)?,
     )?;
@@ -446,10 +446,10 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
     opts.bless = args.bless;
     opts.retries = args.retries;
     if args.dry_run {
-        print!("{}", runner::dry_run(&selected, &env, &opts)?);
+        print!("{}", run::dry_run(&selected, &env, &opts)?);
         return Ok(0);
     }
-    let prepared = runner::preflight(&selected, &env, &opts)?;
+    let prepared = run::preflight(&selected, &env, &opts)?;
     if let Some(s) = &env.source {
         eprintln!("source: {} (Linux {})", s.identity.describe(), s.version);
     }
@@ -457,8 +457,8 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
         "toolchain: {} (LLVM={})",
         env.toolchain.version, env.toolchain.llvm
     );
-    let reporter = lto_harness::reporter::for_stderr();
-    let mut results = runner::run(&selected, &env, &opts, &prepared, reporter.as_ref());
+    let reporter = lto_harness::run::reporter::for_stderr();
+    let mut results = run::run(&selected, &env, &opts, &prepared, reporter.as_ref());
     let history = args
         .common
         .history
@@ -519,11 +519,11 @@ fn bench(cases_dir: &std::path::Path, args: BenchArgs) -> Result<u8> {
         .map_err(anyhow::Error::msg)?;
     let c = &args.common;
     let (env, opts) = environment(c, None, None)?;
-    runner::preflight(&picked, &env, &opts)?;
-    let reporter = lto_harness::reporter::for_stderr();
+    run::preflight(&picked, &env, &opts)?;
+    let reporter = lto_harness::run::reporter::for_stderr();
     let mut kernels = Vec::new();
     for case in &picked {
-        let (step, kernel) = runner::build_case(case, &env, &opts, reporter.as_ref());
+        let (step, kernel) = run::build_case(case, &env, &opts, reporter.as_ref());
         match kernel {
             Some(k) => kernels.push(k),
             None => anyhow::bail!("{}: no kernel to benchmark: {}", case.name, step.message),
@@ -567,7 +567,7 @@ fn bench(cases_dir: &std::path::Path, args: BenchArgs) -> Result<u8> {
     print!("{}", report.table());
     std::fs::create_dir_all(&c.results)?;
     let path = c.results.join("bench.json");
-    lto_harness::cache::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;
+    lto_harness::host::cache::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;
     eprintln!("bench: {:.0} s; wrote {}", report.seconds, path.display());
     Ok(0)
 }

@@ -418,8 +418,8 @@ fn artifacts(dir: &Path, case: &str) -> Result<PathBuf, Failed> {
 
 /// The kernel tree the harness builds from (Debian's tarball, extracted).
 fn kernel_tree() -> Result<PathBuf, Failed> {
-    let cache = lto_harness::cache::Cache::open(None).map_err(|e| format!("{e:#}"))?;
-    let src = lto_harness::source::KernelSource::from_default_tarball(&cache)
+    let cache = lto_harness::host::cache::Cache::open(None).map_err(|e| format!("{e:#}"))?;
+    let src = lto_harness::stages::source::KernelSource::from_default_tarball(&cache)
         .map_err(|e| format!("{e:#}"))?;
     Ok(src.root)
 }

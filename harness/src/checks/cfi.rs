@@ -9,7 +9,7 @@ use super::{unobserved, CheckResult, Console, KernelFacts, Status, Step};
 use crate::arch::LkdtmCfiTest;
 use crate::case::{Case, CfiExpect};
 use crate::console::{message, EventKind};
-use crate::image::{CFI_STEP_PREFIX, LKDTM_LOAD_STEP};
+use crate::stages::image::{CFI_STEP_PREFIX, LKDTM_LOAD_STEP};
 use std::collections::BTreeMap;
 use std::path::Path;
 

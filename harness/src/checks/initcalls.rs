@@ -5,7 +5,7 @@
 
 use super::{unobserved, CheckResult, Console, KernelFacts, Status};
 use crate::console::{Event, EventKind};
-use crate::initcalls::{self as order, BootInitcall, Golden, Initcall};
+use crate::elf::initcalls::{self as order, BootInitcall, Golden, Initcall};
 
 pub const STATIC: &str = "initcalls.static";
 pub const BOOT: &str = "initcalls.boot";

@@ -20,13 +20,13 @@ pub mod cfi;
 pub mod initcalls;
 pub mod modules;
 
-use crate::boot::{BootEnd, BootOutcome};
-use crate::build::BuiltKernel;
 use crate::case::{Case, CheckKind};
 use crate::console::{Event, EventKind};
-use crate::image::CFI_STEP_PREFIX;
-use crate::initcalls::{Golden, Initcall};
-use crate::inspect::{self, KcfiCount, ModuleFacts};
+use crate::elf::initcalls::{Golden, Initcall};
+use crate::elf::{self, KcfiCount, ModuleFacts};
+use crate::stages::boot::{BootEnd, BootOutcome};
+use crate::stages::build::BuiltKernel;
+use crate::stages::image::CFI_STEP_PREFIX;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -126,9 +126,9 @@ impl KernelFacts {
     /// Reads .config, vmlinux and the case's modules from a build.
     pub fn gather(case: &Case, kernel: &BuiltKernel) -> KernelFacts {
         let config = std::fs::read_to_string(&kernel.config)
-            .map(|t| crate::config::parse_config(&t))
+            .map(|t| crate::stages::config::parse_config(&t))
             .map_err(|e| format!("cannot read {}: {e}", kernel.config.display()));
-        let vmlinux = inspect::read(&kernel.vmlinux).map_err(|e| format!("{e:#}"));
+        let vmlinux = elf::read(&kernel.vmlinux).map_err(|e| format!("{e:#}"));
         fn on<T>(
             vmlinux: &Result<Vec<u8>, String>,
             path: &std::path::Path,
@@ -140,17 +140,21 @@ impl KernelFacts {
             }
         }
         let path = &kernel.vmlinux;
-        let initcalls = on(&vmlinux, path, crate::initcalls::static_order_from_bytes);
+        let initcalls = on(
+            &vmlinux,
+            path,
+            crate::elf::initcalls::static_order_from_bytes,
+        );
         let kcfi = on(&vmlinux, path, |d| {
-            inspect::kcfi_evidence(d, case.arch.profile())
+            elf::kcfi_evidence(d, case.arch.profile())
         });
-        let vermagic = on(&vmlinux, path, inspect::kernel_vermagic);
+        let vermagic = on(&vmlinux, path, elf::kernel_vermagic);
         let modules = case
             .image_modules()
             .into_iter()
             .map(|m| {
                 let facts = match kernel.modules.get(&m) {
-                    Some(p) => inspect::module_facts(p).map_err(|e| format!("{e:#}")),
+                    Some(p) => elf::module_facts(p).map_err(|e| format!("{e:#}")),
                     None => Err(format!("the build has no {m}.ko")),
                 };
                 (m, facts)
@@ -544,7 +548,10 @@ mod tests {
 
     #[test]
     fn real_captured_log_passes() {
-        let log = include_str!("../../tests/fixtures/console/x86_64-tiny-none.log");
+        let log = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/console/x86_64-tiny-none.log"
+        ));
         let v = boot_verdict(&outcome(log, EXIT0));
         assert_eq!(v.status, Status::Pass, "{v:?}");
     }
@@ -570,7 +577,10 @@ mod tests {
 
     #[test]
     fn real_arm64_log_passes_with_its_banner_and_init() {
-        let log = include_str!("../../tests/fixtures/console/arm64-tiny-none.log");
+        let log = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/console/arm64-tiny-none.log"
+        ));
         let o = outcome(log, EXIT0);
         assert_eq!(boot_verdict(&o).status, Status::Pass);
         let banner = o.events.iter().find_map(|e| match &e.kind {
@@ -592,7 +602,10 @@ mod tests {
 
     #[test]
     fn real_cfi_trap_log_fails_naming_the_cfi_line() {
-        let log = include_str!("../../tests/fixtures/console/x86_64-tiny-full-cfi-lkdtm.log");
+        let log = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/console/x86_64-tiny-full-cfi-lkdtm.log"
+        ));
         let v = boot_verdict(&outcome(log, EXIT0));
         assert_eq!(v.status, Status::Fail);
         assert_eq!(
@@ -608,7 +621,10 @@ mod tests {
 
     #[test]
     fn real_arm64_cfi_trap_fails_with_cfi_and_oops() {
-        let log = include_str!("../../tests/fixtures/console/arm64-tiny-full-cfi-lkdtm.log");
+        let log = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/console/arm64-tiny-full-cfi-lkdtm.log"
+        ));
         let o = outcome(log, EXIT0);
         let v = boot_verdict(&o);
         assert_eq!(v.status, Status::Fail);

@@ -8,7 +8,7 @@
 use super::{describe, unobserved, CheckResult, Console, KernelFacts, Status};
 use crate::case::{Case, ModuleSpec};
 use crate::console::{message, EventKind};
-use crate::inspect;
+use crate::elf;
 
 pub const STATIC: &str = "modules.static";
 pub const RUNTIME: &str = "modules.runtime";
@@ -30,7 +30,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
         match f {
             Err(e) => problems.push(format!("{name}: {e}")),
             Ok(f) => {
-                let p = inspect::module_problems(f, name, case.arch.profile(), vermagic);
+                let p = elf::module_problems(f, name, case.arch.profile(), vermagic);
                 if p.is_empty() {
                     good.push(name.as_str());
                 }

@@ -9,7 +9,7 @@
 //! shard, so no kernel is built on two machines.
 
 use crate::case::Case;
-use crate::report::RunResults;
+use crate::model::results::RunResults;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -328,8 +328,8 @@ fn earlier(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
     use crate::checks::{CheckResult, Status};
-    use crate::report::{Blessing, BootStep, BuildStep, CaseResult, Summary};
-    use crate::source::SourceIdentity;
+    use crate::model::results::{Blessing, BootStep, BuildStep, CaseResult, Summary};
+    use crate::stages::source::SourceIdentity;
 
     fn case(name: &str, yaml: &str) -> Case {
         let mut c = Case::parse(Path::new("/nonexistent/cases/x.yaml"), yaml).unwrap();

@@ -6,7 +6,7 @@
 
 use crate::arch::ArchProfile;
 use crate::console::{ConsoleParser, Event, EventKind, LineSplitter};
-use crate::proc;
+use crate::host::proc;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -188,7 +188,7 @@ impl Guest {
             o.seconds = start.elapsed().as_secs_f64();
             Box::new(o)
         };
-        if crate::toolchain::find_in_path(&argv[0]).is_none() {
+        if crate::host::toolchain::find_in_path(&argv[0]).is_none() {
             return Err(fail(
                 outcome,
                 format!(

@@ -14,16 +14,18 @@
 //!   samples, medians, bootstrap 95 % intervals; a verdict only when the
 //!   interval excludes zero.
 
-use crate::boot::{self, BootRequest, Guest, Next};
-use crate::build::BuiltKernel;
+pub mod stats;
+
 use crate::case::Case;
 use crate::checks::{self, Status};
 use crate::console::EventKind;
-use crate::image;
-use crate::runner::{Environment, RunOptions};
-use crate::stats::{self, Better, Comparison, Verdict};
+use crate::run::{Environment, RunOptions};
+use crate::stages::boot::{self, BootRequest, Guest, Next};
+use crate::stages::build::BuiltKernel;
+use crate::stages::image;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use stats::{Better, Comparison, Verdict};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -142,7 +144,7 @@ pub struct BuildFigure {
 
 /// Build cost and sizes of one kernel, the same list for `bench` and for
 /// the history of `run`.
-pub fn build_figures(m: &crate::build::BuildMetadata) -> Vec<BuildFigure> {
+pub fn build_figures(m: &crate::stages::build::BuildMetadata) -> Vec<BuildFigure> {
     let f = |name, unit, basis, time_like, value| BuildFigure {
         name,
         unit,
@@ -454,7 +456,7 @@ pub fn bench(
     opts: &BenchOptions,
     progress: &dyn Fn(&str),
 ) -> Result<BenchReport> {
-    let started_at = crate::build::now_rfc3339();
+    let started_at = crate::stages::build::now_rfc3339();
     let t = Instant::now();
     let mut workloads: Vec<Workload> = if opts.workloads.is_empty() {
         WORKLOADS.to_vec()

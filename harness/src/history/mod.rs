@@ -5,9 +5,9 @@
 //! its noise band since the previous record of the same case is flagged as
 //! a regression.
 
+use crate::bench::stats::{self, Better};
 use crate::bench::{Basis, BenchReport, Metric};
-use crate::report::CaseResult;
-use crate::stats::{self, Better};
+use crate::model::results::CaseResult;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -208,7 +208,7 @@ pub fn regressions(history: &[Record], new: &Record) -> Vec<Regression> {
 
 /// Appends a run's records (cases that produced a kernel) and fills each
 /// case's `regressions` against the history before it.
-pub fn record_run(results: &mut crate::report::RunResults, path: &Path) -> Result<()> {
+pub fn record_run(results: &mut crate::model::results::RunResults, path: &Path) -> Result<()> {
     let past = load(path)?;
     let source = results
         .source
@@ -218,7 +218,7 @@ pub fn record_run(results: &mut crate::report::RunResults, path: &Path) -> Resul
     let toolchain = results.toolchain.clone().unwrap_or_default();
     let mut records = Vec::new();
     for c in &mut results.cases {
-        let meta: Option<crate::build::BuildMetadata> = c
+        let meta: Option<crate::stages::build::BuildMetadata> = c
             .build
             .metadata
             .as_ref()
@@ -262,7 +262,7 @@ fn figure(value: f64, unit: &str, basis: Basis, better: Better) -> Figure {
 /// The record of one case of a `run`: build cost, sizes, boot time.
 pub fn record_from_run(
     c: &CaseResult,
-    meta: Option<&crate::build::BuildMetadata>,
+    meta: Option<&crate::stages::build::BuildMetadata>,
     source: &str,
     toolchain: &str,
     date: &str,

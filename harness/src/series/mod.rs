@@ -8,11 +8,11 @@
 //!
 //! The worktree lives at a fixed path per kernel tree under the cache, so
 //! the builds after each patch are incremental makes in one `O=` dir (see
-//! [`crate::source::SourceIdentity::work_key`]).
+//! [`crate::stages::source::SourceIdentity::work_key`]).
 
-use crate::cache::Cache;
 use crate::checks::Status;
-use crate::report::RunResults;
+use crate::host::cache::Cache;
+use crate::model::results::RunResults;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -247,7 +247,7 @@ pub struct Worktree {
     tree: PathBuf,
     pub path: PathBuf,
     /// Held while the worktree exists: a second series on the same tree waits.
-    _lock: crate::cache::Lock,
+    _lock: crate::host::cache::Lock,
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<std::process::Output> {
@@ -293,7 +293,7 @@ impl Worktree {
             &["rev-parse", "--verify", &format!("{base}^{{commit}}")],
         )
         .with_context(|| format!("--base {base}: not a commit in {}", tree.display()))?;
-        let id = crate::cache::hash_parts([("tree", tree.to_string_lossy().as_bytes())]);
+        let id = crate::host::cache::hash_parts([("tree", tree.to_string_lossy().as_bytes())]);
         let path = cache.root().join("series").join(&id[..16]).join("linux");
         let lock = cache.lock(&format!("series-{}", &id[..16]))?;
         if path.exists() {
@@ -600,10 +600,10 @@ pub struct SeriesRequest<'a> {
 pub fn validate(
     cases: &[&crate::case::Case],
     cache: &Cache,
-    toolchain: &crate::toolchain::Toolchain,
-    opts: &crate::runner::RunOptions,
+    toolchain: &crate::host::toolchain::Toolchain,
+    opts: &crate::run::RunOptions,
     req: &SeriesRequest,
-    reporter: &dyn crate::reporter::Reporter,
+    reporter: &dyn crate::run::reporter::Reporter,
 ) -> Result<SeriesResults> {
     let scratch = cache.temp_dir("series")?;
     let patches = load(req.series, scratch.path())?;
@@ -639,9 +639,9 @@ pub fn validate(
     let mut prepared = None;
     for (after, commit) in points {
         wt.checkout(&commit)?;
-        let env = crate::runner::Environment {
+        let env = crate::run::Environment {
             cache: cache.clone(),
-            source: Some(crate::source::KernelSource::from_dir(&wt.path)?),
+            source: Some(crate::stages::source::KernelSource::from_dir(&wt.path)?),
             toolchain: toolchain.clone(),
         };
         let label = if after == 0 {
@@ -656,14 +656,14 @@ pub fn validate(
                 |p| p.subject.clone()
             )
         );
-        let point_opts = crate::runner::RunOptions {
+        let point_opts = crate::run::RunOptions {
             results_dir: opts.results_dir.join(&label),
             ..opts.clone()
         };
         if prepared.is_none() {
-            prepared = Some(crate::runner::preflight(cases, &env, &point_opts)?);
+            prepared = Some(crate::run::preflight(cases, &env, &point_opts)?);
         }
-        let r = crate::runner::run(
+        let r = crate::run::run(
             cases,
             &env,
             &point_opts,

@@ -13,8 +13,8 @@
 //! boot step already is).
 
 use crate::checks::Status;
-use crate::report::{RunResults, TestItem as Item, TestKind as Kind};
-use crate::source::SourceIdentity;
+use crate::model::results::{RunResults, TestItem as Item, TestKind as Kind};
+use crate::stages::source::SourceIdentity;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -563,7 +563,7 @@ pub fn markdown_summary(r: &RunResults) -> String {
 mod tests {
     use super::*;
     use crate::checks::CheckResult;
-    use crate::report::{BootStep, BuildStep, CaseResult, Summary};
+    use crate::model::results::{BootStep, BuildStep, CaseResult, Summary};
     use std::path::PathBuf;
     use std::process::Command;
 

@@ -8,16 +8,16 @@
 //!   toolchain version and the harness fragment. A published
 //!   `builds/<key>/` (renamed into place only once whole) is reused as is.
 //!
-//! make runs in its own process group (see [`crate::proc`]); its output is
+//! make runs in its own process group (see [`crate::host::proc`]); its output is
 //! saved whole to `build.log`, and a failure carries the last error lines.
 
 use crate::arch::ArchProfile;
-use crate::cache::{self, Cache};
 use crate::case::Case;
-use crate::config::{self, Requested};
-use crate::proc;
-use crate::source::{KernelSource, SourceIdentity};
-use crate::toolchain::{CcWrapper, CcWrapperStats, Toolchain};
+use crate::host::cache::{self, Cache};
+use crate::host::proc;
+use crate::host::toolchain::{CcWrapper, CcWrapperStats, Toolchain};
+use crate::stages::config::{self, Requested};
+use crate::stages::source::{KernelSource, SourceIdentity};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -609,7 +609,7 @@ pub fn run_logged(
         "the package that provides it"
     };
     if !program.contains('/') {
-        crate::toolchain::require(program, package)?;
+        crate::host::toolchain::require(program, package)?;
     }
     let mut logf = std::fs::OpenOptions::new()
         .create(true)

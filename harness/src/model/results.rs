@@ -4,7 +4,7 @@
 //! 1 any fail, 2 any incomplete and no fail).
 
 use crate::checks::{CheckResult, Status};
-use crate::source::SourceIdentity;
+use crate::stages::source::SourceIdentity;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -248,18 +248,21 @@ impl RunResults {
 
     pub fn write(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        crate::cache::write_atomic(&dir.join("results.json"), &serde_json::to_vec_pretty(self)?)?;
-        crate::cache::write_atomic(&dir.join("junit.xml"), self.junit()?.as_bytes())?;
-        use crate::formats;
-        crate::cache::write_atomic(
+        crate::host::cache::write_atomic(
+            &dir.join("results.json"),
+            &serde_json::to_vec_pretty(self)?,
+        )?;
+        crate::host::cache::write_atomic(&dir.join("junit.xml"), self.junit()?.as_bytes())?;
+        use crate::output::formats;
+        crate::host::cache::write_atomic(
             &dir.join("libtest.jsonl"),
             formats::libtest_json(self).as_bytes(),
         )?;
-        crate::cache::write_atomic(
+        crate::host::cache::write_atomic(
             &dir.join("kcidb.json"),
             &serde_json::to_vec_pretty(&formats::kcidb(self, "lto_harness"))?,
         )?;
-        crate::cache::write_atomic(
+        crate::host::cache::write_atomic(
             &dir.join("summary.md"),
             formats::markdown_summary(self).as_bytes(),
         )?;

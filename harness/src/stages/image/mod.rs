@@ -6,9 +6,9 @@
 //! never make QEMU exit; with `-no-reboot` a reboot does).
 
 use crate::arch::{ArchProfile, BusyboxSource};
-use crate::build::BuiltKernel;
-use crate::cache::Cache;
 use crate::case::{Case, CheckKind};
+use crate::host::cache::Cache;
+use crate::stages::build::BuiltKernel;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -260,16 +260,19 @@ fn unpack_foreign_deb(package: &str, dest: &Path, cache: &Cache) -> Result<()> {
 }
 
 /// The in-guest workload program's source (see images/workloads/).
-pub const LTO_BENCH_C: &str = include_str!("../../images/workloads/lto-bench.c");
+pub const LTO_BENCH_C: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../images/workloads/lto-bench.c"
+));
 
 /// Compiles `lto-bench` statically for `arch` with the kernel's clang,
 /// cached by source, compiler and target.
 pub fn guest_program(
     arch: &ArchProfile,
-    toolchain: &crate::toolchain::Toolchain,
+    toolchain: &crate::host::toolchain::Toolchain,
     cache: &Cache,
 ) -> Result<PathBuf> {
-    let key = crate::cache::hash_parts([
+    let key = crate::host::cache::hash_parts([
         ("src", LTO_BENCH_C.as_bytes()),
         ("clang", toolchain.version.as_bytes()),
         ("target", arch.clang_target.as_bytes()),
@@ -301,7 +304,7 @@ pub fn guest_program(
         );
     }
     std::fs::create_dir_all(cache.parts_dir())?;
-    crate::cache::publish_dir(&tmp.keep(), &dir)?;
+    crate::host::cache::publish_dir(&tmp.keep(), &dir)?;
     Ok(bin)
 }
 
@@ -445,7 +448,7 @@ mod tests {
     /// GNU cpio (Debian's `cpio`) reads back what we wrote, names, types and contents.
     #[test]
     fn gnu_cpio_reads_our_archive() {
-        if crate::toolchain::find_in_path("cpio").is_none() {
+        if crate::host::toolchain::find_in_path("cpio").is_none() {
             panic!("cpio not installed: install the Debian package `cpio` (ci/setup does)");
         }
         let mut w = NewcWriter::new(Vec::new());

@@ -5,6 +5,8 @@
 //!
 //! The checks in [`crate::checks`] decide what these facts mean.
 
+pub mod initcalls;
+
 use crate::arch::{ArchProfile, KcfiMarker};
 use anyhow::{bail, Context, Result};
 use object::elf;

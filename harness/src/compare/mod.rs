@@ -5,7 +5,7 @@
 //! regressions, so known failures can persist without blocking.
 
 use crate::checks::Status;
-use crate::report::RunResults;
+use crate::model::results::RunResults;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;

@@ -5,17 +5,19 @@
 //! runner only produces results and typed events: showing them is the
 //! reporter's job, writing them the report's.
 
-use crate::boot::{self, Accel, BootOutcome, BootRequest};
-use crate::build::{self, BuildError, BuildProgress, Builder, BuiltKernel};
-use crate::cache::Cache;
+pub mod reporter;
+
 use crate::case::{Case, CheckKind};
 use crate::checks::{self, cfi::LkdtmExpectations, CheckResult, Expectations, KernelFacts, Status};
-use crate::image;
-use crate::initcalls::{Golden, GoldenError, Initcall};
-use crate::report::{Blessing, BootStep, BuildStep, CaseResult, RunResults, Summary};
-use crate::reporter::{Reporter, RunEvent};
-use crate::source::KernelSource;
-use crate::toolchain::{self, Toolchain};
+use crate::elf::initcalls::{Golden, GoldenError, Initcall};
+use crate::host::cache::Cache;
+use crate::host::toolchain::{self, Toolchain};
+use crate::model::results::{Blessing, BootStep, BuildStep, CaseResult, RunResults, Summary};
+use crate::run::reporter::{Reporter, RunEvent};
+use crate::stages::boot::{self, Accel, BootOutcome, BootRequest};
+use crate::stages::build::{self, BuildError, BuildProgress, Builder, BuiltKernel};
+use crate::stages::image;
+use crate::stages::source::KernelSource;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,7 +48,7 @@ pub struct RunOptions {
     /// reported as unstable, not failed.
     pub retries: usize,
     /// A compiler cache in front of clang.
-    pub cc_wrapper: Option<crate::toolchain::CcWrapper>,
+    pub cc_wrapper: Option<crate::host::toolchain::CcWrapper>,
 }
 
 /// What preflight loaded for the checks: the goldens and lkdtm's expectations.
@@ -716,7 +718,7 @@ fn bless(
             .iter()
             .filter_map(|(i, o)| {
                 let o = o.as_ref().expect("checked");
-                crate::initcalls::compare(&first, &path, o, &cases[*i].name).map(|m| {
+                crate::elf::initcalls::compare(&first, &path, o, &cases[*i].name).map(|m| {
                     format!(
                         "{} differs from {}: {}",
                         cases[*i].name, cases[orders[0].0].name, m.summary
@@ -736,14 +738,14 @@ fn bless(
             .get(&path)
             .map(|g| g.entries.clone())
             .unwrap_or_default();
-        match crate::initcalls::compare(&old, &path, &first, "blessed") {
+        match crate::elf::initcalls::compare(&old, &path, &first, "blessed") {
             None => {
                 blessing.status = "unchanged".into();
                 blessing.message = format!("{} initcalls, as before", first.len());
             }
             Some(m) => {
                 let text = Golden::render(&family, &first);
-                match crate::cache::write_atomic(&path, text.as_bytes()) {
+                match crate::host::cache::write_atomic(&path, text.as_bytes()) {
                     Ok(()) => {
                         blessing.status = "written".into();
                         blessing.added = m.extra;

@@ -405,15 +405,15 @@ pub fn render(history_path: &Path, dir: &Path) -> Result<usize> {
     }
     html.push_str("</table>\n</body></html>\n");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    crate::cache::write_atomic(&dir.join("index.html"), html.as_bytes())?;
+    crate::host::cache::write_atomic(&dir.join("index.html"), html.as_bytes())?;
     Ok(plots)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::stats::Better;
     use crate::bench::Basis;
-    use crate::stats::Better;
 
     fn rec(case: &str, lto: &str, date: &str, text: f64, getppid: f64) -> Record {
         let f = |v: f64, basis| Figure {

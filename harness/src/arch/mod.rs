@@ -46,7 +46,7 @@ pub enum BusyboxSource {
 }
 
 /// A trace kCFI leaves in a vmlinux image (counted by
-/// [`crate::inspect::kcfi_evidence`]; a kCFI kernel has some of each, a
+/// [`crate::elf::kcfi_evidence`]; a kCFI kernel has some of each, a
 /// kernel without kCFI none).
 #[derive(Debug)]
 pub enum KcfiMarker {
@@ -115,7 +115,10 @@ pub static PROFILES: [ArchProfile; 2] = [
         clang_target: "x86_64-linux-gnu",
         boot_image: "arch/x86/boot/bzImage",
         make_targets: &["bzImage", "modules"],
-        config_fragment: include_str!("../../cases/fragments/arch-x86_64.config"),
+        config_fragment: include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../cases/fragments/arch-x86_64.config"
+        )),
         supports_cfi: true,
         supports_lto: true,
         userspace_packages: &["libc6-dev"],
@@ -147,7 +150,10 @@ pub static PROFILES: [ArchProfile; 2] = [
         clang_target: "aarch64-linux-gnu",
         boot_image: "arch/arm64/boot/Image",
         make_targets: &["Image", "modules"],
-        config_fragment: include_str!("../../cases/fragments/arch-arm64.config"),
+        config_fragment: include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../cases/fragments/arch-arm64.config"
+        )),
         supports_cfi: true,
         supports_lto: true,
         userspace_packages: &["libc6-dev-arm64-cross", "libgcc-12-dev-arm64-cross"],

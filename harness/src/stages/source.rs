@@ -3,7 +3,7 @@
 //! `--kernel-src` (a git checkout included), and its identity, which goes
 //! into every cache key and every result.
 
-use crate::cache::{self, Cache};
+use crate::host::cache::{self, Cache};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -116,8 +116,8 @@ impl KernelSource {
         let dest = cache.src_dir().join(&sha256[..24]);
         let _lock = cache.lock(&format!("src-{}", &sha256[..24]))?;
         if !dest.join(cache::COMPLETE).exists() {
-            crate::toolchain::require("tar", "tar")?;
-            crate::toolchain::require("xz", "xz-utils")?;
+            crate::host::toolchain::require("tar", "tar")?;
+            crate::host::toolchain::require("xz", "xz-utils")?;
             let tmp = cache.temp_dir("src")?;
             let status = Command::new("tar")
                 .args(["-xf"])

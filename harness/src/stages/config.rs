@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// The harness's own fragment, embedded so the binary works anywhere.
-pub const HARNESS_FRAGMENT: &str = include_str!("../../cases/fragments/harness.config");
+pub const HARNESS_FRAGMENT: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../cases/fragments/harness.config"
+));
 
 /// A requested value: `y`, `m`, `n` (not set), or a literal (`"str"`, `42`).
 pub type Requested = BTreeMap<String, String>;

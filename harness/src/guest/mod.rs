@@ -1,0 +1,1 @@
+//! Guest: what the harness and the guest's `/init` say to each other.

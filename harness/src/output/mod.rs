@@ -1,0 +1,3 @@
+//! Output: a run's results in the formats people and CI systems read.
+
+pub mod formats;
