@@ -261,8 +261,8 @@ fn real_main(cli: Cli) -> Result<u8> {
                 println!("  {d}");
             }
             Ok(match v.status {
-                checks::Status::Pass => 0,
-                checks::Status::Fail => 1,
+                lto_harness::model::Status::Pass => 0,
+                lto_harness::model::Status::Fail => 1,
                 _ => 2,
             })
         }
@@ -491,7 +491,10 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
             eprintln!("  ... {} more diff lines", b.diff.len() - 80);
         }
     }
-    let refused = results.blessed.iter().any(|b| b.status == "refused");
+    let refused = results
+        .blessed
+        .iter()
+        .any(|b| b.status == lto_harness::model::results::BlessStatus::Refused);
     results.write(&args.common.results)?;
     eprintln!("{}", results.summary_line(&args.common.results));
     Ok(match results.exit_code() {

@@ -4,16 +4,7 @@
 //! in the spirit of kunit_tool's `qemu_configs/`. The rest of the harness
 //! reads these fields and never branches on the architecture's name.
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
-
-/// An architecture the harness can build and boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Arch {
-    X86_64,
-    Arm64,
-}
+pub use crate::model::Arch;
 
 /// How to boot a kernel of one architecture under QEMU.
 #[derive(Debug)]
@@ -184,23 +175,11 @@ pub static PROFILES: [ArchProfile; 2] = [
 ];
 
 impl Arch {
-    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Arm64];
-
     pub fn profile(self) -> &'static ArchProfile {
         PROFILES
             .iter()
             .find(|p| p.arch == self)
             .expect("every Arch has a profile")
-    }
-
-    pub fn name(self) -> &'static str {
-        self.profile().name
-    }
-}
-
-impl fmt::Display for Arch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -17,15 +17,18 @@
 pub mod stats;
 
 use crate::case::Case;
-use crate::checks::{self, Status};
+use crate::checks;
 use crate::console::EventKind;
+use crate::model::perf::{Basis, Better};
+use crate::model::Status;
+use crate::model::{Arch, Cfi, Lto};
 use crate::run::{Environment, RunOptions};
 use crate::stages::boot::{self, BootRequest, Guest, Next};
 use crate::stages::build::BuiltKernel;
 use crate::stages::image;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use stats::{Better, Comparison, Verdict};
+use stats::{Comparison, Verdict};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -196,20 +199,6 @@ pub fn build_figures(m: &crate::stages::build::BuildMetadata) -> Vec<BuildFigure
     ]
 }
 
-/// How a figure was obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Basis {
-    /// Guest instructions under -icount (deterministic).
-    Icount,
-    /// Host-ish time from plain TCG (noisy).
-    Wall,
-    /// Exact from the artefacts (sizes).
-    Exact,
-    /// One build of each kernel: no interval.
-    BuildOnce,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Metric {
     /// e.g. `size.text`, `boot.run_init`, `workload.getppid`.
@@ -227,9 +216,9 @@ pub struct Metric {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KernelInfo {
     pub case: String,
-    pub arch: String,
-    pub lto: String,
-    pub cfi: String,
+    pub arch: Arch,
+    pub lto: Lto,
+    pub cfi: Cfi,
     pub build_key: String,
     pub console_logs: Vec<PathBuf>,
 }
@@ -247,7 +236,7 @@ pub struct BenchReport {
     /// Figures that got worse beyond their noise band since the previous
     /// bench of the same kernels (filled in when the history is written).
     #[serde(default)]
-    pub regressions: Vec<crate::history::Regression>,
+    pub regressions: Vec<crate::model::perf::Regression>,
 }
 
 /// One kernel under test.
@@ -432,7 +421,7 @@ impl Agent {
         let outcome = self.guest.finish(if ended {
             None
         } else {
-            Some(boot::BootEnd::TimedOut { after_seconds: 60 })
+            Some(crate::model::results::BootEnd::TimedOut { after_seconds: 60 })
         });
         let v = checks::boot_verdict(&outcome);
         if v.status != Status::Pass {
@@ -663,9 +652,9 @@ pub fn bench(
     }
     let info = |s: &Subject| KernelInfo {
         case: s.case.name.clone(),
-        arch: s.case.arch.name().into(),
-        lto: s.case.lto.name().into(),
-        cfi: s.case.cfi.name().into(),
+        arch: s.case.arch,
+        lto: s.case.lto,
+        cfi: s.case.cfi,
         build_key: s.kernel.key.clone(),
         console_logs: s.logs.clone(),
     };

@@ -5,6 +5,7 @@
 //! figures, where repeated runs agree to the instruction, the interval is
 //! the observed spread of the repeats instead.
 
+use crate::model::perf::Better;
 use serde::{Deserialize, Serialize};
 
 pub fn median(v: &[f64]) -> f64 {
@@ -103,14 +104,6 @@ pub fn bootstrap_median_ci(v: &[f64], resamples: usize, seed: u64) -> (f64, f64)
     }
     meds.sort_by(|a, b| a.total_cmp(b));
     (percentile(&meds, 0.025), percentile(&meds, 0.975))
-}
-
-/// Which direction is good for a metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Better {
-    Lower,
-    Higher,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

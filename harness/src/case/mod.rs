@@ -3,75 +3,11 @@
 //! structs with unknown keys rejected; every error names the file, line and
 //! column and what was expected.
 
-use crate::arch::Arch;
-use serde::{Deserialize, Deserializer, Serialize};
+use crate::model::{Arch, Lto, Switch};
+use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// Link Time Optimization mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Lto {
-    None,
-    Thin,
-    Full,
-}
-
-impl Lto {
-    pub fn name(self) -> &'static str {
-        match self {
-            Lto::None => "none",
-            Lto::Thin => "thin",
-            Lto::Full => "full",
-        }
-    }
-}
-
-/// `on` / `off` (YAML booleans are accepted too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Switch {
-    On,
-    Off,
-}
-
-impl Switch {
-    pub fn is_on(self) -> bool {
-        self == Switch::On
-    }
-    pub fn name(self) -> &'static str {
-        if self.is_on() {
-            "on"
-        } else {
-            "off"
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Switch {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Switch;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("`on` or `off`")
-            }
-            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Switch, E> {
-                Ok(if v { Switch::On } else { Switch::Off })
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Switch, E> {
-                match v {
-                    "on" => Ok(Switch::On),
-                    "off" => Ok(Switch::Off),
-                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
-                }
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 /// A check a case can ask for. The boot verdict is always judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -5,10 +5,11 @@
 //! the way the kernel's own selftests judge them
 //! (tools/testing/selftests/lkdtm/tests.txt).
 
-use super::{unobserved, CheckResult, Console, KernelFacts, Status, Step};
+use super::{unobserved, Console, KernelFacts, Step};
 use crate::arch::LkdtmCfiTest;
 use crate::case::{Case, CfiExpect};
 use crate::console::{message, EventKind};
+use crate::model::{CheckResult, Status};
 use crate::stages::image::{CFI_STEP_PREFIX, LKDTM_LOAD_STEP};
 use std::collections::BTreeMap;
 use std::path::Path;

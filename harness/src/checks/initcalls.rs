@@ -3,9 +3,10 @@
 //! each compared with the case's golden file. LTO may reorder initcalls;
 //! none, thin and full kernels of one config must all match one golden.
 
-use super::{unobserved, CheckResult, Console, KernelFacts, Status};
+use super::{unobserved, Console, KernelFacts};
 use crate::console::{Event, EventKind};
 use crate::elf::initcalls::{self as order, BootInitcall, Golden, Initcall};
+use crate::model::{CheckResult, Status};
 
 pub const STATIC: &str = "initcalls.static";
 pub const BOOT: &str = "initcalls.boot";

@@ -24,88 +24,12 @@ use crate::case::{Case, CheckKind};
 use crate::console::{Event, EventKind};
 use crate::elf::initcalls::{Golden, Initcall};
 use crate::elf::{self, KcfiCount, ModuleFacts};
-use crate::stages::boot::{BootEnd, BootOutcome};
+use crate::model::results::BootEnd;
+use crate::model::{CheckResult, Status};
+use crate::stages::boot::BootOutcome;
 use crate::stages::build::BuiltKernel;
 use crate::stages::image::CFI_STEP_PREFIX;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Pass,
-    Skipped,
-    Incomplete,
-    Fail,
-}
-
-impl Status {
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Skipped => "skipped",
-            Status::Incomplete => "incomplete",
-            Status::Fail => "fail",
-        }
-    }
-
-    /// The overall status of several: fail beats incomplete beats pass;
-    /// skipped counts only when nothing else is there.
-    pub fn worst(all: impl IntoIterator<Item = Status>) -> Status {
-        all.into_iter().max().unwrap_or(Status::Skipped)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Unstable: it passes now, after attempts that failed or were incomplete.
-pub fn passed_on_retry(status: Status, attempts: &[Status]) -> bool {
-    status == Status::Pass
-        && attempts
-            .iter()
-            .any(|s| matches!(s, Status::Fail | Status::Incomplete))
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckResult {
-    pub name: String,
-    pub status: Status,
-    pub message: String,
-    /// Evidence: console lines (with their line numbers), error lines, diffs.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub details: Vec<String>,
-    /// When the check was retried (a new boot of the same kernel), the
-    /// status of every attempt, first to last; `status` is the last one's.
-    /// Empty when it ran once.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attempts: Vec<Status>,
-}
-
-impl CheckResult {
-    pub fn new(name: &str, status: Status, message: impl Into<String>) -> Self {
-        CheckResult {
-            name: name.into(),
-            status,
-            message: message.into(),
-            details: Vec::new(),
-            attempts: Vec::new(),
-        }
-    }
-
-    /// Failed (or was incomplete) at first, passed on a retry.
-    pub fn unstable(&self) -> bool {
-        passed_on_retry(self.status, &self.attempts)
-    }
-    pub fn with(mut self, details: Vec<String>) -> Self {
-        self.details = details;
-        self
-    }
-}
 
 /// What the build's files say about the kernel, read once per case.
 /// Each part that could not be read carries the reason instead.

@@ -5,10 +5,11 @@
 //! message, unloads and prints its exit message; a module that fails to
 //! load fails with the kernel's own error line.
 
-use super::{describe, unobserved, CheckResult, Console, KernelFacts, Status};
+use super::{describe, unobserved, Console, KernelFacts};
 use crate::case::{Case, ModuleSpec};
 use crate::console::{message, EventKind};
 use crate::elf;
+use crate::model::{CheckResult, Status};
 
 pub const STATIC: &str = "modules.static";
 pub const RUNTIME: &str = "modules.runtime";

@@ -327,8 +327,8 @@ fn earlier(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::{CheckResult, Status};
     use crate::model::results::{Blessing, BootStep, BuildStep, CaseResult, Summary};
+    use crate::model::{CheckResult, Status};
     use crate::stages::source::SourceIdentity;
 
     fn case(name: &str, yaml: &str) -> Case {
@@ -497,9 +497,9 @@ mod tests {
     fn result(name: &str, status: Status) -> CaseResult {
         let mut c = CaseResult {
             name: name.into(),
-            arch: "x86_64".into(),
-            lto: "none".into(),
-            cfi: "off".into(),
+            arch: crate::model::Arch::X86_64,
+            lto: crate::model::Lto::None,
+            cfi: crate::model::Switch::Off,
             status: Status::Skipped,
             build: BuildStep {
                 status: Status::Pass,
@@ -552,7 +552,7 @@ mod tests {
             family: family.into(),
             path: format!("/c/golden/{family}.initcalls").into(),
             cases: vec![],
-            status: "unchanged".into(),
+            status: crate::model::results::BlessStatus::Unchanged,
             message: "same".into(),
             added: 0,
             removed: 0,

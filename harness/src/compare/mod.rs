@@ -4,8 +4,8 @@
 //! then passed when the same kernel was booted again). `gate` fails only on
 //! regressions, so known failures can persist without blocking.
 
-use crate::checks::Status;
 use crate::model::results::RunResults;
+use crate::model::Status;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -63,7 +63,7 @@ pub struct Outcome {
 
 impl Outcome {
     fn unstable(&self) -> bool {
-        crate::checks::passed_on_retry(self.status, &self.attempts)
+        crate::model::status::passed_on_retry(self.status, &self.attempts)
     }
 }
 

@@ -3,7 +3,9 @@
 //! per metric with intervals (latest figures per case), trends over
 //! records, build cost against size and speed, and the regressions.
 
-use crate::history::{self, Figure, Record, Regression};
+use crate::history::{self, Figure, Record};
+use crate::model::perf::Regression;
+use crate::model::{Arch, Lto};
 use anyhow::{bail, Context, Result};
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -29,23 +31,16 @@ pub fn register_font() -> Result<()> {
     .map_err(anyhow::Error::msg)
 }
 
-fn lto_color(lto: &str) -> RGBColor {
+fn lto_color(lto: Lto) -> RGBColor {
     match lto {
-        "none" => RGBColor(0x4c, 0x72, 0xb0),
-        "thin" => RGBColor(0xdd, 0x84, 0x52),
-        "full" => RGBColor(0x55, 0xa8, 0x68),
-        _ => RGBColor(0x80, 0x80, 0x80),
+        Lto::None => RGBColor(0x4c, 0x72, 0xb0),
+        Lto::Thin => RGBColor(0xdd, 0x84, 0x52),
+        Lto::Full => RGBColor(0x55, 0xa8, 0x68),
     }
 }
 
-fn case_order(r: &Record) -> (String, u8, String) {
-    let l = match r.lto.as_str() {
-        "none" => 0,
-        "thin" => 1,
-        "full" => 2,
-        _ => 3,
-    };
-    (r.arch.clone(), l, r.case.clone())
+fn case_order(r: &Record) -> (Arch, Lto, String) {
+    (r.arch, r.lto, r.case.clone())
 }
 
 /// The latest figure of each metric for each case, across runs and benches
@@ -68,7 +63,7 @@ fn latest(records: &[Record]) -> BTreeMap<String, (Record, BTreeMap<String, Figu
 
 /// A bar's label: `x86_64 full+cfi`, short enough to sit under its bar.
 fn short_label(r: &Record) -> String {
-    let cfi = if r.cfi == "on" { "+cfi" } else { "" };
+    let cfi = if r.cfi.is_on() { "+cfi" } else { "" };
     let known = [
         format!("{}-lto-{}", r.arch, r.lto),
         format!("{}-lto-{}-cfi", r.arch, r.lto),
@@ -125,7 +120,7 @@ fn bar_chart(metric: &str, rows: &[(&Record, &Figure)]) -> Result<String> {
             let x1 = i as f64 + 0.35;
             chart.draw_series(std::iter::once(Rectangle::new(
                 [(x0, 0.0), (x1, f.value)],
-                lto_color(&r.lto).filled(),
+                lto_color(r.lto).filled(),
             )))?;
             if let (Some(lo), Some(hi)) = (f.lo, f.hi) {
                 let xm = i as f64;
@@ -145,7 +140,7 @@ fn bar_chart(metric: &str, rows: &[(&Record, &Figure)]) -> Result<String> {
 }
 
 /// One line per case over its records, in date order.
-fn trend_chart(metric: &str, series: &BTreeMap<String, (String, Vec<f64>)>) -> Result<String> {
+fn trend_chart(metric: &str, series: &BTreeMap<String, (Lto, Vec<f64>)>) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (640, 300)).into_drawing_area();
@@ -179,7 +174,7 @@ fn trend_chart(metric: &str, series: &BTreeMap<String, (String, Vec<f64>)>) -> R
             .label_style(("sans-serif", 11))
             .draw()?;
         for (i, (case, (lto, v))) in series.iter().enumerate() {
-            let base = lto_color(lto);
+            let base = lto_color(*lto);
             // Shade by arch/case index so lines of the same LTO mode differ.
             let c = RGBColor(
                 base.0.saturating_sub((i % 3) as u8 * 30),
@@ -233,7 +228,7 @@ fn scatter_chart(x_metric: &str, y_metric: &str, pts: &[(&Record, f64, f64)]) ->
             .label_style(("sans-serif", 11))
             .draw()?;
         for (r, x, y) in pts {
-            let c = lto_color(&r.lto);
+            let c = lto_color(r.lto);
             chart.draw_series(std::iter::once(Circle::new((*x, *y), 6, c.filled())))?;
             chart.draw_series(std::iter::once(Text::new(
                 r.case.clone(),
@@ -288,7 +283,7 @@ pub fn render(history_path: &Path, dir: &Path) -> Result<usize> {
         esc(&history_path.display().to_string())
     );
     html.push_str("<p class=\"legend\">LTO mode:");
-    for l in ["none", "thin", "full"] {
+    for l in [Lto::None, Lto::Thin, Lto::Full] {
         let c = lto_color(l);
         let _ = write!(
             html,
@@ -371,12 +366,12 @@ pub fn render(history_path: &Path, dir: &Path) -> Result<usize> {
     let mut sorted: Vec<&Record> = records.iter().collect();
     sorted.sort_by(|a, b| a.date.cmp(&b.date));
     for m in &metric_names {
-        let mut series: BTreeMap<String, (String, Vec<f64>)> = BTreeMap::new();
+        let mut series: BTreeMap<String, (Lto, Vec<f64>)> = BTreeMap::new();
         for r in &sorted {
             if let Some(f) = r.metrics.get(m) {
                 series
                     .entry(r.case.clone())
-                    .or_insert_with(|| (r.lto.clone(), vec![]))
+                    .or_insert_with(|| (r.lto, vec![]))
                     .1
                     .push(f.value);
             }
@@ -412,10 +407,10 @@ pub fn render(history_path: &Path, dir: &Path) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::stats::Better;
-    use crate::bench::Basis;
+    use crate::model::perf::Basis;
+    use crate::model::perf::Better;
 
-    fn rec(case: &str, lto: &str, date: &str, text: f64, getppid: f64) -> Record {
+    fn rec(case: &str, lto: Lto, date: &str, text: f64, getppid: f64) -> Record {
         let f = |v: f64, basis| Figure {
             value: v,
             lo: Some(v * 0.99),
@@ -429,9 +424,9 @@ mod tests {
             kind: "bench".into(),
             mode: Some("deterministic".into()),
             case: case.into(),
-            arch: "x86_64".into(),
-            lto: lto.into(),
-            cfi: "on".into(),
+            arch: crate::model::Arch::X86_64,
+            lto,
+            cfi: crate::model::Switch::On,
             source: "s".into(),
             build_key: "k".into(),
             toolchain: "t".into(),
@@ -451,9 +446,9 @@ mod tests {
         history::append(
             &h,
             &[
-                rec("x86_64-lto-none", "none", "2026-01-01", 4.4e6, 190.0),
-                rec("x86_64-lto-full-cfi", "full", "2026-01-01", 4.5e6, 200.0),
-                rec("x86_64-lto-full-cfi", "full", "2026-01-02", 4.5e6, 230.0),
+                rec("x86_64-lto-none", Lto::None, "2026-01-01", 4.4e6, 190.0),
+                rec("x86_64-lto-full-cfi", Lto::Full, "2026-01-01", 4.5e6, 200.0),
+                rec("x86_64-lto-full-cfi", Lto::Full, "2026-01-02", 4.5e6, 230.0),
             ],
         )
         .unwrap();

@@ -215,7 +215,7 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::Arch;
+    use crate::model::Arch;
 
     /// A minimal ELF64 header (no sections) of the given type and machine.
     fn elf_header(e_type: u16, machine: u16) -> Vec<u8> {

@@ -5,9 +5,11 @@
 //! its noise band since the previous record of the same case is flagged as
 //! a regression.
 
-use crate::bench::stats::{self, Better};
-use crate::bench::{Basis, BenchReport, Metric};
+use crate::bench::stats;
+use crate::bench::{BenchReport, Metric};
+use crate::model::perf::{Basis, Better, Regression};
 use crate::model::results::CaseResult;
+use crate::model::{Arch, Cfi, Lto};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -37,43 +39,15 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
     pub case: String,
-    pub arch: String,
-    pub lto: String,
-    pub cfi: String,
+    pub arch: Arch,
+    pub lto: Lto,
+    pub cfi: Cfi,
     /// Source identity key.
     pub source: String,
     /// Build key (hashes the final config and toolchain).
     pub build_key: String,
     pub toolchain: String,
     pub metrics: BTreeMap<String, Figure>,
-}
-
-/// A metric that got worse beyond its noise band.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Regression {
-    pub case: String,
-    pub metric: String,
-    pub previous: f64,
-    pub current: f64,
-    pub delta_pct: f64,
-    pub band_pct: f64,
-    pub previous_date: String,
-}
-
-impl std::fmt::Display for Regression {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}: {} -> {} ({:+.2}%, noise band ±{:.2}%, previous {})",
-            self.case,
-            self.metric,
-            self.previous,
-            self.current,
-            self.delta_pct,
-            self.band_pct,
-            self.previous_date
-        )
-    }
 }
 
 pub fn default_path() -> PathBuf {
@@ -224,7 +198,7 @@ pub fn record_run(results: &mut crate::model::results::RunResults, path: &Path) 
             .as_ref()
             .and_then(|p| std::fs::read(p).ok())
             .and_then(|b| serde_json::from_slice(&b).ok());
-        if c.build.status != crate::checks::Status::Pass {
+        if c.build.status != crate::model::Status::Pass {
             continue;
         }
         let rec = record_from_run(c, meta.as_ref(), &source, &toolchain, &results.started_at);
@@ -273,7 +247,7 @@ pub fn record_from_run(
             metrics.insert(f.name.into(), figure(f.value, f.unit, f.basis, f.better));
         }
     }
-    if c.boot.status == crate::checks::Status::Pass {
+    if c.boot.status == crate::model::Status::Pass {
         metrics.insert(
             "boot.qemu_wall".into(),
             figure(c.boot.seconds, "s", Basis::Wall, Better::Lower),
@@ -358,9 +332,9 @@ mod tests {
             kind: "bench".into(),
             mode: Some("deterministic".into()),
             case: "x86_64-lto-full-cfi".into(),
-            arch: "x86_64".into(),
-            lto: "full".into(),
-            cfi: "on".into(),
+            arch: crate::model::Arch::X86_64,
+            lto: crate::model::Lto::Full,
+            cfi: crate::model::Switch::On,
             source: "tarball:abc".into(),
             build_key: "k".into(),
             toolchain: "clang 19".into(),

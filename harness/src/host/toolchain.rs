@@ -4,7 +4,7 @@
 //! lookup for every other tool that names the Debian package to install
 //! when it is missing.
 
-use crate::arch::Arch;
+use crate::model::Arch;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,5 +1,14 @@
 //! Model: the vocabulary every stage, check, output and feature shares:
-//! statuses, the results of a run, and measured figures. Types only (and
-//! their serde forms); nothing here runs a process or reads a kernel.
+//! statuses and faults ([`status`]), what a kernel is ([`kernel`]), the
+//! results of a run ([`results`]) and performance figures ([`perf`]).
+//! Types only (and their serde forms); nothing here runs a process or
+//! reads a kernel, and nothing here depends on the rest of the crate.
 
+pub mod kernel;
+pub mod perf;
 pub mod results;
+pub mod status;
+
+pub use kernel::{Arch, Cfi, Lto, Switch};
+pub use results::CheckResult;
+pub use status::{Fault, Status};

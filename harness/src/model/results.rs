@@ -3,13 +3,65 @@
 //! testcase per step and check) and the process exit code (0 all pass,
 //! 1 any fail, 2 any incomplete and no fail).
 
-use crate::checks::{CheckResult, Status};
+use crate::model::kernel::{Arch, Cfi, Lto};
+use crate::model::status::{passed_on_retry, Status};
 use crate::stages::source::SourceIdentity;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The verdict of one check (or of the boot).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub name: String,
+    pub status: Status,
+    pub message: String,
+    /// Evidence: console lines (with their line numbers), error lines, diffs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+    /// When the check was retried (a new boot of the same kernel), the
+    /// status of every attempt, first to last; `status` is the last one's.
+    /// Empty when it ran once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Status>,
+}
+
+impl CheckResult {
+    pub fn new(name: &str, status: Status, message: impl Into<String>) -> Self {
+        CheckResult {
+            name: name.into(),
+            status,
+            message: message.into(),
+            details: Vec::new(),
+            attempts: Vec::new(),
+        }
+    }
+
+    /// Failed (or was incomplete) at first, passed on a retry.
+    pub fn unstable(&self) -> bool {
+        passed_on_retry(self.status, &self.attempts)
+    }
+    pub fn with(mut self, details: Vec<String>) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// Why the guest stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BootEnd {
+    /// QEMU exited by itself (a guest reboot with -no-reboot gives 0).
+    Exited { code: Option<i32> },
+    /// The kernel panicked and QEMU was killed after the grace period.
+    StoppedOnPanic,
+    /// The timeout ran out and QEMU was killed.
+    TimedOut { after_seconds: u64 },
+    /// QEMU could not be started.
+    SpawnFailed { error: String },
+}
 
 /// The build step of one case.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,8 +89,8 @@ pub struct BootStep {
     pub seconds: f64,
     pub console_log: Option<PathBuf>,
     pub qemu_command: Option<String>,
-    /// How QEMU ended (see `boot::BootEnd`).
-    pub end: Option<serde_json::Value>,
+    /// How QEMU ended.
+    pub end: Option<BootEnd>,
     /// When the boot was retried: every attempt's boot verdict, first to
     /// last (`status` is the last one's). Empty when it ran once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -48,9 +100,9 @@ pub struct BootStep {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseResult {
     pub name: String,
-    pub arch: String,
-    pub lto: String,
-    pub cfi: String,
+    pub arch: Arch,
+    pub lto: Lto,
+    pub cfi: Cfi,
     pub status: Status,
     pub build: BuildStep,
     pub boot: BootStep,
@@ -58,7 +110,7 @@ pub struct CaseResult {
     /// Figures that got worse beyond their noise band since the previous
     /// run of this case in the history.
     #[serde(default)]
-    pub regressions: Vec<crate::history::Regression>,
+    pub regressions: Vec<crate::model::perf::Regression>,
 }
 
 impl CaseResult {
@@ -104,7 +156,7 @@ impl TestItem<'_> {
 
     /// Failed (or was incomplete) at first, passed on a retry.
     pub fn unstable(&self) -> bool {
-        crate::checks::passed_on_retry(self.status, self.attempts)
+        passed_on_retry(self.status, self.attempts)
     }
 
     /// The message, then the details, then the log, one per line.
@@ -190,6 +242,29 @@ pub struct RunResults {
     pub summary: Summary,
 }
 
+/// What blessing did to a golden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlessStatus {
+    /// The golden was created or rewritten from the kernels' order.
+    Written,
+    /// The kernels' order is the golden's already.
+    Unchanged,
+    /// Not written: a kernel's order could not be had, or the kernels
+    /// that share the golden disagree.
+    Refused,
+}
+
+impl std::fmt::Display for BlessStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BlessStatus::Written => "written",
+            BlessStatus::Unchanged => "unchanged",
+            BlessStatus::Refused => "refused",
+        })
+    }
+}
+
 /// One golden file and what blessing did to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Blessing {
@@ -197,8 +272,7 @@ pub struct Blessing {
     pub path: PathBuf,
     /// The cases whose kernels it was blessed from.
     pub cases: Vec<String>,
-    /// `written`, `unchanged` or `refused`.
-    pub status: String,
+    pub status: BlessStatus,
     pub message: String,
     pub added: usize,
     pub removed: usize,
@@ -276,9 +350,9 @@ impl RunResults {
         report.set_time(Duration::from_secs_f64(self.seconds.max(0.0)));
         for c in &self.cases {
             let mut suite = TestSuite::new(c.name.as_str());
-            suite.add_property(("arch", c.arch.as_str()));
-            suite.add_property(("lto", c.lto.as_str()));
-            suite.add_property(("cfi", c.cfi.as_str()));
+            suite.add_property(("arch", c.arch.name()));
+            suite.add_property(("lto", c.lto.name()));
+            suite.add_property(("cfi", c.cfi.name()));
             for t in c.tests() {
                 let message = t.message;
                 let mut st = match t.status {
@@ -338,9 +412,9 @@ mod tests {
     fn case(name: &str, build: Status, boot: Status, checks: Vec<CheckResult>) -> CaseResult {
         let mut c = CaseResult {
             name: name.into(),
-            arch: "x86_64".into(),
-            lto: "full".into(),
-            cfi: "on".into(),
+            arch: crate::model::Arch::X86_64,
+            lto: crate::model::Lto::Full,
+            cfi: crate::model::Switch::On,
             status: Status::Skipped,
             build: BuildStep {
                 status: build,

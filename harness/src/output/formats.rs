@@ -12,8 +12,8 @@
 //! `boot` and `check:<name>` for each check other than `boot` (which the
 //! boot step already is).
 
-use crate::checks::Status;
 use crate::model::results::{RunResults, TestItem as Item, TestKind as Kind};
+use crate::model::Status;
 use crate::stages::source::SourceIdentity;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -327,10 +327,10 @@ pub fn kcidb(r: &RunResults, origin: &str) -> Value {
         put(&mut b, "id", build_id.clone());
         put(&mut b, "checkout_id", checkout_id.clone());
         put(&mut b, "origin", origin.clone());
-        put(&mut b, "architecture", kcidb_origin(&c.arch));
+        put(&mut b, "architecture", kcidb_origin(c.arch.name()));
         put(&mut b, "compiler", r.toolchain.as_deref().map(kcidb_text));
         let mut config = format!("lto-{}", c.lto);
-        if c.cfi == "on" {
+        if c.cfi.is_on() {
             config.push_str("+cfi");
         }
         put(&mut b, "config_name", kcidb_text(&config));
@@ -344,9 +344,9 @@ pub fn kcidb(r: &RunResults, origin: &str) -> Value {
         put(&mut b, "log_excerpt", kcidb_excerpt(&c.build.error_lines));
         let mut misc = Map::new();
         put(&mut misc, "case", c.name.as_str());
-        put(&mut misc, "arch", c.arch.as_str());
-        put(&mut misc, "lto", c.lto.as_str());
-        put(&mut misc, "cfi", c.cfi.as_str());
+        put(&mut misc, "arch", c.arch.name());
+        put(&mut misc, "lto", c.lto.name());
+        put(&mut misc, "cfi", c.cfi.name());
         put(&mut misc, "case_status", c.status.name());
         put(&mut misc, "reused", c.build.reused);
         put(&mut misc, "key", c.build.key.clone());
@@ -396,7 +396,11 @@ pub fn kcidb(r: &RunResults, origin: &str) -> Value {
             if item.kind == Kind::Boot {
                 put(&mut misc, "console_log", path_value(item.log));
                 put(&mut misc, "qemu_command", c.boot.qemu_command.clone());
-                put(&mut misc, "end", c.boot.end.clone());
+                put(
+                    &mut misc,
+                    "end",
+                    serde_json::to_value(&c.boot.end).unwrap_or_default(),
+                );
             }
             if !item.attempts.is_empty() {
                 put(
@@ -496,9 +500,9 @@ pub fn markdown_summary(r: &RunResults) -> String {
             .map(|c| {
                 [
                     cell(&c.name),
-                    cell(&c.arch),
-                    cell(&c.lto),
-                    cell(&c.cfi),
+                    cell(c.arch.name()),
+                    cell(c.lto.name()),
+                    cell(c.cfi.name()),
                     c.status.name().to_owned(),
                 ]
             })
@@ -562,8 +566,8 @@ pub fn markdown_summary(r: &RunResults) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::CheckResult;
     use crate::model::results::{BootStep, BuildStep, CaseResult, Summary};
+    use crate::model::CheckResult;
     use std::path::PathBuf;
     use std::process::Command;
 
@@ -575,12 +579,12 @@ mod tests {
         let mut c = CaseResult {
             name: name.into(),
             arch: if name.starts_with("arm64") {
-                "arm64".into()
+                crate::model::Arch::Arm64
             } else {
-                "x86_64".into()
+                crate::model::Arch::X86_64
             },
-            lto: "full".into(),
-            cfi: "on".into(),
+            lto: crate::model::Lto::Full,
+            cfi: crate::model::Switch::On,
             status: Status::Skipped,
             build: BuildStep {
                 status: build,
@@ -603,7 +607,7 @@ mod tests {
                 seconds: 3.5,
                 console_log: Some(format!("/r/{name}/console.log").into()),
                 qemu_command: Some("qemu-system-x86_64 -m 512".into()),
-                end: Some(json!({"kind": "exited", "code": 0})),
+                end: Some(crate::model::results::BootEnd::Exited { code: Some(0) }),
                 attempts: vec![],
             },
             checks,

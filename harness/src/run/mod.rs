@@ -8,11 +8,14 @@
 pub mod reporter;
 
 use crate::case::{Case, CheckKind};
-use crate::checks::{self, cfi::LkdtmExpectations, CheckResult, Expectations, KernelFacts, Status};
+use crate::checks::{self, cfi::LkdtmExpectations, Expectations, KernelFacts};
 use crate::elf::initcalls::{Golden, GoldenError, Initcall};
 use crate::host::cache::Cache;
 use crate::host::toolchain::{self, Toolchain};
-use crate::model::results::{Blessing, BootStep, BuildStep, CaseResult, RunResults, Summary};
+use crate::model::results::{
+    BlessStatus, Blessing, BootStep, BuildStep, CaseResult, RunResults, Summary,
+};
+use crate::model::{CheckResult, Status};
 use crate::run::reporter::{Reporter, RunEvent};
 use crate::stages::boot::{self, Accel, BootOutcome, BootRequest};
 use crate::stages::build::{self, BuildError, BuildProgress, Builder, BuiltKernel};
@@ -438,7 +441,7 @@ fn boot_case(
         seconds: outcome.seconds,
         console_log: Some(outcome.log.clone()),
         qemu_command: Some(qemu_command),
-        end: serde_json::to_value(&outcome.end).ok(),
+        end: Some(outcome.end.clone()),
         attempts: vec![],
     };
     reporter.report(RunEvent::StepFinished {
@@ -548,9 +551,9 @@ pub fn run(
             }
             let mut r = CaseResult {
                 name: case.name.clone(),
-                arch: case.arch.name().into(),
-                lto: case.lto.name().into(),
-                cfi: case.cfi.name().into(),
+                arch: case.arch,
+                lto: case.lto,
+                cfi: case.cfi,
                 status: Status::Skipped,
                 build: build_step,
                 boot: boot_step,
@@ -698,7 +701,7 @@ fn bless(
             family: family.clone(),
             path: path.clone(),
             cases: names(&all),
-            status: "refused".into(),
+            status: BlessStatus::Refused,
             message: String::new(),
             added: 0,
             removed: 0,
@@ -740,14 +743,14 @@ fn bless(
             .unwrap_or_default();
         match crate::elf::initcalls::compare(&old, &path, &first, "blessed") {
             None => {
-                blessing.status = "unchanged".into();
+                blessing.status = BlessStatus::Unchanged;
                 blessing.message = format!("{} initcalls, as before", first.len());
             }
             Some(m) => {
                 let text = Golden::render(&family, &first);
                 match crate::host::cache::write_atomic(&path, text.as_bytes()) {
                     Ok(()) => {
-                        blessing.status = "written".into();
+                        blessing.status = BlessStatus::Written;
                         blessing.added = m.extra;
                         blessing.removed = m.missing;
                         blessing.message = if old.is_empty() {

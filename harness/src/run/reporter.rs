@@ -2,7 +2,7 @@
 //! indicatif spinner per active step with its phase and elapsed time; on
 //! anything else (CI logs), one plain line per event.
 
-use crate::checks::Status;
+use crate::model::Status;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;

@@ -10,9 +10,9 @@
 //! the builds after each patch are incremental makes in one `O=` dir (see
 //! [`crate::stages::source::SourceIdentity::work_key`]).
 
-use crate::checks::Status;
 use crate::host::cache::Cache;
 use crate::model::results::RunResults;
+use crate::model::Status;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};

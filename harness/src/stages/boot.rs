@@ -47,19 +47,7 @@ pub struct BootRequest {
     pub icount: bool,
 }
 
-/// Why the guest stopped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum BootEnd {
-    /// QEMU exited by itself (a guest reboot with -no-reboot gives 0).
-    Exited { code: Option<i32> },
-    /// The kernel panicked and QEMU was killed after the grace period.
-    StoppedOnPanic,
-    /// The timeout ran out and QEMU was killed.
-    TimedOut { after_seconds: u64 },
-    /// QEMU could not be started.
-    SpawnFailed { error: String },
-}
+use crate::model::results::BootEnd;
 
 #[derive(Debug, Clone)]
 pub struct BootOutcome {
@@ -400,7 +388,7 @@ pub fn boot(req: &BootRequest) -> BootOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::Arch;
+    use crate::model::Arch;
 
     fn req() -> BootRequest {
         BootRequest {

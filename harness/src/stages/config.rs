@@ -5,7 +5,8 @@
 //! that every requested symbol survived into the final `.config` (kconfig
 //! silently drops symbols whose dependencies are not met).
 
-use crate::case::{Case, Lto};
+use crate::case::Case;
+use crate::model::Lto;
 use std::collections::BTreeMap;
 use std::fmt;
 

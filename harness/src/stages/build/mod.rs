@@ -16,6 +16,7 @@ use crate::case::Case;
 use crate::host::cache::{self, Cache};
 use crate::host::proc;
 use crate::host::toolchain::{CcWrapper, CcWrapperStats, Toolchain};
+use crate::model::{Arch, Cfi, Lto, Switch};
 use crate::stages::config::{self, Requested};
 use crate::stages::source::{KernelSource, SourceIdentity};
 use anyhow::{Context, Result};
@@ -64,9 +65,9 @@ pub struct BuildMetadata {
     pub key: String,
     pub config_key: String,
     pub case: String,
-    pub arch: String,
-    pub lto: String,
-    pub cfi: String,
+    pub arch: Arch,
+    pub lto: Lto,
+    pub cfi: Cfi,
     pub base: String,
     pub source: SourceIdentity,
     pub kernel_version: String,
@@ -348,17 +349,14 @@ impl Builder<'_> {
             key: key.clone(),
             config_key: plan.config_key.clone(),
             case: plan.case.clone(),
-            arch: plan.arch.name.into(),
-            lto: lto_of(&final_config).into(),
-            cfi: if config::parse_config(&final_config)
-                .get("CONFIG_CFI_CLANG")
-                .map(String::as_str)
-                == Some("y")
-            {
-                "on".into()
-            } else {
-                "off".into()
-            },
+            arch: plan.arch.arch,
+            lto: lto_of(&final_config),
+            cfi: Switch::from_bool(
+                config::parse_config(&final_config)
+                    .get("CONFIG_CFI_CLANG")
+                    .map(String::as_str)
+                    == Some("y"),
+            ),
             base: plan.base.clone(),
             source: self.source.identity.clone(),
             kernel_version: self.source.version.clone(),
@@ -452,15 +450,15 @@ fn dir_name(p: &Path) -> String {
         .to_owned()
 }
 
-fn lto_of(config_text: &str) -> &'static str {
+fn lto_of(config_text: &str) -> Lto {
     let c = config::parse_config(config_text);
     let on = |s: &str| c.get(s).map(String::as_str) == Some("y");
     if on("CONFIG_LTO_CLANG_FULL") {
-        "full"
+        Lto::Full
     } else if on("CONFIG_LTO_CLANG_THIN") {
-        "thin"
+        Lto::Thin
     } else {
-        "none"
+        Lto::None
     }
 }
 
