@@ -32,6 +32,7 @@ pub mod stages;
 
 pub mod checks;
 pub mod elf;
+pub mod events;
 
 pub mod output;
 pub mod run;

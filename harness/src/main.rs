@@ -5,8 +5,10 @@ use clap::{Args, Parser, Subcommand};
 use lto_harness::case::{self, Case};
 use lto_harness::checks;
 use lto_harness::ci::load_results;
+use lto_harness::events::{Event, Fanout, Reporter};
 use lto_harness::host::cache::Cache;
 use lto_harness::host::toolchain::Toolchain;
+use lto_harness::output::writer::ResultsWriter;
 use lto_harness::run::{self, Environment, RunOptions};
 use lto_harness::stages::boot::Accel;
 use lto_harness::stages::source::KernelSource;
@@ -403,21 +405,17 @@ fn series(cases_dir: &std::path::Path, args: SeriesArgs) -> Result<u8> {
     let cache = Cache::open(c.cache_dir.as_deref())?;
     let toolchain = Toolchain::detect(&c.llvm)?;
     let opts = run_options(c, None, args.timeout);
-    let reporter = lto_harness::run::reporter::for_stderr();
+    let terminal = lto_harness::events::for_stderr();
+    let writer = ResultsWriter::new();
+    let reporter = Fanout(vec![terminal.as_ref(), &writer]);
     let req = SeriesRequest {
         tree: &tree,
         base: &args.base,
         series: &args.series,
         each: args.each,
     };
-    let r = series::validate(
-        &selected,
-        &cache,
-        &toolchain,
-        &opts,
-        &req,
-        reporter.as_ref(),
-    )?;
+    let r = series::validate(&selected, &cache, &toolchain, &opts, &req, &reporter)?;
+    writer.finish()?;
     std::fs::create_dir_all(&c.results)?;
     lto_harness::host::cache::write_atomic(
         &c.results.join("series.json"),
@@ -457,8 +455,10 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
         "toolchain: {} (LLVM={})",
         env.toolchain.version, env.toolchain.llvm
     );
-    let reporter = lto_harness::run::reporter::for_stderr();
-    let mut results = run::run(&selected, &env, &opts, &prepared, reporter.as_ref());
+    let terminal = lto_harness::events::for_stderr();
+    let writer = ResultsWriter::new();
+    let reporter = Fanout(vec![terminal.as_ref(), &writer]);
+    let mut results = run::run(&selected, &env, &opts, &prepared, &reporter);
     let history = args
         .common
         .history
@@ -495,7 +495,11 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
         .blessed
         .iter()
         .any(|b| b.status == lto_harness::model::results::BlessStatus::Refused);
-    results.write(&args.common.results)?;
+    reporter.report(&Event::RunFinished {
+        results: &results,
+        dir: &args.common.results,
+    });
+    writer.finish()?;
     eprintln!("{}", results.summary_line(&args.common.results));
     Ok(match results.exit_code() {
         0 if refused => 1,
@@ -523,7 +527,7 @@ fn bench(cases_dir: &std::path::Path, args: BenchArgs) -> Result<u8> {
     let c = &args.common;
     let (env, opts) = environment(c, None, None)?;
     run::preflight(&picked, &env, &opts)?;
-    let reporter = lto_harness::run::reporter::for_stderr();
+    let reporter = lto_harness::events::for_stderr();
     let mut kernels = Vec::new();
     for case in &picked {
         let (step, kernel) = run::build_case(case, &env, &opts, reporter.as_ref());
@@ -548,7 +552,7 @@ fn bench(cases_dir: &std::path::Path, args: BenchArgs) -> Result<u8> {
         &env,
         &opts,
         &bopts,
-        &|msg| eprintln!("bench: {msg}"),
+        reporter.as_ref(),
     )?;
     let history = c
         .history

@@ -19,6 +19,7 @@ pub mod stats;
 use crate::case::Case;
 use crate::checks;
 use crate::console::EventKind;
+use crate::events::{Event, Reporter};
 use crate::model::perf::{Basis, Better};
 use crate::model::Status;
 use crate::model::{Arch, Cfi, Lto};
@@ -443,7 +444,7 @@ pub fn bench(
     env: &Environment,
     run: &RunOptions,
     opts: &BenchOptions,
-    progress: &dyn Fn(&str),
+    reporter: &dyn Reporter,
 ) -> Result<BenchReport> {
     let started_at = crate::stages::build::now_rfc3339();
     let t = Instant::now();
@@ -497,12 +498,11 @@ pub fn bench(
             Mode::Deterministic => {
                 // Each guest runs its whole plan from the command line; under
                 // -icount host timing cannot reach the figures, so both boot at once.
-                progress(&format!(
-                    "round {}/{}: both guests run {} samples of each workload",
-                    round + 1,
-                    opts.boots,
-                    opts.samples
-                ));
+                reporter.report(&Event::BenchRound {
+                    round: round + 1,
+                    rounds: opts.boots,
+                    plan: &format!("both guests run {} samples of each workload", opts.samples),
+                });
                 let plan: Vec<&Workload> =
                     (0..opts.samples).flat_map(|_| workloads.iter()).collect();
                 let (first, second) = subjects.split_at_mut(1);
@@ -520,25 +520,24 @@ pub fn bench(
             }
             Mode::Wall => {
                 let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-                progress(&format!(
-                    "round {}/{}: booting both guests",
-                    round + 1,
-                    opts.boots
-                ));
+                reporter.report(&Event::BenchRound {
+                    round: round + 1,
+                    rounds: opts.boots,
+                    plan: "booting both guests",
+                });
                 let mut agents: Vec<Option<Agent>> = vec![None, None];
                 for &i in &order {
                     agents[i] = Some(boot_agent(&mut subjects[i], round, &[], opts, run)?);
                 }
                 for s in 0..opts.samples {
                     for (wi, w) in workloads.iter().enumerate() {
-                        progress(&format!(
-                            "round {}/{}, sample {}/{}: {}",
-                            round + 1,
-                            opts.boots,
-                            s + 1,
-                            opts.samples,
-                            w.name
-                        ));
+                        reporter.report(&Event::BenchSample {
+                            round: round + 1,
+                            rounds: opts.boots,
+                            sample: s + 1,
+                            samples: opts.samples,
+                            workload: w.name,
+                        });
                         // Alternate who goes first, so order effects cancel.
                         let flip = if (s + wi) % 2 == 0 {
                             order

@@ -5,18 +5,16 @@
 //! runner only produces results and typed events: showing them is the
 //! reporter's job, writing them the report's.
 
-pub mod reporter;
-
 use crate::case::{Case, CheckKind};
 use crate::checks::{self, cfi::LkdtmExpectations, Expectations, KernelFacts};
 use crate::elf::initcalls::{Golden, GoldenError, Initcall};
+use crate::events::{Event, Reporter, Step};
 use crate::host::cache::Cache;
 use crate::host::toolchain::{self, Toolchain};
 use crate::model::results::{
     BlessStatus, Blessing, BootStep, BuildStep, CaseResult, RunResults, Summary,
 };
 use crate::model::{CheckResult, Status};
-use crate::run::reporter::{Reporter, RunEvent};
 use crate::stages::boot::{self, Accel, BootOutcome, BootRequest};
 use crate::stages::build::{self, BuildError, BuildProgress, Builder, BuiltKernel};
 use crate::stages::image;
@@ -230,16 +228,16 @@ struct Progress<'a> {
 
 impl BuildProgress for Progress<'_> {
     fn phase(&self, case: &str, phase: &str) {
-        self.reporter.report(RunEvent::Phase {
+        self.reporter.report(&Event::Phase {
             case,
-            step: "build",
+            step: Step::Build,
             phase,
         });
     }
     fn line(&self, case: &str, line: &str) {
-        self.reporter.report(RunEvent::Output {
+        self.reporter.report(&Event::Output {
             case,
-            step: "build",
+            step: Step::Build,
             line,
         });
     }
@@ -252,9 +250,9 @@ pub fn build_case(
     opts: &RunOptions,
     reporter: &dyn Reporter,
 ) -> (BuildStep, Option<BuiltKernel>) {
-    reporter.report(RunEvent::StepStarted {
+    reporter.report(&Event::StepStarted {
         case: &case.name,
-        step: "build",
+        step: Step::Build,
     });
     let t = Instant::now();
     let result = match (&opts.kernel_build, &env.source) {
@@ -349,9 +347,9 @@ pub fn build_case(
             None,
         ),
     };
-    reporter.report(RunEvent::StepFinished {
+    reporter.report(&Event::StepFinished {
         case: &case.name,
-        step: "build",
+        step: Step::Build,
         status: step.status,
         seconds,
         message: &step.message,
@@ -379,9 +377,9 @@ fn boot_case(
     reporter: &dyn Reporter,
     attempt: usize,
 ) -> (BootStep, Option<BootOutcome>) {
-    reporter.report(RunEvent::StepStarted {
+    reporter.report(&Event::StepStarted {
         case: &case.name,
-        step: "boot",
+        step: Step::Boot,
     });
     let t = Instant::now();
     let dir = opts.results_dir.join(&case.name);
@@ -400,9 +398,9 @@ fn boot_case(
             None,
         )
     };
-    reporter.report(RunEvent::Phase {
+    reporter.report(&Event::Phase {
         case: &case.name,
-        step: "boot",
+        step: Step::Boot,
         phase: "initramfs",
     });
     let busybox = match image::busybox_for(case.arch.profile(), &env.cache) {
@@ -428,12 +426,18 @@ fn boot_case(
         req.stderr_log = dir.join(format!("qemu-stderr.retry-{attempt}.log"));
     }
     let qemu_command = build::shell_line(&boot::qemu_argv(&req));
-    reporter.report(RunEvent::Phase {
+    reporter.report(&Event::Phase {
         case: &case.name,
-        step: "boot",
+        step: Step::Boot,
         phase: "qemu",
     });
-    let outcome = boot::boot(&req);
+    let outcome = boot::boot_watching(&req, &|line| {
+        reporter.report(&Event::Output {
+            case: &case.name,
+            step: Step::Boot,
+            line,
+        })
+    });
     let verdict = checks::boot_verdict(&outcome);
     let step = BootStep {
         status: verdict.status,
@@ -444,9 +448,9 @@ fn boot_case(
         end: Some(outcome.end.clone()),
         attempts: vec![],
     };
-    reporter.report(RunEvent::StepFinished {
+    reporter.report(&Event::StepFinished {
         case: &case.name,
-        step: "boot",
+        step: Step::Boot,
         status: step.status,
         seconds: step.seconds,
         message: &step.message,
@@ -522,9 +526,9 @@ pub fn run(
                 attempt < opts.retries && j.outcome.is_some() && needs_retry(&boot_step, &checks)
             }) {
                 attempt += 1;
-                reporter.report(RunEvent::Phase {
+                reporter.report(&Event::Phase {
                     case: &case.name,
-                    step: "boot",
+                    step: Step::Boot,
                     phase: &format!("retry {attempt}/{}", opts.retries),
                 });
                 let (step2, outcome2) = boot_case(case, k, env, opts, reporter, attempt);
@@ -541,9 +545,9 @@ pub fn run(
                 merge_attempt(&mut boot_step, &mut checks, step2, checks2);
             }
             for c in &checks {
-                reporter.report(RunEvent::StepFinished {
+                reporter.report(&Event::StepFinished {
                     case: &case.name,
-                    step: &format!("check:{}", c.name),
+                    step: Step::Check(&c.name),
                     status: c.status,
                     seconds: 0.0,
                     message: &c.message,
@@ -561,7 +565,7 @@ pub fn run(
                 regressions: vec![],
             };
             r.compute_status();
-            reporter.report(RunEvent::CaseFinished {
+            reporter.report(&Event::CaseFinished {
                 case: &case.name,
                 status: r.status,
             });

@@ -603,7 +603,7 @@ pub fn validate(
     toolchain: &crate::host::toolchain::Toolchain,
     opts: &crate::run::RunOptions,
     req: &SeriesRequest,
-    reporter: &dyn crate::run::reporter::Reporter,
+    reporter: &dyn crate::events::Reporter,
 ) -> Result<SeriesResults> {
     let scratch = cache.temp_dir("series")?;
     let patches = load(req.series, scratch.path())?;
@@ -649,13 +649,14 @@ pub fn validate(
         } else {
             format!("patch-{after:03}")
         };
-        eprintln!(
-            "series: {label}: {}",
-            patches.iter().find(|p| p.index == after).map_or_else(
-                || format!("{} ({})", req.base, &commit[..12]),
-                |p| p.subject.clone()
-            )
+        let title = patches.iter().find(|p| p.index == after).map_or_else(
+            || format!("{} ({})", req.base, &commit[..12]),
+            |p| p.subject.clone(),
         );
+        reporter.report(&crate::events::Event::SeriesPoint {
+            label: &label,
+            title: &title,
+        });
         let point_opts = crate::run::RunOptions {
             results_dir: opts.results_dir.join(&label),
             ..opts.clone()
@@ -670,7 +671,11 @@ pub fn validate(
             prepared.as_ref().expect("set above"),
             reporter,
         );
-        r.write(&point_opts.results_dir)?;
+        // The result writer among the reporters writes the point's files.
+        reporter.report(&crate::events::Event::RunFinished {
+            results: &r,
+            dir: &point_opts.results_dir,
+        });
         results.points.push(Point {
             after,
             commit,

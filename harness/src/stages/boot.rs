@@ -152,6 +152,8 @@ pub struct Guest {
     start: Instant,
     outcome: BootOutcome,
     eof: bool,
+    /// The console's latest whole line, for live progress.
+    latest: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Guest {
@@ -224,6 +226,8 @@ impl Guest {
             return Err(fail(outcome, "QEMU stdout was not captured".into()));
         };
         let (tx, rx) = mpsc::channel();
+        let latest = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let shared = latest.clone();
         let reader = std::thread::spawn(move || {
             let mut splitter = LineSplitter::new();
             let mut parser = ConsoleParser::new();
@@ -232,6 +236,9 @@ impl Guest {
             let mut last = None;
             let mut handle = |line: String, tx: &mpsc::Sender<Msg>| {
                 lines += 1;
+                if let Ok(mut l) = shared.lock() {
+                    *l = Some(line.clone());
+                }
                 for e in parser.parse_line(&line) {
                     let _ = tx.send(Msg::Event(e));
                 }
@@ -259,6 +266,7 @@ impl Guest {
             stdin,
             rx,
             reader: Some(reader),
+            latest,
             start,
             outcome,
             eof: false,
@@ -268,6 +276,11 @@ impl Guest {
     /// Every event seen so far.
     pub fn events(&self) -> &[Event] {
         &self.outcome.events
+    }
+
+    /// The console's latest line so far.
+    pub fn latest_line(&self) -> Option<String> {
+        self.latest.lock().ok().and_then(|l| l.clone())
     }
 
     /// Seconds since QEMU started.
@@ -356,21 +369,42 @@ impl Guest {
 /// Boots and supervises one guest to its end: its own exit, a timeout, or
 /// a panic (plus [`PANIC_GRACE`] for the rest of the report).
 pub fn boot(req: &BootRequest) -> BootOutcome {
+    boot_watching(req, &|_| {})
+}
+
+/// How often a watched boot hands its latest console line to the watcher.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// [`boot`], handing the console's latest line to `watch` about twice a
+/// second while the guest runs (for a live progress line).
+pub fn boot_watching(req: &BootRequest, watch: &dyn Fn(&str)) -> BootOutcome {
     let mut guest = match Guest::start(req, false) {
         Ok(g) => g,
         Err(outcome) => return *outcome,
     };
     let deadline = Instant::now() + req.timeout;
     let mut panic_at: Option<Instant> = None;
+    let mut shown: Option<String> = None;
+    let mut watched = Instant::now();
     loop {
+        if watched.elapsed() >= WATCH_EVERY {
+            watched = Instant::now();
+            let latest = guest.latest_line();
+            if latest.is_some() && latest != shown {
+                watch(latest.as_deref().unwrap_or(""));
+                shown = latest;
+            }
+        }
         let limit = panic_at.map_or(deadline, |p| deadline.min(p + PANIC_GRACE));
-        match guest.next_event(limit) {
+        let wake = limit.min(Instant::now() + WATCH_EVERY);
+        match guest.next_event(wake) {
             Next::Event(e) => {
                 if matches!(e.kind, EventKind::Panic { .. }) && panic_at.is_none() {
                     panic_at = Some(Instant::now());
                 }
             }
             Next::Eof => return guest.finish(None),
+            Next::Deadline if Instant::now() < limit => {}
             Next::Deadline => {
                 let why = if panic_at.is_some() {
                     BootEnd::StoppedOnPanic
