@@ -408,13 +408,10 @@ fn boot_case(
         Err(e) => return incomplete(format!("{e:#}")),
     };
     if let Err(e) = image::write_initramfs(case, kernel, &busybox, &initrd) {
-        // A module the case lists that the build did not produce is the kernel config's fault.
-        let (step, checks) = incomplete(format!("{e:#}"));
-        let status = if e.to_string().contains("the build has no") {
-            Status::Fail
-        } else {
-            Status::Incomplete
-        };
+        // A module the case lists that the build did not produce is the
+        // kernel config's fault; an I/O error is the harness's.
+        let (step, checks) = incomplete(e.to_string());
+        let status = e.fault().status();
         return (BootStep { status, ..step }, checks);
     }
     let mut req = boot_request(case, &kernel.image, &initrd, &dir, opts);

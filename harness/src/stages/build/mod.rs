@@ -16,7 +16,7 @@ use crate::case::Case;
 use crate::host::cache::{self, Cache};
 use crate::host::proc;
 use crate::host::toolchain::{CcWrapper, CcWrapperStats, Toolchain};
-use crate::model::{Arch, Cfi, Lto, Switch};
+use crate::model::{Arch, Cfi, Fault, Lto, Switch};
 use crate::stages::config::{self, Requested};
 use crate::stages::source::{KernelSource, SourceIdentity};
 use anyhow::{Context, Result};
@@ -109,22 +109,49 @@ pub struct BuiltKernel {
 }
 
 /// How a build step ended when it did not produce a kernel.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The kernel or its config is wrong: make failed, a symbol was dropped.
+    #[error("{message}")]
     Failed {
         message: String,
         log: Option<PathBuf>,
         tail: Vec<String>,
     },
     /// The harness or the machine failed (missing tool, I/O error).
+    #[error("{0:#}")]
     Incomplete(anyhow::Error),
 }
 
-impl From<anyhow::Error> for BuildError {
-    fn from(e: anyhow::Error) -> Self {
-        BuildError::Incomplete(e)
+impl BuildError {
+    /// Whose fault it is: [`Fault::Kernel`] for `Failed`.
+    pub fn fault(&self) -> Fault {
+        match self {
+            BuildError::Failed { .. } => Fault::Kernel,
+            BuildError::Incomplete(_) => Fault::Harness,
+        }
     }
+}
+
+/// A harness-side error (I/O, a lock, a missing tool) as the build's
+/// incomplete: used explicitly at each `?`, never as a blanket `From`.
+fn infra(e: impl Into<anyhow::Error>) -> BuildError {
+    BuildError::Incomplete(e.into())
+}
+
+/// The final `.config` of a plan and how long configuring took (0 when the
+/// memo had it).
+struct Configured {
+    text: String,
+    seconds: f64,
+}
+
+/// What `make` did: its status, resources and the compiler cache's share.
+struct Made {
+    wall_seconds: f64,
+    usage: proc::Usage,
+    cc_wrapper: Option<CcWrapperStats>,
+    log: PathBuf,
 }
 
 /// Progress reports from a running build.
@@ -265,55 +292,89 @@ impl Builder<'_> {
         plan: &BuildPlan,
         progress: &dyn BuildProgress,
     ) -> Result<BuiltKernel, BuildError> {
-        let memo = self.cache.config_memo(&plan.config_key);
-        let mut config_seconds = 0.0;
-        let final_config = match std::fs::read_to_string(&memo) {
-            Ok(text) => text,
-            Err(_) => {
-                progress.phase(&plan.case, "config");
-                let t = Instant::now();
-                let _work = self
-                    .cache
-                    .lock(&format!("work-{}", dir_name(&plan.work_dir)))?;
-                let text = self.configure(plan)?;
-                config_seconds = t.elapsed().as_secs_f64();
-                cache::write_atomic(&memo, text.as_bytes())?;
-                text
-            }
-        };
-        let key = self.build_key(plan, &final_config);
+        let configured = self.final_config(plan, progress)?;
+        let key = self.build_key(plan, &configured.text);
         let dest = self.cache.build_dir(&key);
         if let Some(k) = load_published(&dest) {
             return Ok(k);
         }
-        let _build_lock = self.cache.lock(&format!("build-{}", &key[..24]))?;
+        let _build_lock = self
+            .cache
+            .lock(&format!("build-{}", &key[..24]))
+            .map_err(infra)?;
         if let Some(k) = load_published(&dest) {
             return Ok(k);
         }
         let _work = self
             .cache
-            .lock(&format!("work-{}", dir_name(&plan.work_dir)))?;
-        std::fs::create_dir_all(&plan.work_dir).map_err(anyhow::Error::from)?;
+            .lock(&format!("work-{}", dir_name(&plan.work_dir)))
+            .map_err(infra)?;
+        let made = self.make(plan, &configured.text, progress)?;
+        progress.phase(&plan.case, "collect");
+        self.publish(plan, &key, &configured, &made, &dest)
+            .map_err(infra)?;
+        let mut k = load_published(&dest).ok_or_else(|| {
+            infra(anyhow::anyhow!(
+                "published build {} is unreadable",
+                dest.display()
+            ))
+        })?;
+        k.reused = false;
+        Ok(k)
+    }
+
+    /// The plan's final `.config`: from the memo of its config key, else
+    /// configured in the work dir (and memoised).
+    fn final_config(
+        &self,
+        plan: &BuildPlan,
+        progress: &dyn BuildProgress,
+    ) -> Result<Configured, BuildError> {
+        let memo = self.cache.config_memo(&plan.config_key);
+        if let Ok(text) = std::fs::read_to_string(&memo) {
+            return Ok(Configured { text, seconds: 0.0 });
+        }
+        progress.phase(&plan.case, "config");
+        let t = Instant::now();
+        let _work = self
+            .cache
+            .lock(&format!("work-{}", dir_name(&plan.work_dir)))
+            .map_err(infra)?;
+        let text = self.configure(plan)?;
+        let seconds = t.elapsed().as_secs_f64();
+        cache::write_atomic(&memo, text.as_bytes()).map_err(infra)?;
+        Ok(Configured { text, seconds })
+    }
+
+    /// Runs the build's `make` in the work dir (holding its lock) with the
+    /// final config in place.
+    fn make(
+        &self,
+        plan: &BuildPlan,
+        final_config: &str,
+        progress: &dyn BuildProgress,
+    ) -> Result<Made, BuildError> {
+        std::fs::create_dir_all(&plan.work_dir).map_err(infra)?;
         // The O= dir may hold another config from an earlier run: make it ours.
         let cfg_path = plan.work_dir.join(".config");
-        if std::fs::read_to_string(&cfg_path).ok().as_deref() != Some(final_config.as_str()) {
-            std::fs::write(&cfg_path, &final_config).map_err(anyhow::Error::from)?;
+        if std::fs::read_to_string(&cfg_path).ok().as_deref() != Some(final_config) {
+            std::fs::write(&cfg_path, final_config).map_err(infra)?;
         }
         let commands = self.commands(plan);
         let build_cmd = commands.last().expect("build command").clone();
-        let log_path = plan.work_dir.join("lto-harness-build.log");
+        let log = plan.work_dir.join("lto-harness-build.log");
         progress.phase(&plan.case, "make");
         let wrapper_before = self.cc_wrapper.map(|w| w.counters());
         let t = Instant::now();
-        let (status, usage) = run_logged(&build_cmd, &log_path, false, &|l| {
-            progress.line(&plan.case, l)
-        })?;
+        let (status, usage) =
+            run_logged(&build_cmd, &log, false, &|l| progress.line(&plan.case, l))
+                .map_err(infra)?;
         let wall_seconds = t.elapsed().as_secs_f64();
         if !status.success() {
             return Err(BuildError::Failed {
                 message: format!("make failed ({status}): {}", shell_line(&build_cmd)),
-                tail: error_tail(&log_path),
-                log: Some(log_path),
+                tail: error_tail(&log),
+                log: Some(log),
             });
         }
         let cc_wrapper = match (self.cc_wrapper, wrapper_before) {
@@ -324,7 +385,24 @@ impl Builder<'_> {
             }),
             _ => None,
         };
-        progress.phase(&plan.case, "collect");
+        Ok(Made {
+            wall_seconds,
+            usage,
+            cc_wrapper,
+            log,
+        })
+    }
+
+    /// Copies the artefacts out of the work dir with their metadata.json and
+    /// publishes them whole under `dest`.
+    fn publish(
+        &self,
+        plan: &BuildPlan,
+        key: &str,
+        configured: &Configured,
+        made: &Made,
+        dest: &Path,
+    ) -> Result<()> {
         let tmp = self.cache.temp_dir("build")?;
         let out = tmp.path();
         let copy = |from: &Path, to: &str| -> Result<()> {
@@ -332,12 +410,12 @@ impl Builder<'_> {
                 .with_context(|| format!("copying {}", from.display()))?;
             Ok(())
         };
-        copy(&cfg_path, "config")?;
+        copy(&plan.work_dir.join(".config"), "config")?;
         copy(&plan.work_dir.join("vmlinux"), "vmlinux")?;
         copy(&plan.work_dir.join(plan.arch.boot_image), "image")?;
         copy(&plan.work_dir.join("System.map"), "System.map")?;
-        copy(&log_path, "build.log")?;
-        std::fs::create_dir_all(out.join("modules")).map_err(anyhow::Error::from)?;
+        copy(&made.log, "build.log")?;
+        std::fs::create_dir_all(out.join("modules"))?;
         let mut modules = Vec::new();
         for (name, path) in find_modules(&plan.work_dir) {
             let file = format!("{name}.ko");
@@ -345,14 +423,29 @@ impl Builder<'_> {
             let bytes = path.metadata().map(|m| m.len()).unwrap_or(0);
             modules.push(ModuleFile { name, file, bytes });
         }
-        let meta = BuildMetadata {
-            key: key.clone(),
+        let meta = self.metadata(plan, key, configured, made, out, modules)?;
+        std::fs::write(out.join(cache::COMPLETE), serde_json::to_vec_pretty(&meta)?)?;
+        cache::publish_dir(&tmp.keep(), dest)
+    }
+
+    fn metadata(
+        &self,
+        plan: &BuildPlan,
+        key: &str,
+        configured: &Configured,
+        made: &Made,
+        out: &Path,
+        modules: Vec<ModuleFile>,
+    ) -> Result<BuildMetadata> {
+        let final_config = &configured.text;
+        Ok(BuildMetadata {
+            key: key.to_owned(),
             config_key: plan.config_key.clone(),
             case: plan.case.clone(),
             arch: plan.arch.arch,
-            lto: lto_of(&final_config),
+            lto: lto_of(final_config),
             cfi: Switch::from_bool(
-                config::parse_config(&final_config)
+                config::parse_config(final_config)
                     .get("CONFIG_CFI_CLANG")
                     .map(String::as_str)
                     == Some("y"),
@@ -363,44 +456,33 @@ impl Builder<'_> {
             toolchain: self.toolchain.version.clone(),
             llvm: self.toolchain.llvm.clone(),
             jobs: self.jobs,
-            config_seconds,
-            wall_seconds,
-            cpu_seconds: usage.cpu_seconds(),
-            user_seconds: usage.user_seconds,
-            system_seconds: usage.system_seconds,
-            max_rss_kib: usage.max_rss_kib,
+            config_seconds: configured.seconds,
+            wall_seconds: made.wall_seconds,
+            cpu_seconds: made.usage.cpu_seconds(),
+            user_seconds: made.usage.user_seconds,
+            system_seconds: made.usage.system_seconds,
+            max_rss_kib: made.usage.max_rss_kib,
             vmlinux: elf_sizes(&out.join("vmlinux"))?,
             image_bytes: out.join("image").metadata().map(|m| m.len()).unwrap_or(0),
             modules,
-            make_commands: commands.iter().map(|c| shell_line(c)).collect(),
-            cc_wrapper,
+            make_commands: self.commands(plan).iter().map(|c| shell_line(c)).collect(),
+            cc_wrapper: made.cc_wrapper.clone(),
             built_at: now_rfc3339(),
-        };
-        std::fs::write(
-            out.join(cache::COMPLETE),
-            serde_json::to_vec_pretty(&meta).map_err(anyhow::Error::from)?,
-        )
-        .map_err(anyhow::Error::from)?;
-        cache::publish_dir(&tmp.keep(), &dest)?;
-        let mut k = load_published(&dest)
-            .ok_or_else(|| anyhow::anyhow!("published build {} is unreadable", dest.display()))?;
-        k.reused = false;
-        Ok(k)
+        })
     }
 
     /// Runs base config, merge_config.sh and olddefconfig in the work dir and
     /// verifies every requested symbol. Returns the final .config text.
     fn configure(&self, plan: &BuildPlan) -> Result<String, BuildError> {
-        std::fs::create_dir_all(plan.work_dir.join("lto-harness-fragments"))
-            .map_err(anyhow::Error::from)?;
+        std::fs::create_dir_all(plan.work_dir.join("lto-harness-fragments")).map_err(infra)?;
         for (path, (_, text)) in self.fragment_paths(plan).iter().zip(&plan.fragments) {
-            std::fs::write(path, text).map_err(anyhow::Error::from)?;
+            std::fs::write(path, text).map_err(infra)?;
         }
         let log = plan.work_dir.join("lto-harness-config.log");
         let _ = std::fs::remove_file(&log);
         let commands = self.commands(plan);
         for cmd in &commands[..3] {
-            let (status, _) = run_logged(cmd, &log, true, &|_| {})?;
+            let (status, _) = run_logged(cmd, &log, true, &|_| {}).map_err(infra)?;
             if !status.success() {
                 return Err(BuildError::Failed {
                     message: format!("config step failed ({status}): {}", shell_line(cmd)),
@@ -409,8 +491,7 @@ impl Builder<'_> {
                 });
             }
         }
-        let text =
-            std::fs::read_to_string(plan.work_dir.join(".config")).map_err(anyhow::Error::from)?;
+        let text = std::fs::read_to_string(plan.work_dir.join(".config")).map_err(infra)?;
         let missing = config::verify(&plan.requested, &text);
         if !missing.is_empty() {
             let list: Vec<String> = missing.iter().map(|m| m.to_string()).collect();
@@ -494,7 +575,7 @@ pub fn from_existing(dir: &Path, case: &Case) -> Result<BuiltKernel, BuildError>
         if p.is_file() {
             Ok(p)
         } else {
-            Err(BuildError::Incomplete(anyhow::anyhow!(
+            Err(infra(anyhow::anyhow!(
                 "--kernel-build {}: no {rel} (is this an {} build directory?)",
                 dir.display(),
                 arch.name
@@ -504,7 +585,7 @@ pub fn from_existing(dir: &Path, case: &Case) -> Result<BuiltKernel, BuildError>
     let config = need(".config")?;
     let vmlinux = need("vmlinux")?;
     let image = need(arch.boot_image)?;
-    let text = std::fs::read_to_string(&config).map_err(anyhow::Error::from)?;
+    let text = std::fs::read_to_string(&config).map_err(infra)?;
     let wanted = config::parse_config(&config::lto_cfi_fragment(case));
     let mismatches = config::verify(&wanted, &text);
     if !mismatches.is_empty() {

@@ -8,6 +8,7 @@
 use crate::arch::{ArchProfile, BusyboxSource};
 use crate::case::{Case, CheckKind};
 use crate::host::cache::Cache;
+use crate::model::Fault;
 use crate::stages::build::BuiltKernel;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -348,13 +349,65 @@ reboot -f
     s
 }
 
+/// Why an initramfs could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The case needs a module the build did not produce: the kernel
+    /// config's fault.
+    #[error("case {case} lists module `{module}` but the build has no {module}.ko (built: {built}); is its CONFIG_ symbol set to m?")]
+    MissingModule {
+        case: String,
+        module: String,
+        /// The modules the build did produce, or `none`.
+        built: String,
+    },
+    /// Reading the parts or writing the archive failed.
+    #[error("{0:#}")]
+    Incomplete(anyhow::Error),
+}
+
+impl ImageError {
+    /// Whose fault it is: [`Fault::Kernel`] for a missing module.
+    pub fn fault(&self) -> Fault {
+        match self {
+            ImageError::MissingModule { .. } => Fault::Kernel,
+            ImageError::Incomplete(_) => Fault::Harness,
+        }
+    }
+}
+
+/// The `.ko` files the case's image needs, by module name, from the build.
+fn image_modules<'k>(
+    case: &Case,
+    kernel: &'k BuiltKernel,
+) -> Result<Vec<(String, &'k Path)>, ImageError> {
+    case.image_modules()
+        .into_iter()
+        .map(|m| match kernel.modules.get(&m) {
+            Some(p) => Ok((m, p.as_path())),
+            None => {
+                let built: Vec<&str> = kernel.modules.keys().map(String::as_str).collect();
+                Err(ImageError::MissingModule {
+                    case: case.name.clone(),
+                    built: if built.is_empty() {
+                        "none".to_string()
+                    } else {
+                        built.join(", ")
+                    },
+                    module: m,
+                })
+            }
+        })
+        .collect()
+}
+
 /// Writes the case's initramfs (gzip'd newc) to `out`.
 pub fn write_initramfs(
     case: &Case,
     kernel: &BuiltKernel,
     busybox: &Path,
     out: &Path,
-) -> Result<()> {
+) -> Result<(), ImageError> {
     write_image(case, kernel, busybox, None, out)
 }
 
@@ -366,13 +419,24 @@ pub fn write_bench_initramfs(
     busybox: &Path,
     lto_bench: &Path,
     out: &Path,
-) -> Result<()> {
+) -> Result<(), ImageError> {
     write_image(case, kernel, busybox, Some(lto_bench), out)
 }
 
 fn write_image(
     case: &Case,
     kernel: &BuiltKernel,
+    busybox: &Path,
+    lto_bench: Option<&Path>,
+    out: &Path,
+) -> Result<(), ImageError> {
+    let modules = image_modules(case, kernel)?;
+    write_archive(case, &modules, busybox, lto_bench, out).map_err(ImageError::Incomplete)
+}
+
+fn write_archive(
+    case: &Case,
+    modules: &[(String, &Path)],
     busybox: &Path,
     lto_bench: Option<&Path>,
     out: &Path,
@@ -405,16 +469,7 @@ fn write_image(
         }
         None => w.file("/init", 0o755, init_script(case).as_bytes())?,
     }
-    for m in case.image_modules() {
-        let m = m.as_str();
-        let path = kernel.modules.get(m).with_context(|| {
-            let built: Vec<&str> = kernel.modules.keys().map(String::as_str).collect();
-            format!(
-                "case {} lists module `{m}` but the build has no {m}.ko (built: {}); is its CONFIG_ symbol set to m?",
-                case.name,
-                if built.is_empty() { "none".to_string() } else { built.join(", ") }
-            )
-        })?;
+    for (m, path) in modules {
         let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         w.file(&format!("/lib/modules/{m}.ko"), 0o644, &data)?;
     }
@@ -426,6 +481,43 @@ fn write_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_module_the_build_lacks_is_the_kernels_fault_and_io_is_not() {
+        let case = Case::parse(
+            Path::new("/x/c.yaml"),
+            "arch: x86_64\nlto: none\ncfi: off\nmodules: [test_module]\nchecks: [modules]\n",
+        )
+        .unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let mut kernel = BuiltKernel {
+            key: "k".into(),
+            dir: d.path().into(),
+            config: d.path().join("config"),
+            vmlinux: d.path().join("vmlinux"),
+            image: d.path().join("image"),
+            modules: Default::default(),
+            metadata: None,
+            metadata_path: None,
+            log: None,
+            reused: true,
+        };
+        let bb = d.path().join("busybox");
+        std::fs::write(&bb, "bb").unwrap();
+        let out = d.path().join("initramfs.cpio.gz");
+        let e = write_initramfs(&case, &kernel, &bb, &out).unwrap_err();
+        assert!(
+            matches!(e, ImageError::MissingModule { ref module, .. } if module == "test_module")
+        );
+        assert_eq!(e.fault(), Fault::Kernel);
+        assert!(e.to_string().contains("built: none"), "{e}");
+        // The module is there but unreadable: the harness's problem.
+        kernel
+            .modules
+            .insert("test_module".into(), d.path().join("gone.ko"));
+        let e = write_initramfs(&case, &kernel, &bb, &out).unwrap_err();
+        assert_eq!(e.fault(), Fault::Harness, "{e}");
+    }
 
     #[test]
     fn newc_layout_is_aligned_and_terminated() {
