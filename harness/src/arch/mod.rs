@@ -1,8 +1,26 @@
 //! Architectures as data: everything that differs between x86_64 and arm64
 //! (make ARCH, boot image, QEMU machine, console device, serial driver
-//! fragment, where the guest's busybox comes from) lives in one table here,
-//! in the spirit of kunit_tool's `qemu_configs/`. The rest of the harness
-//! reads these fields and never branches on the architecture's name.
+//! fragment, where the guest's busybox comes from) is one [`ArchProfile`]
+//! per architecture, each in its own file (`x86_64.rs`, `arm64.rs`), in the
+//! spirit of kunit_tool's `qemu_configs/`. The rest of the harness reads
+//! these fields through [`Arch::profile`] and never branches on the
+//! architecture's name.
+//!
+//! Adding an architecture:
+//!
+//! 1. a variant in [`crate::model::kernel::Arch`], with its name in
+//!    `Arch::name` and `Arch::ALL` (the name case files, results and cache
+//!    keys use);
+//! 2. a file here, `<arch>.rs`, defining `pub static PROFILE: ArchProfile`,
+//!    declared with `mod <arch>;` below;
+//! 3. its `&<arch>::PROFILE` in [`PROFILES`];
+//! 4. its serial console fragment, `cases/fragments/arch-<arch>.config`,
+//!    which the profile's `config_fragment` includes.
+//!
+//! The tests below check that every `Arch` has exactly one profile.
+
+mod arm64;
+mod x86_64;
 
 pub use crate::model::Arch;
 
@@ -91,93 +109,21 @@ pub struct ArchProfile {
     pub busybox: BusyboxSource,
 }
 
+/// lkdtm's forward-edge test (an indirect call through a pointer of the
+/// wrong prototype), which every kCFI architecture runs.
 const FORWARD_PROTO: LkdtmCfiTest = LkdtmCfiTest {
     name: "CFI_FORWARD_PROTO",
     protected_by: &["CONFIG_CFI_CLANG"],
 };
 
-/// The table. Adding an architecture means adding an entry here and a
-/// fragment under `cases/fragments/`.
-pub static PROFILES: [ArchProfile; 2] = [
-    ArchProfile {
-        arch: Arch::X86_64,
-        name: "x86_64",
-        kernel_arch: "x86_64",
-        clang_target: "x86_64-linux-gnu",
-        boot_image: "arch/x86/boot/bzImage",
-        make_targets: &["bzImage", "modules"],
-        config_fragment: include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../cases/fragments/arch-x86_64.config"
-        )),
-        supports_cfi: true,
-        supports_lto: true,
-        userspace_packages: &["libc6-dev"],
-        elf_machine: object::elf::EM_X86_64.0,
-        kcfi_markers: &[
-            KcfiMarker::Section("__kcfi_traps"),
-            KcfiMarker::SymbolPrefix("__cfi_"),
-        ],
-        // x86_64 has no kernel backward-edge protection to test (no shadow
-        // call stack, no pointer authentication): forward edges only.
-        cfi_tests: &[FORWARD_PROTO],
-        qemu: QemuProfile {
-            binary: "qemu-system-x86_64",
-            package: "qemu-system-x86",
-            machine: "q35",
-            cpu: None,
-            console: "ttyS0",
-            memory_mib: 512,
-        },
-        busybox: BusyboxSource::Host {
-            path: "/bin/busybox",
-            package: "busybox-static",
-        },
-    },
-    ArchProfile {
-        arch: Arch::Arm64,
-        name: "arm64",
-        kernel_arch: "arm64",
-        clang_target: "aarch64-linux-gnu",
-        boot_image: "arch/arm64/boot/Image",
-        make_targets: &["Image", "modules"],
-        config_fragment: include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../cases/fragments/arch-arm64.config"
-        )),
-        supports_cfi: true,
-        supports_lto: true,
-        userspace_packages: &["libc6-dev-arm64-cross", "libgcc-12-dev-arm64-cross"],
-        elf_machine: object::elf::EM_AARCH64.0,
-        kcfi_markers: &[KcfiMarker::A64Brk {
-            lo: 0x8000,
-            hi: 0x83ff,
-        }],
-        cfi_tests: &[
-            FORWARD_PROTO,
-            LkdtmCfiTest {
-                name: "CFI_BACKWARD",
-                protected_by: &["CONFIG_ARM64_PTR_AUTH_KERNEL", "CONFIG_SHADOW_CALL_STACK"],
-            },
-        ],
-        qemu: QemuProfile {
-            binary: "qemu-system-aarch64",
-            package: "qemu-system-arm",
-            machine: "virt",
-            cpu: Some("max"),
-            console: "ttyAMA0",
-            memory_mib: 512,
-        },
-        busybox: BusyboxSource::ForeignDeb {
-            package: "busybox-static:arm64",
-        },
-    },
-];
+/// Every architecture's profile, one per [`Arch`] variant.
+pub static PROFILES: [&ArchProfile; 2] = [&x86_64::PROFILE, &arm64::PROFILE];
 
 impl Arch {
     pub fn profile(self) -> &'static ArchProfile {
         PROFILES
             .iter()
+            .copied()
             .find(|p| p.arch == self)
             .expect("every Arch has a profile")
     }
@@ -206,6 +152,7 @@ mod tests {
         for arch in Arch::ALL {
             let json = serde_json::to_string(&arch).unwrap();
             assert_eq!(json, format!("\"{}\"", arch.name()));
+            assert_eq!(arch.profile().name, arch.name());
         }
     }
 }

@@ -1,0 +1,40 @@
+//! x86_64: a q35 machine with the 8250 UART on ttyS0, the host's own
+//! static busybox, and kCFI's `__kcfi_traps` table and `__cfi_` preambles.
+
+use super::{Arch, ArchProfile, BusyboxSource, KcfiMarker, QemuProfile, FORWARD_PROTO};
+
+pub static PROFILE: ArchProfile = ArchProfile {
+    arch: Arch::X86_64,
+    name: "x86_64",
+    kernel_arch: "x86_64",
+    clang_target: "x86_64-linux-gnu",
+    boot_image: "arch/x86/boot/bzImage",
+    make_targets: &["bzImage", "modules"],
+    config_fragment: include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../cases/fragments/arch-x86_64.config"
+    )),
+    supports_cfi: true,
+    supports_lto: true,
+    userspace_packages: &["libc6-dev"],
+    elf_machine: object::elf::EM_X86_64.0,
+    kcfi_markers: &[
+        KcfiMarker::Section("__kcfi_traps"),
+        KcfiMarker::SymbolPrefix("__cfi_"),
+    ],
+    // x86_64 has no kernel backward-edge protection to test (no shadow
+    // call stack, no pointer authentication): forward edges only.
+    cfi_tests: &[FORWARD_PROTO],
+    qemu: QemuProfile {
+        binary: "qemu-system-x86_64",
+        package: "qemu-system-x86",
+        machine: "q35",
+        cpu: None,
+        console: "ttyS0",
+        memory_mib: 512,
+    },
+    busybox: BusyboxSource::Host {
+        path: "/bin/busybox",
+        package: "busybox-static",
+    },
+};

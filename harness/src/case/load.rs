@@ -1,0 +1,127 @@
+//! Reading cases from disk and picking which to run: one file
+//! ([`Case::load`]), every `*.yaml` in a directory ([`load_dir`]), and the
+//! selection by name or tag ([`select`]).
+
+use super::{Case, CaseError};
+use std::path::{Path, PathBuf};
+
+impl Case {
+    /// Parses and validates one case file.
+    pub fn load(path: &Path) -> Result<Case, CaseError> {
+        let text = std::fs::read_to_string(path).map_err(|error| CaseError::Io {
+            file: path.to_owned(),
+            error,
+        })?;
+        Case::parse(path, &text)
+    }
+}
+
+/// Loads every `*.yaml` directly under `dir`, sorted by name. Fails on the
+/// first invalid file, and on two cases with the same name.
+pub fn load_dir(dir: &Path) -> Result<Vec<Case>, CaseError> {
+    let entries = std::fs::read_dir(dir).map_err(|error| CaseError::Io {
+        file: dir.to_owned(),
+        error,
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    paths.sort();
+    let mut cases: Vec<Case> = Vec::new();
+    for p in paths {
+        let case = Case::load(&p)?;
+        if let Some(other) = cases.iter().find(|c| c.name == case.name) {
+            return Err(CaseError::File {
+                file: p,
+                message: format!(
+                    "name `{}` is already used by {}",
+                    case.name,
+                    other.file.display()
+                ),
+            });
+        }
+        cases.push(case);
+    }
+    Ok(cases)
+}
+
+/// Picks cases by name; with no names, every case not tagged `slow` (unless
+/// `include_slow`). Naming a case always selects it.
+pub fn select<'a>(
+    all: &'a [Case],
+    names: &[String],
+    include_slow: bool,
+) -> Result<Vec<&'a Case>, String> {
+    if names.is_empty() {
+        return Ok(all
+            .iter()
+            .filter(|c| include_slow || !c.has_tag("slow"))
+            .collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            all.iter().find(|c| &c.name == n).ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+                format!("no case named `{n}`; known cases: {}", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Arch, Lto, Switch};
+
+    fn parse(text: &str) -> Result<Case, CaseError> {
+        Case::parse(Path::new("/nonexistent/cases/x86_64-test.yaml"), text)
+    }
+
+    #[test]
+    fn selection_skips_slow_unless_asked_or_named() {
+        let mk = |name: &str, slow: bool| {
+            let mut c = parse("arch: x86_64\nlto: none\ncfi: off\n").unwrap();
+            c.name = name.into();
+            if slow {
+                c.tags.push("slow".into());
+            }
+            c
+        };
+        let all = vec![mk("a", false), mk("b", true)];
+        let names = |v: Vec<&Case>| v.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(select(&all, &[], false).unwrap()), ["a"]);
+        assert_eq!(names(select(&all, &[], true).unwrap()), ["a", "b"]);
+        assert_eq!(names(select(&all, &["b".into()], false).unwrap()), ["b"]);
+        assert!(select(&all, &["zzz".into()], false)
+            .unwrap_err()
+            .contains("known cases: a, b"));
+    }
+
+    #[test]
+    fn shipped_cases_all_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cases");
+        let cases = load_dir(&dir).unwrap();
+        assert!(cases.len() >= 6, "{} cases", cases.len());
+        for arch in Arch::ALL {
+            for (lto, cfi) in [
+                (Lto::None, Switch::Off),
+                (Lto::Thin, Switch::On),
+                (Lto::Full, Switch::On),
+            ] {
+                assert!(
+                    cases.iter().any(|c| c.arch == arch
+                        && c.lto == lto
+                        && c.cfi == cfi
+                        && !c.has_tag("slow")),
+                    "missing {arch} {lto:?} {cfi:?}"
+                );
+            }
+            assert!(cases.iter().any(|c| c.arch == arch
+                && c.has_tag("slow")
+                && c.base == "defconfig"
+                && c.lto == Lto::Full));
+        }
+    }
+}

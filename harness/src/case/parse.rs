@@ -1,0 +1,486 @@
+//! One case file's text to a [`Case`]: serde-saphyr reads it into the
+//! private [`CaseFile`] (unknown keys rejected, every field's span kept),
+//! then one function per field group validates it. Each returns a
+//! [`CaseError::At`] at the offending field, so an error reads
+//! `file:line:column: field: what is wrong`. [`Case::parse`] runs them in a
+//! fixed order: the first invalid field is the one reported.
+
+use super::{
+    Case, CaseError, CfiExpect, CheckKind, GoldenRef, ModuleSpec, DEFAULT_BASE,
+    DEFAULT_TIMEOUT_SECS,
+};
+use crate::model::{Arch, Lto, Switch};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// `- test_module` or `- {name: test_module, init_message: ..., exit_message: ...}`.
+/// (Its name shows in serde's error for an entry that is neither.)
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ModuleEntry {
+    Name(String),
+    Full(ModuleFields),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModuleFields {
+    name: String,
+    #[serde(default)]
+    init_message: Option<String>,
+    #[serde(default)]
+    exit_message: Option<String>,
+}
+
+/// The file as written. Private: [`Case`] is what the rest of the harness
+/// sees. The field order is the one serde lists for an unknown key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseFile {
+    name: Option<Spanned<String>>,
+    description: Option<String>,
+    arch: Arch,
+    lto: Lto,
+    cfi: Spanned<Switch>,
+    #[serde(default)]
+    base: Option<Spanned<String>>,
+    #[serde(default)]
+    fragments: Vec<Spanned<String>>,
+    #[serde(default)]
+    config: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    cmdline: Vec<String>,
+    #[serde(default)]
+    timeout: Option<Spanned<u64>>,
+    #[serde(default)]
+    modules: Vec<Spanned<ModuleEntry>>,
+    #[serde(default)]
+    checks: Option<Spanned<Vec<CheckKind>>>,
+    #[serde(default)]
+    golden: Option<Spanned<String>>,
+    #[serde(default)]
+    cfi_expect: BTreeMap<String, Spanned<CfiExpect>>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    init_commands: Vec<String>,
+}
+
+impl Case {
+    /// Parses `text` as if read from `path` (fragments resolve relative to it).
+    pub fn parse(path: &Path, text: &str) -> Result<Case, CaseError> {
+        let raw = read(path, text)?;
+        let at = At { file: path };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let name = name(&at, path, raw.name.as_ref())?;
+        let base = base(&at, raw.base.as_ref())?;
+        let fragments = fragments(&at, dir, &raw.fragments)?;
+        let config = config(&at, &raw.config)?;
+        let timeout_secs = timeout(&at, raw.timeout.as_ref())?;
+        let modules = modules(&at, &raw.modules)?;
+        let checks = checks(&at, &raw, !modules.is_empty())?;
+        let golden = golden(&at, dir, raw.golden.as_ref())?;
+        let cfi_expect = cfi_expect(&at, raw.arch, &raw.cfi_expect)?;
+        arch_supports(&at, raw.arch, raw.lto, &raw.cfi)?;
+        Ok(Case {
+            name,
+            description: raw.description,
+            file: path.to_owned(),
+            arch: raw.arch,
+            lto: raw.lto,
+            cfi: raw.cfi.value,
+            base,
+            fragments,
+            config,
+            cmdline: raw.cmdline,
+            timeout_secs,
+            modules,
+            checks,
+            golden,
+            cfi_expect,
+            tags: raw.tags,
+            init_commands: raw.init_commands,
+        })
+    }
+}
+
+/// Makes the errors of one file.
+struct At<'a> {
+    file: &'a Path,
+}
+
+impl At<'_> {
+    /// An error at `field`'s place in the file.
+    fn field<T>(&self, field: &Spanned<T>, message: String) -> CaseError {
+        CaseError::At {
+            file: self.file.to_owned(),
+            line: field.referenced.line(),
+            column: field.referenced.column(),
+            message,
+        }
+    }
+}
+
+/// The YAML into [`CaseFile`]; a syntax, type or unknown-key error is
+/// located where serde-saphyr says, when it says.
+fn read(path: &Path, text: &str) -> Result<CaseFile, CaseError> {
+    serde_saphyr::from_str(text).map_err(|e| {
+        let message = first_line_of_error(&e);
+        match e.location() {
+            Some(loc) => CaseError::At {
+                file: path.to_owned(),
+                line: loc.line(),
+                column: loc.column(),
+                message,
+            },
+            None => CaseError::File {
+                file: path.to_owned(),
+                message,
+            },
+        }
+    })
+}
+
+/// serde-saphyr renders a snippet after the message; keep the message on one
+/// line for our `file:line:col: message` format.
+fn first_line_of_error(e: &serde_saphyr::Error) -> String {
+    let full = e.to_string();
+    let line = full.lines().next().unwrap_or("invalid case file").trim();
+    // Drop a trailing " at line X column Y" that we print ourselves.
+    match line.find(" at line ") {
+        Some(i) => line[..i].to_owned(),
+        None => line.to_owned(),
+    }
+}
+
+/// `name:`, else the file's stem.
+fn name(at: &At, path: &Path, name: Option<&Spanned<String>>) -> Result<String, CaseError> {
+    match name {
+        Some(n) if !valid_name(&n.value) => Err(at.field(
+            n,
+            format!(
+                "name: `{}` must be letters, digits, `-`, `_` or `.`",
+                n.value
+            ),
+        )),
+        Some(n) => Ok(n.value.clone()),
+        None => Ok(path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("case")
+            .to_owned()),
+    }
+}
+
+/// `base:`, a kconfig make target; [`DEFAULT_BASE`] when absent.
+fn base(at: &At, base: Option<&Spanned<String>>) -> Result<String, CaseError> {
+    let Some(b) = base else {
+        return Ok(DEFAULT_BASE.to_owned());
+    };
+    if !(b.value.ends_with("config") && symbol_chars(&b.value)) {
+        return Err(at.field(
+            b,
+            format!(
+                "base: expected a kconfig make target such as `tinyconfig` or `defconfig`, found `{}`",
+                b.value
+            ),
+        ));
+    }
+    Ok(b.value.clone())
+}
+
+/// `fragments:`, resolved against the case's directory; each must exist.
+fn fragments(
+    at: &At,
+    dir: &Path,
+    fragments: &[Spanned<String>],
+) -> Result<Vec<PathBuf>, CaseError> {
+    fragments
+        .iter()
+        .map(|f| {
+            let p = dir.join(&f.value);
+            if !p.is_file() {
+                return Err(at.field(
+                    f,
+                    format!(
+                        "fragments: no such file `{}` (resolved to {})",
+                        f.value,
+                        p.display()
+                    ),
+                ));
+            }
+            Ok(p)
+        })
+        .collect()
+}
+
+/// `config:`, whose keys must be `CONFIG_` symbols (located at the value).
+fn config(
+    at: &At,
+    config: &BTreeMap<String, Spanned<String>>,
+) -> Result<BTreeMap<String, String>, CaseError> {
+    let mut out = BTreeMap::new();
+    for (k, v) in config {
+        let symbol = k.strip_prefix("CONFIG_").is_some_and(symbol_chars);
+        if !symbol {
+            return Err(at.field(v, format!("config: key `{k}` is not a CONFIG_ symbol")));
+        }
+        out.insert(k.clone(), v.value.clone());
+    }
+    Ok(out)
+}
+
+/// `timeout:` in seconds, more than 0; [`DEFAULT_TIMEOUT_SECS`] when absent.
+fn timeout(at: &At, timeout: Option<&Spanned<u64>>) -> Result<u64, CaseError> {
+    match timeout {
+        Some(t) if t.value == 0 => {
+            Err(at.field(t, "timeout: expected seconds greater than 0".into()))
+        }
+        Some(t) => Ok(t.value),
+        None => Ok(DEFAULT_TIMEOUT_SECS),
+    }
+}
+
+/// `modules:`, names as in /proc/modules (dashes become underscores); an
+/// empty message is no message.
+fn modules(at: &At, modules: &[Spanned<ModuleEntry>]) -> Result<Vec<ModuleSpec>, CaseError> {
+    modules
+        .iter()
+        .map(|m| {
+            let spec = match &m.value {
+                ModuleEntry::Name(name) => ModuleSpec {
+                    name: name.clone(),
+                    init_message: None,
+                    exit_message: None,
+                },
+                ModuleEntry::Full(f) => ModuleSpec {
+                    name: f.name.clone(),
+                    init_message: f.init_message.clone().filter(|s| !s.is_empty()),
+                    exit_message: f.exit_message.clone().filter(|s| !s.is_empty()),
+                },
+            };
+            let valid = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+            if spec.name.is_empty() || !spec.name.chars().all(valid) {
+                return Err(at.field(m, format!("modules: `{}` is not a module name", spec.name)));
+            }
+            Ok(ModuleSpec {
+                name: spec.name.replace('-', "_"),
+                ..spec
+            })
+        })
+        .collect()
+}
+
+/// `checks:`, after the boot check that is always there, without repeats;
+/// each check's prerequisites must be in the file (`modules` needs
+/// modules, `initcalls` needs `initcall_debug` and a golden).
+fn checks(at: &At, raw: &CaseFile, has_modules: bool) -> Result<Vec<CheckKind>, CaseError> {
+    let mut checks = vec![CheckKind::Boot];
+    let Some(c) = &raw.checks else {
+        return Ok(checks);
+    };
+    for k in &c.value {
+        if !checks.contains(k) {
+            checks.push(*k);
+        }
+    }
+    let needs = |message: &str| Err(at.field(c, message.into()));
+    if checks.contains(&CheckKind::Modules) && !has_modules {
+        return needs("checks: `modules` needs at least one entry under `modules:`");
+    }
+    if checks.contains(&CheckKind::Initcalls) {
+        if !raw.cmdline.iter().any(|w| w == "initcall_debug") {
+            return needs("checks: `initcalls` needs `initcall_debug` in `cmdline:` (the boot order comes from its `calling` lines)");
+        }
+        if raw.golden.is_none() {
+            return needs("checks: `initcalls` needs `golden: <family>` (the file golden/<family>.initcalls next to the case)");
+        }
+    }
+    Ok(checks)
+}
+
+/// `golden:`, a family name whose file is `golden/<family>.initcalls` next
+/// to the case (not required to exist: `bless` writes it).
+fn golden(
+    at: &At,
+    dir: &Path,
+    golden: Option<&Spanned<String>>,
+) -> Result<Option<GoldenRef>, CaseError> {
+    let Some(g) = golden else {
+        return Ok(None);
+    };
+    if !valid_name(&g.value) {
+        return Err(at.field(
+            g,
+            format!(
+                "golden: `{}` must be a family name (letters, digits, `-`, `_`, `.`), e.g. `x86_64-tiny`",
+                g.value
+            ),
+        ));
+    }
+    Ok(Some(GoldenRef {
+        family: g.value.clone(),
+        path: dir.join("golden").join(format!("{}.initcalls", g.value)),
+    }))
+}
+
+/// `cfi_expect:`, keyed by the lkdtm CFI tests the harness runs on `arch`.
+fn cfi_expect(
+    at: &At,
+    arch: Arch,
+    cfi_expect: &BTreeMap<String, Spanned<CfiExpect>>,
+) -> Result<BTreeMap<String, CfiExpect>, CaseError> {
+    let tests = arch.profile().cfi_tests;
+    let mut out = BTreeMap::new();
+    for (test, e) in cfi_expect {
+        if !tests.iter().any(|t| t.name == test) {
+            let known: Vec<&str> = tests.iter().map(|t| t.name).collect();
+            return Err(at.field(
+                e,
+                format!(
+                    "cfi_expect: `{test}` is not an lkdtm CFI test the harness runs on {arch}; known: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        out.insert(test.clone(), e.value);
+    }
+    Ok(out)
+}
+
+/// kCFI and LTO only where the architecture's profile supports them. (LTO
+/// is not spanned: its error names the file only.)
+fn arch_supports(at: &At, arch: Arch, lto: Lto, cfi: &Spanned<Switch>) -> Result<(), CaseError> {
+    if cfi.value.is_on() && !arch.profile().supports_cfi {
+        return Err(at.field(cfi, format!("cfi: kCFI is not supported on {arch}")));
+    }
+    if lto != Lto::None && !arch.profile().supports_lto {
+        return Err(CaseError::File {
+            file: at.file.to_owned(),
+            message: format!("lto: Clang LTO is not supported on {arch}"),
+        });
+    }
+    Ok(())
+}
+
+/// A case or golden family name: letters, digits, `-`, `_`, `.`.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Letters, digits and `_`, as in kconfig symbols and make targets.
+fn symbol_chars(s: &str) -> bool {
+    s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Case, CaseError> {
+        Case::parse(Path::new("/nonexistent/cases/x86_64-test.yaml"), text)
+    }
+
+    #[test]
+    fn minimal_case_gets_defaults() {
+        let c = parse("arch: x86_64\nlto: full\ncfi: on\n").unwrap();
+        assert_eq!(c.name, "x86_64-test");
+        assert_eq!(c.arch, Arch::X86_64);
+        assert_eq!(c.lto, Lto::Full);
+        assert_eq!(c.cfi, Switch::On);
+        assert_eq!(c.base, "tinyconfig");
+        assert_eq!(c.timeout_secs, DEFAULT_TIMEOUT_SECS);
+        assert_eq!(c.checks, vec![CheckKind::Boot]);
+    }
+
+    #[test]
+    fn full_case_parses_every_field() {
+        let c = parse(
+            "name: arm-full\narch: arm64\nlto: thin\ncfi: false\nbase: defconfig\n\
+             config:\n  CONFIG_FOO: y\ncmdline: [initcall_debug]\ntimeout: 30\n\
+             modules: [test-module, lkdtm]\nchecks: [modules]\ntags: [slow]\n\
+             init_commands: ['echo hi']\n",
+        )
+        .unwrap();
+        assert_eq!(c.name, "arm-full");
+        assert_eq!(c.cfi, Switch::Off);
+        assert_eq!(c.base, "defconfig");
+        assert_eq!(c.config["CONFIG_FOO"], "y");
+        assert_eq!(c.module_names(), vec!["test_module", "lkdtm"]);
+        assert_eq!(c.checks, vec![CheckKind::Boot, CheckKind::Modules]);
+        assert!(c.has_tag("slow"));
+        assert_eq!(c.timeout_secs, 30);
+    }
+
+    fn err_at(text: &str) -> (u64, u64, String) {
+        match parse(text).unwrap_err() {
+            CaseError::At {
+                line,
+                column,
+                message,
+                ..
+            } => (line, column, message),
+            other => panic!("expected a located error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_line() {
+        let (line, _, msg) = err_at("arch: x86_64\nlto: none\ncfi: off\nltoo: full\n");
+        assert_eq!(line, 4);
+        assert!(msg.contains("ltoo"), "{msg}");
+    }
+
+    #[test]
+    fn bad_enum_value_names_line_column_and_expectation() {
+        let (line, col, msg) = err_at("arch: x86_64\nlto: fat\ncfi: off\n");
+        assert_eq!((line, col), (2, 6));
+        assert!(msg.contains("fat") && msg.contains("thin"), "{msg}");
+        let (line, _, msg) = err_at("arch: riscv\nlto: none\ncfi: off\n");
+        assert_eq!(line, 1);
+        assert!(msg.contains("riscv"), "{msg}");
+        let (line, _, msg) = err_at("arch: x86_64\nlto: none\ncfi: maybe\n");
+        assert_eq!(line, 3);
+        assert!(msg.contains("on") && msg.contains("off"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let (line, _, _) = err_at("arch: x86_64\nlto: none\ncfi: off\ntimeout: soon\n");
+        assert_eq!(line, 4);
+    }
+
+    #[test]
+    fn missing_required_field_is_reported() {
+        let e = parse("arch: x86_64\nlto: none\n").unwrap_err().to_string();
+        assert!(e.contains("cfi"), "{e}");
+        assert!(e.starts_with("/nonexistent/cases/x86_64-test.yaml"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_are_located() {
+        let (line, _, msg) = err_at("arch: x86_64\nlto: none\ncfi: off\nchecks: [modules]\n");
+        assert_eq!(line, 4);
+        assert!(msg.contains("modules"), "{msg}");
+        let (line, _, msg) =
+            err_at("arch: x86_64\nlto: none\ncfi: off\nfragments: [nope.config]\n");
+        assert_eq!(line, 4);
+        assert!(msg.contains("nope.config"), "{msg}");
+        let (line, _, _) = err_at("arch: x86_64\nlto: none\ncfi: off\ntimeout: 0\n");
+        assert_eq!(line, 4);
+        let (line, _, _) = err_at("arch: x86_64\nlto: none\ncfi: off\nconfig:\n  FOO: y\n");
+        assert_eq!(line, 5);
+        let (line, _, _) = err_at("arch: x86_64\nlto: none\ncfi: off\nbase: rm -rf\n");
+        assert_eq!(line, 4);
+    }
+
+    #[test]
+    fn broken_yaml_is_located() {
+        let (line, _, _) = err_at("arch: x86_64\nlto: [none\ncfi: off\n");
+        assert!(line >= 2);
+    }
+}
