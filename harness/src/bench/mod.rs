@@ -20,6 +20,7 @@ use crate::case::Case;
 use crate::checks;
 use crate::console::EventKind;
 use crate::events::{Event, Reporter};
+use crate::guest::protocol::Marker;
 use crate::model::perf::{Basis, Better};
 use crate::model::Status;
 use crate::model::{Arch, Cfi, Lto};
@@ -260,11 +261,11 @@ pub struct Agent {
 
 impl Agent {
     /// Waits for a marker of `kind`, failing on a kernel failure or the deadline.
-    fn wait_marker(&mut self, kind: &str, deadline: Instant) -> Result<Vec<String>> {
+    fn wait_marker(&mut self, kind: Marker, deadline: Instant) -> Result<Vec<String>> {
         loop {
             match self.guest.next_event(deadline) {
                 Next::Event(e) => match e.kind {
-                    EventKind::Marker { kind: k, args } if k == kind => return Ok(args),
+                    EventKind::Marker { kind: k, args } if kind.is(&k) => return Ok(args),
                     EventKind::Panic { .. }
                     | EventKind::Oops { .. }
                     | EventKind::Bug { .. }
@@ -297,13 +298,13 @@ impl Agent {
         let deadline = Instant::now() + timeout;
         let v = self.result(w, deadline)?;
         let host = t.elapsed().as_nanos() as f64 / w.iterations as f64;
-        self.wait_marker("AGENT", deadline)?;
+        self.wait_marker(Marker::Agent, deadline)?;
         Ok((v, host))
     }
 
     /// Reads the next workload result, which must be `w`'s.
     fn result(&mut self, w: &Workload, deadline: Instant) -> Result<f64> {
-        let args = self.wait_marker("BENCH", deadline)?;
+        let args = self.wait_marker(Marker::Bench, deadline)?;
         let field = |k: &str| {
             args.iter()
                 .find_map(|a| a.strip_prefix(k))
@@ -379,7 +380,7 @@ fn boot_agent(
         case: s.case.name.clone(),
     };
     let deadline = Instant::now() + opts.step_timeout;
-    let stamp = agent.wait_marker("STAMP", deadline)?;
+    let stamp = agent.wait_marker(Marker::Stamp, deadline)?;
     let ns: f64 = stamp
         .iter()
         .find_map(|a| a.strip_prefix("ns="))
@@ -389,7 +390,7 @@ fn boot_agent(
         let v = agent.result(w, Instant::now() + opts.step_timeout)?;
         s.workloads[w.index].push(v);
     }
-    agent.wait_marker("AGENT", deadline)?;
+    agent.wait_marker(Marker::Agent, deadline)?;
     let run_init = agent
         .guest_events()
         .iter()

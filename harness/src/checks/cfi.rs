@@ -9,8 +9,8 @@ use super::{unobserved, Console, KernelFacts, Step};
 use crate::arch::LkdtmCfiTest;
 use crate::case::{Case, CfiExpect};
 use crate::console::{message, EventKind};
+use crate::guest::protocol::{cfi_probe_step, LKDTM_LOAD_STEP};
 use crate::model::{CheckResult, Status};
-use crate::stages::image::{CFI_STEP_PREFIX, LKDTM_LOAD_STEP};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -281,7 +281,7 @@ fn probe_check(
             .with(lines);
         }
     }
-    let step_name = format!("{CFI_STEP_PREFIX}{}", test.name);
+    let step_name = cfi_probe_step(test.name);
     let Some(step) = console.step(&step_name) else {
         return unobserved(&name, &format!("lkdtm {}", test.name), boot);
     };

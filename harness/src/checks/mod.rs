@@ -24,11 +24,11 @@ use crate::case::{Case, CheckKind};
 use crate::console::{Event, EventKind};
 use crate::elf::initcalls::{Golden, Initcall};
 use crate::elf::{self, KcfiCount, ModuleFacts};
+use crate::guest::protocol::{cfi_probe_test, rc_arg, Marker};
 use crate::model::results::BootEnd;
 use crate::model::{CheckResult, Status};
 use crate::stages::boot::BootOutcome;
 use crate::stages::build::BuiltKernel;
-use crate::stages::image::CFI_STEP_PREFIX;
 use std::collections::BTreeMap;
 
 /// What the build's files say about the kernel, read once per case.
@@ -132,17 +132,14 @@ impl<'a> Console<'a> {
     /// The console lines strictly between init step `name`'s STEP and
     /// RESULT markers, with its rc; `None` if the step never started.
     pub fn step(&self, name: &str) -> Option<Step> {
-        let start = marker_line(self.events(), "STEP", name)?;
+        let start = marker_line(self.events(), Marker::Step, name)?;
         let result = self.events().iter().find_map(|e| match &e.kind {
             EventKind::Marker { kind, args }
-                if kind == "RESULT"
+                if Marker::Result.is(kind)
                     && args.first().map(String::as_str) == Some(name)
                     && e.line > start =>
             {
-                let rc = args
-                    .get(1)
-                    .and_then(|a| a.strip_prefix("rc="))
-                    .and_then(|v| v.parse().ok());
+                let rc = args.get(1).and_then(|a| rc_arg(a));
                 Some((e.line, rc))
             }
             _ => None,
@@ -181,10 +178,10 @@ pub struct Step {
     pub finished: bool,
 }
 
-fn marker_line(events: &[Event], kind: &str, name: &str) -> Option<usize> {
+fn marker_line(events: &[Event], kind: Marker, name: &str) -> Option<usize> {
     events.iter().find_map(|e| match &e.kind {
         EventKind::Marker { kind: k, args }
-            if k == kind && args.first().map(String::as_str) == Some(name) =>
+            if kind.is(k) && args.first().map(String::as_str) == Some(name) =>
         {
             Some(e.line)
         }
@@ -218,9 +215,9 @@ pub fn describe(e: &Event) -> String {
     format!("console line {}: {what}", e.line)
 }
 
-fn marker<'a>(events: &'a [Event], kind: &str) -> Option<(&'a Event, &'a [String])> {
+fn marker<'a>(events: &'a [Event], kind: Marker) -> Option<(&'a Event, &'a [String])> {
     events.iter().find_map(|e| match &e.kind {
-        EventKind::Marker { kind: k, args } if k == kind => Some((e, args.as_slice())),
+        EventKind::Marker { kind: k, args } if kind.is(k) => Some((e, args.as_slice())),
         _ => None,
     })
 }
@@ -235,11 +232,13 @@ pub fn probe_windows(events: &[Event]) -> Vec<(usize, usize)> {
             continue;
         };
         let Some(name) = args.first() else { continue };
-        if kind != "STEP" || !is_probe_step(name) {
+        if !Marker::Step.is(kind) || cfi_probe_test(name).is_none() {
             continue;
         }
         let end = events[i + 1..].iter().find_map(|r| match &r.kind {
-            EventKind::Marker { kind, args } if kind == "RESULT" && args.first() == Some(name) => {
+            EventKind::Marker { kind, args }
+                if Marker::Result.is(kind) && args.first() == Some(name) =>
+            {
                 Some(r.line)
             }
             _ => None,
@@ -249,11 +248,6 @@ pub fn probe_windows(events: &[Event]) -> Vec<(usize, usize)> {
         }
     }
     out
-}
-
-fn is_probe_step(name: &str) -> bool {
-    name.strip_prefix(CFI_STEP_PREFIX)
-        .is_some_and(|t| t.starts_with("CFI_"))
 }
 
 /// What the console alone says (for `judge LOG`, where QEMU's exit is unknown,
@@ -283,7 +277,7 @@ pub fn console_verdict(events: &[Event]) -> CheckResult {
     let banner = events
         .iter()
         .any(|e| matches!(e.kind, EventKind::Banner { .. }));
-    match (marker(events, "BEGIN"), marker(events, "END")) {
+    match (marker(events, Marker::Begin), marker(events, Marker::End)) {
         (Some(_), Some(_)) => CheckResult::new(
             "boot",
             Status::Pass,

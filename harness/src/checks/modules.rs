@@ -9,6 +9,7 @@ use super::{describe, unobserved, Console, KernelFacts};
 use crate::case::{Case, ModuleSpec};
 use crate::console::{message, EventKind};
 use crate::elf;
+use crate::guest::protocol::ModuleStep;
 use crate::model::{CheckResult, Status};
 
 pub const STATIC: &str = "modules.static";
@@ -95,13 +96,14 @@ enum Problem {
 fn module_runtime(m: &ModuleSpec, console: &Console) -> Result<Vec<String>, Problem> {
     let name = m.name.as_str();
     let mut evidence = Vec::new();
-    for (step, what) in [
-        ("insmod", "insmod failed"),
-        ("listed", "not listed in /proc/modules after insmod"),
-        ("rmmod", "rmmod failed"),
-        ("unlisted", "still listed in /proc/modules after rmmod"),
-    ] {
-        let step_name = format!("{step}-{name}");
+    for step in ModuleStep::ALL {
+        let what = match step {
+            ModuleStep::Insmod => "insmod failed",
+            ModuleStep::Listed => "not listed in /proc/modules after insmod",
+            ModuleStep::Rmmod => "rmmod failed",
+            ModuleStep::Unlisted => "still listed in /proc/modules after rmmod",
+        };
+        let step_name = step.name(name);
         let Some(s) = console.step(&step_name).filter(|s| s.finished) else {
             return Err(Problem::Missing(step_name));
         };
@@ -125,8 +127,8 @@ fn module_runtime(m: &ModuleSpec, console: &Console) -> Result<Vec<String>, Prob
             return Err(Problem::Failed(line));
         }
         let expected = match step {
-            "insmod" => m.init_message.as_deref().map(|t| ("init", t)),
-            "rmmod" => m.exit_message.as_deref().map(|t| ("exit", t)),
+            ModuleStep::Insmod => m.init_message.as_deref().map(|t| ("init", t)),
+            ModuleStep::Rmmod => m.exit_message.as_deref().map(|t| ("exit", t)),
             _ => None,
         };
         if let Some((which, text)) = expected {
@@ -134,12 +136,13 @@ fn module_runtime(m: &ModuleSpec, console: &Console) -> Result<Vec<String>, Prob
                 Some((n, l)) => evidence.push(format!("console line {n}: {}", message(l))),
                 None => {
                     return Err(Problem::Failed(format!(
-                        "{name}: {step} succeeded but its {which} message `{text}` never appeared"
+                        "{name}: {} succeeded but its {which} message `{text}` never appeared",
+                        step.word()
                     )))
                 }
             }
         }
-        if step == "insmod" {
+        if step == ModuleStep::Insmod {
             // initcall_debug reports every module init and what it returned.
             let init = console.events_in(&s).find_map(|e| match &e.kind {
                 EventKind::InitcallReturn {

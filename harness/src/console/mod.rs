@@ -19,6 +19,7 @@
 //! Neither stage ever panics, whatever the input, and both run in time linear
 //! in the input size.
 
+use crate::guest::protocol::MARKER;
 use serde::Serialize;
 
 /// Maximum number of input bytes collected into one line. A longer run of
@@ -29,9 +30,6 @@ const MAX_LINE_BYTES: usize = 4096;
 
 /// Chunk size [`parse_log`] feeds to the splitter.
 const PARSE_LOG_CHUNK: usize = 64 * 1024;
-
-/// Prefix of the markers printed by the harness' `/init`.
-const MARKER_PREFIX: &str = "@@LTOH ";
 
 /// Escape-sequence state of the [`LineSplitter`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -579,8 +577,11 @@ fn strip_caller(s: &str) -> Option<&str> {
 
 /// Classifies a message (prefixes already stripped).
 fn classify(text: &str) -> Option<EventKind> {
-    if let Some(pos) = text.find(MARKER_PREFIX) {
-        if let Some(kind) = parse_marker(&text[pos + MARKER_PREFIX.len()..]) {
+    if let Some(rest) = text
+        .find(MARKER)
+        .and_then(|pos| text[pos + MARKER.len()..].strip_prefix(' '))
+    {
+        if let Some(kind) = parse_marker(rest) {
             return Some(kind);
         }
     }

@@ -417,7 +417,8 @@ fn boot_case(
     let mut req = boot_request(case, &kernel.image, &initrd, &dir, opts);
     // Which boot of this kernel this is, in the log and in init's
     // environment (the kernel hands unknown `a_b=c` words to init).
-    req.cmdline.push(format!("lto_harness_attempt={attempt}"));
+    req.cmdline
+        .push(crate::guest::protocol::attempt_word(attempt));
     if attempt > 0 {
         req.log = dir.join(format!("console.retry-{attempt}.log"));
         req.stderr_log = dir.join(format!("qemu-stderr.retry-{attempt}.log"));

@@ -1,0 +1,170 @@
+//! The protocol between the harness and the guest's `/init`: the marker
+//! lines `/init` prints on the console and the names of its steps. The
+//! init script ([`super::init`]) prints them, the console parser
+//! ([`crate::console`]) finds them, and the checks read them by these
+//! names; all three take them from here.
+//!
+//! ```text
+//! @@LTOH BEGIN <case>            init started
+//! @@LTOH STEP <step>             a step starts
+//! @@LTOH RESULT <step> rc=<n>    it ended with exit code n
+//! @@LTOH COMMAND <i>             the case's i-th init command starts
+//! @@LTOH AGENT ready             a bench agent waits for a workload line
+//! @@LTOH STAMP ...               lto-bench: the guest clock at init's start
+//! @@LTOH BENCH ...               lto-bench: one workload sample's figures
+//! @@LTOH END rc=<n>              init is done (n: 0 when every step passed)
+//! ```
+//!
+//! `STAMP` and `BENCH` are printed by the workload program
+//! (`images/workloads/lto-bench.c`), the rest by `/init`.
+
+/// The word every marker line starts with.
+pub const MARKER: &str = "@@LTOH";
+
+/// A marker's kind: the word after [`MARKER`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    Begin,
+    Step,
+    Result,
+    Command,
+    Agent,
+    Stamp,
+    Bench,
+    End,
+}
+
+impl Marker {
+    pub const ALL: [Marker; 8] = [
+        Marker::Begin,
+        Marker::Step,
+        Marker::Result,
+        Marker::Command,
+        Marker::Agent,
+        Marker::Stamp,
+        Marker::Bench,
+        Marker::End,
+    ];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Marker::Begin => "BEGIN",
+            Marker::Step => "STEP",
+            Marker::Result => "RESULT",
+            Marker::Command => "COMMAND",
+            Marker::Agent => "AGENT",
+            Marker::Stamp => "STAMP",
+            Marker::Bench => "BENCH",
+            Marker::End => "END",
+        }
+    }
+
+    /// Whether a parsed marker's kind (as the console parser keeps it) is this one.
+    pub fn is(self, kind: &str) -> bool {
+        kind == self.keyword()
+    }
+}
+
+impl std::fmt::Display for Marker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.keyword())
+    }
+}
+
+/// The argument of a RESULT or END marker that carries the exit code.
+pub fn rc_arg(arg: &str) -> Option<i32> {
+    arg.strip_prefix("rc=").and_then(|v| v.parse().ok())
+}
+
+/// The steps `/init` runs for each module the case loads, in order; a
+/// module's steps stop at its first failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleStep {
+    /// `insmod /lib/modules/<m>.ko`.
+    Insmod,
+    /// It is in /proc/modules.
+    Listed,
+    /// `rmmod <m>`.
+    Rmmod,
+    /// It is gone from /proc/modules.
+    Unlisted,
+}
+
+impl ModuleStep {
+    pub const ALL: [ModuleStep; 4] = [
+        ModuleStep::Insmod,
+        ModuleStep::Listed,
+        ModuleStep::Rmmod,
+        ModuleStep::Unlisted,
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            ModuleStep::Insmod => "insmod",
+            ModuleStep::Listed => "listed",
+            ModuleStep::Rmmod => "rmmod",
+            ModuleStep::Unlisted => "unlisted",
+        }
+    }
+
+    /// The step's name for module `m`: `insmod-test_module`.
+    pub fn name(self, module: &str) -> String {
+        format!("{}-{module}", self.word())
+    }
+
+    /// The shell command `/init` runs for it (helpers defined in the preamble).
+    pub fn command(self, module: &str) -> String {
+        match self {
+            ModuleStep::Insmod => format!("insmod /lib/modules/{module}.ko"),
+            ModuleStep::Listed => format!("in_proc_modules {module}"),
+            ModuleStep::Rmmod => format!("rmmod {module}"),
+            ModuleStep::Unlisted => format!("not_in_proc_modules {module}"),
+        }
+    }
+}
+
+/// The step that loads lkdtm for the CFI tests.
+pub const LKDTM_LOAD_STEP: &str = "cfi-load-lkdtm";
+
+/// Probe steps are named `cfi-<lkdtm test>`; they are expected to crash
+/// their process.
+const CFI_PROBE_PREFIX: &str = "cfi-";
+
+/// The probe step of an lkdtm CFI test: `cfi-CFI_FORWARD_PROTO`.
+pub fn cfi_probe_step(test: &str) -> String {
+    format!("{CFI_PROBE_PREFIX}{test}")
+}
+
+/// The lkdtm test a step probes, if it is a CFI probe step.
+pub fn cfi_probe_test(step: &str) -> Option<&str> {
+    step.strip_prefix(CFI_PROBE_PREFIX)
+        .filter(|t| t.starts_with("CFI_"))
+}
+
+/// The kernel command-line word that tells init which boot of the kernel
+/// this is (the kernel hands unknown `a_b=c` words to init's environment).
+pub fn attempt_word(attempt: usize) -> String {
+    format!("lto_harness_attempt={attempt}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_only_cfi_tests_are_probes() {
+        assert_eq!(ModuleStep::Insmod.name("test_module"), "insmod-test_module");
+        assert_eq!(cfi_probe_step("CFI_BACKWARD"), "cfi-CFI_BACKWARD");
+        assert_eq!(
+            cfi_probe_test(&cfi_probe_step("CFI_FORWARD_PROTO")),
+            Some("CFI_FORWARD_PROTO")
+        );
+        assert_eq!(cfi_probe_test(LKDTM_LOAD_STEP), None);
+        assert_eq!(cfi_probe_test("insmod-lkdtm"), None);
+        assert_eq!(rc_arg("rc=139"), Some(139));
+        assert_eq!(rc_arg("rc=x"), None);
+        for m in Marker::ALL {
+            assert!(m.is(m.keyword()));
+        }
+    }
+}
