@@ -495,7 +495,7 @@ fn run(cases_dir: &std::path::Path, args: RunArgs) -> Result<u8> {
         .blessed
         .iter()
         .any(|b| b.status == lto_harness::model::results::BlessStatus::Refused);
-    results.write(&args.common.results)?;
+    lto_harness::output::write_all(&results, &args.common.results)?;
     eprintln!("{}", results.summary_line(&args.common.results));
     Ok(match results.exit_code() {
         0 if refused => 1,
@@ -510,7 +510,7 @@ fn merge(out: &std::path::Path, parts: &[PathBuf]) -> Result<u8> {
         loaded.push((p.display().to_string(), lto_harness::ci::load_results(p)?));
     }
     let results = lto_harness::ci::merge_named(loaded)?;
-    results.write(out)?;
+    lto_harness::output::write_all(&results, out)?;
     eprintln!("{}", results.summary_line(out));
     Ok(results.exit_code() as u8)
 }

@@ -670,7 +670,7 @@ pub fn validate(
             prepared.as_ref().expect("set above"),
             reporter,
         );
-        r.write(&point_opts.results_dir)?;
+        crate::output::write_all(&r, &point_opts.results_dir)?;
         results.points.push(Point {
             after,
             commit,
