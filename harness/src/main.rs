@@ -514,7 +514,7 @@ fn merge(out: &std::path::Path, parts: &[PathBuf]) -> Result<u8> {
         loaded.push((p.display().to_string(), lto_harness::ci::load_results(p)?));
     }
     let results = lto_harness::ci::merge_named(loaded)?;
-    results.write(out)?;
+    lto_harness::output::write_all(&results, out)?;
     eprintln!("{}", results.summary_line(out));
     Ok(results.exit_code() as u8)
 }

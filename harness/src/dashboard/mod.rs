@@ -1,13 +1,17 @@
-//! Dashboard: a static `index.html` rendered from the history, with SVG
-//! plots (plotters) inlined, no JavaScript: LTO none/thin/full side by side
-//! per metric with intervals (latest figures per case), trends over
-//! records, build cost against size and speed, and the regressions.
+//! Dashboard: a static `index.html` rendered from the history, for people
+//! to open in a browser, with SVG plots ([`charts`]) inlined, no
+//! JavaScript: LTO none/thin/full side by side per metric with intervals
+//! (latest figures per case), trends over records, build cost against size
+//! and speed, and the regressions.
+
+mod charts;
 
 use crate::history::{self, Figure, Record};
 use crate::model::perf::Regression;
 use crate::model::{Arch, Lto};
 use anyhow::{bail, Context, Result};
-use plotters::prelude::*;
+use charts::{bar_chart, lto_color, scatter_chart, trend_chart};
+use plotters::style::FontStyle;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -31,22 +35,18 @@ pub fn register_font() -> Result<()> {
     .map_err(anyhow::Error::msg)
 }
 
-fn lto_color(lto: Lto) -> RGBColor {
-    match lto {
-        Lto::None => RGBColor(0x4c, 0x72, 0xb0),
-        Lto::Thin => RGBColor(0xdd, 0x84, 0x52),
-        Lto::Full => RGBColor(0x55, 0xa8, 0x68),
-    }
-}
+/// A case's latest record, and the latest figure of each of its metrics.
+type Latest = (Record, BTreeMap<String, Figure>);
 
+/// Cases by architecture, LTO mode, then name.
 fn case_order(r: &Record) -> (Arch, Lto, String) {
     (r.arch, r.lto, r.case.clone())
 }
 
 /// The latest figure of each metric for each case, across runs and benches
 /// (benches of the mode given win over runs for the metrics they have).
-fn latest(records: &[Record]) -> BTreeMap<String, (Record, BTreeMap<String, Figure>)> {
-    let mut out: BTreeMap<String, (Record, BTreeMap<String, Figure>)> = BTreeMap::new();
+fn latest(records: &[Record]) -> BTreeMap<String, Latest> {
+    let mut out: BTreeMap<String, Latest> = BTreeMap::new();
     let mut sorted: Vec<&Record> = records.iter().collect();
     sorted.sort_by(|a, b| a.date.cmp(&b.date));
     for r in sorted {
@@ -61,193 +61,16 @@ fn latest(records: &[Record]) -> BTreeMap<String, (Record, BTreeMap<String, Figu
     out
 }
 
-/// A bar's label: `x86_64 full+cfi`, short enough to sit under its bar.
-fn short_label(r: &Record) -> String {
-    let cfi = if r.cfi.is_on() { "+cfi" } else { "" };
-    let known = [
-        format!("{}-lto-{}", r.arch, r.lto),
-        format!("{}-lto-{}-cfi", r.arch, r.lto),
-    ];
-    if known.contains(&r.case) {
-        format!("{} {}{cfi}", r.arch, r.lto)
-    } else {
-        r.case.clone()
-    }
-}
-
-/// Bars per case for one metric, coloured by LTO mode, with interval whiskers.
-fn bar_chart(metric: &str, rows: &[(&Record, &Figure)]) -> Result<String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (640, 320)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let unit = rows
-            .first()
-            .map(|(_, f)| f.unit.clone())
-            .unwrap_or_default();
-        let max = rows
-            .iter()
-            .map(|(_, f)| f.hi.unwrap_or(f.value).max(f.value))
-            .fold(0.0f64, f64::max)
-            .max(1e-12)
-            * 1.15;
-        let n = rows.len();
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("{metric} ({unit})"), ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(80)
-            // Bar i is centred on x = i, so the integer ticks name the bars.
-            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..max)?;
-        let labels: Vec<String> = rows.iter().map(|(r, _)| short_label(r)).collect();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n.max(1))
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (*x - i).abs() < 0.01 && i >= 0.0 {
-                    labels.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .x_label_style(("sans-serif", 10))
-            .y_label_style(("sans-serif", 11))
-            .draw()?;
-        for (i, (r, f)) in rows.iter().enumerate() {
-            let x0 = i as f64 - 0.35;
-            let x1 = i as f64 + 0.35;
-            chart.draw_series(std::iter::once(Rectangle::new(
-                [(x0, 0.0), (x1, f.value)],
-                lto_color(r.lto).filled(),
-            )))?;
-            if let (Some(lo), Some(hi)) = (f.lo, f.hi) {
-                let xm = i as f64;
-                chart.draw_series(std::iter::once(ErrorBar::new_vertical(
-                    xm,
-                    lo,
-                    f.value,
-                    hi,
-                    BLACK.stroke_width(2),
-                    10,
-                )))?;
-            }
-        }
-        root.present()?;
-    }
-    Ok(svg)
-}
-
-/// One line per case over its records, in date order.
-fn trend_chart(metric: &str, series: &BTreeMap<String, (Lto, Vec<f64>)>) -> Result<String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (640, 300)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let len = series
-            .values()
-            .map(|(_, v)| v.len())
-            .max()
-            .unwrap_or(1)
-            .max(2);
-        let (mut lo, mut hi) = (f64::MAX, f64::MIN);
-        for (_, v) in series.values() {
-            for &x in v {
-                lo = lo.min(x);
-                hi = hi.max(x);
-            }
-        }
-        if lo > hi {
-            (lo, hi) = (0.0, 1.0);
-        }
-        let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-12);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("{metric}: trend over records"), ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0f64..(len - 1) as f64, (lo - pad)..(hi + pad))?;
-        chart
-            .configure_mesh()
-            .x_desc("record")
-            .label_style(("sans-serif", 11))
-            .draw()?;
-        for (i, (case, (lto, v))) in series.iter().enumerate() {
-            let base = lto_color(*lto);
-            // Shade by arch/case index so lines of the same LTO mode differ.
-            let c = RGBColor(
-                base.0.saturating_sub((i % 3) as u8 * 30),
-                base.1,
-                base.2.saturating_sub((i % 2) as u8 * 40),
-            );
-            chart
-                .draw_series(LineSeries::new(
-                    v.iter().enumerate().map(|(x, y)| (x as f64, *y)),
-                    c.stroke_width(2),
-                ))?
-                .label(case.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
-                });
-            chart.draw_series(
-                v.iter()
-                    .enumerate()
-                    .map(|(x, y)| Circle::new((x as f64, *y), 3, c.filled())),
-            )?;
-        }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 10))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
-        root.present()?;
-    }
-    Ok(svg)
-}
-
-/// Build cost (x) against another figure (y), one point per case.
-fn scatter_chart(x_metric: &str, y_metric: &str, pts: &[(&Record, f64, f64)]) -> Result<String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (640, 320)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let xmax = pts.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.2;
-        let ymax = pts.iter().map(|p| p.2).fold(0.0, f64::max).max(1e-9) * 1.2;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("{y_metric} against {x_metric}"), ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0f64..xmax, 0f64..ymax)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_metric)
-            .y_desc(y_metric)
-            .label_style(("sans-serif", 11))
-            .draw()?;
-        for (r, x, y) in pts {
-            let c = lto_color(r.lto);
-            chart.draw_series(std::iter::once(Circle::new((*x, *y), 6, c.filled())))?;
-            chart.draw_series(std::iter::once(Text::new(
-                r.case.clone(),
-                (*x, *y),
-                ("sans-serif", 10).into_font(),
-            )))?;
-        }
-        root.present()?;
-    }
-    Ok(svg)
-}
-
+/// Text as HTML: `&`, `<` and `>` escaped.
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
-/// Renders `dir/index.html` from the history at `history_path`.
+/// Renders `dir/index.html` from the history at `history_path`: the
+/// latest figures per case, then the page section by section. Returns how
+/// many plots it has.
 pub fn render(history_path: &Path, dir: &Path) -> Result<usize> {
     register_font()?;
     let records = history::load(history_path)?;
@@ -258,13 +81,29 @@ pub fn render(history_path: &Path, dir: &Path) -> Result<usize> {
         );
     }
     let latest = latest(&records);
-    let mut cases: Vec<&(Record, BTreeMap<String, Figure>)> = latest.values().collect();
+    let mut cases: Vec<&Latest> = latest.values().collect();
     cases.sort_by_key(|(r, _)| case_order(r));
     let mut metric_names: Vec<String> = cases.iter().flat_map(|(_, m)| m.keys().cloned()).collect();
     metric_names.sort();
     metric_names.dedup();
 
     let mut html = String::new();
+    head(&mut html, records.len(), history_path);
+    regressions_section(&mut html, &regressions(&records, &cases));
+    let mut plots = 0;
+    plots += bars_section(&mut html, &cases, &metric_names)?;
+    plots += scatter_section(&mut html, &cases)?;
+    plots += trends_section(&mut html, &records, &metric_names)?;
+    table(&mut html, &cases, &metric_names);
+    html.push_str("</body></html>\n");
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::host::cache::write_atomic(&dir.join("index.html"), html.as_bytes())?;
+    Ok(plots)
+}
+
+/// The page up to its first section: style, title, a note on the figures
+/// and the LTO modes' colours.
+fn head(html: &mut String, records: usize, history_path: &Path) {
     html.push_str(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>lto-harness dashboard</title>\n\
          <style>body{font-family:sans-serif;margin:2em;max-width:1400px}\
@@ -279,7 +118,7 @@ pub fn render(history_path: &Path, dir: &Path) -> Result<usize> {
         "<p class=\"note\">{} records from <code>{}</code>. Workload and boot figures from deterministic benches are guest \
          instruction counts under QEMU <code>-icount</code> (path length under TCG, not silicon cycles); wall figures are TCG \
          time with bootstrap 95% intervals. Whiskers show intervals where a figure has one.</p>",
-        records.len(),
+        records,
         esc(&history_path.display().to_string())
     );
     html.push_str("<p class=\"legend\">LTO mode:");
@@ -292,10 +131,13 @@ pub fn render(history_path: &Path, dir: &Path) -> Result<usize> {
         );
     }
     html.push_str("</p>\n");
+}
 
-    // Regressions between each case's two latest records of the same kind.
+/// Regressions between each case's two latest records of the same kind
+/// (and bench mode).
+fn regressions(records: &[Record], cases: &[&Latest]) -> Vec<Regression> {
     let mut regs: Vec<Regression> = Vec::new();
-    for (r, _) in &cases {
+    for (r, _) in cases {
         let mut same: Vec<&Record> = records.iter().filter(|x| x.case == r.case).collect();
         same.sort_by(|a, b| a.date.cmp(&b.date));
         for kind_mode in same
@@ -314,20 +156,28 @@ pub fn render(history_path: &Path, dir: &Path) -> Result<usize> {
             }
         }
     }
+    regs
+}
+
+/// The regressions, one per line, or a line saying there are none.
+fn regressions_section(html: &mut String, regs: &[Regression]) {
     html.push_str("<h2>Performance regressions (latest record against the one before)</h2>\n");
     if regs.is_empty() {
         html.push_str("<p>None beyond their noise bands.</p>\n");
     } else {
         html.push_str("<ul>\n");
-        for r in &regs {
+        for r in regs {
             let _ = writeln!(html, "<li class=\"reg\">{}</li>", esc(&r.to_string()));
         }
         html.push_str("</ul>\n");
     }
+}
 
+/// A bar chart per metric of the cases' latest figures; returns how many.
+fn bars_section(html: &mut String, cases: &[&Latest], metric_names: &[String]) -> Result<usize> {
     html.push_str("<h2>Latest figures, side by side</h2>\n<div class=\"grid\">\n");
     let mut plots = 0;
-    for m in &metric_names {
+    for m in metric_names {
         let rows: Vec<(&Record, &Figure)> = cases
             .iter()
             .filter_map(|(r, ms)| ms.get(m).map(|f| (r, f)))
@@ -342,7 +192,15 @@ pub fn render(history_path: &Path, dir: &Path) -> Result<usize> {
         );
         plots += 1;
     }
-    html.push_str("</div>\n<h2>Build cost against size and speed</h2>\n<div class=\"grid\">\n");
+    html.push_str("</div>\n");
+    Ok(plots)
+}
+
+/// Build CPU time against size and speed, where two cases or more have
+/// both; returns how many plots.
+fn scatter_section(html: &mut String, cases: &[&Latest]) -> Result<usize> {
+    html.push_str("<h2>Build cost against size and speed</h2>\n<div class=\"grid\">\n");
+    let mut plots = 0;
     for y in [
         "size.text",
         "size.image",
@@ -362,33 +220,53 @@ pub fn render(history_path: &Path, dir: &Path) -> Result<usize> {
             plots += 1;
         }
     }
-    html.push_str("</div>\n<h2>Trends</h2>\n<div class=\"grid\">\n");
+    html.push_str("</div>\n");
+    Ok(plots)
+}
+
+/// A trend chart per metric that some case has two records of; returns
+/// how many.
+fn trends_section(html: &mut String, records: &[Record], metric_names: &[String]) -> Result<usize> {
+    html.push_str("<h2>Trends</h2>\n<div class=\"grid\">\n");
     let mut sorted: Vec<&Record> = records.iter().collect();
     sorted.sort_by(|a, b| a.date.cmp(&b.date));
-    for m in &metric_names {
-        let mut series: BTreeMap<String, (Lto, Vec<f64>)> = BTreeMap::new();
-        for r in &sorted {
-            if let Some(f) = r.metrics.get(m) {
-                series
-                    .entry(r.case.clone())
-                    .or_insert_with(|| (r.lto, vec![]))
-                    .1
-                    .push(f.value);
-            }
-        }
+    let mut plots = 0;
+    for m in metric_names {
+        let series = trend(&sorted, m);
         if series.values().any(|(_, v)| v.len() >= 2) {
             let _ = writeln!(html, "<figure>{}</figure>", trend_chart(m, &series)?);
             plots += 1;
         }
     }
-    html.push_str("</div>\n<h2>Latest figures</h2>\n<table><tr><th>case</th>");
-    for m in &metric_names {
+    html.push_str("</div>\n");
+    Ok(plots)
+}
+
+/// Each case's values of `metric`, in the records' order, with its LTO mode.
+fn trend(sorted: &[&Record], metric: &str) -> BTreeMap<String, (Lto, Vec<f64>)> {
+    let mut series: BTreeMap<String, (Lto, Vec<f64>)> = BTreeMap::new();
+    for r in sorted {
+        if let Some(f) = r.metrics.get(metric) {
+            series
+                .entry(r.case.clone())
+                .or_insert_with(|| (r.lto, vec![]))
+                .1
+                .push(f.value);
+        }
+    }
+    series
+}
+
+/// The latest figures as a table: a row per case, a column per metric.
+fn table(html: &mut String, cases: &[&Latest], metric_names: &[String]) {
+    html.push_str("<h2>Latest figures</h2>\n<table><tr><th>case</th>");
+    for m in metric_names {
         let _ = write!(html, "<th>{}</th>", esc(m));
     }
     html.push_str("</tr>\n");
-    for (r, ms) in &cases {
+    for (r, ms) in cases {
         let _ = write!(html, "<tr><th>{}</th>", esc(&r.case));
-        for m in &metric_names {
+        for m in metric_names {
             match ms.get(m) {
                 Some(f) => {
                     let _ = write!(html, "<td>{:.6}</td>", f.value);
@@ -398,10 +276,7 @@ pub fn render(history_path: &Path, dir: &Path) -> Result<usize> {
         }
         html.push_str("</tr>\n");
     }
-    html.push_str("</table>\n</body></html>\n");
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    crate::host::cache::write_atomic(&dir.join("index.html"), html.as_bytes())?;
-    Ok(plots)
+    html.push_str("</table>\n");
 }
 
 #[cfg(test)]

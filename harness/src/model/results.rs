@@ -1,16 +1,15 @@
-//! Report: the results of a run as CI systems read them: `results.json`
-//! (everything, per case and per step), `junit.xml` (quick-junit; one
-//! testcase per step and check) and the process exit code (0 all pass,
-//! 1 any fail, 2 any incomplete and no fail).
+//! The results of a run: per case, its build and boot steps and its
+//! checks; the tests every output names ([`CaseResult::tests`]); the
+//! summary and the process exit code (0 all pass, 1 any fail, 2 any
+//! incomplete and no fail). The `output` module writes them out
+//! (`results.json` is [`RunResults`] as it is).
 
 use crate::model::kernel::{Arch, Cfi, Lto};
 use crate::model::status::{passed_on_retry, Status};
 use crate::stages::source::SourceIdentity;
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The verdict of one check (or of the boot).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -295,7 +294,6 @@ impl RunResults {
         self.summary = s;
     }
 
-    /// 0 all pass, 1 any fail, 2 any incomplete (or skipped) and no fail.
     /// `N passed, N failed, N incomplete, N skipped in S s; results in DIR`.
     pub fn summary_line(&self, dir: &Path) -> String {
         let s = &self.summary;
@@ -310,6 +308,7 @@ impl RunResults {
         )
     }
 
+    /// 0 all pass, 1 any fail, 2 any incomplete (or skipped) and no fail.
     pub fn exit_code(&self) -> i32 {
         let worst = Status::worst(self.cases.iter().map(|c| c.status));
         match worst {
@@ -318,90 +317,6 @@ impl RunResults {
             Status::Fail => 1,
             Status::Incomplete | Status::Skipped => 2,
         }
-    }
-
-    pub fn write(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        crate::host::cache::write_atomic(
-            &dir.join("results.json"),
-            &serde_json::to_vec_pretty(self)?,
-        )?;
-        crate::host::cache::write_atomic(&dir.join("junit.xml"), self.junit()?.as_bytes())?;
-        use crate::output::formats;
-        crate::host::cache::write_atomic(
-            &dir.join("libtest.jsonl"),
-            formats::libtest_json(self).as_bytes(),
-        )?;
-        crate::host::cache::write_atomic(
-            &dir.join("kcidb.json"),
-            &serde_json::to_vec_pretty(&formats::kcidb(self, "lto_harness"))?,
-        )?;
-        crate::host::cache::write_atomic(
-            &dir.join("summary.md"),
-            formats::markdown_summary(self).as_bytes(),
-        )?;
-        Ok(())
-    }
-
-    /// One testsuite per case; one testcase per step and check.
-    pub fn junit(&self) -> Result<String> {
-        use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
-        let mut report = Report::new("lto-harness");
-        report.set_time(Duration::from_secs_f64(self.seconds.max(0.0)));
-        for c in &self.cases {
-            let mut suite = TestSuite::new(c.name.as_str());
-            suite.add_property(("arch", c.arch.name()));
-            suite.add_property(("lto", c.lto.name()));
-            suite.add_property(("cfi", c.cfi.name()));
-            for t in c.tests() {
-                let message = t.message;
-                let mut st = match t.status {
-                    Status::Pass => TestCaseStatus::success(),
-                    Status::Skipped => {
-                        let mut s = TestCaseStatus::skipped();
-                        s.set_message(message);
-                        s
-                    }
-                    Status::Fail | Status::Incomplete => {
-                        let kind = if t.status == Status::Fail {
-                            NonSuccessKind::Failure
-                        } else {
-                            NonSuccessKind::Error
-                        };
-                        let mut s = TestCaseStatus::non_success(kind);
-                        s.set_message(message);
-                        s.set_type(t.status.name());
-                        if !t.details.is_empty() {
-                            s.set_description(t.details.join("\n"));
-                        }
-                        s
-                    }
-                };
-                // Earlier attempts of a retried step: flakyFailure on a
-                // pass (unstable), rerunFailure on a fail.
-                let earlier = t.attempts.len().saturating_sub(1);
-                for a in &t.attempts[..earlier] {
-                    match a {
-                        Status::Fail => {
-                            st.add_rerun(TestRerun::new(NonSuccessKind::Failure));
-                        }
-                        Status::Incomplete => {
-                            st.add_rerun(TestRerun::new(NonSuccessKind::Error));
-                        }
-                        _ => {}
-                    }
-                }
-                let mut tc = TestCase::new(t.id(), st);
-                tc.set_classname(format!("lto-harness.{}", c.name));
-                tc.set_time(Duration::from_secs_f64(t.seconds.unwrap_or(0.0).max(0.0)));
-                if let Some(p) = t.log {
-                    tc.set_system_out(format!("log: {}", p.display()));
-                }
-                suite.add_test_case(tc);
-            }
-            report.add_test_suite(suite);
-        }
-        Ok(report.to_string()?)
     }
 }
 
@@ -482,43 +397,5 @@ mod tests {
             1
         );
         assert_eq!(run(vec![]).exit_code(), 2);
-    }
-
-    #[test]
-    fn junit_has_one_testcase_per_step_and_check_with_statuses() {
-        let chk = CheckResult {
-            name: "modules".into(),
-            status: Status::Fail,
-            message: "insmod failed".into(),
-            details: vec![],
-            attempts: vec![],
-        };
-        let r = run(vec![case(
-            "x86_64-lto-full-cfi",
-            Status::Pass,
-            Status::Incomplete,
-            vec![chk],
-        )]);
-        let xml = r.junit().unwrap();
-        assert_eq!(xml.matches("<testcase ").count(), 3, "{xml}");
-        assert!(xml.contains("name=\"check:modules\""));
-        assert!(xml.contains("<failure message=\"insmod failed\""), "{xml}");
-        assert!(
-            xml.contains("<error message=\"m\" type=\"incomplete\""),
-            "{xml}"
-        );
-        assert_eq!(r.summary.fail, 1);
-    }
-
-    #[test]
-    fn results_json_round_trips() {
-        let d = tempfile::tempdir().unwrap();
-        let r = run(vec![case("a", Status::Pass, Status::Pass, vec![])]);
-        r.write(d.path()).unwrap();
-        let back: RunResults =
-            serde_json::from_slice(&std::fs::read(d.path().join("results.json")).unwrap()).unwrap();
-        assert_eq!(back.cases[0].name, "a");
-        assert_eq!(back.cases[0].status, Status::Pass);
-        assert!(d.path().join("junit.xml").exists());
     }
 }

@@ -1,4 +1,99 @@
-//! Output: a run's results in the formats people and CI systems read.
+//! Output: a run's results in the formats people and CI systems read,
+//! written by [`write_all`] into the results directory:
+//!
+//! * `results.json`: everything, per case and per step (the
+//!   [`RunResults`] as they are; read back by `merge`, `compare`, `gate`
+//!   and `series`);
+//! * `junit.xml` ([`junit`]): JUnit XML, for CI test reports;
+//! * `libtest.jsonl` ([`libtest`]): libtest's JSON lines, for tools that
+//!   read `cargo test`;
+//! * `kcidb.json` ([`kcidb`]): KernelCI's KCIDB I/O data;
+//! * `summary.md` ([`markdown`]): a few lines for a mail or a job summary.
+//!
+//! Every format has one test per step and check, as
+//! [`CaseResult::tests`](crate::model::results::CaseResult::tests)
+//! enumerates them: `build`, `boot` and `check:<name>` for each check
+//! other than `boot` (which the boot step already is).
 
-pub mod formats;
+pub mod junit;
+pub mod kcidb;
+pub mod libtest;
+pub mod markdown;
+mod text;
 pub mod writer;
+
+#[cfg(test)]
+mod testdata;
+
+use crate::host::cache::write_atomic;
+use crate::model::results::RunResults;
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// Writes every format of `results` into `dir` (created if need be), each
+/// file atomically: `results.json`, `junit.xml`, `libtest.jsonl`,
+/// `kcidb.json`, `summary.md`.
+pub fn write_all(results: &RunResults, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_atomic(
+        &dir.join("results.json"),
+        &serde_json::to_vec_pretty(results)?,
+    )?;
+    write_atomic(&dir.join("junit.xml"), junit::junit(results)?.as_bytes())?;
+    write_atomic(
+        &dir.join("libtest.jsonl"),
+        libtest::libtest_json(results).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join("kcidb.json"),
+        &serde_json::to_vec_pretty(&kcidb::kcidb(results, "lto_harness"))?,
+    )?;
+    write_atomic(
+        &dir.join("summary.md"),
+        markdown::markdown_summary(results).as_bytes(),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testdata::{case, run, sample};
+    use super::*;
+    use crate::model::Status;
+    use serde_json::Value;
+
+    #[test]
+    fn results_json_round_trips() {
+        let d = tempfile::tempdir().unwrap();
+        let r = run(vec![case("a", Status::Pass, Status::Pass, vec![])]);
+        write_all(&r, d.path()).unwrap();
+        let back: RunResults =
+            serde_json::from_slice(&std::fs::read(d.path().join("results.json")).unwrap()).unwrap();
+        assert_eq!(back.cases[0].name, "a");
+        assert_eq!(back.cases[0].status, Status::Pass);
+        assert!(d.path().join("junit.xml").exists());
+    }
+
+    #[test]
+    fn write_puts_every_format_next_to_results_json() {
+        let d = tempfile::tempdir().unwrap();
+        let r = sample();
+        write_all(&r, d.path()).unwrap();
+        for f in [
+            "results.json",
+            "junit.xml",
+            "libtest.jsonl",
+            "kcidb.json",
+            "summary.md",
+        ] {
+            assert!(d.path().join(f).is_file(), "{f}");
+        }
+        let k: Value =
+            serde_json::from_slice(&std::fs::read(d.path().join("kcidb.json")).unwrap()).unwrap();
+        assert_eq!(k, kcidb::kcidb(&r, "lto_harness"));
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("libtest.jsonl")).unwrap(),
+            libtest::libtest_json(&r)
+        );
+    }
+}

@@ -39,7 +39,7 @@ impl Reporter for ResultsWriter {
         let Event::RunFinished { results, dir } = event else {
             return;
         };
-        match results.write(dir) {
+        match super::write_all(results, dir) {
             Ok(()) => {
                 if let Ok(mut w) = self.written.lock() {
                     w.push(dir.to_path_buf());

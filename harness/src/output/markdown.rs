@@ -1,0 +1,219 @@
+//! `summary.md`: a few lines to paste into a reply on a mailing list or a
+//! CI job's summary page: the counts, a table of the cases (padded, so it
+//! reads as plain text too) and every step or check that did not pass, or
+//! passed only on a retry. Markdown, no HTML.
+
+use super::text::attempts_text;
+use crate::model::results::RunResults;
+use crate::model::Status;
+use std::fmt::Write as _;
+
+/// The first line of `s`, at most `max` characters (`...` when cut).
+fn first_line(s: &str, max: usize) -> String {
+    let line = s.lines().next().unwrap_or("").trim_end();
+    if line.chars().count() > max {
+        let mut l: String = line.chars().take(max).collect();
+        l.push_str("...");
+        l
+    } else {
+        line.to_owned()
+    }
+}
+
+/// A table cell: no `|` or line break.
+fn cell(s: &str) -> String {
+    first_line(s, 80).replace('|', "/")
+}
+
+/// A short summary to paste into a mail: the counts, a table of the cases
+/// (padded, so it reads as plain text too), and every step or check that
+/// did not pass, or passed only on a retry, with the first line of its
+/// message. Markdown, no HTML.
+pub fn markdown_summary(r: &RunResults) -> String {
+    let mut out = counts_line(r);
+    let _ = writeln!(out, "\n{}", about_line(r));
+    if !r.cases.is_empty() {
+        out.push('\n');
+        out.push_str(&case_table(r));
+    }
+    out.push('\n');
+    out.push_str(&not_passing(r));
+    out
+}
+
+/// `lto-harness: N cases: ...; N steps and checks: ...`: pass and fail
+/// always, incomplete and skipped when there are any.
+fn counts_line(r: &RunResults) -> String {
+    let mut cases = [0usize; 4];
+    let mut tests = [0usize; 4];
+    let idx = |s: Status| match s {
+        Status::Pass => 0,
+        Status::Fail => 1,
+        Status::Incomplete => 2,
+        Status::Skipped => 3,
+    };
+    for c in &r.cases {
+        cases[idx(c.status)] += 1;
+        for i in c.tests() {
+            tests[idx(i.status)] += 1;
+        }
+    }
+    let counts = |n: &[usize; 4]| {
+        ["pass", "fail", "incomplete", "skipped"]
+            .iter()
+            .zip(n)
+            .filter(|(name, n)| **n > 0 || **name == "pass" || **name == "fail")
+            .map(|(name, n)| format!("{n} {name}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let total_tests: usize = tests.iter().sum();
+    format!(
+        "lto-harness: {} case{}: {}; {} steps and checks: {}\n",
+        r.cases.len(),
+        if r.cases.len() == 1 { "" } else { "s" },
+        counts(&cases),
+        total_tests,
+        counts(&tests),
+    )
+}
+
+/// What was tested: the kernel, the source, the toolchain, the harness.
+fn about_line(r: &RunResults) -> String {
+    let mut about = Vec::new();
+    if let Some(v) = &r.kernel_version {
+        about.push(format!("Linux {v}"));
+    }
+    if let Some(s) = &r.source {
+        about.push(s.describe());
+    }
+    if let Some(t) = &r.toolchain {
+        about.push(t.clone());
+    }
+    about.push(format!("lto-harness {}", r.harness_version));
+    about.join("; ")
+}
+
+/// The cases as a table, padded to the widest cell of each column.
+fn case_table(r: &RunResults) -> String {
+    let header = ["case", "arch", "lto", "cfi", "status"];
+    let rows: Vec<[String; 5]> = r
+        .cases
+        .iter()
+        .map(|c| {
+            [
+                cell(&c.name),
+                cell(c.arch.name()),
+                cell(c.lto.name()),
+                cell(c.cfi.name()),
+                c.status.name().to_owned(),
+            ]
+        })
+        .collect();
+    let mut width = header.map(str::len);
+    for row in &rows {
+        for (w, v) in width.iter_mut().zip(row) {
+            *w = (*w).max(v.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("| {} |\n", padded.join(" | "))
+    };
+    let mut out = line(&header.map(String::from));
+    out.push_str(&line(&width.map(|w| "-".repeat(w))));
+    for row in &rows {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+/// Every step or check that did not pass, or passed only on a retry, one
+/// per line with the first line of its message; or a line saying all
+/// passed.
+fn not_passing(r: &RunResults) -> String {
+    let mut notes = Vec::new();
+    for c in &r.cases {
+        for i in c.tests() {
+            let what = i.id();
+            if i.status != Status::Pass {
+                notes.push(format!(
+                    "- {} {what}: {}: {}",
+                    c.name,
+                    i.status.name(),
+                    first_line(i.message, 240)
+                ));
+            } else if i.unstable() {
+                notes.push(format!(
+                    "- {} {what}: unstable (passed on a retry; attempts: {}): {}",
+                    c.name,
+                    attempts_text(i.attempts),
+                    first_line(i.message, 240)
+                ));
+            }
+        }
+    }
+    if notes.is_empty() {
+        return "Every step and check passed.\n".into();
+    }
+    let mut out = String::from("Not passing:\n\n");
+    for n in notes {
+        out.push_str(&n);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::testdata::{fixtures, sample};
+
+    #[test]
+    fn markdown_lists_every_failing_check() {
+        let md = markdown_summary(&sample());
+        let first = md.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "lto-harness: 3 cases: 0 pass, 2 fail, 1 incomplete; \
+             12 steps and checks: 6 pass, 2 fail, 1 incomplete, 3 skipped"
+        );
+        assert!(
+            md.contains("| case                | arch   | lto  | cfi | status     |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| arm64-lto-full-cfi  | arm64  | full | on  | incomplete |"),
+            "{md}"
+        );
+        for want in [
+            "- x86_64-lto-full-cfi check:modules.runtime: fail: lkdtm did not load\n",
+            "- arm64-lto-full-cfi boot: incomplete: timed out after 60 s\n",
+            "- arm64-lto-full-cfi check:initcalls.boot: skipped: no boot to check\n",
+            "- x86_64-lto-none build: fail: built in 394 s\n",
+            "- x86_64-lto-none boot: skipped:",
+            "- x86_64-lto-none check:modules.static: skipped: no kernel to check\n",
+            "- x86_64-lto-full-cfi check:cfi.CFI_FORWARD_PROTO: unstable (passed on a retry; attempts: fail, pass)",
+        ] {
+            assert!(md.contains(want), "{want}\n---\n{md}");
+        }
+        assert!(!md.contains("second line"), "{md}");
+        assert!(!md.contains("check:cfi.static"), "{md}");
+        assert!(!md.contains('<'), "{md}");
+
+        let (_, pass) = fixtures()
+            .into_iter()
+            .find(|(p, _)| p.ends_with("all-pass.json"))
+            .unwrap();
+        let md = markdown_summary(&pass);
+        assert!(
+            md.starts_with("lto-harness: 6 cases: 6 pass, 0 fail; "),
+            "{md}"
+        );
+        assert!(md.contains("Every step and check passed."), "{md}");
+    }
+}
