@@ -9,8 +9,9 @@
 //! * [`host`]: plumbing: processes, the cache, the toolchain on this machine;
 //! * [`guest`]: the protocol between the harness and the guest's `/init`;
 //! * [`console`]: the serial console parser (never panics on noise);
+//! * [`elf`]: readers of vmlinux and `.ko` files (the build stage records
+//!   vmlinux's section sizes with it);
 //! * [`stages`]: source → config → build → image → boot, one module each;
-//! * [`elf`]: readers of vmlinux and `.ko` files;
 //! * [`checks`]: what a kernel is and did, judged into verdicts;
 //! * [`run`]: drives the stages and checks for the selected cases, with
 //!   retries and blessing, and emits [`run::events`];
@@ -27,11 +28,11 @@ pub mod case;
 pub mod host;
 
 pub mod console;
+pub mod elf;
 pub mod guest;
 pub mod stages;
 
 pub mod checks;
-pub mod elf;
 
 pub mod output;
 pub mod run;

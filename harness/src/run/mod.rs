@@ -8,8 +8,9 @@
 pub mod reporter;
 
 use crate::case::{Case, CheckKind};
+use crate::checks::golden::{self, Golden, GoldenError};
 use crate::checks::{self, cfi::LkdtmExpectations, Expectations, KernelFacts};
-use crate::elf::initcalls::{Golden, GoldenError, Initcall};
+use crate::elf::initcalls::Initcall;
 use crate::host::cache::Cache;
 use crate::host::toolchain::{self, Toolchain};
 use crate::model::results::{
@@ -721,7 +722,7 @@ fn bless(
             .iter()
             .filter_map(|(i, o)| {
                 let o = o.as_ref().expect("checked");
-                crate::elf::initcalls::compare(&first, &path, o, &cases[*i].name).map(|m| {
+                golden::compare(&first, &path, o, &cases[*i].name).map(|m| {
                     format!(
                         "{} differs from {}: {}",
                         cases[*i].name, cases[orders[0].0].name, m.summary
@@ -741,7 +742,7 @@ fn bless(
             .get(&path)
             .map(|g| g.entries.clone())
             .unwrap_or_default();
-        match crate::elf::initcalls::compare(&old, &path, &first, "blessed") {
+        match golden::compare(&old, &path, &first, "blessed") {
             None => {
                 blessing.status = BlessStatus::Unchanged;
                 blessing.message = format!("{} initcalls, as before", first.len());
