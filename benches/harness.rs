@@ -61,6 +61,7 @@ fn some_vmlinux() -> Option<std::path::PathBuf> {
 }
 
 fn initcall_checks(c: &mut Criterion) {
+    use lto_harness::checks::golden::{self, Golden};
     use lto_harness::elf::initcalls;
     let mut g = c.benchmark_group("initcalls");
     g.sample_size(20);
@@ -81,14 +82,14 @@ fn initcall_checks(c: &mut Criterion) {
         env!("CARGO_MANIFEST_DIR"),
         "/../cases/golden/x86_64-defconfig.initcalls"
     ));
-    let golden = initcalls::Golden::load(golden_path).expect("shipped golden");
+    let golden = Golden::load(golden_path).expect("shipped golden");
     let mut swapped = golden.entries.clone();
     let n = swapped.len();
     swapped.swap(n / 3, 2 * n / 3);
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function("compare_swapped_defconfig", |b| {
         b.iter(|| {
-            initcalls::compare(&golden.entries, golden_path, &swapped, "bench")
+            golden::compare(&golden.entries, golden_path, &swapped, "bench")
                 .expect("differs")
                 .missing
         })

@@ -3,36 +3,43 @@
 //! did. The folders read like the pipeline, and dependencies point one
 //! way, from the top of this list to the bottom:
 //!
-//! * [`model`]: the shared vocabulary (statuses, results, figures); no I/O;
-//! * [`arch`]: each architecture's facts, as data;
+//! * [`model`]: the shared vocabulary (statuses, faults, results, what a
+//!   kernel is, performance figures); no I/O;
+//! * [`events`]: the typed stream of what happens, and its reporters;
+//! * [`arch`]: each architecture's facts, as data (one file per arch);
 //! * [`case`]: the YAML case files;
 //! * [`host`]: plumbing: processes, the cache, the toolchain on this machine;
-//! * [`guest`]: the protocol between the harness and the guest's `/init`;
+//! * [`guest`]: what runs in the guest: the marker protocol and `/init`;
 //! * [`console`]: the serial console parser (never panics on noise);
+//! * [`elf`]: readers of vmlinux and `.ko` files (the build stage records
+//!   vmlinux's section sizes with it);
 //! * [`stages`]: source → config → build → image → boot, one module each;
-//! * [`elf`]: readers of vmlinux and `.ko` files;
-//! * [`checks`]: what a kernel is and did, judged into verdicts;
+//! * [`checks`]: what a kernel is and did, judged into verdicts (goldens too);
+//! * [`output`]: results.json, JUnit, libtest JSON, KCIDB, markdown, and the
+//!   writer that writes them when a run finishes;
 //! * [`run`]: drives the stages and checks for the selected cases, with
-//!   retries and blessing, and emits [`run::events`];
-//! * [`output`]: results.json, JUnit, libtest JSON, KCIDB, markdown;
+//!   retries and blessing;
 //! * the features built on a run: [`bench`], [`history`], [`dashboard`],
 //!   [`compare`] (and gate), [`series`], [`ci`] (plan, shard, merge).
 //!
 //! The command line (`src/cli/`, one file per subcommand) sits on top.
+//! `layers.rs` (a test) holds this order and fails on an import against it.
 
 pub mod model;
+
+pub mod events;
 
 pub mod arch;
 pub mod case;
 pub mod host;
 
-pub mod console;
 pub mod guest;
+
+pub mod console;
+pub mod elf;
 pub mod stages;
 
 pub mod checks;
-pub mod elf;
-pub mod events;
 
 pub mod output;
 pub mod run;
@@ -43,6 +50,9 @@ pub mod compare;
 pub mod dashboard;
 pub mod history;
 pub mod series;
+
+#[cfg(test)]
+mod layers;
 
 /// The default cases directory: `./cases` when it exists, else the one
 /// this binary was built from.

@@ -55,7 +55,7 @@ pub enum BusyboxSource {
 }
 
 /// A trace kCFI leaves in a vmlinux image (counted by
-/// [`crate::elf::kcfi_evidence`]; a kCFI kernel has some of each, a
+/// [`crate::elf::kcfi::kcfi_evidence`]; a kCFI kernel has some of each, a
 /// kernel without kCFI none).
 #[derive(Debug)]
 pub enum KcfiMarker {

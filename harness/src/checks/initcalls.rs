@@ -3,44 +3,14 @@
 //! each compared with the case's golden file. LTO may reorder initcalls;
 //! none, thin and full kernels of one config must all match one golden.
 
+use super::boot_order::{self, attach_levels, BootInitcall};
+use super::golden::{compare, Golden, GoldenMismatch};
 use super::{unobserved, Console, KernelFacts};
-use crate::console::{Event, EventKind};
-use crate::elf::initcalls::{self as order, BootInitcall, Golden, Initcall};
+use crate::elf::initcalls::Initcall;
 use crate::model::{CheckResult, Status};
 
 pub const STATIC: &str = "initcalls.static";
 pub const BOOT: &str = "initcalls.boot";
-
-/// The built-in initcalls a boot ran, in order: `calling` lines of PID 1
-/// before `Run /init`, names normalised (LTO stubs give their level).
-/// `None` when the boot never reached `Run /init`.
-pub fn boot_order(events: &[Event]) -> Option<Vec<BootInitcall>> {
-    let run_init = events
-        .iter()
-        .find(|e| matches!(e.kind, EventKind::RunInit { .. }))?
-        .line;
-    Some(
-        events
-            .iter()
-            .take_while(|e| e.line < run_init)
-            .filter_map(|e| match &e.kind {
-                EventKind::InitcallStart {
-                    func,
-                    module: None,
-                    pid,
-                } if pid.is_none_or(|p| p == 1) => {
-                    let (func, level) = order::normalise(func);
-                    Some(BootInitcall {
-                        func,
-                        level,
-                        line: e.line,
-                    })
-                }
-                _ => None,
-            })
-            .collect(),
-    )
-}
 
 fn no_golden(name: &str, golden: Option<&Golden>, case_golden: &str) -> Option<CheckResult> {
     golden.is_none().then(|| {
@@ -58,7 +28,7 @@ fn golden_label(case: &crate::case::Case) -> String {
     })
 }
 
-fn mismatch_result(name: &str, what: &str, m: &order::Mismatch) -> CheckResult {
+fn mismatch_result(name: &str, what: &str, m: &GoldenMismatch) -> CheckResult {
     CheckResult::new(
         name,
         Status::Fail,
@@ -90,7 +60,7 @@ pub fn static_check(
             )
         }
     };
-    match order::compare(
+    match compare(
         &golden.entries,
         &golden.path,
         statics,
@@ -121,14 +91,14 @@ fn golden_name(g: &Golden) -> String {
 pub struct BootView {
     pub order: Vec<Initcall>,
     /// `Some(diff summary)` when the boot and the tables disagree.
-    pub disagreement: Option<order::Mismatch>,
+    pub disagreement: Option<GoldenMismatch>,
 }
 
 pub fn boot_view(facts: &KernelFacts, boot: &[BootInitcall]) -> BootView {
     let statics: &[Initcall] = facts.initcalls.as_deref().unwrap_or(&[]);
-    let with_levels = order::attach_levels(boot, statics);
+    let with_levels = attach_levels(boot, statics);
     let disagreement = facts.initcalls.as_ref().ok().and_then(|s| {
-        order::compare(
+        compare(
             s,
             std::path::Path::new("vmlinux initcall tables"),
             &with_levels,
@@ -152,7 +122,7 @@ pub fn boot_check(
     let Some(console) = console else {
         return unobserved(BOOT, "the initcall order at boot", boot);
     };
-    let Some(seen) = boot_order(console.events()) else {
+    let Some(seen) = boot_order::from_console(console.events()) else {
         return unobserved(BOOT, "`Run /init` (so the built-in initcall order)", boot);
     };
     if seen.is_empty() {
@@ -172,7 +142,7 @@ pub fn boot_check(
         None => String::new(),
         Some(d) => format!("; it differs from vmlinux's own tables: {}", d.summary),
     };
-    match order::compare(&golden.entries, &golden.path, &view.order, "boot order") {
+    match compare(&golden.entries, &golden.path, &view.order, "boot order") {
         None if view.disagreement.is_none() => CheckResult::new(
             BOOT,
             Status::Pass,
@@ -202,7 +172,8 @@ pub fn boot_check(
 pub fn blessable(facts: &KernelFacts, console: Option<&Console>) -> Result<Vec<Initcall>, String> {
     let statics = facts.initcalls.as_ref().map_err(|e| e.clone())?;
     let console = console.ok_or("the kernel did not boot")?;
-    let seen = boot_order(console.events()).ok_or("the boot never reached `Run /init`")?;
+    let seen =
+        boot_order::from_console(console.events()).ok_or("the boot never reached `Run /init`")?;
     let view = boot_view(facts, &seen);
     match view.disagreement {
         None => Ok(statics.clone()),

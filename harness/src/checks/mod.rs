@@ -3,7 +3,8 @@
 //! the case asks for its static half (read from the build's files, no boot
 //! needed) and its runtime half (read from the boot console):
 //!
-//! * [`initcalls`]: `initcalls.static`, `initcalls.boot`;
+//! * [`initcalls`]: `initcalls.static`, `initcalls.boot`, judged against
+//!   the case's [`golden`] file, with the boot's order from [`boot_order`];
 //! * [`cfi`]: `cfi.static`, `cfi.<lkdtm test>` per CFI test;
 //! * [`modules`]: `modules.static`, `modules.runtime`.
 //!
@@ -16,19 +17,24 @@
 //! * `incomplete`: the harness or the machine failed (QEMU missing or
 //!   crashed, timeout), so nothing can be said about the kernel.
 
+pub mod boot_order;
 pub mod cfi;
+pub mod golden;
 pub mod initcalls;
 pub mod modules;
 
 use crate::case::{Case, CheckKind};
 use crate::console::{Event, EventKind};
-use crate::elf::initcalls::{Golden, Initcall};
-use crate::elf::{self, KcfiCount, ModuleFacts};
+use crate::elf;
+use crate::elf::initcalls::{static_order_from_bytes, Initcall};
+use crate::elf::kcfi::{self, KcfiCount};
+use crate::elf::module::{self, ModuleFacts};
 use crate::guest::protocol::{cfi_probe_test, rc_arg, Marker};
 use crate::model::results::BootEnd;
 use crate::model::{CheckResult, Status};
 use crate::stages::boot::BootOutcome;
 use crate::stages::build::BuiltKernel;
+use golden::Golden;
 use std::collections::BTreeMap;
 
 /// What the build's files say about the kernel, read once per case.
@@ -64,21 +70,17 @@ impl KernelFacts {
             }
         }
         let path = &kernel.vmlinux;
-        let initcalls = on(
-            &vmlinux,
-            path,
-            crate::elf::initcalls::static_order_from_bytes,
-        );
+        let initcalls = on(&vmlinux, path, static_order_from_bytes);
         let kcfi = on(&vmlinux, path, |d| {
-            elf::kcfi_evidence(d, case.arch.profile())
+            kcfi::kcfi_evidence(d, case.arch.profile())
         });
-        let vermagic = on(&vmlinux, path, elf::kernel_vermagic);
+        let vermagic = on(&vmlinux, path, module::kernel_vermagic);
         let modules = case
             .image_modules()
             .into_iter()
             .map(|m| {
                 let facts = match kernel.modules.get(&m) {
-                    Some(p) => elf::module_facts(p).map_err(|e| format!("{e:#}")),
+                    Some(p) => module::module_facts(p).map_err(|e| format!("{e:#}")),
                     None => Err(format!("the build has no {m}.ko")),
                 };
                 (m, facts)

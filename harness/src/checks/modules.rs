@@ -8,7 +8,7 @@
 use super::{describe, unobserved, Console, KernelFacts};
 use crate::case::{Case, ModuleSpec};
 use crate::console::{message, EventKind};
-use crate::elf;
+use crate::elf::module::module_problems;
 use crate::guest::protocol::ModuleStep;
 use crate::model::{CheckResult, Status};
 
@@ -32,7 +32,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
         match f {
             Err(e) => problems.push(format!("{name}: {e}")),
             Ok(f) => {
-                let p = elf::module_problems(f, name, case.arch.profile(), vermagic);
+                let p = module_problems(f, name, case.arch.profile(), vermagic);
                 if p.is_empty() {
                     good.push(name.as_str());
                 }

@@ -328,8 +328,8 @@ fn earlier(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
     use crate::model::results::{Blessing, BootStep, BuildStep, CaseResult, Summary};
+    use crate::model::source::SourceIdentity;
     use crate::model::{CheckResult, Status};
-    use crate::stages::source::SourceIdentity;
 
     fn case(name: &str, yaml: &str) -> Case {
         let mut c = Case::parse(Path::new("/nonexistent/cases/x.yaml"), yaml).unwrap();

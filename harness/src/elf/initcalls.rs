@@ -1,26 +1,26 @@
-//! Initcall order: the sequence in which a kernel runs its built-in
-//! initcalls, and whether it is the one we expect.
+//! Initcall tables: the order in which a kernel runs its built-in
+//! initcalls, read statically from `vmlinux` (the `__initcall*_start`
+//! tables of PREL32 entries), with symbol names normalised (LTO
+//! `__initstub__kmod_…` stubs, ThinLTO `.llvm.N` suffixes).
 //!
-//! This module extracts the order statically from `vmlinux` (the
-//! `__initcall*_start` tables of PREL32 entries), takes the order seen on a
-//! boot console (`initcall_debug`), normalises symbol names (LTO
-//! `__initstub__kmod_…` stubs, ThinLTO `.llvm.N` suffixes), and compares
-//! either against a "golden" file, producing a readable unified diff.
+//! Judging an order (golden files, the unified diff) is
+//! [`crate::checks::golden`]'s; the order a boot ran is
+//! [`crate::checks::boot_order`]'s.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 use serde::Serialize;
-use similar::{ChangeTag, TextDiff};
 
 /// One initcall: its level and its function.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Initcall {
     /// A level id as used in golden files: "early", "0".."7", "0s".."7s",
-    /// "rootfs" (or [`UNKNOWN_LEVEL`] from [`attach_levels`]).
+    /// "rootfs" (or [`UNKNOWN_LEVEL`](crate::checks::boot_order::UNKNOWN_LEVEL)
+    /// from [`attach_levels`](crate::checks::boot_order::attach_levels)).
     pub level: String,
     /// The C function, normalised (no LTO stub name, no `.llvm.N`).
     pub func: String,
@@ -409,275 +409,14 @@ fn alias_rank(name: &str, expected_func: Option<&str>) -> (bool, bool) {
     (id.is_some(), expected_func == Some(func.as_str()))
 }
 
-// ---- boot order ------------------------------------------------------------------
-
-/// One built-in initcall seen at boot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BootInitcall {
-    pub func: String,
-    pub level: Option<String>,
-    /// Console line it was seen on.
-    pub line: usize,
-}
-
-/// The level given to boot initcalls that match nothing in the static order.
-pub const UNKNOWN_LEVEL: &str = "?";
-
-/// Give boot initcalls without a level (non-LTO consoles) the level of the
-/// matching entry of the same kernel's static order.
-///
-/// If the names of boot and static are the same sequence, levels are copied
-/// by index. Otherwise each boot entry without a level takes the level of
-/// the first not-yet-used static entry with the same func, scanning forward
-/// from just after the last match and then wrapping around to the start;
-/// if there is none, [`UNKNOWN_LEVEL`]. Entries that already have a level
-/// keep it (and use up no static entry).
-pub fn attach_levels(boot: &[BootInitcall], statics: &[Initcall]) -> Vec<Initcall> {
-    let same_names =
-        boot.len() == statics.len() && boot.iter().zip(statics).all(|(b, s)| b.func == s.func);
-    if same_names {
-        return boot
-            .iter()
-            .zip(statics)
-            .map(|(b, s)| Initcall::new(b.level.as_deref().unwrap_or(&s.level), &*b.func))
-            .collect();
-    }
-    let mut matcher = StaticMatcher::new(statics);
-    boot.iter()
-        .map(|b| {
-            let level = match &b.level {
-                Some(level) => level.as_str(),
-                None => matcher.level_of(&b.func).unwrap_or(UNKNOWN_LEVEL),
-            };
-            Initcall::new(level, &*b.func)
-        })
-        .collect()
-}
-
-/// Hands out static entries by function name, each at most once.
-struct StaticMatcher<'s> {
-    statics: &'s [Initcall],
-    used: Vec<bool>,
-    /// Where the next search starts: just after the last match.
-    cursor: usize,
-}
-
-impl<'s> StaticMatcher<'s> {
-    fn new(statics: &'s [Initcall]) -> Self {
-        StaticMatcher {
-            statics,
-            used: vec![false; statics.len()],
-            cursor: 0,
-        }
-    }
-
-    fn level_of(&mut self, func: &str) -> Option<&'s str> {
-        let n = self.statics.len();
-        let found = (self.cursor..n)
-            .chain(0..self.cursor)
-            .find(|&i| !self.used[i] && self.statics[i].func == func)?;
-        self.used[found] = true;
-        self.cursor = found + 1;
-        let statics = self.statics;
-        Some(&statics[found].level)
-    }
-}
-
-// ---- golden files ----------------------------------------------------------------
-
-/// Golden file: plain text, one initcall per line `<level> <func>` (single
-/// space), in order. Lines starting with '#' and blank lines are comments.
-/// Levels must be level ids ([`is_level`]); func must be a C identifier
-/// (`[A-Za-z_][A-Za-z0-9_]*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Golden {
-    pub path: PathBuf,
-    pub entries: Vec<Initcall>,
-}
-
-/// Why a golden file could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum GoldenError {
-    #[error("{}: cannot read golden file: {error}", .path.display())]
-    Io {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{}:{line}: {message}", .path.display())]
-    Malformed {
-        path: PathBuf,
-        /// 1-based.
-        line: usize,
-        message: String,
-    },
-}
-
-impl Golden {
-    pub fn load(path: &Path) -> Result<Golden, GoldenError> {
-        let text = std::fs::read_to_string(path).map_err(|error| GoldenError::Io {
-            path: path.to_owned(),
-            error,
-        })?;
-        Golden::parse(path, &text)
-    }
-
-    pub fn parse(path: &Path, text: &str) -> Result<Golden, GoldenError> {
-        let entries = text
-            .lines()
-            .enumerate()
-            .filter(|(_, line)| !is_comment(line))
-            .map(|(index, line)| {
-                parse_golden_line(line).map_err(|message| GoldenError::Malformed {
-                    path: path.to_owned(),
-                    line: index + 1,
-                    message,
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Golden {
-            path: path.to_owned(),
-            entries,
-        })
-    }
-
-    /// The file text for `entries`, with a short '#' header naming the
-    /// family and saying how to regenerate it. `parse(render(x))` gives `x`
-    /// back when all levels and functions are valid (not `?`).
-    pub fn render(family: &str, entries: &[Initcall]) -> String {
-        let family = family.replace(['\r', '\n'], " ");
-        let mut text = format!(
-            "# Initcall order of the `{family}` kernels: `<level> <function>` per line, in run order.\n\
-             # Generated; regenerate with `lto-harness bless CASE...` after checking the diff.\n"
-        );
-        text.extend(entries.iter().map(|entry| format!("{entry}\n")));
-        text
-    }
-}
-
-fn is_comment(line: &str) -> bool {
-    let line = line.trim();
-    line.is_empty() || line.starts_with('#')
-}
-
-/// One `<level> <function>` line, or what is wrong with it.
-fn parse_golden_line(line: &str) -> Result<Initcall, String> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let [level, func] = fields[..] else {
-        return Err(format!(
-            "expected `<level> <function>`, found `{}`",
-            line.trim()
-        ));
-    };
-    if !is_level(level) {
-        return Err(format!(
-            "unknown level `{level}`; expected early, 0-7, 0s-7s or rootfs"
-        ));
-    }
-    if !is_identifier(func) {
-        return Err(format!(
-            "`{func}` is not a C identifier; expected [A-Za-z_][A-Za-z0-9_]*"
-        ));
-    }
-    Ok(Initcall::new(level, func))
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-// ---- comparison ------------------------------------------------------------------
-
-/// The outcome of comparing an order with the golden.
-#[derive(Debug, Clone, Serialize)]
-pub struct Mismatch {
-    /// Unified diff (3 lines of context, headers "golden <path>" and `what`).
-    pub diff: String,
-    /// 0-based index in `actual` of the first difference.
-    pub first: usize,
-    /// A sentence naming the first initcall out of place and its level.
-    pub summary: String,
-    /// Lines removed from the golden in the diff.
-    pub missing: usize,
-    /// Lines added to the golden in the diff.
-    pub extra: usize,
-}
-
-/// Compares `actual` (described by `what`, e.g. "boot order") with the
-/// golden order; None when equal.
-pub fn compare(
-    golden: &[Initcall],
-    golden_path: &Path,
-    actual: &[Initcall],
-    what: &str,
-) -> Option<Mismatch> {
-    let first = golden
-        .iter()
-        .zip(actual)
-        .take_while(|(g, a)| g == a)
-        .count();
-    if first == golden.len() && first == actual.len() {
-        return None;
-    }
-    let old = lines(golden);
-    let new = lines(actual);
-    let text_diff = TextDiff::from_lines(&old, &new);
-    let count = |tag| {
-        text_diff
-            .iter_all_changes()
-            .filter(|c| c.tag() == tag)
-            .count()
-    };
-    let diff = text_diff
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("golden {}", golden_path.display()), what)
-        .to_string();
-    Some(Mismatch {
-        missing: count(ChangeTag::Delete),
-        extra: count(ChangeTag::Insert),
-        summary: first_difference(golden, actual, first),
-        first,
-        diff,
-    })
-}
-
-fn lines(entries: &[Initcall]) -> String {
-    entries.iter().map(|e| format!("{e}\n")).collect()
-}
-
-fn first_difference(golden: &[Initcall], actual: &[Initcall], at: usize) -> String {
-    let what = match (golden.get(at), actual.get(at)) {
-        (Some(expected), Some(found)) => {
-            format!("golden expects `{expected}`, the kernel has `{found}`")
-        }
-        (Some(expected), None) => format!(
-            "golden expects `{expected}`, the kernel has nothing more ({} missing at the end)",
-            initcalls(golden.len() - at)
-        ),
-        (None, Some(found)) => format!(
-            "golden has nothing more; extra `{found}` ({} extra at the end)",
-            initcalls(actual.len() - at)
-        ),
-        (None, None) => "the orders are equal".to_owned(),
-    };
-    format!("first difference at initcall #{}: {what}", at + 1)
-}
-
-fn initcalls(n: usize) -> String {
-    match n {
-        1 => "1 initcall".to_owned(),
-        n => format!("{n} initcalls"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
+    use std::path::PathBuf;
+
+    // Only the hand-run test below uses it, to print a readable diff.
+    use crate::checks::golden;
 
     fn ic(level: &str, func: &str) -> Initcall {
         Initcall::new(level, func)
@@ -796,281 +535,6 @@ mod tests {
         for id in ["8", "8s", "s", "", "1ss", "late", "?", "Early"] {
             assert!(!is_level(id), "{id}");
         }
-    }
-
-    // ---- golden ----
-
-    fn sample() -> Vec<Initcall> {
-        order(&[
-            ("early", "init_hw_perf_events"),
-            ("0", "init_mmap_min_addr"),
-            ("1s", "sync_one"),
-            ("rootfs", "populate_rootfs"),
-            ("7", "_late9"),
-        ])
-    }
-
-    #[test]
-    fn golden_round_trip() {
-        let text = Golden::render("x86_64-tiny", &sample());
-        assert!(text.starts_with('#'), "{text}");
-        assert!(text.contains("x86_64-tiny"), "{text}");
-        assert!(text.contains("lto-harness bless"), "{text}");
-        let golden = Golden::parse(Path::new("g.txt"), &text).unwrap();
-        assert_eq!(golden.entries, sample());
-        assert_eq!(golden.path, Path::new("g.txt"));
-    }
-
-    #[test]
-    fn golden_comments_and_blank_lines() {
-        let text = "# header\n\n1 foo\n   \n  # indented comment\r\n2 bar\r\n";
-        let golden = Golden::parse(Path::new("g"), text).unwrap();
-        assert_eq!(golden.entries, order(&[("1", "foo"), ("2", "bar")]));
-    }
-
-    fn malformed(text: &str) -> (usize, String) {
-        match Golden::parse(Path::new("cases/g.initcalls"), text) {
-            Err(GoldenError::Malformed {
-                line,
-                message,
-                path,
-            }) => {
-                assert_eq!(path, Path::new("cases/g.initcalls"));
-                (line, message)
-            }
-            other => panic!("expected Malformed, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn golden_malformed_lines() {
-        let (line, message) = malformed("# c\n1 ok\nfoo bar baz\n");
-        assert_eq!(line, 3);
-        assert_eq!(
-            message,
-            "expected `<level> <function>`, found `foo bar baz`"
-        );
-
-        let (line, message) = malformed("lonely\n");
-        assert_eq!(line, 1);
-        assert!(message.contains("found `lonely`"), "{message}");
-
-        let (line, message) = malformed("1 a\n\n# x\n9 foo\n");
-        assert_eq!(line, 4);
-        assert_eq!(
-            message,
-            "unknown level `9`; expected early, 0-7, 0s-7s or rootfs"
-        );
-
-        let (line, message) = malformed("1 a\n2 foo-bar\n");
-        assert_eq!(line, 2);
-        assert!(
-            message.contains("`foo-bar` is not a C identifier"),
-            "{message}"
-        );
-
-        let (_, message) = malformed("1 9lives\n");
-        assert!(message.contains("`9lives`"), "{message}");
-    }
-
-    #[test]
-    fn golden_error_display_names_file_and_line() {
-        let err = Golden::parse(Path::new("g.txt"), "1 a\n9 b\n").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "g.txt:2: unknown level `9`; expected early, 0-7, 0s-7s or rootfs"
-        );
-    }
-
-    #[test]
-    fn golden_unreadable_file() {
-        let path = Path::new("/nonexistent/lto-harness/golden.initcalls");
-        match Golden::load(path) {
-            Err(err @ GoldenError::Io { .. }) => {
-                assert!(err
-                    .to_string()
-                    .starts_with(&format!("{}: cannot read", path.display())));
-            }
-            other => panic!("expected Io, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn golden_load_reads_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("g.initcalls");
-        std::fs::write(&path, Golden::render("f", &sample())).unwrap();
-        assert_eq!(Golden::load(&path).unwrap().entries, sample());
-    }
-
-    // ---- compare ----
-
-    const GOLDEN_PATH: &str = "cases/golden/x86_64.initcalls";
-
-    fn letters(n: usize) -> Vec<Initcall> {
-        (0..n).map(|i| ic("1", &format!("f{i}"))).collect()
-    }
-
-    fn cmp(golden: &[Initcall], actual: &[Initcall]) -> Option<Mismatch> {
-        compare(golden, Path::new(GOLDEN_PATH), actual, "boot order")
-    }
-
-    #[test]
-    fn compare_equal_is_none() {
-        assert!(cmp(&letters(10), &letters(10)).is_none());
-        assert!(cmp(&[], &[]).is_none());
-    }
-
-    #[test]
-    fn compare_adjacent_swap() {
-        let golden = letters(10);
-        let mut actual = golden.clone();
-        actual.swap(4, 5);
-        let m = cmp(&golden, &actual).unwrap();
-        assert_eq!(m.first, 4);
-        assert_eq!(
-            m.summary,
-            "first difference at initcall #5: golden expects `1 f4`, the kernel has `1 f5`"
-        );
-        assert!(
-            m.diff.contains(&format!("--- golden {GOLDEN_PATH}")),
-            "{}",
-            m.diff
-        );
-        assert!(m.diff.contains("+++ boot order"), "{}", m.diff);
-        // Both swapped lines are in the diff; the moved one as - and +.
-        let moved = ["-1 f4\n", "+1 f4\n"].iter().all(|l| m.diff.contains(l));
-        let moved_other = ["-1 f5\n", "+1 f5\n"].iter().all(|l| m.diff.contains(l));
-        assert!(moved || moved_other, "{}", m.diff);
-        assert!(
-            m.diff.contains("1 f4\n") && m.diff.contains("1 f5\n"),
-            "{}",
-            m.diff
-        );
-        assert_eq!((m.missing, m.extra), (1, 1));
-    }
-
-    #[test]
-    fn compare_distant_swap_shows_both_lines() {
-        let golden = letters(20);
-        let mut actual = golden.clone();
-        actual.swap(5, 15);
-        let m = cmp(&golden, &actual).unwrap();
-        assert_eq!(m.first, 5);
-        assert!(
-            m.summary
-                .contains("golden expects `1 f5`, the kernel has `1 f15`"),
-            "{}",
-            m.summary
-        );
-        for line in ["-1 f5\n", "+1 f15\n", "-1 f15\n", "+1 f5\n"] {
-            assert!(m.diff.contains(line), "{line:?} not in\n{}", m.diff);
-        }
-        // 3 lines of context: f2 shows, f1 is too far from the first change.
-        assert!(m.diff.contains(" 1 f2\n"), "{}", m.diff);
-        assert!(!m.diff.contains(" 1 f1\n"), "{}", m.diff);
-        assert_eq!((m.missing, m.extra), (2, 2));
-    }
-
-    #[test]
-    fn compare_level_change_counts() {
-        let golden = order(&[("1", "a"), ("1s", "b"), ("2", "c")]);
-        let actual = order(&[("1", "a"), ("1", "b"), ("2", "c")]);
-        let m = cmp(&golden, &actual).unwrap();
-        assert_eq!(m.first, 1);
-        assert!(
-            m.summary.contains("expects `1s b`, the kernel has `1 b`"),
-            "{}",
-            m.summary
-        );
-    }
-
-    #[test]
-    fn compare_truncated() {
-        let golden = letters(10);
-        let m = cmp(&golden, &golden[..7]).unwrap();
-        assert_eq!(m.first, 7);
-        assert_eq!(
-            m.summary,
-            "first difference at initcall #8: golden expects `1 f7`, the kernel has nothing more \
-             (3 initcalls missing at the end)"
-        );
-        assert_eq!((m.missing, m.extra), (3, 0));
-        assert!(m.diff.contains("-1 f9\n"), "{}", m.diff);
-    }
-
-    #[test]
-    fn compare_extended() {
-        let golden = letters(5);
-        let mut actual = golden.clone();
-        actual.push(ic("6", "foo"));
-        let m = cmp(&golden, &actual).unwrap();
-        assert_eq!(m.first, 5);
-        assert_eq!(
-            m.summary,
-            "first difference at initcall #6: golden has nothing more; extra `6 foo` \
-             (1 initcall extra at the end)"
-        );
-        assert_eq!((m.missing, m.extra), (0, 1));
-        assert!(m.diff.contains("+6 foo\n"), "{}", m.diff);
-    }
-
-    // ---- attach_levels ----
-
-    fn boot(funcs: &[(&str, Option<&str>)]) -> Vec<BootInitcall> {
-        funcs
-            .iter()
-            .enumerate()
-            .map(|(i, &(func, level))| BootInitcall {
-                func: func.to_owned(),
-                level: level.map(str::to_owned),
-                line: 100 + i,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn attach_levels_same_sequence_copies_by_index() {
-        // `dup` appears twice with different levels: copied by position.
-        let statics = order(&[("early", "dup"), ("1", "a"), ("6", "dup")]);
-        let booted = boot(&[("dup", None), ("a", Some("1s")), ("dup", None)]);
-        assert_eq!(
-            attach_levels(&booted, &statics),
-            order(&[("early", "dup"), ("1s", "a"), ("6", "dup")])
-        );
-    }
-
-    #[test]
-    fn attach_levels_matches_by_name() {
-        let statics = order(&[
-            ("early", "dup"),
-            ("1", "a"),
-            ("2", "b"),
-            ("6", "dup"),
-            ("7", "c"),
-        ]);
-        // b ran before a, c is missing, x is unknown, dup ran twice.
-        let booted = boot(&[
-            ("dup", None),
-            ("b", None),
-            ("a", None),
-            ("x", None),
-            ("dup", None),
-            ("dup", None),
-            ("c", Some("7s")),
-        ]);
-        assert_eq!(
-            attach_levels(&booted, &statics),
-            order(&[
-                ("early", "dup"),
-                ("2", "b"),
-                ("1", "a"),
-                ("?", "x"),
-                ("6", "dup"),
-                ("?", "dup"),
-                ("7s", "c"),
-            ])
-        );
     }
 
     // ---- static order on synthetic ELF files ----
@@ -1221,21 +685,9 @@ mod tests {
         offset
     }
 
-    struct Shdr {
-        name: u32,
-        kind: u32,
-        flags: u64,
-        addr: u64,
-        offset: u64,
-        size: u64,
-        link: u32,
-        info: u32,
-        entsize: u64,
-    }
-
-    fn write_elf(table: &[u8], symbols: &[Sym]) -> Vec<u8> {
-        const EHDR_SIZE: u64 = 64;
-        const TEXT_SIZE: u64 = 0x1000;
+    /// `.symtab` and `.strtab` for `symbols` (locals first), and the index
+    /// of the first global symbol.
+    fn symbol_tables(symbols: &[Sym]) -> (Vec<u8>, Vec<u8>, u64) {
         let mut strtab = vec![0u8];
         let mut symtab = vec![0u8; 24]; // the null symbol
         for sym in symbols {
@@ -1246,89 +698,15 @@ mod tests {
             push_u64(&mut symtab, sym.value);
             push_u64(&mut symtab, 0);
         }
-        let first_global = 1 + symbols.iter().filter(|s| s.bind == STB_LOCAL).count() as u32;
-        let mut shstrtab = vec![0u8];
-        let names: Vec<u32> = [".text", ".init.data", ".symtab", ".strtab", ".shstrtab"]
-            .iter()
-            .map(|name| add_str(&mut shstrtab, name))
-            .collect();
+        let first_global = 1 + symbols.iter().filter(|s| s.bind == STB_LOCAL).count() as u64;
+        (symtab, strtab, first_global)
+    }
 
-        // Layout: header, table, symtab, strtab, shstrtab, section headers.
-        let table_offset = EHDR_SIZE;
-        let symtab_offset = (table_offset + table.len() as u64).next_multiple_of(8);
-        let strtab_offset = symtab_offset + symtab.len() as u64;
-        let shstrtab_offset = strtab_offset + strtab.len() as u64;
-        let shdr_offset = (shstrtab_offset + shstrtab.len() as u64).next_multiple_of(8);
-        let headers = [
-            Shdr {
-                name: 0,
-                kind: 0,
-                flags: 0,
-                addr: 0,
-                offset: 0,
-                size: 0,
-                link: 0,
-                info: 0,
-                entsize: 0,
-            },
-            // .text is NOBITS here: only its addresses matter.
-            Shdr {
-                name: names[0],
-                kind: 8,
-                flags: 0x6,
-                addr: TEXT_ADDR,
-                offset: table_offset,
-                size: TEXT_SIZE,
-                link: 0,
-                info: 0,
-                entsize: 0,
-            },
-            Shdr {
-                name: names[1],
-                kind: 1,
-                flags: 0x3,
-                addr: TABLE_ADDR,
-                offset: table_offset,
-                size: table.len() as u64,
-                link: 0,
-                info: 0,
-                entsize: 0,
-            },
-            Shdr {
-                name: names[2],
-                kind: 2,
-                flags: 0,
-                addr: 0,
-                offset: symtab_offset,
-                size: symtab.len() as u64,
-                link: 4,
-                info: first_global,
-                entsize: 24,
-            },
-            Shdr {
-                name: names[3],
-                kind: 3,
-                flags: 0,
-                addr: 0,
-                offset: strtab_offset,
-                size: strtab.len() as u64,
-                link: 0,
-                info: 0,
-                entsize: 0,
-            },
-            Shdr {
-                name: names[4],
-                kind: 3,
-                flags: 0,
-                addr: 0,
-                offset: shstrtab_offset,
-                size: shstrtab.len() as u64,
-                link: 0,
-                info: 0,
-                entsize: 0,
-            },
-        ];
+    const EHDR_SIZE: u64 = 64;
 
+    /// The ELF header of an x86-64 executable with `shnum` section headers
+    /// at `shoff`, the last of them `.shstrtab`.
+    fn elf_header(shoff: u64, shnum: u16) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
         out.extend_from_slice(&[0; 8]);
@@ -1337,14 +715,94 @@ mod tests {
         push_u32(&mut out, 1);
         push_u64(&mut out, TEXT_ADDR); // entry
         push_u64(&mut out, 0); // phoff
-        push_u64(&mut out, shdr_offset);
+        push_u64(&mut out, shoff);
         push_u32(&mut out, 0); // flags
         push_u16(&mut out, EHDR_SIZE as u16);
         push_u16(&mut out, 56); // phentsize
         push_u16(&mut out, 0); // phnum
         push_u16(&mut out, 64); // shentsize
-        push_u16(&mut out, headers.len() as u16);
-        push_u16(&mut out, 5); // shstrndx
+        push_u16(&mut out, shnum);
+        push_u16(&mut out, shnum - 1); // shstrndx
+        out
+    }
+
+    /// A section header's fields: name, type, flags, addr, offset, size,
+    /// link, info, entsize.
+    type Shdr = [u64; 9];
+
+    /// Appends a section header (every section 8-aligned).
+    fn push_shdr(out: &mut Vec<u8>, h: &Shdr) {
+        let [name, kind, flags, addr, offset, size, link, info, entsize] = *h;
+        push_u32(out, name as u32);
+        push_u32(out, kind as u32);
+        push_u64(out, flags);
+        push_u64(out, addr);
+        push_u64(out, offset);
+        push_u64(out, size);
+        push_u32(out, link as u32);
+        push_u32(out, info as u32);
+        push_u64(out, 8);
+        push_u64(out, entsize);
+    }
+
+    fn write_elf(table: &[u8], symbols: &[Sym]) -> Vec<u8> {
+        const TEXT_SIZE: u64 = 0x1000;
+        let (symtab, strtab, first_global) = symbol_tables(symbols);
+        let mut shstrtab = vec![0u8];
+        let names: Vec<u64> = [".text", ".init.data", ".symtab", ".strtab", ".shstrtab"]
+            .iter()
+            .map(|name| add_str(&mut shstrtab, name).into())
+            .collect();
+
+        // Layout: header, table, symtab, strtab, shstrtab, section headers.
+        let table_offset = EHDR_SIZE;
+        let symtab_offset = (table_offset + table.len() as u64).next_multiple_of(8);
+        let strtab_offset = symtab_offset + symtab.len() as u64;
+        let shstrtab_offset = strtab_offset + strtab.len() as u64;
+        let shdr_offset = (shstrtab_offset + shstrtab.len() as u64).next_multiple_of(8);
+        let (table_size, symtab_size) = (table.len() as u64, symtab.len() as u64);
+        let (strtab_size, shstrtab_size) = (strtab.len() as u64, shstrtab.len() as u64);
+        let headers: [Shdr; 6] = [
+            [0; 9],
+            // .text is NOBITS here: only its addresses matter.
+            [
+                names[0],
+                8,
+                0x6,
+                TEXT_ADDR,
+                table_offset,
+                TEXT_SIZE,
+                0,
+                0,
+                0,
+            ],
+            [
+                names[1],
+                1,
+                0x3,
+                TABLE_ADDR,
+                table_offset,
+                table_size,
+                0,
+                0,
+                0,
+            ],
+            [
+                names[2],
+                2,
+                0,
+                0,
+                symtab_offset,
+                symtab_size,
+                4,
+                first_global,
+                24,
+            ],
+            [names[3], 3, 0, 0, strtab_offset, strtab_size, 0, 0, 0],
+            [names[4], 3, 0, 0, shstrtab_offset, shstrtab_size, 0, 0, 0],
+        ];
+
+        let mut out = elf_header(shdr_offset, headers.len() as u16);
         out.extend_from_slice(table);
         out.resize(symtab_offset as usize, 0);
         out.extend_from_slice(&symtab);
@@ -1352,16 +810,7 @@ mod tests {
         out.extend_from_slice(&shstrtab);
         out.resize(shdr_offset as usize, 0);
         for h in &headers {
-            push_u32(&mut out, h.name);
-            push_u32(&mut out, h.kind);
-            push_u64(&mut out, h.flags);
-            push_u64(&mut out, h.addr);
-            push_u64(&mut out, h.offset);
-            push_u64(&mut out, h.size);
-            push_u32(&mut out, h.link);
-            push_u32(&mut out, h.info);
-            push_u64(&mut out, 8);
-            push_u64(&mut out, h.entsize);
+            push_shdr(&mut out, h);
         }
         out
     }
@@ -1434,8 +883,7 @@ mod tests {
 
     /// An LTO kCFI kernel: entries point at stubs, `__cfi_` preambles sit
     /// just before them, and some stubs have aliases.
-    #[test]
-    fn static_order_lto_stubs() {
+    fn lto_kernel() -> SynthElf {
         let stubs = [
             (
                 "__initstub__kmod_core__363_2214_init_hw_perf_eventsearly",
@@ -1498,7 +946,12 @@ mod tests {
             ),
             ("7", vec![(None, 0x700)]),
         ];
-        let elf = elf.standard(&entries).build();
+        elf.standard(&entries)
+    }
+
+    #[test]
+    fn static_order_lto_stubs() {
+        let elf = lto_kernel().build();
         assert_eq!(
             static_order_from_bytes(&elf).unwrap(),
             expected_kernel_order()
@@ -1672,7 +1125,7 @@ mod tests {
             let map = path.with_file_name("System.map");
             if let Ok(text) = std::fs::read_to_string(&map) {
                 let labelled = system_map_order(&text);
-                if let Some(m) = compare(&labelled, &map, &order, "static order") {
+                if let Some(m) = golden::compare(&labelled, &map, &order, "static order") {
                     panic!(
                         "{} disagrees with its System.map: {}\n{}",
                         path.display(),
@@ -1687,7 +1140,8 @@ mod tests {
         for (arch, kernels) in &by_arch {
             let (first_path, first) = &kernels[0];
             for (path, order) in &kernels[1..] {
-                let verdict = compare(first, first_path, order, &path.display().to_string());
+                let verdict =
+                    golden::compare(first, first_path, order, &path.display().to_string());
                 match (&verdict, arch.as_str()) {
                     (None, _) => println!("{arch}: {} = {}", path.display(), first_path.display()),
                     (Some(m), "X86_64") => panic!("{}\n{}", m.summary, m.diff),

@@ -7,6 +7,7 @@
 pub mod kernel;
 pub mod perf;
 pub mod results;
+pub mod source;
 pub mod status;
 
 pub use kernel::{Arch, Cfi, Lto, Switch};

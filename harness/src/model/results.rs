@@ -5,8 +5,8 @@
 //! (`results.json` is [`RunResults`] as it is).
 
 use crate::model::kernel::{Arch, Cfi, Lto};
+use crate::model::source::SourceIdentity;
 use crate::model::status::{passed_on_retry, Status};
-use crate::stages::source::SourceIdentity;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -5,8 +5,8 @@
 //! boot step and check.
 
 use crate::model::results::{CaseResult, RunResults, TestItem, TestKind};
+use crate::model::source::SourceIdentity;
 use crate::model::Status;
-use crate::stages::source::SourceIdentity;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::path::Path;

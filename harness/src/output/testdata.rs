@@ -3,8 +3,8 @@
 //! `tests/fixtures/results`. Read only by the tests under `output/`.
 
 use crate::model::results::{BootEnd, BootStep, BuildStep, CaseResult, RunResults, Summary};
+use crate::model::source::SourceIdentity;
 use crate::model::{CheckResult, Status};
-use crate::stages::source::SourceIdentity;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

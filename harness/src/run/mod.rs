@@ -6,8 +6,9 @@
 //! reporter's job, writing them the report's.
 
 use crate::case::{Case, CheckKind};
+use crate::checks::golden::{self, Golden, GoldenError};
 use crate::checks::{self, cfi::LkdtmExpectations, Expectations, KernelFacts};
-use crate::elf::initcalls::{Golden, GoldenError, Initcall};
+use crate::elf::initcalls::Initcall;
 use crate::events::{Event, Reporter, Step};
 use crate::host::cache::Cache;
 use crate::host::toolchain::{self, Toolchain};
@@ -723,7 +724,7 @@ fn bless(
             .iter()
             .filter_map(|(i, o)| {
                 let o = o.as_ref().expect("checked");
-                crate::elf::initcalls::compare(&first, &path, o, &cases[*i].name).map(|m| {
+                golden::compare(&first, &path, o, &cases[*i].name).map(|m| {
                     format!(
                         "{} differs from {}: {}",
                         cases[*i].name, cases[orders[0].0].name, m.summary
@@ -743,7 +744,7 @@ fn bless(
             .get(&path)
             .map(|g| g.entries.clone())
             .unwrap_or_default();
-        match crate::elf::initcalls::compare(&old, &path, &first, "blessed") {
+        match golden::compare(&old, &path, &first, "blessed") {
             None => {
                 blessing.status = BlessStatus::Unchanged;
                 blessing.message = format!("{} initcalls, as before", first.len());

@@ -8,7 +8,7 @@
 //!
 //! The worktree lives at a fixed path per kernel tree under the cache, so
 //! the builds after each patch are incremental makes in one `O=` dir (see
-//! [`crate::stages::source::SourceIdentity::work_key`]).
+//! [`crate::model::source::SourceIdentity::work_key`]).
 
 use crate::host::cache::Cache;
 use crate::model::results::RunResults;

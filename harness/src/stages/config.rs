@@ -89,14 +89,14 @@ fn render(sym: &str, v: &str) -> String {
 
 /// A requested symbol whose final value differs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Mismatch {
+pub struct ConfigMismatch {
     pub symbol: String,
     pub requested: String,
     /// `None`: the symbol is absent from the final .config.
     pub actual: Option<String>,
 }
 
-impl fmt::Display for Mismatch {
+impl fmt::Display for ConfigMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.actual {
             Some(a) => write!(
@@ -115,7 +115,7 @@ impl fmt::Display for Mismatch {
 
 /// Every requested symbol that did not make it into `final_config` with its
 /// requested value. Requesting `n` is satisfied by "is not set" or absence.
-pub fn verify(requested: &Requested, final_config: &str) -> Vec<Mismatch> {
+pub fn verify(requested: &Requested, final_config: &str) -> Vec<ConfigMismatch> {
     let actual = parse_config(final_config);
     requested
         .iter()
@@ -126,7 +126,7 @@ pub fn verify(requested: &Requested, final_config: &str) -> Vec<Mismatch> {
                 (w, Some(g)) => w == g,
                 (_, None) => false,
             };
-            (!ok).then(|| Mismatch {
+            (!ok).then(|| ConfigMismatch {
                 symbol: sym.clone(),
                 requested: want.clone(),
                 actual: got.cloned(),
@@ -159,12 +159,12 @@ mod tests {
         assert_eq!(
             m,
             vec![
-                Mismatch {
+                ConfigMismatch {
                     symbol: "CONFIG_LKDTM".into(),
                     requested: "m".into(),
                     actual: None
                 },
-                Mismatch {
+                ConfigMismatch {
                     symbol: "CONFIG_TEST_LKM".into(),
                     requested: "m".into(),
                     actual: Some("y".into())

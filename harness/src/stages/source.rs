@@ -4,8 +4,9 @@
 //! into every cache key and every result.
 
 use crate::host::cache::{self, Cache};
+use crate::model::source::SourceIdentity;
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,81 +14,6 @@ use std::process::Command;
 /// The tarball Debian's `linux-source-6.12` package installs.
 pub const DEFAULT_TARBALL: &str = "/usr/src/linux-source-6.12.tar.xz";
 pub const DEFAULT_TARBALL_PACKAGE: &str = "linux-source-6.12";
-
-/// What identifies a kernel source tree.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum SourceIdentity {
-    /// A release tarball, by content.
-    Tarball { path: PathBuf, sha256: String },
-    /// A git checkout: HEAD, and whether (and how) the work tree differs.
-    Git {
-        path: PathBuf,
-        commit: String,
-        dirty: bool,
-        /// SHA-256 of `git diff HEAD` plus untracked file names, when dirty.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        diff_sha256: Option<String>,
-    },
-    /// A plain directory: a fingerprint of every file's path, size and mtime.
-    Tree { path: PathBuf, fingerprint: String },
-}
-
-impl SourceIdentity {
-    /// A short stable string for cache keys.
-    pub fn key(&self) -> String {
-        match self {
-            SourceIdentity::Tarball { sha256, .. } => format!("tarball:{sha256}"),
-            SourceIdentity::Git {
-                commit,
-                diff_sha256,
-                ..
-            } => match diff_sha256 {
-                Some(d) => format!("git:{commit}+dirty:{d}"),
-                None => format!("git:{commit}"),
-            },
-            SourceIdentity::Tree { fingerprint, .. } => format!("tree:{fingerprint}"),
-        }
-    }
-
-    /// What names the build's `O=` work directory. A git tree's is its
-    /// path, not its commit, so that building the next commit (a patch
-    /// series, a bisection) is an incremental make in the same directory;
-    /// the cached artefacts are still keyed by [`key`](Self::key).
-    pub fn work_key(&self) -> String {
-        match self {
-            SourceIdentity::Git { path, .. } => format!("git-tree:{}", path.display()),
-            other => other.key(),
-        }
-    }
-
-    /// For humans: `tarball sha256:abcd1234…`, `git 1234abcd (dirty)`.
-    pub fn describe(&self) -> String {
-        match self {
-            SourceIdentity::Tarball { path, sha256 } => {
-                format!("{} (sha256 {})", path.display(), &sha256[..16])
-            }
-            SourceIdentity::Git {
-                path,
-                commit,
-                dirty,
-                ..
-            } => format!(
-                "git {} at {}{}",
-                &commit[..commit.len().min(12)],
-                path.display(),
-                if *dirty { " (dirty)" } else { "" }
-            ),
-            SourceIdentity::Tree { path, fingerprint } => {
-                format!(
-                    "tree {} (fingerprint {})",
-                    path.display(),
-                    &fingerprint[..16]
-                )
-            }
-        }
-    }
-}
 
 /// A kernel tree ready to be built out of tree.
 #[derive(Debug, Clone, Serialize)]

@@ -13,12 +13,14 @@
 
 use crate::arch::ArchProfile;
 use crate::case::Case;
+use crate::elf::sizes::{self, Sizes};
 use crate::host::cache::{self, Cache};
 use crate::host::proc;
 use crate::host::toolchain::{CcWrapper, CcWrapperStats, Toolchain};
+use crate::model::source::SourceIdentity;
 use crate::model::{Arch, Cfi, Fault, Lto, Switch};
 use crate::stages::config::{self, Requested};
-use crate::stages::source::{KernelSource, SourceIdentity};
+use crate::stages::source::KernelSource;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,14 +44,6 @@ pub struct BuildPlan {
     pub requested: Requested,
     pub base: String,
     pub config_key: String,
-}
-
-/// vmlinux section sizes, counted as `size` (Berkeley format) does.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Sizes {
-    pub text: u64,
-    pub data: u64,
-    pub bss: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -462,7 +456,7 @@ impl Builder<'_> {
             user_seconds: made.usage.user_seconds,
             system_seconds: made.usage.system_seconds,
             max_rss_kib: made.usage.max_rss_kib,
-            vmlinux: elf_sizes(&out.join("vmlinux"))?,
+            vmlinux: sizes::elf_sizes(&out.join("vmlinux"))?,
             image_bytes: out.join("image").metadata().map(|m| m.len()).unwrap_or(0),
             modules,
             make_commands: self.commands(plan).iter().map(|c| shell_line(c)).collect(),
@@ -640,37 +634,6 @@ pub fn find_modules(dir: &Path) -> Vec<(String, PathBuf)> {
     out.sort();
     out.dedup_by(|a, b| a.0 == b.0);
     out
-}
-
-/// Section sizes of an ELF file, as Berkeley `size` counts them: allocated
-/// read-only (code and rodata) as text, allocated writable as data,
-/// allocated NOBITS as bss.
-pub fn elf_sizes(path: &Path) -> Result<Sizes> {
-    use object::{Object, ObjectSection, SectionFlags, SectionKind};
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let file =
-        object::File::parse(&*data).with_context(|| format!("parsing {}", path.display()))?;
-    let mut s = Sizes::default();
-    for sec in file.sections() {
-        let SectionFlags::Elf { sh_flags, .. } = sec.flags() else {
-            continue;
-        };
-        if !sh_flags.contains(object::elf::SHF_ALLOC) {
-            continue;
-        }
-        let size = sec.size();
-        if matches!(
-            sec.kind(),
-            SectionKind::UninitializedData | SectionKind::UninitializedTls
-        ) {
-            s.bss += size;
-        } else if sh_flags.contains(object::elf::SHF_WRITE) {
-            s.data += size;
-        } else {
-            s.text += size;
-        }
-    }
-    Ok(s)
 }
 
 /// Runs `argv` in its own process group with stdout+stderr appended to
@@ -1001,31 +964,6 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         assert!(
             !src.join("count").exists(),
             "make ran after config verification failed"
-        );
-    }
-
-    /// Our Berkeley-style counting agrees with llvm-size on a real ELF.
-    #[test]
-    fn elf_sizes_match_llvm_size() {
-        let elf = Path::new("/bin/busybox");
-        let out = Command::new("llvm-size-19")
-            .arg(elf)
-            .output()
-            .expect("llvm-size-19 (Debian llvm-19; ci/setup installs it)");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let nums: Vec<u64> = text
-            .lines()
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .take(3)
-            .map(|n| n.parse().unwrap())
-            .collect();
-        let s = elf_sizes(elf).unwrap();
-        assert_eq!(
-            [s.text, s.data, s.bss],
-            [nums[0], nums[1], nums[2]],
-            "{text}"
         );
     }
 

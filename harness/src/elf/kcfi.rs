@@ -1,0 +1,53 @@
+//! kCFI evidence: how much of each of the architecture's kCFI markers
+//! (trap sections, `__cfi_` preambles, arm64 `BRK` traps) a vmlinux
+//! carries. A kernel built with kCFI has some of each.
+
+use crate::arch::{ArchProfile, KcfiMarker};
+use anyhow::{Context, Result};
+use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
+use serde::Serialize;
+
+/// How much of one kind of kCFI instrumentation a vmlinux carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KcfiCount {
+    /// What was counted, e.g. "section __kcfi_traps (bytes)".
+    pub what: String,
+    pub count: u64,
+}
+
+/// Counts each of the architecture's kCFI markers in a vmlinux image.
+pub fn kcfi_evidence(data: &[u8], arch: &ArchProfile) -> Result<Vec<KcfiCount>> {
+    let file = object::File::parse(data).context("not an ELF file")?;
+    let mut out = Vec::new();
+    for marker in arch.kcfi_markers {
+        let (what, count) = match marker {
+            KcfiMarker::Section(name) => (
+                format!("bytes in section {name}"),
+                file.section_by_name(name).map_or(0, |s| s.size()),
+            ),
+            KcfiMarker::SymbolPrefix(prefix) => (
+                format!("symbols named {prefix}*"),
+                file.symbols()
+                    .filter(|s| s.name().is_ok_and(|n| n.starts_with(prefix)))
+                    .count() as u64,
+            ),
+            KcfiMarker::A64Brk { lo, hi } => {
+                let mut n = 0u64;
+                for s in file.sections().filter(|s| s.kind() == SectionKind::Text) {
+                    let bytes = s.data().unwrap_or(&[]);
+                    n += bytes
+                        .chunks_exact(4)
+                        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                        // BRK #imm16: 1101 0100 001 imm16 000 00
+                        .filter(|w| w & 0xFFE0_001F == 0xD420_0000)
+                        .map(|w| (w >> 5) & 0xFFFF)
+                        .filter(|imm| (*lo..=*hi).contains(imm))
+                        .count() as u64;
+                }
+                (format!("BRK #{lo:#x}..#{hi:#x} trap instructions"), n)
+            }
+        };
+        out.push(KcfiCount { what, count });
+    }
+    Ok(out)
+}
