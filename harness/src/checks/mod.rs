@@ -217,7 +217,7 @@ pub fn describe(e: &Event) -> String {
     format!("console line {}: {what}", e.line)
 }
 
-fn marker<'a>(events: &'a [Event], kind: Marker) -> Option<(&'a Event, &'a [String])> {
+fn marker(events: &[Event], kind: Marker) -> Option<(&Event, &[String])> {
     events.iter().find_map(|e| match &e.kind {
         EventKind::Marker { kind: k, args } if kind.is(k) => Some((e, args.as_slice())),
         _ => None,
