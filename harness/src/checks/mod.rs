@@ -390,9 +390,13 @@ pub fn judge(
     let console = outcome.map(Console::read);
     let console = console.as_ref();
     let mut out = vec![boot.clone()];
-    let static_or = |name: &str, f: &dyn Fn(&KernelFacts) -> CheckResult| match facts {
-        Some(facts) => f(facts),
-        None => CheckResult::new(name, Status::Skipped, "no kernel to inspect"),
+    // Every static half goes through here, and is marked static.
+    let static_or = |name: &str, f: &dyn Fn(&KernelFacts) -> CheckResult| {
+        match facts {
+            Some(facts) => f(facts),
+            None => CheckResult::new(name, Status::Skipped, "no kernel to inspect"),
+        }
+        .from_static()
     };
     for kind in &case.checks {
         match kind {

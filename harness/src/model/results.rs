@@ -25,6 +25,21 @@ pub struct CheckResult {
     /// Empty when it ran once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Status>,
+    /// Read from the build's files (static) or from a boot (runtime): a
+    /// new boot can change only a runtime verdict. Known while the run
+    /// judges; not in results.json (a loaded result says runtime).
+    #[serde(skip)]
+    pub phase: CheckPhase,
+}
+
+/// Where a check's evidence comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CheckPhase {
+    /// The build's files: .config, vmlinux, the modules.
+    Static,
+    /// A boot's console.
+    #[default]
+    Runtime,
 }
 
 impl CheckResult {
@@ -35,7 +50,14 @@ impl CheckResult {
             message: message.into(),
             details: Vec::new(),
             attempts: Vec::new(),
+            phase: CheckPhase::Runtime,
         }
+    }
+
+    /// The same verdict, marked as read from the build's files.
+    pub fn from_static(mut self) -> Self {
+        self.phase = CheckPhase::Static;
+        self
     }
 
     /// Failed (or was incomplete) at first, passed on a retry.

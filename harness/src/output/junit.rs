@@ -89,13 +89,7 @@ mod tests {
 
     #[test]
     fn junit_has_one_testcase_per_step_and_check_with_statuses() {
-        let chk = CheckResult {
-            name: "modules".into(),
-            status: Status::Fail,
-            message: "insmod failed".into(),
-            details: vec![],
-            attempts: vec![],
-        };
+        let chk = CheckResult::new("modules", Status::Fail, "insmod failed");
         let mut c = case(
             "x86_64-lto-full-cfi",
             Status::Pass,

@@ -1,0 +1,139 @@
+//! The boot step of one case: writes its initramfs, boots it under QEMU
+//! (the latest console line as live output) and gives the boot verdict.
+//! An image the build cannot make (a missing module) fails the step; one
+//! the harness cannot write leaves it incomplete, by the error's type.
+
+use super::{Environment, RunOptions};
+use crate::case::Case;
+use crate::checks;
+use crate::events::{Event, Reporter, Step};
+use crate::model::results::BootStep;
+use crate::model::Status;
+use crate::stages::boot::{self, BootOutcome, BootRequest};
+use crate::stages::build::{self, BuiltKernel};
+use crate::stages::image;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub(crate) fn boot_request(
+    case: &Case,
+    image: &Path,
+    initrd: &Path,
+    dir: &Path,
+    opts: &RunOptions,
+) -> BootRequest {
+    BootRequest {
+        arch: case.arch.profile(),
+        image: image.to_owned(),
+        initrd: initrd.to_owned(),
+        cmdline: case.cmdline.clone(),
+        timeout: opts
+            .timeout
+            .unwrap_or(Duration::from_secs(case.timeout_secs)),
+        accel: opts.accel,
+        log: dir.join("console.log"),
+        stderr_log: dir.join("qemu-stderr.log"),
+        icount: false,
+    }
+}
+
+/// Writes the image, boots one case and judges the boot; the other checks
+/// are judged by the caller from the outcome.
+pub(crate) fn boot_case(
+    case: &Case,
+    kernel: &BuiltKernel,
+    env: &Environment,
+    opts: &RunOptions,
+    reporter: &dyn Reporter,
+    attempt: usize,
+) -> (BootStep, Option<BootOutcome>) {
+    reporter.report(&Event::StepStarted {
+        case: &case.name,
+        step: Step::Boot,
+    });
+    let t = Instant::now();
+    let dir = opts.results_dir.join(&case.name);
+    let initrd = dir.join("initramfs.cpio.gz");
+    let incomplete = |message: String| {
+        (
+            BootStep {
+                status: Status::Incomplete,
+                message,
+                seconds: t.elapsed().as_secs_f64(),
+                console_log: None,
+                qemu_command: None,
+                end: None,
+                attempts: vec![],
+            },
+            None,
+        )
+    };
+    reporter.report(&Event::Phase {
+        case: &case.name,
+        step: Step::Boot,
+        phase: "initramfs",
+    });
+    let busybox = match image::busybox_for(case.arch.profile(), &env.cache) {
+        Ok(b) => b,
+        Err(e) => return incomplete(format!("{e:#}")),
+    };
+    if let Err(e) = image::write_initramfs(case, kernel, &busybox, &initrd) {
+        // A module the case lists that the build did not produce is the
+        // kernel config's fault; an I/O error is the harness's.
+        let (step, checks) = incomplete(e.to_string());
+        let status = e.fault().status();
+        return (BootStep { status, ..step }, checks);
+    }
+    let mut req = boot_request(case, &kernel.image, &initrd, &dir, opts);
+    // Which boot of this kernel this is, in the log and in init's
+    // environment (the kernel hands unknown `a_b=c` words to init).
+    req.cmdline
+        .push(crate::guest::protocol::attempt_word(attempt));
+    if attempt > 0 {
+        req.log = dir.join(format!("console.retry-{attempt}.log"));
+        req.stderr_log = dir.join(format!("qemu-stderr.retry-{attempt}.log"));
+    }
+    let qemu_command = build::shell_line(&boot::qemu_argv(&req));
+    reporter.report(&Event::Phase {
+        case: &case.name,
+        step: Step::Boot,
+        phase: "qemu",
+    });
+    let outcome = boot::boot_watching(&req, &|line| {
+        reporter.report(&Event::Output {
+            case: &case.name,
+            step: Step::Boot,
+            line,
+        })
+    });
+    let verdict = checks::boot_verdict(&outcome);
+    let step = BootStep {
+        status: verdict.status,
+        message: verdict.message.clone(),
+        seconds: outcome.seconds,
+        console_log: Some(outcome.log.clone()),
+        qemu_command: Some(qemu_command),
+        end: Some(outcome.end.clone()),
+        attempts: vec![],
+    };
+    reporter.report(&Event::StepFinished {
+        case: &case.name,
+        step: Step::Boot,
+        status: step.status,
+        seconds: step.seconds,
+        message: &step.message,
+    });
+    (step, Some(outcome))
+}
+
+pub(crate) fn skipped(why: &str) -> BootStep {
+    BootStep {
+        status: Status::Skipped,
+        message: why.into(),
+        seconds: 0.0,
+        console_log: None,
+        qemu_command: None,
+        end: None,
+        attempts: vec![],
+    }
+}

@@ -1,0 +1,158 @@
+//! The build step of one case: builds (or reuses, or takes from
+//! `--kernel-build`) its kernel, with make's phases and output as events,
+//! and records the step: its status from the build error's type
+//! ([`BuildError::fault`]), the log and metadata copied into the results.
+
+use super::{Environment, RunOptions};
+use crate::case::Case;
+use crate::events::{Event, Reporter, Step};
+use crate::model::results::BuildStep;
+use crate::model::Status;
+use crate::stages::build::{self, BuildError, BuildProgress, Builder, BuiltKernel};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+struct Progress<'a> {
+    reporter: &'a dyn Reporter,
+}
+
+impl BuildProgress for Progress<'_> {
+    fn phase(&self, case: &str, phase: &str) {
+        self.reporter.report(&Event::Phase {
+            case,
+            step: Step::Build,
+            phase,
+        });
+    }
+    fn line(&self, case: &str, line: &str) {
+        self.reporter.report(&Event::Output {
+            case,
+            step: Step::Build,
+            line,
+        });
+    }
+}
+
+/// Builds (or reuses) one case's kernel.
+pub fn build_case(
+    case: &Case,
+    env: &Environment,
+    opts: &RunOptions,
+    reporter: &dyn Reporter,
+) -> (BuildStep, Option<BuiltKernel>) {
+    reporter.report(&Event::StepStarted {
+        case: &case.name,
+        step: Step::Build,
+    });
+    let t = Instant::now();
+    let result = match (&opts.kernel_build, &env.source) {
+        (Some(dir), _) => build::from_existing(dir, case),
+        (None, Some(source)) => {
+            let builder = Builder {
+                cc_wrapper: opts.cc_wrapper,
+                cache: &env.cache,
+                source,
+                toolchain: &env.toolchain,
+                jobs: opts.jobs,
+            };
+            builder
+                .plan(case)
+                .map_err(BuildError::Incomplete)
+                .and_then(|plan| builder.build(&plan, &Progress { reporter }))
+        }
+        (None, None) => Err(BuildError::Incomplete(anyhow::anyhow!("no kernel source"))),
+    };
+    let seconds = t.elapsed().as_secs_f64();
+    let case_dir = opts.results_dir.join(&case.name);
+    let _ = std::fs::create_dir_all(&case_dir);
+    let (step, kernel) = match result {
+        Ok(k) => {
+            let message = match (&k.metadata, k.reused) {
+                (_, _) if opts.kernel_build.is_some() => {
+                    format!("using the kernel in {}", k.dir.display())
+                }
+                (Some(m), true) => format!(
+                    "reused cached build {} (built in {:.0} s)",
+                    &k.key[..12],
+                    m.wall_seconds
+                ),
+                (Some(m), false) => format!(
+                    "built {} in {:.0} s ({:.0} CPU s, peak {} MiB)",
+                    &k.key[..12],
+                    m.wall_seconds,
+                    m.cpu_seconds,
+                    m.max_rss_kib / 1024
+                ),
+                (None, _) => "kernel ready".into(),
+            };
+            let log = k.log.as_ref().map(|l| copy_into(l, &case_dir, "build.log"));
+            let metadata = k
+                .metadata_path
+                .as_ref()
+                .map(|m| copy_into(m, &case_dir, "metadata.json"));
+            (
+                BuildStep {
+                    status: Status::Pass,
+                    message,
+                    seconds,
+                    reused: k.reused,
+                    key: Some(k.key.clone()),
+                    artifacts: Some(k.dir.clone()),
+                    log,
+                    metadata,
+                    error_lines: vec![],
+                },
+                Some(k),
+            )
+        }
+        Err(BuildError::Failed { message, log, tail }) => {
+            let log = log.map(|l| copy_into(&l, &case_dir, "build.log"));
+            (
+                BuildStep {
+                    status: Status::Fail,
+                    message,
+                    seconds,
+                    reused: false,
+                    key: None,
+                    artifacts: None,
+                    log,
+                    metadata: None,
+                    error_lines: tail,
+                },
+                None,
+            )
+        }
+        Err(BuildError::Incomplete(e)) => (
+            BuildStep {
+                status: Status::Incomplete,
+                message: format!("{e:#}"),
+                seconds,
+                reused: false,
+                key: None,
+                artifacts: None,
+                log: None,
+                metadata: None,
+                error_lines: vec![],
+            },
+            None,
+        ),
+    };
+    reporter.report(&Event::StepFinished {
+        case: &case.name,
+        step: Step::Build,
+        status: step.status,
+        seconds,
+        message: &step.message,
+    });
+    (step, kernel)
+}
+
+/// Copies `from` into the case's results dir (so results survive cache
+/// cleanups), falling back to the original path on error.
+fn copy_into(from: &Path, dir: &Path, name: &str) -> PathBuf {
+    let to = dir.join(name);
+    match std::fs::copy(from, &to) {
+        Ok(_) => to,
+        Err(_) => from.to_owned(),
+    }
+}

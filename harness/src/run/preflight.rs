@@ -1,0 +1,158 @@
+//! Preflight: what is checked and loaded before anything is built: the
+//! goldens (a malformed one names its file and line), lkdtm's expectations,
+//! every tool a case needs (naming its Debian package), kCFI support of the
+//! toolchain. Also the dry run: the exact commands a run would execute.
+
+use super::{boot_step::boot_request, Environment, Prepared, RunOptions};
+use crate::case::{Case, CheckKind};
+use crate::checks::cfi::LkdtmExpectations;
+use crate::checks::golden::{Golden, GoldenError};
+use crate::host::toolchain;
+use crate::stages::boot;
+use crate::stages::build::{self, Builder};
+use crate::stages::image;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Loads every golden the cases compare with. A missing golden is an
+/// error unless blessing (which creates it); a malformed one always is,
+/// naming its file and line.
+pub fn load_goldens(cases: &[&Case], bless: bool) -> Result<BTreeMap<PathBuf, Golden>> {
+    let mut out = BTreeMap::new();
+    for case in cases {
+        let Some(g) = case
+            .golden
+            .as_ref()
+            .filter(|_| case.wants(CheckKind::Initcalls))
+        else {
+            continue;
+        };
+        if out.contains_key(&g.path) {
+            continue;
+        }
+        match Golden::load(&g.path) {
+            Ok(golden) => {
+                out.insert(g.path.clone(), golden);
+            }
+            Err(GoldenError::Io { error, .. })
+                if bless && error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(GoldenError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
+                bail!(
+                    "case {} ({}): golden {} does not exist; create it from the kernel with `lto-harness bless {}`",
+                    case.name,
+                    case.file.display(),
+                    g.path.display(),
+                    case.name
+                )
+            }
+            Err(e) => bail!(
+                "case {} ({}): bad golden: {e}",
+                case.name,
+                case.file.display()
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses, before anything is built, a run that cannot work: a missing
+/// tool (naming its package), CFI asked of a toolchain that cannot do it.
+pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Result<Prepared> {
+    let goldens = load_goldens(cases, opts.bless)?;
+    let tree = match (&env.source, &opts.kernel_build) {
+        (Some(s), _) => Some(s.root.clone()),
+        // kbuild leaves `source` in an O= directory, pointing at the tree.
+        (None, Some(dir)) => Some(dir.join("source")),
+        (None, None) => None,
+    };
+    let lkdtm = LkdtmExpectations::load(tree.as_deref());
+    if opts.kernel_build.is_none() {
+        if let Some(w) = opts.cc_wrapper {
+            w.require()?;
+        }
+        toolchain::require("make", "make")?;
+        for (tool, pkg) in [("flex", "flex"), ("bison", "bison"), ("bc", "bc")] {
+            toolchain::require(tool, pkg)?;
+        }
+    }
+    if opts.kernel_build.is_some() && cases.len() != 1 {
+        bail!(
+            "--kernel-build judges one kernel: name exactly one case (got {})",
+            cases.len()
+        );
+    }
+    for case in cases {
+        let arch = case.arch.profile();
+        toolchain::require(arch.qemu.binary, arch.qemu.package)?;
+        image::busybox_for(arch, &env.cache)
+            .with_context(|| format!("case {}: no busybox for {}", case.name, arch.name))?;
+        if case.cfi.is_on() && opts.kernel_build.is_none() {
+            if let Err(why) = env.toolchain.check_kcfi(case.arch) {
+                bail!(
+                    "{}: case {} asks for CFI, but {} ({}) cannot compile -fsanitize=kcfi for {}: {why}\n\
+                     kCFI needs clang 16 or newer (Debian: clang-19)",
+                    case.file.display(),
+                    case.name,
+                    env.toolchain.clang.display(),
+                    env.toolchain.version,
+                    arch.clang_target
+                );
+            }
+        }
+    }
+    Ok(Prepared { goldens, lkdtm })
+}
+
+/// The exact commands each case would run, runnable by hand.
+pub fn dry_run(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Result<String> {
+    let mut out = String::new();
+    for case in cases {
+        out.push_str(&format!("# case {} ({})\n", case.name, case.file.display()));
+        let (image_path, initrd) = match (&opts.kernel_build, &env.source) {
+            (Some(dir), _) => (
+                dir.join(case.arch.profile().boot_image),
+                opts.results_dir.join(&case.name).join("initramfs.cpio.gz"),
+            ),
+            (None, Some(source)) => {
+                let builder = Builder {
+                    cc_wrapper: opts.cc_wrapper,
+                    cache: &env.cache,
+                    source,
+                    toolchain: &env.toolchain,
+                    jobs: opts.jobs,
+                };
+                let plan = builder.plan(case)?;
+                out.push_str(&format!(
+                    "mkdir -p {} {}\n",
+                    plan.work_dir.display(),
+                    plan.work_dir.join("lto-harness-fragments").display()
+                ));
+                out.push_str("# fragments (written by the harness):\n");
+                for (label, _) in &plan.fragments {
+                    out.push_str(&format!("#   {label}\n"));
+                }
+                for cmd in builder.commands(&plan) {
+                    out.push_str(&build::shell_line(&cmd));
+                    out.push('\n');
+                }
+                (
+                    plan.work_dir.join(plan.arch.boot_image),
+                    opts.results_dir.join(&case.name).join("initramfs.cpio.gz"),
+                )
+            }
+            (None, None) => bail!("no kernel source"),
+        };
+        let req = boot_request(
+            case,
+            &image_path,
+            &initrd,
+            &opts.results_dir.join(&case.name),
+            opts,
+        );
+        out.push_str("# initramfs is written by `lto-harness run`; then:\n");
+        out.push_str(&build::shell_line(&boot::qemu_argv(&req)));
+        out.push_str("\n\n");
+    }
+    Ok(out)
+}
