@@ -49,11 +49,23 @@ pub fn elf_sizes(path: &Path) -> Result<Sizes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::needs::Need;
     use std::process::Command;
 
     /// Our Berkeley-style counting agrees with llvm-size on a real ELF.
     #[test]
     fn elf_sizes_match_llvm_size() {
+        crate::skip_unless!(
+            "elf_sizes_match_llvm_size",
+            Need::Tool {
+                tool: "llvm-size-19",
+                package: "llvm-19"
+            },
+            Need::File {
+                path: "/bin/busybox",
+                package: "busybox-static"
+            },
+        );
         let elf = Path::new("/bin/busybox");
         let out = Command::new("llvm-size-19")
             .arg(elf)

@@ -3,5 +3,6 @@
 //! and the compilers and tools found here ([`toolchain`]).
 
 pub mod cache;
+pub mod needs;
 pub mod proc;
 pub mod toolchain;

@@ -347,6 +347,7 @@ fn test_misc(c: &CaseResult, item: &TestItem) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::needs::Need;
     use crate::output::testdata::{fixtures, sample};
     use std::process::Command;
 
@@ -450,19 +451,13 @@ mod tests {
     /// real schema, as the `kcidb-io` package has it (ci/setup installs it).
     #[test]
     fn kcidb_validates_against_kcidb_io() {
-        let probe = Command::new("python3")
-            .args(["-c", "import kcidb_io"])
-            .output();
-        match probe {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => panic!(
-                "python3 cannot import kcidb_io: `pip install kcidb-io` (ci/setup installs it): {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-            Err(e) => panic!(
-                "cannot run python3 ({e}): install it and `pip install kcidb-io` (ci/setup does)"
-            ),
-        }
+        crate::skip_unless!(
+            "kcidb_validates_against_kcidb_io",
+            Need::Python {
+                module: "kcidb_io",
+                pip: "kcidb-io==141"
+            }
+        );
         // Exactly the version written, and the latest the package knows
         // (which accepts older minor versions).
         let script = "import json, sys, kcidb_io\n\

@@ -273,6 +273,13 @@ mod tests {
 
     #[test]
     fn git_identity_records_commit_and_dirtiness() {
+        crate::skip_unless!(
+            "git_identity_records_commit_and_dirtiness",
+            crate::host::needs::Need::Tool {
+                tool: "git",
+                package: "git"
+            }
+        );
         let d = tempfile::tempdir().unwrap();
         fake_tree(d.path());
         let run = |args: &[&str]| {
