@@ -1,0 +1,115 @@
+//! `bench`: benchmarks kernel B against kernel A (build cost, sizes, boot,
+//! in-guest workloads), prints the table, records it in the history and
+//! writes bench.json.
+
+use super::common::{self, CommonArgs};
+use anyhow::Result;
+use clap::Args;
+use lto_harness::bench::{self, BenchOptions, BenchReport};
+use lto_harness::case::{self, Case};
+use lto_harness::events::Reporter;
+use lto_harness::run::{self, Environment, RunOptions};
+use lto_harness::stages::build::BuiltKernel;
+use std::path::Path;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// The reference kernel's case (e.g. x86_64-lto-none).
+    case_a: String,
+    /// The kernel compared with it (e.g. x86_64-lto-full-cfi).
+    case_b: String,
+    /// deterministic: guest instruction counts under -icount (repeatable);
+    /// wall: plain TCG time with bootstrap intervals.
+    #[arg(long, value_enum, default_value = "deterministic")]
+    mode: bench::Mode,
+    /// Boots per kernel (default: 2 deterministic, 3 wall).
+    #[arg(long)]
+    boots: Option<usize>,
+    /// Samples per workload per boot (default: 2 deterministic, 5 wall).
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Only these workloads (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// `bench`: builds both kernels, benchmarks them, and reports.
+pub fn bench(cases_dir: &Path, args: BenchArgs) -> Result<u8> {
+    let all = case::load_dir(cases_dir)?;
+    let names = [args.case_a.clone(), args.case_b.clone()];
+    let picked = common::select(&all, &names, true)?;
+    let c = &args.common;
+    let (env, opts) = common::environment(c, None, None)?;
+    run::preflight(&picked, &env, &opts)?;
+    let reporter = lto_harness::events::for_stderr();
+    let mut kernels = build(&picked, &env, &opts, reporter.as_ref())?;
+    let kb = kernels.pop().expect("two kernels");
+    let ka = kernels.pop().expect("two kernels");
+    let mut report = bench::bench(
+        (picked[0], ka),
+        (picked[1], kb),
+        &env,
+        &opts,
+        &options(&args),
+        reporter.as_ref(),
+    )?;
+    record_history(&mut report, &env, c);
+    print!("{}", report.table());
+    std::fs::create_dir_all(&c.results)?;
+    let path = c.results.join("bench.json");
+    lto_harness::host::cache::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;
+    eprintln!("bench: {:.0} s; wrote {}", report.seconds, path.display());
+    Ok(0)
+}
+
+/// Builds the cases' kernels, in order; an error names the first that failed.
+fn build(
+    picked: &[&Case],
+    env: &Environment,
+    opts: &RunOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<BuiltKernel>> {
+    let mut kernels = Vec::new();
+    for case in picked {
+        let (step, kernel) = run::build_case(case, env, opts, reporter);
+        match kernel {
+            Some(k) => kernels.push(k),
+            None => anyhow::bail!("{}: no kernel to benchmark: {}", case.name, step.message),
+        }
+    }
+    Ok(kernels)
+}
+
+/// The mode's defaults, with `--boots`, `--samples` (at least 1) and `--workloads`.
+fn options(args: &BenchArgs) -> BenchOptions {
+    let mut bopts = BenchOptions::defaults(args.mode);
+    if let Some(b) = args.boots {
+        bopts.boots = b.max(1);
+    }
+    if let Some(s) = args.samples {
+        bopts.samples = s.max(1);
+    }
+    bopts.workloads = args.workloads.clone();
+    bopts
+}
+
+/// Appends the bench to the history, which fills in its regressions; a
+/// failure there is a warning.
+fn record_history(report: &mut BenchReport, env: &Environment, c: &CommonArgs) {
+    let history = common::history_path(c);
+    let source_key = env
+        .source
+        .as_ref()
+        .map(|s| s.identity.key())
+        .unwrap_or_default();
+    let toolchain = &env.toolchain.version;
+    match lto_harness::history::record_bench(report, &source_key, toolchain, &history) {
+        Ok(regs) => report.regressions = regs,
+        Err(e) => eprintln!(
+            "lto-harness: warning: history {} not updated: {e:#}",
+            history.display()
+        ),
+    }
+}

@@ -1,0 +1,136 @@
+//! What the subcommands share: the options of everything that builds and
+//! boots ([`CommonArgs`]), `run`'s arguments (also `bless`'s, and what
+//! `gate` runs with), and the helpers that turn them into the library's
+//! [`Environment`] and [`RunOptions`].
+
+use anyhow::Result;
+use clap::Args;
+use lto_harness::case::{self, Case};
+use lto_harness::host::cache::Cache;
+use lto_harness::host::toolchain::Toolchain;
+use lto_harness::run::{Environment, RunOptions};
+use lto_harness::stages::boot::Accel;
+use lto_harness::stages::source::KernelSource;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Options shared by everything that builds and boots.
+#[derive(Args)]
+pub struct CommonArgs {
+    /// Where results go.
+    #[arg(long, value_name = "DIR", default_value = "lto-harness-results")]
+    pub results: PathBuf,
+    /// Kernel tree to build (default: Debian's linux-source-6.12 tarball).
+    #[arg(long, value_name = "DIR")]
+    pub kernel_src: Option<PathBuf>,
+    /// Cache directory (default: $XDG_CACHE_HOME/lto-harness).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// make LLVM=: `1`, a version suffix such as `-19`, or a prefix dir ending in `/`.
+    #[arg(long, default_value = "-19")]
+    pub llvm: String,
+    /// make -j (default: the number of CPUs).
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// QEMU accelerator.
+    #[arg(long, value_enum, default_value = "tcg")]
+    pub accel: Accel,
+    /// History store to append to (default: $XDG_DATA_HOME/lto-harness/history.jsonl).
+    #[arg(long, value_name = "FILE", env = "LTO_HARNESS_HISTORY")]
+    pub history: Option<PathBuf>,
+    /// Put a compiler cache in front of clang (`make CC="ccache clang-19"`);
+    /// its hits and misses go in metadata.json. Share it between machines
+    /// with the tool's own settings (CCACHE_DIR, SCCACHE_* backends).
+    #[arg(long, value_enum, value_name = "TOOL")]
+    pub cc_wrapper: Option<lto_harness::host::toolchain::CcWrapper>,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Cases to run (default: every case not tagged `slow`).
+    pub names: Vec<String>,
+    /// Also run cases tagged `slow`.
+    #[arg(long)]
+    pub include_slow: bool,
+    /// Print the exact make and QEMU commands instead of running them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Judge an existing build directory (O=) instead of building.
+    #[arg(long, value_name = "DIR", conflicts_with = "kernel_src")]
+    pub kernel_build: Option<PathBuf>,
+    /// Override every case's boot timeout, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Rewrite the initcall goldens from what the kernels did (see `bless`).
+    #[arg(long)]
+    pub bless: bool,
+    /// Boot a kernel again up to N times when its boot or a runtime check
+    /// fails or is incomplete; passing on a retry is reported as unstable.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: usize,
+    /// Run only shard K of N of the selected cases (see `plan --shards`);
+    /// cases that build the same kernel are in the same shard.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<lto_harness::ci::Shard>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The cases `names` picks out of `all` (every case not tagged `slow`
+/// when empty, those too with `include_slow`).
+pub fn select<'a>(all: &'a [Case], names: &[String], include_slow: bool) -> Result<Vec<&'a Case>> {
+    case::select(all, names, include_slow).map_err(anyhow::Error::msg)
+}
+
+/// The history store: `--history` (or `$LTO_HARNESS_HISTORY`), else the default.
+pub fn history_path(c: &CommonArgs) -> PathBuf {
+    c.history
+        .clone()
+        .unwrap_or_else(lto_harness::history::default_path)
+}
+
+/// The cache, toolchain and kernel source every build-and-boot command needs.
+pub fn environment(
+    c: &CommonArgs,
+    kernel_build: Option<&PathBuf>,
+    timeout: Option<u64>,
+) -> Result<(Environment, RunOptions)> {
+    let cache = Cache::open(c.cache_dir.as_deref())?;
+    let toolchain = Toolchain::detect(&c.llvm)?;
+    let source = match (kernel_build, &c.kernel_src) {
+        (Some(_), _) => None,
+        (None, Some(dir)) => Some(KernelSource::from_dir(dir)?),
+        (None, None) => Some(KernelSource::from_default_tarball(&cache)?),
+    };
+    let opts = run_options(c, kernel_build, timeout);
+    Ok((
+        Environment {
+            cache,
+            source,
+            toolchain,
+        },
+        opts,
+    ))
+}
+
+/// The run options the common arguments say (no blessing, no retries).
+pub fn run_options(
+    c: &CommonArgs,
+    kernel_build: Option<&PathBuf>,
+    timeout: Option<u64>,
+) -> RunOptions {
+    RunOptions {
+        results_dir: c.results.clone(),
+        accel: c.accel,
+        jobs: c.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        }),
+        kernel_build: kernel_build.cloned(),
+        timeout: timeout.map(Duration::from_secs),
+        bless: false,
+        retries: 0,
+        cc_wrapper: c.cc_wrapper,
+    }
+}

@@ -1,0 +1,95 @@
+//! `compare`: classifies every step and check of two runs (regression,
+//! fixed, new, missing, persistent failure, unstable). `gate`: the same
+//! report, but exits 1 on regressions only; without NEW it runs the cases
+//! first and compares that run.
+
+use super::common::{CommonArgs, RunArgs};
+use anyhow::Result;
+use clap::Args;
+use lto_harness::ci::load_results;
+use lto_harness::model::results::RunResults;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The baseline: a results dir or results.json.
+    old: PathBuf,
+    /// The new run: a results dir or results.json.
+    new: PathBuf,
+    /// Print the classification as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct GateArgs {
+    /// The baseline: a results dir or results.json.
+    #[arg(long, value_name = "OLD")]
+    baseline: PathBuf,
+    /// The new run (a results dir or results.json); omitted: run every
+    /// case not tagged `slow` now, into --results.
+    new: Option<PathBuf>,
+    /// With no NEW: boot a failing kernel again up to N times.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    retries: usize,
+    /// With no NEW: also run cases tagged `slow`.
+    #[arg(long)]
+    include_slow: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// `compare`: the classification, as lines or (`--json`) as JSON; exits 0.
+pub fn compare(args: CompareArgs) -> Result<u8> {
+    let (old, new) = (load_results(&args.old)?, load_results(&args.new)?);
+    let c = lto_harness::compare::compare(&old, &new);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+    } else {
+        for l in c.report() {
+            println!("{l}");
+        }
+    }
+    Ok(0)
+}
+
+/// `gate`: compares NEW (or a run made now) with the baseline; 1 on a regression.
+pub fn gate(cases_dir: &Path, args: GateArgs) -> Result<u8> {
+    let baseline = args.baseline.clone();
+    let new = match &args.new {
+        Some(p) => load_results(p)?,
+        None => run_now(cases_dir, args)?,
+    };
+    let old = load_results(&baseline)?;
+    let c = lto_harness::compare::compare(&old, &new);
+    for l in c.report() {
+        println!("{l}");
+    }
+    let n = c.regressions().count();
+    if n > 0 {
+        eprintln!("gate: {n} regression(s) against {}", baseline.display());
+        Ok(1)
+    } else {
+        eprintln!("gate: no regressions against {}", baseline.display());
+        Ok(0)
+    }
+}
+
+/// `gate` without NEW: runs the cases into --results (its exit code does
+/// not count, the comparison does) and loads what it wrote.
+fn run_now(cases_dir: &Path, args: GateArgs) -> Result<RunResults> {
+    let dir = args.common.results.clone();
+    let run_args = RunArgs {
+        names: vec![],
+        include_slow: args.include_slow,
+        dry_run: false,
+        kernel_build: None,
+        timeout: None,
+        bless: false,
+        retries: args.retries,
+        shard: None,
+        common: args.common,
+    };
+    let _ = super::run::run(cases_dir, run_args)?;
+    load_results(&dir)
+}

@@ -1,0 +1,138 @@
+//! `run`: builds, boots and checks the selected cases (all but `slow` ones
+//! by default, or one shard of them), records the run in the history and
+//! writes its results. `bless`: the same run with `--bless`, rewriting the
+//! initcall goldens of the named cases and saying what changed.
+
+use super::common::{self, RunArgs};
+use anyhow::Result;
+use lto_harness::case::{self, Case};
+use lto_harness::events::{Event, Fanout, Reporter};
+use lto_harness::model::results::{BlessStatus, RunResults};
+use lto_harness::output::writer::ResultsWriter;
+use lto_harness::run::{self, Environment, RunOptions};
+use std::path::Path;
+
+/// How many lines of a golden's diff `bless` prints.
+const DIFF_LINES: usize = 80;
+
+/// `bless`: `run` with `--bless`, for named cases only.
+pub fn bless(cases_dir: &Path, mut args: RunArgs) -> Result<u8> {
+    if args.names.is_empty() {
+        anyhow::bail!("bless: name the cases whose kernels the goldens come from");
+    }
+    args.bless = true;
+    run(cases_dir, args)
+}
+
+/// `run`: the selected cases, or with `--dry-run` the commands they would run.
+pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
+    let all = case::load_dir(cases_dir)?;
+    let selected = select(&all, &args)?;
+    let (env, opts) = options(&args)?;
+    if args.dry_run {
+        print!("{}", run::dry_run(&selected, &env, &opts)?);
+        return Ok(0);
+    }
+    let prepared = run::preflight(&selected, &env, &opts)?;
+    announce(&env);
+    let dir = &args.common.results;
+    let terminal = lto_harness::events::for_stderr();
+    let writer = ResultsWriter::new();
+    let reporter = Fanout(vec![terminal.as_ref(), &writer]);
+    let mut results = run::run(&selected, &env, &opts, &prepared, &reporter);
+    // The history fills in the performance regressions the results record.
+    record_history(&mut results, &args.common);
+    report_regressions(&results);
+    report_blessed(&results);
+    reporter.report(&Event::RunFinished {
+        results: &results,
+        dir,
+    });
+    writer.finish()?;
+    eprintln!("{}", results.summary_line(dir));
+    Ok(exit_code(&results))
+}
+
+/// The cases the names pick (see `common::select`), cut down to `--shard`
+/// K/N when given, which is said on stderr.
+fn select<'a>(all: &'a [Case], args: &RunArgs) -> Result<Vec<&'a Case>> {
+    let mut selected = common::select(all, &args.names, args.include_slow)?;
+    if let Some(s) = args.shard {
+        selected = lto_harness::ci::shard(&selected, s.k, s.n)?;
+        let names: Vec<&str> = selected.iter().map(|c| c.name.as_str()).collect();
+        eprintln!("shard {s}: {} case(s): {}", names.len(), names.join(", "));
+    }
+    Ok(selected)
+}
+
+/// The environment, and the run options with `--bless` and `--retries`.
+fn options(args: &RunArgs) -> Result<(Environment, RunOptions)> {
+    let (env, mut opts) =
+        common::environment(&args.common, args.kernel_build.as_ref(), args.timeout)?;
+    opts.bless = args.bless;
+    opts.retries = args.retries;
+    Ok((env, opts))
+}
+
+/// Says on stderr which kernel source and toolchain the run uses.
+fn announce(env: &Environment) {
+    if let Some(s) = &env.source {
+        eprintln!("source: {} (Linux {})", s.identity.describe(), s.version);
+    }
+    eprintln!(
+        "toolchain: {} (LLVM={})",
+        env.toolchain.version, env.toolchain.llvm
+    );
+}
+
+/// Appends the run to the history store; a failure there is a warning.
+fn record_history(results: &mut RunResults, c: &common::CommonArgs) {
+    let history = common::history_path(c);
+    if let Err(e) = lto_harness::history::record_run(results, &history) {
+        eprintln!(
+            "lto-harness: warning: history {} not updated: {e:#}",
+            history.display()
+        );
+    }
+}
+
+/// One stderr line per performance regression the history found.
+fn report_regressions(results: &RunResults) {
+    for c in &results.cases {
+        for r in &c.regressions {
+            eprintln!("PERFORMANCE REGRESSION: {r}");
+        }
+    }
+}
+
+/// What blessing did to each golden, with (the start of) its diff.
+fn report_blessed(results: &RunResults) {
+    for b in &results.blessed {
+        eprintln!(
+            "bless: golden {} ({}) from {}: {}: {}",
+            b.family,
+            b.path.display(),
+            b.cases.join(", "),
+            b.status,
+            b.message
+        );
+        for l in b.diff.iter().take(DIFF_LINES) {
+            eprintln!("  {l}");
+        }
+        if b.diff.len() > DIFF_LINES {
+            eprintln!("  ... {} more diff lines", b.diff.len() - DIFF_LINES);
+        }
+    }
+}
+
+/// The run's exit code, except that a refused blessing of a passing run is 1.
+fn exit_code(results: &RunResults) -> u8 {
+    let refused = results
+        .blessed
+        .iter()
+        .any(|b| b.status == BlessStatus::Refused);
+    match results.exit_code() {
+        0 if refused => 1,
+        code => code as u8,
+    }
+}
