@@ -183,6 +183,13 @@ mod tests {
 
     #[test]
     fn worktree_applies_deterministically_reports_failures_and_cleans_up() {
+        crate::skip_unless!(
+            "worktree_applies_deterministically_reports_failures_and_cleans_up",
+            crate::host::needs::Need::Tool {
+                tool: "git",
+                package: "git"
+            }
+        );
         let tmp = tempfile::tempdir().unwrap();
         let repo = tmp.path().join("repo");
         std::fs::create_dir_all(&repo).unwrap();
@@ -250,6 +257,13 @@ mod tests {
 
     #[test]
     fn a_stale_worktree_is_replaced_and_a_bad_base_named() {
+        crate::skip_unless!(
+            "a_stale_worktree_is_replaced_and_a_bad_base_named",
+            crate::host::needs::Need::Tool {
+                tool: "git",
+                package: "git"
+            }
+        );
         let tmp = tempfile::tempdir().unwrap();
         let repo = tmp.path().join("repo");
         std::fs::create_dir_all(&repo).unwrap();
