@@ -27,7 +27,48 @@ pub(crate) fn bless(
     results: &mut [CaseResult],
     prepared: &Prepared,
 ) -> Vec<Blessing> {
-    // Golden path -> (family, [(case, order or why not)]).
+    let mut goldens = prepared.goldens.clone();
+    let mut out = Vec::new();
+    for (path, (family, orders)) in orders_by_golden(cases, judged) {
+        let names = orders.iter().map(|(i, _)| cases[*i].name.clone()).collect();
+        let mut blessing = Blessing {
+            family: family.clone(),
+            path: path.clone(),
+            cases: names,
+            status: BlessStatus::Refused,
+            message: String::new(),
+            added: 0,
+            removed: 0,
+            diff: vec![],
+        };
+        match agreed_order(cases, &path, &orders) {
+            Err(why) => blessing.message = why,
+            Ok(order) => {
+                if let Some(g) = write_golden(&mut blessing, &goldens, order) {
+                    goldens.insert(path.clone(), g);
+                }
+            }
+        }
+        out.push(blessing);
+    }
+    // Re-judge against the goldens as they now are.
+    for (i, case) in cases.iter().enumerate() {
+        if let (Some(j), Some(r)) = (&judged[i], results.get_mut(i)) {
+            if case.wants(CheckKind::Initcalls) {
+                r.checks = judge(case, j, prepared, &goldens);
+                r.compute_status();
+            }
+        }
+    }
+    out
+}
+
+/// Golden path -> (family, [(case, order or why not)]), for the cases that
+/// check their initcalls against a golden.
+fn orders_by_golden(
+    cases: &[&Case],
+    judged: &[Option<Judged>],
+) -> BTreeMap<PathBuf, (String, KernelOrders)> {
     let mut by_golden: BTreeMap<PathBuf, (String, KernelOrders)> = BTreeMap::new();
     for (i, case) in cases.iter().enumerate() {
         let (Some(g), Some(j)) = (&case.golden, &judged[i]) else {
@@ -47,104 +88,84 @@ pub(crate) fn bless(
             .1
             .push((i, order));
     }
-    let mut goldens = prepared.goldens.clone();
-    let mut out = Vec::new();
-    for (path, (family, orders)) in by_golden {
-        let names =
-            |idx: &[usize]| -> Vec<String> { idx.iter().map(|i| cases[*i].name.clone()).collect() };
-        let all: Vec<usize> = orders.iter().map(|(i, _)| *i).collect();
-        let mut blessing = Blessing {
-            family: family.clone(),
-            path: path.clone(),
-            cases: names(&all),
-            status: BlessStatus::Refused,
-            message: String::new(),
-            added: 0,
-            removed: 0,
-            diff: vec![],
-        };
-        let failed: Vec<String> = orders
-            .iter()
-            .filter_map(|(i, o)| o.as_ref().err().map(|e| format!("{}: {e}", cases[*i].name)))
-            .collect();
-        if !failed.is_empty() {
-            blessing.message = format!("not blessed: {}", failed.join("; "));
-            out.push(blessing);
-            continue;
-        }
-        let first = orders[0].1.as_ref().expect("checked").clone();
-        let disagree: Vec<String> = orders[1..]
-            .iter()
-            .filter_map(|(i, o)| {
-                let o = o.as_ref().expect("checked");
-                golden::compare(&first, &path, o, &cases[*i].name).map(|m| {
-                    format!(
-                        "{} differs from {}: {}",
-                        cases[*i].name, cases[orders[0].0].name, m.summary
-                    )
-                })
+    by_golden
+}
+
+/// The order every kernel that shares the golden agrees on, or why not
+/// (a kernel without an order, or two that differ).
+fn agreed_order<'o>(
+    cases: &[&Case],
+    path: &std::path::Path,
+    orders: &'o KernelOrders,
+) -> Result<&'o [Initcall], String> {
+    let failed: Vec<String> = orders
+        .iter()
+        .filter_map(|(i, o)| o.as_ref().err().map(|e| format!("{}: {e}", cases[*i].name)))
+        .collect();
+    if !failed.is_empty() {
+        return Err(format!("not blessed: {}", failed.join("; ")));
+    }
+    let ok = |o: &'o Result<Vec<Initcall>, String>| o.as_deref().unwrap_or(&[]);
+    let first = ok(&orders[0].1);
+    let disagree: Vec<String> = orders[1..]
+        .iter()
+        .filter_map(|(i, o)| {
+            golden::compare(first, path, ok(o), &cases[*i].name).map(|m| {
+                format!(
+                    "{} differs from {}: {}",
+                    cases[*i].name, cases[orders[0].0].name, m.summary
+                )
             })
-            .collect();
-        if !disagree.is_empty() {
-            blessing.message = format!(
-                "not blessed: the kernels that share this golden disagree: {}",
-                disagree.join("; ")
-            );
-            out.push(blessing);
-            continue;
-        }
-        let old = goldens
-            .get(&path)
-            .map(|g| g.entries.clone())
-            .unwrap_or_default();
-        match golden::compare(&old, &path, &first, "blessed") {
-            None => {
-                blessing.status = BlessStatus::Unchanged;
-                blessing.message = format!("{} initcalls, as before", first.len());
-            }
-            Some(m) => {
-                let text = Golden::render(&family, &first);
-                match crate::host::cache::write_atomic(&path, text.as_bytes()) {
-                    Ok(()) => {
-                        blessing.status = BlessStatus::Written;
-                        blessing.added = m.extra;
-                        blessing.removed = m.missing;
-                        blessing.message = if old.is_empty() {
-                            format!("created with {} initcalls", first.len())
-                        } else {
-                            format!(
-                                "rewritten: {} initcalls, {} added, {} removed; was: {}",
-                                first.len(),
-                                m.extra,
-                                m.missing,
-                                m.summary
-                            )
-                        };
-                        if !old.is_empty() {
-                            blessing.diff = m.diff.lines().map(str::to_owned).collect();
-                        }
-                        goldens.insert(
-                            path.clone(),
-                            Golden {
-                                path: path.clone(),
-                                entries: first.clone(),
-                            },
-                        );
-                    }
-                    Err(e) => blessing.message = format!("cannot write {}: {e:#}", path.display()),
-                }
-            }
-        }
-        out.push(blessing);
+        })
+        .collect();
+    if !disagree.is_empty() {
+        return Err(format!(
+            "not blessed: the kernels that share this golden disagree: {}",
+            disagree.join("; ")
+        ));
     }
-    // Re-judge against the goldens as they now are.
-    for (i, case) in cases.iter().enumerate() {
-        if let (Some(j), Some(r)) = (&judged[i], results.get_mut(i)) {
-            if case.wants(CheckKind::Initcalls) {
-                r.checks = judge(case, j, prepared, &goldens);
-                r.compute_status();
-            }
-        }
+    Ok(first)
+}
+
+/// Writes `order` as the golden (atomically) unless it already is, and
+/// records what happened in `blessing`; the new golden when written.
+fn write_golden(
+    blessing: &mut Blessing,
+    goldens: &BTreeMap<PathBuf, Golden>,
+    order: &[Initcall],
+) -> Option<Golden> {
+    let path = blessing.path.clone();
+    let old = goldens
+        .get(&path)
+        .map(|g| g.entries.clone())
+        .unwrap_or_default();
+    let Some(m) = golden::compare(&old, &path, order, "blessed") else {
+        blessing.status = BlessStatus::Unchanged;
+        blessing.message = format!("{} initcalls, as before", order.len());
+        return None;
+    };
+    let text = Golden::render(&blessing.family, order);
+    if let Err(e) = crate::host::cache::write_atomic(&path, text.as_bytes()) {
+        blessing.message = format!("cannot write {}: {e:#}", path.display());
+        return None;
     }
-    out
+    blessing.status = BlessStatus::Written;
+    blessing.added = m.extra;
+    blessing.removed = m.missing;
+    blessing.message = if old.is_empty() {
+        format!("created with {} initcalls", order.len())
+    } else {
+        blessing.diff = m.diff.lines().map(str::to_owned).collect();
+        format!(
+            "rewritten: {} initcalls, {} added, {} removed; was: {}",
+            order.len(),
+            m.extra,
+            m.missing,
+            m.summary
+        )
+    };
+    Some(Golden {
+        path,
+        entries: order.to_vec(),
+    })
 }

@@ -54,52 +54,85 @@ pub(crate) fn boot_case(
     let t = Instant::now();
     let dir = opts.results_dir.join(&case.name);
     let initrd = dir.join("initramfs.cpio.gz");
-    let incomplete = |message: String| {
-        (
+    let (step, outcome) = match write_image(case, kernel, env, &initrd, reporter) {
+        Err((status, message)) => (
             BootStep {
-                status: Status::Incomplete,
-                message,
                 seconds: t.elapsed().as_secs_f64(),
-                console_log: None,
-                qemu_command: None,
-                end: None,
-                attempts: vec![],
+                ..unbooted(status, message)
             },
             None,
-        )
+        ),
+        Ok(()) => {
+            let req = attempt_request(case, kernel, &initrd, &dir, opts, attempt);
+            let (step, outcome) = boot_and_judge(case, &req, reporter);
+            (step, Some(outcome))
+        }
     };
+    reporter.report(&Event::StepFinished {
+        case: &case.name,
+        step: Step::Boot,
+        status: step.status,
+        seconds: step.seconds,
+        message: &step.message,
+    });
+    (step, outcome)
+}
+
+/// Writes the case's initramfs. A module the case lists that the build did
+/// not produce fails the step (the kernel config's fault); anything else
+/// leaves it incomplete (the harness's), by the error's type.
+fn write_image(
+    case: &Case,
+    kernel: &BuiltKernel,
+    env: &Environment,
+    initrd: &Path,
+    reporter: &dyn Reporter,
+) -> Result<(), (Status, String)> {
     reporter.report(&Event::Phase {
         case: &case.name,
         step: Step::Boot,
         phase: "initramfs",
     });
-    let busybox = match image::busybox_for(case.arch.profile(), &env.cache) {
-        Ok(b) => b,
-        Err(e) => return incomplete(format!("{e:#}")),
-    };
-    if let Err(e) = image::write_initramfs(case, kernel, &busybox, &initrd) {
-        // A module the case lists that the build did not produce is the
-        // kernel config's fault; an I/O error is the harness's.
-        let (step, checks) = incomplete(e.to_string());
-        let status = e.fault().status();
-        return (BootStep { status, ..step }, checks);
-    }
-    let mut req = boot_request(case, &kernel.image, &initrd, &dir, opts);
-    // Which boot of this kernel this is, in the log and in init's
-    // environment (the kernel hands unknown `a_b=c` words to init).
+    let busybox = image::busybox_for(case.arch.profile(), &env.cache)
+        .map_err(|e| (Status::Incomplete, format!("{e:#}")))?;
+    image::write_initramfs(case, kernel, &busybox, initrd)
+        .map_err(|e| (e.fault().status(), e.to_string()))
+}
+
+/// The boot request of one attempt: its number on the kernel command line
+/// (in the log and in init's environment), and its own log files.
+fn attempt_request(
+    case: &Case,
+    kernel: &BuiltKernel,
+    initrd: &Path,
+    dir: &Path,
+    opts: &RunOptions,
+    attempt: usize,
+) -> BootRequest {
+    let mut req = boot_request(case, &kernel.image, initrd, dir, opts);
     req.cmdline
         .push(crate::guest::protocol::attempt_word(attempt));
     if attempt > 0 {
         req.log = dir.join(format!("console.retry-{attempt}.log"));
         req.stderr_log = dir.join(format!("qemu-stderr.retry-{attempt}.log"));
     }
-    let qemu_command = build::shell_line(&boot::qemu_argv(&req));
+    req
+}
+
+/// Boots under QEMU, the latest console line as live output, and gives
+/// the boot verdict as the step.
+fn boot_and_judge(
+    case: &Case,
+    req: &BootRequest,
+    reporter: &dyn Reporter,
+) -> (BootStep, BootOutcome) {
+    let qemu_command = build::shell_line(&boot::qemu_argv(req));
     reporter.report(&Event::Phase {
         case: &case.name,
         step: Step::Boot,
         phase: "qemu",
     });
-    let outcome = boot::boot_watching(&req, &|line| {
+    let outcome = boot::boot_watching(req, &|line| {
         reporter.report(&Event::Output {
             case: &case.name,
             step: Step::Boot,
@@ -109,31 +142,30 @@ pub(crate) fn boot_case(
     let verdict = checks::boot_verdict(&outcome);
     let step = BootStep {
         status: verdict.status,
-        message: verdict.message.clone(),
+        message: verdict.message,
         seconds: outcome.seconds,
         console_log: Some(outcome.log.clone()),
         qemu_command: Some(qemu_command),
         end: Some(outcome.end.clone()),
         attempts: vec![],
     };
-    reporter.report(&Event::StepFinished {
-        case: &case.name,
-        step: Step::Boot,
-        status: step.status,
-        seconds: step.seconds,
-        message: &step.message,
-    });
-    (step, Some(outcome))
+    (step, outcome)
 }
 
-pub(crate) fn skipped(why: &str) -> BootStep {
+/// A boot step that never reached QEMU.
+fn unbooted(status: Status, message: String) -> BootStep {
     BootStep {
-        status: Status::Skipped,
-        message: why.into(),
+        status,
+        message,
         seconds: 0.0,
         console_log: None,
         qemu_command: None,
         end: None,
         attempts: vec![],
     }
+}
+
+/// The boot step of a case whose build gave no kernel.
+pub(crate) fn skipped(why: &str) -> BootStep {
+    unbooted(Status::Skipped, why.into())
 }

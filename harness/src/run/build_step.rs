@@ -45,97 +45,13 @@ pub fn build_case(
         step: Step::Build,
     });
     let t = Instant::now();
-    let result = match (&opts.kernel_build, &env.source) {
-        (Some(dir), _) => build::from_existing(dir, case),
-        (None, Some(source)) => {
-            let builder = Builder {
-                cc_wrapper: opts.cc_wrapper,
-                cache: &env.cache,
-                source,
-                toolchain: &env.toolchain,
-                jobs: opts.jobs,
-            };
-            builder
-                .plan(case)
-                .map_err(BuildError::Incomplete)
-                .and_then(|plan| builder.build(&plan, &Progress { reporter }))
-        }
-        (None, None) => Err(BuildError::Incomplete(anyhow::anyhow!("no kernel source"))),
-    };
+    let result = build_kernel(case, env, opts, reporter);
     let seconds = t.elapsed().as_secs_f64();
     let case_dir = opts.results_dir.join(&case.name);
     let _ = std::fs::create_dir_all(&case_dir);
     let (step, kernel) = match result {
-        Ok(k) => {
-            let message = match (&k.metadata, k.reused) {
-                (_, _) if opts.kernel_build.is_some() => {
-                    format!("using the kernel in {}", k.dir.display())
-                }
-                (Some(m), true) => format!(
-                    "reused cached build {} (built in {:.0} s)",
-                    &k.key[..12],
-                    m.wall_seconds
-                ),
-                (Some(m), false) => format!(
-                    "built {} in {:.0} s ({:.0} CPU s, peak {} MiB)",
-                    &k.key[..12],
-                    m.wall_seconds,
-                    m.cpu_seconds,
-                    m.max_rss_kib / 1024
-                ),
-                (None, _) => "kernel ready".into(),
-            };
-            let log = k.log.as_ref().map(|l| copy_into(l, &case_dir, "build.log"));
-            let metadata = k
-                .metadata_path
-                .as_ref()
-                .map(|m| copy_into(m, &case_dir, "metadata.json"));
-            (
-                BuildStep {
-                    status: Status::Pass,
-                    message,
-                    seconds,
-                    reused: k.reused,
-                    key: Some(k.key.clone()),
-                    artifacts: Some(k.dir.clone()),
-                    log,
-                    metadata,
-                    error_lines: vec![],
-                },
-                Some(k),
-            )
-        }
-        Err(BuildError::Failed { message, log, tail }) => {
-            let log = log.map(|l| copy_into(&l, &case_dir, "build.log"));
-            (
-                BuildStep {
-                    status: Status::Fail,
-                    message,
-                    seconds,
-                    reused: false,
-                    key: None,
-                    artifacts: None,
-                    log,
-                    metadata: None,
-                    error_lines: tail,
-                },
-                None,
-            )
-        }
-        Err(BuildError::Incomplete(e)) => (
-            BuildStep {
-                status: Status::Incomplete,
-                message: format!("{e:#}"),
-                seconds,
-                reused: false,
-                key: None,
-                artifacts: None,
-                log: None,
-                metadata: None,
-                error_lines: vec![],
-            },
-            None,
-        ),
+        Ok(k) => (built(&k, opts, seconds, &case_dir), Some(k)),
+        Err(e) => (not_built(e, seconds, &case_dir), None),
     };
     reporter.report(&Event::StepFinished {
         case: &case.name,
@@ -145,6 +61,89 @@ pub fn build_case(
         message: &step.message,
     });
     (step, kernel)
+}
+
+/// The kernel: from `--kernel-build`, else built (or found in the cache).
+fn build_kernel(
+    case: &Case,
+    env: &Environment,
+    opts: &RunOptions,
+    reporter: &dyn Reporter,
+) -> Result<BuiltKernel, BuildError> {
+    match (&opts.kernel_build, &env.source) {
+        (Some(dir), _) => build::from_existing(dir, case),
+        (None, Some(source)) => {
+            let builder = Builder {
+                cc_wrapper: opts.cc_wrapper,
+                cache: &env.cache,
+                source,
+                toolchain: &env.toolchain,
+                jobs: opts.jobs,
+            };
+            let plan = builder.plan(case).map_err(BuildError::Incomplete)?;
+            builder.build(&plan, &Progress { reporter })
+        }
+        (None, None) => Err(BuildError::Incomplete(anyhow::anyhow!("no kernel source"))),
+    }
+}
+
+/// The step of a kernel that is ready, its log and metadata copied into
+/// the case's results.
+fn built(k: &BuiltKernel, opts: &RunOptions, seconds: f64, case_dir: &Path) -> BuildStep {
+    let short = k.key.get(..12).unwrap_or(&k.key);
+    let message = match (&k.metadata, k.reused) {
+        _ if opts.kernel_build.is_some() => format!("using the kernel in {}", k.dir.display()),
+        (Some(m), true) => format!(
+            "reused cached build {short} (built in {:.0} s)",
+            m.wall_seconds
+        ),
+        (Some(m), false) => format!(
+            "built {short} in {:.0} s ({:.0} CPU s, peak {} MiB)",
+            m.wall_seconds,
+            m.cpu_seconds,
+            m.max_rss_kib / 1024
+        ),
+        (None, _) => "kernel ready".into(),
+    };
+    BuildStep {
+        status: Status::Pass,
+        message,
+        seconds,
+        reused: k.reused,
+        key: Some(k.key.clone()),
+        artifacts: Some(k.dir.clone()),
+        log: k.log.as_ref().map(|l| copy_into(l, case_dir, "build.log")),
+        metadata: k
+            .metadata_path
+            .as_ref()
+            .map(|m| copy_into(m, case_dir, "metadata.json")),
+        error_lines: vec![],
+    }
+}
+
+/// The step of a build that gave no kernel: failed or incomplete by the
+/// error's [`fault`](BuildError::fault).
+fn not_built(e: BuildError, seconds: f64, case_dir: &Path) -> BuildStep {
+    let status = e.fault().status();
+    let (message, log, error_lines) = match e {
+        BuildError::Failed { message, log, tail } => (
+            message,
+            log.map(|l| copy_into(&l, case_dir, "build.log")),
+            tail,
+        ),
+        BuildError::Incomplete(e) => (format!("{e:#}"), None, vec![]),
+    };
+    BuildStep {
+        status,
+        message,
+        seconds,
+        reused: false,
+        key: None,
+        artifacts: None,
+        log,
+        metadata: None,
+        error_lines,
+    }
 }
 
 /// Copies `from` into the case's results dir (so results survive cache
