@@ -1,0 +1,79 @@
+//! What the build's files say about a kernel, read once per case: the
+//! final .config, vmlinux's initcall tables, kCFI markers and vermagic,
+//! and the facts of each module the guest gets. A part that cannot be read
+//! carries the reason instead, for the check that needs it to report.
+
+use crate::case::Case;
+use crate::elf;
+use crate::elf::initcalls::{static_order_from_bytes, Initcall};
+use crate::elf::kcfi::{self, KcfiCount};
+use crate::elf::module::{self, ModuleFacts};
+use crate::stages::build::BuiltKernel;
+use std::collections::BTreeMap;
+
+/// What the build's files say about the kernel, read once per case.
+/// Each part that could not be read carries the reason instead.
+#[derive(Debug, Clone)]
+pub struct KernelFacts {
+    /// The final .config.
+    pub config: Result<BTreeMap<String, String>, String>,
+    /// Built-in initcalls from vmlinux's tables.
+    pub initcalls: Result<Vec<Initcall>, String>,
+    /// The arch's kCFI markers counted in vmlinux.
+    pub kcfi: Result<Vec<KcfiCount>, String>,
+    pub vermagic: Result<String, String>,
+    /// The modules the guest gets, with where the build put them.
+    pub modules: Vec<(String, Result<ModuleFacts, String>)>,
+}
+
+impl KernelFacts {
+    /// Reads .config, vmlinux and the case's modules from a build.
+    pub fn gather(case: &Case, kernel: &BuiltKernel) -> KernelFacts {
+        let config = std::fs::read_to_string(&kernel.config)
+            .map(|t| crate::stages::config::parse_config(&t))
+            .map_err(|e| format!("cannot read {}: {e}", kernel.config.display()));
+        let vmlinux = elf::read(&kernel.vmlinux).map_err(|e| format!("{e:#}"));
+        fn on<T>(
+            vmlinux: &Result<Vec<u8>, String>,
+            path: &std::path::Path,
+            f: impl Fn(&[u8]) -> anyhow::Result<T>,
+        ) -> Result<T, String> {
+            match vmlinux {
+                Ok(data) => f(data).map_err(|e| format!("{}: {e:#}", path.display())),
+                Err(e) => Err(e.clone()),
+            }
+        }
+        let path = &kernel.vmlinux;
+        let initcalls = on(&vmlinux, path, static_order_from_bytes);
+        let kcfi = on(&vmlinux, path, |d| {
+            kcfi::kcfi_evidence(d, case.arch.profile())
+        });
+        let vermagic = on(&vmlinux, path, module::kernel_vermagic);
+        let modules = case
+            .image_modules()
+            .into_iter()
+            .map(|m| {
+                let facts = match kernel.modules.get(&m) {
+                    Some(p) => module::module_facts(p).map_err(|e| format!("{e:#}")),
+                    None => Err(format!("the build has no {m}.ko")),
+                };
+                (m, facts)
+            })
+            .collect();
+        KernelFacts {
+            config,
+            initcalls,
+            kcfi,
+            vermagic,
+            modules,
+        }
+    }
+
+    /// `Some(true)` when .config sets `sym=y`.
+    pub fn config_is_y(&self, sym: &str) -> Option<bool> {
+        self.config
+            .as_ref()
+            .ok()
+            .map(|c| c.get(sym).is_some_and(|v| v == "y"))
+    }
+}
