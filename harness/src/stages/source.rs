@@ -5,15 +5,109 @@
 
 use crate::host::cache::{self, Cache};
 use crate::model::source::SourceIdentity;
-use anyhow::{bail, Context, Result};
+use crate::model::Fault;
 use serde::Serialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 
 /// The tarball Debian's `linux-source-6.12` package installs.
 pub const DEFAULT_TARBALL: &str = "/usr/src/linux-source-6.12.tar.xz";
 pub const DEFAULT_TARBALL_PACKAGE: &str = "linux-source-6.12";
+
+/// Why a kernel tree could not be had. Each variant's message is the one
+/// the user reads (with its cause after a `: ` under `{:#}`).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The packaged tarball is not installed.
+    #[error(
+        "{} not found: install the Debian package `{package}` (or run ci/setup), or pass --kernel-src DIR",
+        path.display()
+    )]
+    MissingTarball { path: PathBuf, package: String },
+    /// A host tool the extraction needs is not in PATH.
+    #[error(
+        "`{tool}` not found in PATH: install the Debian package `{package}` (or run ci/setup)"
+    )]
+    MissingTool {
+        tool: &'static str,
+        package: &'static str,
+    },
+    /// The `--kernel-src` directory does not exist (or cannot be resolved).
+    #[error("--kernel-src {}: no such directory", path.display())]
+    NotADirectory {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    /// The directory is not a kernel tree: see [`TreeDefect`].
+    #[error("{}: {defect}", root.display())]
+    NotAKernelTree {
+        root: PathBuf,
+        defect: TreeDefect,
+        /// Why the top Makefile could not be read, when that is the defect.
+        #[source]
+        error: Option<std::io::Error>,
+    },
+    /// The tree has an in-tree `.config` (or `include/config/auto.conf`),
+    /// which kbuild refuses for `O=` builds.
+    #[error(
+        "{}: the tree has been configured in place (.config exists); out-of-tree builds need \
+         a clean tree: run `make mrproper` there",
+        root.display()
+    )]
+    ConfiguredInTree { root: PathBuf },
+    /// A git command exited non-zero.
+    #[error("git {} in {} failed: {stderr}", args.join(" "), root.display())]
+    Git {
+        args: Vec<String>,
+        root: PathBuf,
+        stderr: String,
+    },
+    /// `tar` ran but could not extract the tarball.
+    #[error("extracting {} failed ({status})", tarball.display())]
+    Extract {
+        tarball: PathBuf,
+        status: ExitStatus,
+    },
+    /// An I/O error (running a tool included), with what was being done.
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        error: std::io::Error,
+    },
+    /// The cache failed: its lock, a temporary directory, publishing.
+    #[error(transparent)]
+    Cache(anyhow::Error),
+}
+
+/// What makes a directory not a kernel tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TreeDefect {
+    #[error("not a kernel tree (no Makefile)")]
+    NoMakefile,
+    #[error("Makefile has no VERSION/PATCHLEVEL/SUBLEVEL")]
+    NoVersion,
+    #[error("not a kernel tree (no scripts/kconfig/merge_config.sh)")]
+    NoMergeConfig,
+}
+
+impl SourceError {
+    /// Whose fault it is: always [`Fault::Harness`]. A missing tarball, a
+    /// failed git or I/O error is the machine's; a directory that is not a
+    /// kernel tree or is configured in place is the user's input. In no
+    /// case has a kernel been built, so nothing can be said about it: the
+    /// step is incomplete, never failed.
+    pub fn fault(&self) -> Fault {
+        Fault::Harness
+    }
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SourceError {
+    let what = what.into();
+    move |error| SourceError::Io { what, error }
+}
 
 /// A kernel tree ready to be built out of tree.
 #[derive(Debug, Clone, Serialize)]
@@ -26,47 +120,63 @@ pub struct KernelSource {
 
 impl KernelSource {
     /// The default: Debian's tarball, extracted into the cache once.
-    pub fn from_default_tarball(cache: &Cache) -> Result<KernelSource> {
-        let tarball = Path::new(DEFAULT_TARBALL);
+    pub fn from_default_tarball(cache: &Cache) -> Result<KernelSource, SourceError> {
+        Self::from_packaged_tarball(cache, Path::new(DEFAULT_TARBALL), DEFAULT_TARBALL_PACKAGE)
+    }
+
+    /// A tarball a Debian package installs: [`SourceError::MissingTarball`]
+    /// naming `package` when it is not there.
+    fn from_packaged_tarball(
+        cache: &Cache,
+        tarball: &Path,
+        package: &str,
+    ) -> Result<KernelSource, SourceError> {
         if !tarball.is_file() {
-            bail!(
-                "{DEFAULT_TARBALL} not found: install the Debian package `{DEFAULT_TARBALL_PACKAGE}` \
-                 (or run ci/setup), or pass --kernel-src DIR"
-            );
+            return Err(SourceError::MissingTarball {
+                path: tarball.to_owned(),
+                package: package.to_owned(),
+            });
         }
         Self::from_tarball(cache, tarball)
     }
 
-    pub fn from_tarball(cache: &Cache, tarball: &Path) -> Result<KernelSource> {
+    pub fn from_tarball(cache: &Cache, tarball: &Path) -> Result<KernelSource, SourceError> {
         let sha256 = tarball_sha256(cache, tarball)?;
         let dest = cache.src_dir().join(&sha256[..24]);
-        let _lock = cache.lock(&format!("src-{}", &sha256[..24]))?;
+        let _lock = cache
+            .lock(&format!("src-{}", &sha256[..24]))
+            .map_err(SourceError::Cache)?;
         if !dest.join(cache::COMPLETE).exists() {
-            crate::host::toolchain::require("tar", "tar")?;
-            crate::host::toolchain::require("xz", "xz-utils")?;
-            let tmp = cache.temp_dir("src")?;
+            require("tar", "tar")?;
+            require("xz", "xz-utils")?;
+            let tmp = cache.temp_dir("src").map_err(SourceError::Cache)?;
             let status = Command::new("tar")
                 .args(["-xf"])
                 .arg(tarball)
                 .args(["--strip-components=1", "-C"])
                 .arg(tmp.path())
                 .status()
-                .context("running tar")?;
+                .map_err(io("running tar"))?;
             if !status.success() {
-                bail!("extracting {} failed ({status})", tarball.display());
+                return Err(SourceError::Extract {
+                    tarball: tarball.to_owned(),
+                    status,
+                });
             }
             let identity = SourceIdentity::Tarball {
                 path: tarball.to_owned(),
                 sha256: sha256.clone(),
             };
-            std::fs::write(
-                tmp.path().join(cache::COMPLETE),
-                serde_json::to_vec_pretty(&identity)?,
-            )?;
+            let marker = tmp.path().join(cache::COMPLETE);
+            let writing = format!("writing {}", marker.display());
+            let json =
+                serde_json::to_vec_pretty(&identity).map_err(|e| io(writing.clone())(e.into()))?;
+            std::fs::write(&marker, json).map_err(io(writing))?;
             if dest.exists() {
-                std::fs::remove_dir_all(&dest)?;
+                std::fs::remove_dir_all(&dest)
+                    .map_err(io(format!("removing {}", dest.display())))?;
             }
-            cache::publish_dir(&tmp.keep(), &dest)?;
+            cache::publish_dir(&tmp.keep(), &dest).map_err(SourceError::Cache)?;
         }
         let version = makefile_version(&dest)?;
         Ok(KernelSource {
@@ -80,23 +190,23 @@ impl KernelSource {
     }
 
     /// Any kernel tree: a git checkout or a plain directory.
-    pub fn from_dir(dir: &Path) -> Result<KernelSource> {
+    pub fn from_dir(dir: &Path) -> Result<KernelSource, SourceError> {
         let root = dir
             .canonicalize()
-            .with_context(|| format!("--kernel-src {}: no such directory", dir.display()))?;
+            .map_err(|error| SourceError::NotADirectory {
+                path: dir.to_owned(),
+                error,
+            })?;
         let version = makefile_version(&root)?;
         if !root.join("scripts/kconfig/merge_config.sh").is_file() {
-            bail!(
-                "{}: not a kernel tree (no scripts/kconfig/merge_config.sh)",
-                root.display()
-            );
+            return Err(SourceError::NotAKernelTree {
+                root,
+                defect: TreeDefect::NoMergeConfig,
+                error: None,
+            });
         }
         if root.join(".config").exists() || root.join("include/config/auto.conf").exists() {
-            bail!(
-                "{}: the tree has been configured in place (.config exists); out-of-tree builds need \
-                 a clean tree: run `make mrproper` there",
-                root.display()
-            );
+            return Err(SourceError::ConfiguredInTree { root });
         }
         let identity = if root.join(".git").exists() {
             git_identity(&root)?
@@ -114,9 +224,22 @@ impl KernelSource {
     }
 }
 
-fn makefile_version(root: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(root.join("Makefile"))
-        .with_context(|| format!("{}: not a kernel tree (no Makefile)", root.display()))?;
+/// A host tool extraction needs, as [`SourceError::MissingTool`].
+fn require(tool: &'static str, package: &'static str) -> Result<(), SourceError> {
+    match crate::host::toolchain::find_in_path(tool) {
+        Some(_) => Ok(()),
+        None => Err(SourceError::MissingTool { tool, package }),
+    }
+}
+
+fn makefile_version(root: &Path) -> Result<String, SourceError> {
+    let text = std::fs::read_to_string(root.join("Makefile")).map_err(|error| {
+        SourceError::NotAKernelTree {
+            root: root.to_owned(),
+            defect: TreeDefect::NoMakefile,
+            error: Some(error),
+        }
+    })?;
     let field = |name: &str| {
         text.lines()
             .find_map(|l| {
@@ -127,19 +250,19 @@ fn makefile_version(root: &Path) -> Result<String> {
     };
     match (field("VERSION"), field("PATCHLEVEL"), field("SUBLEVEL")) {
         (Some(v), Some(p), Some(s)) => Ok(format!("{v}.{p}.{s}")),
-        _ => bail!(
-            "{}: Makefile has no VERSION/PATCHLEVEL/SUBLEVEL",
-            root.display()
-        ),
+        _ => Err(SourceError::NotAKernelTree {
+            root: root.to_owned(),
+            defect: TreeDefect::NoVersion,
+            error: None,
+        }),
     }
 }
 
 /// The tarball's SHA-256, memoised by (path, size, mtime) so a warm run
 /// does not re-read 150 MB.
-fn tarball_sha256(cache: &Cache, tarball: &Path) -> Result<String> {
-    let meta = tarball
-        .metadata()
-        .with_context(|| format!("reading {}", tarball.display()))?;
+fn tarball_sha256(cache: &Cache, tarball: &Path) -> Result<String, SourceError> {
+    let reading = || io(format!("reading {}", tarball.display()));
+    let meta = tarball.metadata().map_err(reading())?;
     let mtime = meta
         .modified()
         .ok()
@@ -157,40 +280,40 @@ fn tarball_sha256(cache: &Cache, tarball: &Path) -> Result<String> {
             return Ok(s.trim().to_owned());
         }
     }
-    let mut f = std::fs::File::open(tarball)?;
+    let mut f = std::fs::File::open(tarball).map_err(reading())?;
     let mut h = <sha2::Sha256 as sha2::Digest>::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf)?;
+        let n = f.read(&mut buf).map_err(reading())?;
         if n == 0 {
             break;
         }
         sha2::Digest::update(&mut h, &buf[..n]);
     }
     let sum = hex::encode(sha2::Digest::finalize(h));
-    cache::write_atomic(&memo, sum.as_bytes())?;
+    cache::write_atomic(&memo, sum.as_bytes()).map_err(SourceError::Cache)?;
     Ok(sum)
 }
 
-pub(crate) fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>> {
+/// Runs `git -C root args...` and returns its stdout.
+pub(crate) fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, SourceError> {
     let out = Command::new("git")
         .arg("-C")
         .arg(root)
         .args(args)
         .output()
-        .with_context(|| "running git: install the Debian package `git`".to_string())?;
+        .map_err(io("running git: install the Debian package `git`"))?;
     if !out.status.success() {
-        bail!(
-            "git {} in {} failed: {}",
-            args.join(" "),
-            root.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        return Err(SourceError::Git {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            root: root.to_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
     }
     Ok(out.stdout)
 }
 
-fn git_identity(root: &Path) -> Result<SourceIdentity> {
+fn git_identity(root: &Path) -> Result<SourceIdentity, SourceError> {
     let commit = String::from_utf8_lossy(&git(root, &["rev-parse", "HEAD"])?)
         .trim()
         .to_owned();
@@ -208,20 +331,22 @@ fn git_identity(root: &Path) -> Result<SourceIdentity> {
 }
 
 /// Path, size and mtime of every file under `root` (skipping `.git`).
-fn tree_fingerprint(root: &Path) -> Result<String> {
+fn tree_fingerprint(root: &Path) -> Result<String, SourceError> {
     let mut entries: Vec<(PathBuf, u64, u128)> = Vec::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-            let e = e?;
-            let ft = e.file_type()?;
+        let reading = || io(format!("reading {}", dir.display()));
+        for e in std::fs::read_dir(&dir).map_err(reading())? {
+            let e = e.map_err(reading())?;
             let p = e.path();
+            let reading_p = || io(format!("reading {}", p.display()));
+            let ft = e.file_type().map_err(reading_p())?;
             if ft.is_dir() {
                 if e.file_name() != ".git" {
                     stack.push(p);
                 }
             } else {
-                let m = e.metadata()?;
+                let m = e.metadata().map_err(reading_p())?;
                 let mtime = m
                     .modified()
                     .ok()
@@ -330,7 +455,109 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fake_tree(d.path());
         std::fs::write(d.path().join(".config"), "").unwrap();
-        let e = KernelSource::from_dir(d.path()).unwrap_err().to_string();
-        assert!(e.contains("mrproper"), "{e}");
+        let e = KernelSource::from_dir(d.path()).unwrap_err();
+        assert!(matches!(e, SourceError::ConfiguredInTree { .. }), "{e:?}");
+        assert!(e.to_string().contains("mrproper"), "{e}");
+        assert_eq!(e.fault(), Fault::Harness);
+    }
+
+    #[test]
+    fn missing_tarball_names_its_package() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::open(Some(&d.path().join("cache"))).unwrap();
+        let tarball = d.path().join("linux-source-6.12.tar.xz");
+        let e = KernelSource::from_packaged_tarball(&cache, &tarball, DEFAULT_TARBALL_PACKAGE)
+            .unwrap_err();
+        let SourceError::MissingTarball {
+            ref path,
+            ref package,
+        } = e
+        else {
+            panic!("not MissingTarball: {e:?}")
+        };
+        assert_eq!(path, &tarball);
+        assert_eq!(package, DEFAULT_TARBALL_PACKAGE);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{} not found: install the Debian package `linux-source-6.12` (or run ci/setup), \
+                 or pass --kernel-src DIR",
+                tarball.display()
+            )
+        );
+        assert_eq!(e.fault(), Fault::Harness);
+    }
+
+    #[test]
+    fn directory_without_makefile_is_not_a_kernel_tree() {
+        let d = tempfile::tempdir().unwrap();
+        let e = KernelSource::from_dir(d.path()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SourceError::NotAKernelTree {
+                    defect: TreeDefect::NoMakefile,
+                    error: Some(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let root = d.path().canonicalize().unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!("{}: not a kernel tree (no Makefile)", root.display())
+        );
+        // The cause follows under `{:#}`, as `.context` gave it before.
+        let chain = format!("{:#}", anyhow::Error::from(e));
+        assert!(chain.contains("(no Makefile): "), "{chain}");
+    }
+
+    #[test]
+    fn missing_directory_and_missing_version_keep_their_messages() {
+        let d = tempfile::tempdir().unwrap();
+        let gone = d.path().join("gone");
+        let e = KernelSource::from_dir(&gone).unwrap_err();
+        assert!(matches!(e, SourceError::NotADirectory { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("--kernel-src {}: no such directory", gone.display())
+        );
+        std::fs::write(d.path().join("Makefile"), "VERSION = 6\n").unwrap();
+        let e = KernelSource::from_dir(d.path()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SourceError::NotAKernelTree {
+                    defect: TreeDefect::NoVersion,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .ends_with(": Makefile has no VERSION/PATCHLEVEL/SUBLEVEL"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn failed_git_is_a_git_error() {
+        crate::skip_unless!(
+            "failed_git_is_a_git_error",
+            crate::host::needs::Need::Tool {
+                tool: "git",
+                package: "git"
+            }
+        );
+        let d = tempfile::tempdir().unwrap();
+        let e = git(d.path(), &["rev-parse", "HEAD"]).unwrap_err();
+        let SourceError::Git { ref args, .. } = e else {
+            panic!("not Git: {e:?}")
+        };
+        assert_eq!(args, &["rev-parse", "HEAD"]);
+        let prefix = format!("git rev-parse HEAD in {} failed: ", d.path().display());
+        assert!(e.to_string().starts_with(&prefix), "{e}");
     }
 }
