@@ -267,32 +267,14 @@ fn probe_check(
     let Some(console) = console else {
         return unobserved(&name, &format!("lkdtm {}", test.name), boot);
     };
-    if let Some(load) = console.step(LKDTM_LOAD_STEP) {
-        if load.rc.is_some_and(|rc| rc != 0) {
-            let lines: Vec<String> = console
-                .window(&load)
-                .map(|(n, l)| format!("console line {n}: {}", message(l)))
-                .collect();
-            return CheckResult::new(
-                &name,
-                Status::Fail,
-                format!("lkdtm did not load, so {} could not run", test.name),
-            )
-            .with(lines);
-        }
+    if let Some(failed) = lkdtm_load_failure(console, &name, test) {
+        return failed;
     }
-    let step_name = cfi_probe_step(test.name);
-    let Some(step) = console.step(&step_name) else {
+    let Some(step) = console.step(&cfi_probe_step(test.name)) else {
         return unobserved(&name, &format!("lkdtm {}", test.name), boot);
     };
     let alternatives = lkdtm.for_test(test.name);
-    let seen = look(console, &step, &alternatives);
-    let window: Vec<String> = console
-        .window(&step)
-        .filter(|(_, l)| !l.trim().is_empty())
-        .take(40)
-        .map(|(n, l)| format!("console line {n}: {}", message(l)))
-        .collect();
+    let window = probe_window(console, &step);
     if !step.finished {
         return CheckResult::new(
             &name,
@@ -304,79 +286,161 @@ fn probe_check(
         )
         .with(window);
     }
-    let rc = step.rc.unwrap_or(-1);
-    let forward = test.protected_by.contains(&"CONFIG_CFI_CLANG");
-    let trapped = seen.expected.is_some() && seen.lkdtm_fail.is_none();
-    let expected_text = alternatives
-        .iter()
-        .map(|a| format!("`{a}`"))
-        .collect::<Vec<_>>()
-        .join(" or ");
+    let probe = Probe {
+        test,
+        why: &why,
+        rc: step.rc.unwrap_or(-1),
+        seen: look(console, &step, &alternatives),
+        alternatives: &alternatives,
+    };
     let (status, message) = match expect {
-        CfiExpect::Trap if trapped && forward && seen.cfi_failure.is_none() => (
+        CfiExpect::Trap => probe.judge_trap(),
+        CfiExpect::Survive => probe.judge_survive(),
+    };
+    CheckResult::new(&name, status, message).with(window)
+}
+
+/// A failed check when lkdtm's load step ran and failed (so no probe could).
+fn lkdtm_load_failure(console: &Console, name: &str, test: &LkdtmCfiTest) -> Option<CheckResult> {
+    let load = console.step(LKDTM_LOAD_STEP)?;
+    if load.rc.is_none_or(|rc| rc == 0) {
+        return None;
+    }
+    let lines: Vec<String> = console
+        .window(&load)
+        .map(|(n, l)| format!("console line {n}: {}", message(l)))
+        .collect();
+    Some(
+        CheckResult::new(
+            name,
+            Status::Fail,
+            format!("lkdtm did not load, so {} could not run", test.name),
+        )
+        .with(lines),
+    )
+}
+
+/// A probe's evidence: its first 40 non-blank console lines.
+fn probe_window(console: &Console, step: &Step) -> Vec<String> {
+    console
+        .window(step)
+        .filter(|(_, l)| !l.trim().is_empty())
+        .take(40)
+        .map(|(n, l)| format!("console line {n}: {}", message(l)))
+        .collect()
+}
+
+/// A finished probe, to be judged against its expectation.
+struct Probe<'a> {
+    test: &'a LkdtmCfiTest,
+    /// Why the expectation is what it is.
+    why: &'a str,
+    /// The probe's shell's rc (-1: none given).
+    rc: i32,
+    seen: Seen,
+    /// What the selftest looks for.
+    alternatives: &'a [String],
+}
+
+impl Probe<'_> {
+    /// Expected to trap: the selftest's text without lkdtm's FAIL line and,
+    /// for a forward-edge (kCFI) test, the `CFI failure at` line too.
+    fn judge_trap(&self) -> (Status, String) {
+        let (test, why, seen) = (self.test.name, self.why, &self.seen);
+        let forward = self.test.protected_by.contains(&"CONFIG_CFI_CLANG");
+        let trapped = seen.expected.is_some() && seen.lkdtm_fail.is_none();
+        if trapped && forward && seen.cfi_failure.is_none() {
+            return (
+                Status::Fail,
+                format!(
+                    "expected a kCFI trap ({why}); the task died ({}) but no `CFI failure at` line named the target",
+                    seen.oops.as_deref().unwrap_or("no Oops line either")
+                ),
+            );
+        }
+        if trapped {
+            return (
+                Status::Pass,
+                format!(
+                    "stopped as expected ({why}): {}; the probe's shell exited with rc={}",
+                    self.trap_evidence(),
+                    self.rc
+                ),
+            );
+        }
+        (
             Status::Fail,
             format!(
-                "expected a kCFI trap ({why}); the task died ({}) but no `CFI failure at` line named the target",
-                seen.oops.as_deref().unwrap_or("no Oops line either")
-            ),
-        ),
-        CfiExpect::Trap if trapped => (
-            Status::Pass,
-            format!(
-                "stopped as expected ({why}): {}; the probe's shell exited with rc={rc}",
-                [&seen.cfi_failure, &seen.oops, &seen.expected]
-                    .into_iter()
-                    .flatten()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-        ),
-        CfiExpect::Trap => (
-            Status::Fail,
-            format!(
-                "expected the kernel to stop {} ({why}) but it did not: {}; the selftest looks for {expected_text}",
-                test.name,
+                "expected the kernel to stop {test} ({why}) but it did not: {}; the selftest looks for {}",
                 seen.lkdtm_fail
                     .as_deref()
-                    .unwrap_or("no trap and no lkdtm verdict on the console")
+                    .unwrap_or("no trap and no lkdtm verdict on the console"),
+                self.expected_text()
             ),
-        ),
-        CfiExpect::Survive if seen.cfi_failure.is_some() || seen.oops.is_some() => (
-            Status::Fail,
-            format!(
-                "expected {} to get through ({why}) but the kernel trapped: {}",
-                test.name,
-                seen.cfi_failure.as_deref().or(seen.oops.as_deref()).unwrap_or("")
-            ),
-        ),
-        CfiExpect::Survive => match (&seen.lkdtm_fail, &seen.probably_expected, &seen.unexpected) {
+        )
+    }
+
+    /// The CFI failure, Oops and expected lines seen, in that order.
+    fn trap_evidence(&self) -> String {
+        let s = &self.seen;
+        [&s.cfi_failure, &s.oops, &s.expected]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The selftest's alternatives, quoted, joined with "or".
+    fn expected_text(&self) -> String {
+        self.alternatives
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+
+    /// Expected to get through: no trap, and lkdtm's FAIL line with its
+    /// "probably expected" (never its "Unexpected!").
+    fn judge_survive(&self) -> (Status, String) {
+        let (test, why, seen) = (self.test.name, self.why, &self.seen);
+        if seen.cfi_failure.is_some() || seen.oops.is_some() {
+            return (
+                Status::Fail,
+                format!(
+                    "expected {test} to get through ({why}) but the kernel trapped: {}",
+                    seen.cfi_failure
+                        .as_deref()
+                        .or(seen.oops.as_deref())
+                        .unwrap_or("")
+                ),
+            );
+        }
+        match (&seen.lkdtm_fail, &seen.probably_expected, &seen.unexpected) {
             (Some(f), Some(p), None) => (
                 Status::Pass,
                 format!("got through, as expected ({why}): {f}; lkdtm agrees: {p}"),
             ),
             (_, _, Some(u)) => (
                 Status::Fail,
-                format!("lkdtm says the kernel should have stopped {}: {u}", test.name),
+                format!("lkdtm says the kernel should have stopped {test}: {u}"),
             ),
             _ if seen.expected.is_some() => (
                 Status::Fail,
                 format!(
-                    "expected {} to get through ({why}) but the kernel stopped it: {}",
-                    test.name,
+                    "expected {test} to get through ({why}) but the kernel stopped it: {}",
                     seen.expected.as_deref().unwrap_or("")
                 ),
             ),
             _ => (
                 Status::Fail,
                 format!(
-                    "{} printed neither lkdtm's FAIL line nor a trap (rc={rc})",
-                    test.name
+                    "{test} printed neither lkdtm's FAIL line nor a trap (rc={})",
+                    self.rc
                 ),
             ),
-        },
-    };
-    CheckResult::new(&name, status, message).with(window)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -395,5 +459,57 @@ mod tests {
         );
         assert_eq!(e["FOO"], vec!["call trace:"]);
         assert!(!e.contains_key("#CORRUPT_STACK") && !e.contains_key("CORRUPT_STACK"));
+    }
+
+    #[test]
+    fn probe_judgments_name_what_is_missing() {
+        const FORWARD: LkdtmCfiTest = LkdtmCfiTest {
+            name: "CFI_FORWARD_PROTO",
+            protected_by: &["CONFIG_CFI_CLANG"],
+        };
+        let alternatives = vec!["call trace:".to_string()];
+        let probe = |seen: Seen| Probe {
+            test: &FORWARD,
+            why: "protected by CONFIG_CFI_CLANG=y",
+            rc: 139,
+            seen,
+            alternatives: &alternatives,
+        };
+        // The task died but no kCFI line named the target.
+        let (status, msg) = probe(Seen {
+            expected: Some("console line 3: Call Trace:".into()),
+            ..Seen::default()
+        })
+        .judge_trap();
+        assert_eq!(status, Status::Fail);
+        assert!(
+            msg.contains("no `CFI failure at` line") && msg.contains("no Oops line either"),
+            "{msg}"
+        );
+        // Nothing at all: the selftest's expectation is quoted.
+        let (status, msg) = probe(Seen::default()).judge_trap();
+        assert_eq!(status, Status::Fail);
+        assert!(
+            msg.ends_with("the selftest looks for `call trace:`"),
+            "{msg}"
+        );
+        // lkdtm's own "Unexpected!" fails a probe expected to get through.
+        let (status, msg) = probe(Seen {
+            lkdtm_fail: Some("console line 2: lkdtm: FAIL: survived".into()),
+            unexpected: Some("console line 3: Unexpected!".into()),
+            ..Seen::default()
+        })
+        .judge_survive();
+        assert_eq!(status, Status::Fail);
+        assert!(
+            msg.starts_with("lkdtm says the kernel should have stopped CFI_FORWARD_PROTO"),
+            "{msg}"
+        );
+        let (status, msg) = probe(Seen::default()).judge_survive();
+        assert_eq!(status, Status::Fail);
+        assert!(
+            msg.ends_with("neither lkdtm's FAIL line nor a trap (rc=139)"),
+            "{msg}"
+        );
     }
 }

@@ -407,6 +407,28 @@ mod tests {
     }
 
     #[test]
+    fn a_module_still_listed_after_rmmod_fails_naming_the_step() {
+        let log = format!(
+            "{OK}{}",
+            module_steps(
+                "[ 1.0] test_module: Hello, world\n",
+                "[ 1.1] test_module: Goodbye\n"
+            )
+            .replace(
+                "RESULT unlisted-test_module rc=0",
+                "RESULT unlisted-test_module rc=1"
+            )
+        );
+        let (_d, o) = saved(&log);
+        let c = modules::runtime_check(&mod_case(), Some(&Console::read(&o)), &PASSED());
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(
+            c.message,
+            "test_module: still listed in /proc/modules after rmmod (rc=1)"
+        );
+    }
+
+    #[test]
     fn modules_check_without_steps_follows_the_boot() {
         let (_d, o) = saved(OK);
         let console = Console::read(&o);
@@ -508,6 +530,41 @@ mod tests {
         );
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert!(r.message.contains("cfi_expect: trap"), "{}", r.message);
+    }
+
+    #[test]
+    fn a_failed_lkdtm_load_fails_every_probe_with_its_lines() {
+        let log = format!(
+            "{}{}{}",
+            OK.replace("@@LTOH END rc=0\n", ""),
+            step(
+                "cfi-load-lkdtm",
+                1,
+                "modprobe: can't load module lkdtm (kernel/drivers/misc/lkdtm/lkdtm.ko): No such file\n"
+            ),
+            "@@LTOH END rc=0\n"
+        );
+        let (_d, o) = saved(&log);
+        let lkdtm = cfi::LkdtmExpectations::load(None);
+        let r = cfi::probe_checks(
+            &cfi_case(""),
+            &facts(true),
+            Some(&Console::read(&o)),
+            &PASSED(),
+            &lkdtm,
+        );
+        assert_eq!(r[0].status, Status::Fail);
+        assert_eq!(
+            r[0].message,
+            "lkdtm did not load, so CFI_FORWARD_PROTO could not run"
+        );
+        assert!(
+            r[0].details
+                .iter()
+                .any(|d| d.contains("can't load module lkdtm")),
+            "{:?}",
+            r[0]
+        );
     }
 
     #[test]

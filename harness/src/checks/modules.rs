@@ -5,7 +5,7 @@
 //! message, unloads and prints its exit message; a module that fails to
 //! load fails with the kernel's own error line.
 
-use super::{describe, unobserved, Console, KernelFacts};
+use super::{describe, unobserved, Console, KernelFacts, Step};
 use crate::case::{Case, ModuleSpec};
 use crate::console::{message, EventKind};
 use crate::elf::module::module_problems;
@@ -94,73 +94,106 @@ enum Problem {
 }
 
 fn module_runtime(m: &ModuleSpec, console: &Console) -> Result<Vec<String>, Problem> {
-    let name = m.name.as_str();
     let mut evidence = Vec::new();
     for step in ModuleStep::ALL {
-        let what = match step {
-            ModuleStep::Insmod => "insmod failed",
-            ModuleStep::Listed => "not listed in /proc/modules after insmod",
-            ModuleStep::Rmmod => "rmmod failed",
-            ModuleStep::Unlisted => "still listed in /proc/modules after rmmod",
-        };
-        let step_name = step.name(name);
-        let Some(s) = console.step(&step_name).filter(|s| s.finished) else {
-            return Err(Problem::Missing(step_name));
-        };
-        let rc = s.rc.unwrap_or(-1);
-        if rc != 0 {
-            let mut line = format!("{name}: {what} (rc={rc})");
-            let kernel_says: Vec<String> = console
-                .events()
-                .iter()
-                .filter(|e| match &e.kind {
-                    EventKind::ModuleError { module, .. } => {
-                        module.as_deref().is_none_or(|x| x == name)
-                    }
-                    _ => false,
-                })
-                .map(describe)
-                .collect();
-            if !kernel_says.is_empty() {
-                line.push_str(&format!("; {}", kernel_says.join("; ")));
-            }
-            return Err(Problem::Failed(line));
-        }
-        let expected = match step {
-            ModuleStep::Insmod => m.init_message.as_deref().map(|t| ("init", t)),
-            ModuleStep::Rmmod => m.exit_message.as_deref().map(|t| ("exit", t)),
-            _ => None,
-        };
-        if let Some((which, text)) = expected {
-            match console.window(&s).find(|(_, l)| message(l).contains(text)) {
-                Some((n, l)) => evidence.push(format!("console line {n}: {}", message(l))),
-                None => {
-                    return Err(Problem::Failed(format!(
-                        "{name}: {} succeeded but its {which} message `{text}` never appeared",
-                        step.word()
-                    )))
-                }
-            }
-        }
+        let s = succeeded(m.name.as_str(), step, console)?;
+        evidence.extend(step_message(m, step, console, &s)?);
         if step == ModuleStep::Insmod {
-            // initcall_debug reports every module init and what it returned.
-            let init = console.events_in(&s).find_map(|e| match &e.kind {
-                EventKind::InitcallReturn {
-                    module: Some(mm),
-                    ret,
-                    ..
-                } if mm == name => Some((e.line, *ret)),
-                _ => None,
-            });
-            if let Some((n, ret)) = init {
-                if ret != 0 {
-                    return Err(Problem::Failed(format!(
-                        "{name}: its init returned {ret} (console line {n})"
-                    )));
-                }
-                evidence.push(format!("console line {n}: {}", message(console.line(n))));
-            }
+            evidence.extend(init_returned(m.name.as_str(), console, &s)?);
         }
     }
     Ok(evidence)
+}
+
+/// What it means when `step` fails.
+fn failure(step: ModuleStep) -> &'static str {
+    match step {
+        ModuleStep::Insmod => "insmod failed",
+        ModuleStep::Listed => "not listed in /proc/modules after insmod",
+        ModuleStep::Rmmod => "rmmod failed",
+        ModuleStep::Unlisted => "still listed in /proc/modules after rmmod",
+    }
+}
+
+/// Module `name`'s `step`, when it finished with rc 0; a failure carries
+/// the kernel's error lines about the module.
+fn succeeded(name: &str, step: ModuleStep, console: &Console) -> Result<Step, Problem> {
+    let step_name = step.name(name);
+    let Some(s) = console.step(&step_name).filter(|s| s.finished) else {
+        return Err(Problem::Missing(step_name));
+    };
+    let rc = s.rc.unwrap_or(-1);
+    if rc == 0 {
+        return Ok(s);
+    }
+    let mut line = format!("{name}: {} (rc={rc})", failure(step));
+    let kernel_says = kernel_errors(name, console);
+    if !kernel_says.is_empty() {
+        line.push_str(&format!("; {}", kernel_says.join("; ")));
+    }
+    Err(Problem::Failed(line))
+}
+
+/// The kernel's module error lines about `name` (or about no module named).
+fn kernel_errors(name: &str, console: &Console) -> Vec<String> {
+    console
+        .events()
+        .iter()
+        .filter(|e| match &e.kind {
+            EventKind::ModuleError { module, .. } => module.as_deref().is_none_or(|x| x == name),
+            _ => false,
+        })
+        .map(describe)
+        .collect()
+}
+
+/// The init message inside insmod's window, the exit message inside
+/// rmmod's, when the case gives one: the line that shows it.
+fn step_message(
+    m: &ModuleSpec,
+    step: ModuleStep,
+    console: &Console,
+    s: &Step,
+) -> Result<Option<String>, Problem> {
+    let expected = match step {
+        ModuleStep::Insmod => m.init_message.as_deref().map(|t| ("init", t)),
+        ModuleStep::Rmmod => m.exit_message.as_deref().map(|t| ("exit", t)),
+        _ => None,
+    };
+    let Some((which, text)) = expected else {
+        return Ok(None);
+    };
+    match console.window(s).find(|(_, l)| message(l).contains(text)) {
+        Some((n, l)) => Ok(Some(format!("console line {n}: {}", message(l)))),
+        None => Err(Problem::Failed(format!(
+            "{}: {} succeeded but its {which} message `{text}` never appeared",
+            m.name,
+            step.word()
+        ))),
+    }
+}
+
+/// What module `name`'s init returned, when initcall_debug (which reports
+/// every module init) shows it inside insmod's window: the line if 0.
+fn init_returned(name: &str, console: &Console, insmod: &Step) -> Result<Option<String>, Problem> {
+    let init = console.events_in(insmod).find_map(|e| match &e.kind {
+        EventKind::InitcallReturn {
+            module: Some(mm),
+            ret,
+            ..
+        } if mm == name => Some((e.line, *ret)),
+        _ => None,
+    });
+    let Some((n, ret)) = init else {
+        return Ok(None);
+    };
+    if ret != 0 {
+        return Err(Problem::Failed(format!(
+            "{name}: its init returned {ret} (console line {n})"
+        )));
+    }
+    Ok(Some(format!(
+        "console line {n}: {}",
+        message(console.line(n))
+    )))
 }

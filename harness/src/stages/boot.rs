@@ -8,6 +8,7 @@ use crate::arch::ArchProfile;
 use crate::console::{ConsoleParser, Event, EventKind, LineSplitter};
 use crate::host::proc;
 use serde::{Deserialize, Serialize};
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -142,6 +143,9 @@ pub enum Next {
     Deadline,
 }
 
+/// The console's latest whole line, shared by the reader thread.
+type Latest = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+
 /// A running guest: QEMU in its own process group, its console parsed on
 /// a reader thread and saved to the log. Dropping it kills QEMU.
 pub struct Guest {
@@ -153,7 +157,132 @@ pub struct Guest {
     outcome: BootOutcome,
     eof: bool,
     /// The console's latest whole line, for live progress.
-    latest: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    latest: Latest,
+}
+
+/// QEMU just spawned, its console pipes taken.
+struct Spawned {
+    child: proc::GroupChild,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::process::ChildStdout,
+}
+
+/// An outcome with nothing seen yet, for a guest about to start.
+fn empty_outcome(req: &BootRequest) -> BootOutcome {
+    BootOutcome {
+        end: BootEnd::SpawnFailed {
+            error: String::new(),
+        },
+        events: Vec::new(),
+        lines: 0,
+        last_line: None,
+        seconds: 0.0,
+        log: req.log.clone(),
+        stderr_log: req.stderr_log.clone(),
+    }
+}
+
+/// Checks that QEMU is installed, opens the logs and spawns QEMU; the
+/// error says why it could not start. Returns QEMU and the console log.
+fn launch(req: &BootRequest, interactive: bool) -> Result<(Spawned, File), String> {
+    let argv = qemu_argv(req);
+    if crate::host::toolchain::find_in_path(&argv[0]).is_none() {
+        return Err(format!(
+            "`{}` not found: install the Debian package `{}` (or run ci/setup)",
+            argv[0], req.arch.qemu.package
+        ));
+    }
+    let (log, stderr) = open_logs(req)?;
+    let spawned = spawn_qemu(&argv, stderr, interactive)?;
+    Ok((spawned, log))
+}
+
+/// Creates the console log (and its folder) and QEMU's stderr log.
+fn open_logs(req: &BootRequest) -> Result<(File, File), String> {
+    if let Some(dir) = req.log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let create =
+        |p: &std::path::Path| File::create(p).map_err(|e| format!("creating {}: {e}", p.display()));
+    let log = create(&req.log)?;
+    let stderr = create(&req.stderr_log)?;
+    Ok((log, stderr))
+}
+
+/// Spawns `argv` in its own process group, stdout piped, stderr to
+/// `stderr`, stdin piped only when `interactive`.
+fn spawn_qemu(argv: &[String], stderr: File, interactive: bool) -> Result<Spawned, String> {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(if interactive {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(stderr);
+    let mut child = proc::spawn(&mut cmd).map_err(|e| format!("starting {}: {e}", argv[0]))?;
+    let stdin = child.inner().stdin.take();
+    let Some(stdout) = child.inner().stdout.take() else {
+        return Err("QEMU stdout was not captured".into());
+    };
+    Ok(Spawned {
+        child,
+        stdin,
+        stdout,
+    })
+}
+
+/// Starts the thread that reads QEMU's console (see [`read_console`]).
+fn spawn_reader(
+    stdout: std::process::ChildStdout,
+    log: File,
+    tx: mpsc::Sender<Msg>,
+    latest: Latest,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || read_console(stdout, log, &tx, &latest))
+}
+
+/// The reader thread's body: copies every byte of `console` to `log`,
+/// splits it into lines, shares the latest line, sends each line's events
+/// and, when the console closes, the line count and the last line.
+fn read_console(
+    mut console: impl Read,
+    mut log: impl Write,
+    tx: &mpsc::Sender<Msg>,
+    latest: &Latest,
+) {
+    let mut splitter = LineSplitter::new();
+    let mut parser = ConsoleParser::new();
+    let mut buf = [0u8; 8192];
+    let mut lines = 0usize;
+    let mut last = None;
+    let mut handle = |line: String| {
+        lines += 1;
+        if let Ok(mut l) = latest.lock() {
+            *l = Some(line.clone());
+        }
+        for e in parser.parse_line(&line) {
+            let _ = tx.send(Msg::Event(e));
+        }
+        last = Some(line);
+    };
+    loop {
+        match console.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let _ = log.write_all(&buf[..n]);
+                for line in splitter.push(&buf[..n]) {
+                    handle(line);
+                }
+            }
+        }
+    }
+    if let Some(line) = splitter.finish() {
+        handle(line);
+    }
+    let _ = log.flush();
+    let _ = tx.send(Msg::Eof { lines, last });
 }
 
 impl Guest {
@@ -161,109 +290,21 @@ impl Guest {
     /// that [`Guest::send_line`] writes to; otherwise it reads nothing.
     pub fn start(req: &BootRequest, interactive: bool) -> Result<Guest, Box<BootOutcome>> {
         let start = Instant::now();
-        let argv = qemu_argv(req);
-        let outcome = BootOutcome {
-            end: BootEnd::SpawnFailed {
-                error: String::new(),
-            },
-            events: Vec::new(),
-            lines: 0,
-            last_line: None,
-            seconds: 0.0,
-            log: req.log.clone(),
-            stderr_log: req.stderr_log.clone(),
-        };
-        let fail = |mut o: BootOutcome, error: String| {
-            o.end = BootEnd::SpawnFailed { error };
-            o.seconds = start.elapsed().as_secs_f64();
-            Box::new(o)
-        };
-        if crate::host::toolchain::find_in_path(&argv[0]).is_none() {
-            return Err(fail(
-                outcome,
-                format!(
-                    "`{}` not found: install the Debian package `{}` (or run ci/setup)",
-                    argv[0], req.arch.qemu.package
-                ),
-            ));
-        }
-        if let Some(dir) = req.log.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let mut log = match std::fs::File::create(&req.log) {
-            Ok(f) => f,
-            Err(e) => {
-                return Err(fail(
-                    outcome,
-                    format!("creating {}: {e}", req.log.display()),
-                ))
+        let mut outcome = empty_outcome(req);
+        let (spawned, log) = match launch(req, interactive) {
+            Ok(l) => l,
+            Err(error) => {
+                outcome.end = BootEnd::SpawnFailed { error };
+                outcome.seconds = start.elapsed().as_secs_f64();
+                return Err(Box::new(outcome));
             }
-        };
-        let stderr = match std::fs::File::create(&req.stderr_log) {
-            Ok(f) => f,
-            Err(e) => {
-                return Err(fail(
-                    outcome,
-                    format!("creating {}: {e}", req.stderr_log.display()),
-                ))
-            }
-        };
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..])
-            .stdin(if interactive {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(stderr);
-        let mut child = match proc::spawn(&mut cmd) {
-            Ok(c) => c,
-            Err(e) => return Err(fail(outcome, format!("starting {}: {e}", argv[0]))),
-        };
-        let stdin = child.inner().stdin.take();
-        let Some(mut stdout) = child.inner().stdout.take() else {
-            return Err(fail(outcome, "QEMU stdout was not captured".into()));
         };
         let (tx, rx) = mpsc::channel();
-        let latest = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let shared = latest.clone();
-        let reader = std::thread::spawn(move || {
-            let mut splitter = LineSplitter::new();
-            let mut parser = ConsoleParser::new();
-            let mut buf = [0u8; 8192];
-            let mut lines = 0usize;
-            let mut last = None;
-            let mut handle = |line: String, tx: &mpsc::Sender<Msg>| {
-                lines += 1;
-                if let Ok(mut l) = shared.lock() {
-                    *l = Some(line.clone());
-                }
-                for e in parser.parse_line(&line) {
-                    let _ = tx.send(Msg::Event(e));
-                }
-                last = Some(line);
-            };
-            loop {
-                match stdout.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let _ = log.write_all(&buf[..n]);
-                        for line in splitter.push(&buf[..n]) {
-                            handle(line, &tx);
-                        }
-                    }
-                }
-            }
-            if let Some(line) = splitter.finish() {
-                handle(line, &tx);
-            }
-            let _ = log.flush();
-            let _ = tx.send(Msg::Eof { lines, last });
-        });
+        let latest = Latest::default();
+        let reader = spawn_reader(spawned.stdout, log, tx, latest.clone());
         Ok(Guest {
-            child,
-            stdin,
+            child: spawned.child,
+            stdin: spawned.stdin,
             rx,
             reader: Some(reader),
             latest,
@@ -463,6 +504,55 @@ mod tests {
                 "-rtc",
                 "base=2024-01-01T00:00:00,clock=vm"
             ]
+        );
+    }
+
+    #[test]
+    fn the_reader_logs_every_byte_and_sends_events_then_eof() {
+        let console = b"[    0.0] Linux version 6.12\r\n\x1b[0m[    1.0] Kernel panic - not syncing: boom\nno newline";
+        let mut log = Vec::new();
+        let (tx, rx) = mpsc::channel();
+        let latest = Latest::default();
+        read_console(&console[..], &mut log, &tx, &latest);
+        assert_eq!(log, console);
+        assert_eq!(latest.lock().unwrap().as_deref(), Some("no newline"));
+        let msgs: Vec<Msg> = rx.try_iter().collect();
+        assert!(
+            msgs.iter().any(|m| matches!(m,
+                Msg::Event(e) if matches!(e.kind, EventKind::Panic { .. }) && e.line == 2)),
+            "no panic event on line 2"
+        );
+        match msgs.last() {
+            Some(Msg::Eof { lines, last }) => {
+                assert_eq!(*lines, 3);
+                assert_eq!(last.as_deref(), Some("no newline"));
+            }
+            _ => panic!("the reader did not end with Eof"),
+        }
+    }
+
+    #[test]
+    fn unwritable_logs_say_which_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "").unwrap();
+        let mut r = req();
+        r.log = blocker.join("console.log");
+        let err = open_logs(&r).err().unwrap();
+        assert!(
+            err.starts_with(&format!("creating {}: ", r.log.display())),
+            "{err}"
+        );
+        r.log = dir.path().join("logs/console.log");
+        r.stderr_log = blocker.join("qemu.stderr");
+        let err = open_logs(&r).err().unwrap();
+        assert!(
+            err.starts_with(&format!("creating {}: ", r.stderr_log.display())),
+            "{err}"
+        );
+        assert!(
+            r.log.is_file(),
+            "the console log comes first, its folder made"
         );
     }
 }
