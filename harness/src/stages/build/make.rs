@@ -1,0 +1,162 @@
+//! Running make (or any build command) the way the build stage needs:
+//! in its own process group ([`crate::host::proc`]), its output appended
+//! whole to a log and fed line by line to a progress callback, the lines
+//! worth showing of a failure picked out, and every command as a shell
+//! line runnable by hand.
+
+use crate::host::proc;
+use anyhow::{Context, Result};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Runs `argv` in its own process group with stdout+stderr appended to
+/// `log`, feeding each output line to `on_line`.
+pub fn run_logged(
+    argv: &[String],
+    log: &Path,
+    append: bool,
+    on_line: &(dyn Fn(&str) + Sync),
+) -> Result<(std::process::ExitStatus, proc::Usage)> {
+    let program = &argv[0];
+    let package = if program == "make" {
+        "make"
+    } else {
+        "the package that provides it"
+    };
+    if !program.contains('/') {
+        crate::host::toolchain::require(program, package)?;
+    }
+    let mut logf = std::fs::OpenOptions::new()
+        .create(true)
+        .append(append)
+        .write(true)
+        .truncate(!append)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    writeln!(logf, "$ {}", shell_line(argv))?;
+    let (reader, writer) = std::io::pipe()?;
+    let mut cmd = Command::new(program);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone()?)
+        .stderr(writer);
+    let child = proc::spawn(&mut cmd).with_context(|| format!("starting {}", shell_line(argv)))?;
+    drop(cmd); // close our copies of the pipe's write end
+    std::thread::scope(|s| {
+        let pump = s.spawn(move || -> std::io::Result<()> {
+            let mut r = BufReader::new(reader);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                if r.read_until(b'\n', &mut buf)? == 0 {
+                    return Ok(());
+                }
+                logf.write_all(&buf)?;
+                on_line(String::from_utf8_lossy(&buf).trim_end());
+            }
+        });
+        let waited = child.wait();
+        let pumped = pump.join().unwrap_or(Ok(()));
+        let r = waited?;
+        pumped?;
+        Ok(r)
+    })
+}
+
+/// The lines of a failed build worth showing: the last lines that look like
+/// errors, else the last lines.
+pub fn error_tail(log: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let errors: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            l.contains("error:")
+                || l.contains("Error ")
+                || l.contains("undefined")
+                || l.contains("*** ")
+        })
+        .collect();
+    let pick = if errors.is_empty() {
+        &lines[..]
+    } else {
+        &errors[..]
+    };
+    pick[pick.len().saturating_sub(15)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Quotes argv as a line a shell would run.
+pub fn shell_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_line_quotes_only_what_needs_it() {
+        let v: Vec<String> = ["make", "O=/tmp/a b", "it's", "-j2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(shell_line(&v), "make 'O=/tmp/a b' 'it'\\''s' -j2");
+    }
+
+    #[test]
+    fn error_tail_prefers_error_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("log");
+        std::fs::write(
+            &log,
+            "  CC a.o\nfoo.c:1:2: error: boom\n  CC b.o\nmake[2]: *** [x] Error 1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            error_tail(&log),
+            vec!["foo.c:1:2: error: boom", "make[2]: *** [x] Error 1"]
+        );
+    }
+
+    #[test]
+    fn run_logged_saves_output_and_status() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("log");
+        let seen = std::sync::Mutex::new(Vec::new());
+        let argv: Vec<String> = ["sh", "-c", "echo out; echo err >&2; exit 4"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (status, _) = run_logged(&argv, &log, false, &|l| {
+            seen.lock().unwrap().push(l.to_owned())
+        })
+        .unwrap();
+        assert_eq!(status.code(), Some(4));
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("out\n") && text.contains("err\n"), "{text}");
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+}
