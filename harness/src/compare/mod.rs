@@ -122,12 +122,12 @@ pub fn classify(old: Option<&Outcome>, new: Option<&Outcome>) -> Class {
 
 /// The comparison of two runs.
 #[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
+pub struct RunComparison {
     pub entries: Vec<Entry>,
     pub counts: BTreeMap<String, usize>,
 }
 
-impl Comparison {
+impl RunComparison {
     pub fn regressions(&self) -> impl Iterator<Item = &Entry> {
         self.entries.iter().filter(|e| e.class == Class::Regression)
     }
@@ -172,7 +172,7 @@ impl Comparison {
     }
 }
 
-pub fn compare(old: &RunResults, new: &RunResults) -> Comparison {
+pub fn compare(old: &RunResults, new: &RunResults) -> RunComparison {
     let (o, n) = (outcomes(old), outcomes(new));
     let mut keys: Vec<&(String, String)> = o.keys().chain(n.keys()).collect();
     keys.sort();
@@ -193,7 +193,7 @@ pub fn compare(old: &RunResults, new: &RunResults) -> Comparison {
             message: new.or(old).map(|x| x.message.clone()).unwrap_or_default(),
         });
     }
-    Comparison { entries, counts }
+    RunComparison { entries, counts }
 }
 
 #[cfg(test)]
