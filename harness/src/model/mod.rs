@@ -10,6 +10,10 @@ pub mod results;
 pub mod source;
 pub mod status;
 
+/// Sample results for the tests of the model and of every output format.
+#[cfg(test)]
+pub(crate) mod testdata;
+
 pub use kernel::{Arch, Cfi, Lto, Switch};
 pub use results::CheckResult;
 pub use status::{Fault, Status};

@@ -345,56 +345,7 @@ impl RunResults {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn case(name: &str, build: Status, boot: Status, checks: Vec<CheckResult>) -> CaseResult {
-        let mut c = CaseResult {
-            name: name.into(),
-            arch: crate::model::Arch::X86_64,
-            lto: crate::model::Lto::Full,
-            cfi: crate::model::Switch::On,
-            status: Status::Skipped,
-            build: BuildStep {
-                status: build,
-                message: "built".into(),
-                seconds: 100.0,
-                reused: false,
-                key: None,
-                artifacts: None,
-                log: Some("/c/build.log".into()),
-                metadata: None,
-                error_lines: vec!["foo.c:1: error: x".into()],
-            },
-            boot: BootStep {
-                status: boot,
-                message: "m".into(),
-                seconds: 2.0,
-                console_log: Some("/c/console.log".into()),
-                qemu_command: None,
-                end: None,
-                attempts: vec![],
-            },
-            checks,
-            regressions: vec![],
-        };
-        c.compute_status();
-        c
-    }
-
-    fn run(cases: Vec<CaseResult>) -> RunResults {
-        let mut r = RunResults {
-            harness_version: "t".into(),
-            started_at: "now".into(),
-            seconds: 1.0,
-            source: None,
-            kernel_version: None,
-            toolchain: None,
-            cases,
-            blessed: vec![],
-            summary: Summary::default(),
-        };
-        r.summarise();
-        r
-    }
+    use crate::model::testdata::{case, run};
 
     #[test]
     fn exit_codes_follow_the_worst_case() {

@@ -84,8 +84,8 @@ fn add_reruns(st: &mut TestCaseStatus, attempts: &[Status]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::testdata::{case, run};
     use crate::model::CheckResult;
-    use crate::output::testdata::{case, run};
 
     #[test]
     fn junit_has_one_testcase_per_step_and_check_with_statuses() {

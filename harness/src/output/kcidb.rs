@@ -348,7 +348,7 @@ fn test_misc(c: &CaseResult, item: &TestItem) -> Map<String, Value> {
 mod tests {
     use super::*;
     use crate::host::needs::Need;
-    use crate::output::testdata::{fixtures, sample};
+    use crate::model::testdata::{fixtures, sample};
     use std::process::Command;
 
     #[test]

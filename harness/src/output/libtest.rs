@@ -153,8 +153,8 @@ fn suite_end(counts: &Counts, seconds: f64) -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::testdata::{fixtures, parse_lines, sample};
     use crate::output::junit::junit;
-    use crate::output::testdata::{fixtures, parse_lines, sample};
     use serde_json::{json, Value};
 
     #[test]

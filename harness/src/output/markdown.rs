@@ -171,7 +171,7 @@ fn not_passing(r: &RunResults) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::testdata::{fixtures, sample};
+    use crate::model::testdata::{fixtures, sample};
 
     #[test]
     fn markdown_lists_every_failing_check() {

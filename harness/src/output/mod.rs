@@ -22,9 +22,6 @@ pub mod markdown;
 mod text;
 pub mod writer;
 
-#[cfg(test)]
-mod testdata;
-
 use crate::host::cache::write_atomic;
 use crate::model::results::RunResults;
 use anyhow::{Context, Result};
@@ -57,8 +54,8 @@ pub fn write_all(results: &RunResults, dir: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::testdata::{case, run, sample};
     use super::*;
+    use crate::model::testdata::{case, run, sample};
     use crate::model::Status;
     use serde_json::Value;
 

@@ -8,7 +8,7 @@ use crate::case::Case;
 use crate::events::{Event, Reporter, Step};
 use crate::model::results::BuildStep;
 use crate::model::Status;
-use crate::stages::build::{self, BuildError, BuildProgress, Builder, BuiltKernel};
+use crate::stages::build::{self, BuildError, BuildProgress, BuiltKernel};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -73,13 +73,7 @@ fn build_kernel(
     match (&opts.kernel_build, &env.source) {
         (Some(dir), _) => build::from_existing(dir, case),
         (None, Some(source)) => {
-            let builder = Builder {
-                cc_wrapper: opts.cc_wrapper,
-                cache: &env.cache,
-                source,
-                toolchain: &env.toolchain,
-                jobs: opts.jobs,
-            };
+            let builder = env.builder(source, opts);
             let plan = builder.plan(case).map_err(BuildError::Incomplete)?;
             builder.build(&plan, &Progress { reporter })
         }

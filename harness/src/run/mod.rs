@@ -30,7 +30,7 @@ use crate::host::toolchain::Toolchain;
 use crate::model::results::{BuildStep, CaseResult, RunResults, Summary};
 use crate::model::{CheckResult, Status};
 use crate::stages::boot::{Accel, BootOutcome};
-use crate::stages::build::{self, BuiltKernel};
+use crate::stages::build::{self, Builder, BuiltKernel};
 use crate::stages::source::KernelSource;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -68,6 +68,23 @@ pub struct RunOptions {
 pub struct Prepared {
     pub goldens: BTreeMap<PathBuf, Golden>,
     pub lkdtm: LkdtmExpectations,
+}
+
+impl Environment {
+    /// The builder for `source` with the run's options.
+    pub(crate) fn builder<'a>(
+        &'a self,
+        source: &'a KernelSource,
+        opts: &RunOptions,
+    ) -> Builder<'a> {
+        Builder {
+            cc_wrapper: opts.cc_wrapper,
+            cache: &self.cache,
+            source,
+            toolchain: &self.toolchain,
+            jobs: opts.jobs,
+        }
+    }
 }
 
 /// What one case left for judging (and re-judging after a bless).

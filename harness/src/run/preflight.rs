@@ -9,7 +9,7 @@ use crate::checks::cfi::LkdtmExpectations;
 use crate::checks::golden::{Golden, GoldenError};
 use crate::host::toolchain;
 use crate::stages::boot;
-use crate::stages::build::{self, Builder};
+use crate::stages::build;
 use crate::stages::image;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -115,13 +115,7 @@ pub fn dry_run(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Result<
                 opts.results_dir.join(&case.name).join("initramfs.cpio.gz"),
             ),
             (None, Some(source)) => {
-                let builder = Builder {
-                    cc_wrapper: opts.cc_wrapper,
-                    cache: &env.cache,
-                    source,
-                    toolchain: &env.toolchain,
-                    jobs: opts.jobs,
-                };
+                let builder = env.builder(source, opts);
                 let plan = builder.plan(case)?;
                 out.push_str(&format!(
                     "mkdir -p {} {}\n",

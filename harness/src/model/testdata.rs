@@ -1,6 +1,6 @@
-//! Test data for the output formats' unit tests: a sample run with every
+//! Test data for the unit tests of the model and the output formats: a sample run with every
 //! status, retries and a git source, and the results fixtures in
-//! `tests/fixtures/results`. Read only by the tests under `output/`.
+//! `tests/fixtures/results`. Read only by tests (`model/` and `output/`).
 
 use crate::model::results::{BootEnd, BootStep, BuildStep, CaseResult, RunResults, Summary};
 use crate::model::source::SourceIdentity;
