@@ -32,6 +32,20 @@ pub static PROFILE: ArchProfile = ArchProfile {
             protected_by: &["CONFIG_ARM64_PTR_AUTH_KERNEL", "CONFIG_SHADOW_CALL_STACK"],
         },
     ],
+    vdso_image: "arch/arm64/kernel/vdso/vdso.so.dbg",
+    vdso_exports: &[
+        "__kernel_clock_gettime",
+        "__kernel_gettimeofday",
+        "__kernel_clock_getres",
+        "__kernel_rt_sigreturn",
+    ],
+    non_lto_objects: &[
+        "arch/arm64/kernel/vdso/vgettimeofday.o",
+        "arch/arm64/kernel/pi/map_kernel.o",
+        "arch/arm64/kernel/pi/idreg-override.o",
+        "drivers/misc/lkdtm/rodata.o",
+        "scripts/mod/empty.o",
+    ],
     qemu: QemuProfile {
         binary: "qemu-system-aarch64",
         package: "qemu-system-arm",

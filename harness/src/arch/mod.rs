@@ -105,6 +105,16 @@ pub struct ArchProfile {
     pub kcfi_markers: &'static [KcfiMarker],
     /// The lkdtm CFI tests to run (`checks: [cfi]`).
     pub cfi_tests: &'static [LkdtmCfiTest],
+    /// The vDSO image with its symbols, relative to the `O=` dir: it must
+    /// stay outside LTO and export the arch's `clock_gettime`.
+    pub vdso_image: &'static str,
+    /// What the vDSO must export (the arch's names for `clock_gettime` and
+    /// friends).
+    pub vdso_exports: &'static [&'static str],
+    /// Objects the series keeps outside LTO, relative to the `O=` dir: each
+    /// must be ELF, never LLVM bitcode, in every kernel (an object a config
+    /// does not build is simply absent).
+    pub non_lto_objects: &'static [&'static str],
     pub qemu: QemuProfile,
     pub busybox: BusyboxSource,
 }

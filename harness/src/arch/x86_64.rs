@@ -25,6 +25,22 @@ pub static PROFILE: ArchProfile = ArchProfile {
     // x86_64 has no kernel backward-edge protection to test (no shadow
     // call stack, no pointer authentication): forward edges only.
     cfi_tests: &[FORWARD_PROTO],
+    vdso_image: "arch/x86/entry/vdso/vdso64.so.dbg",
+    vdso_exports: &[
+        "__vdso_clock_gettime",
+        "__vdso_gettimeofday",
+        "__vdso_time",
+        "__vdso_clock_getres",
+        "__vdso_getcpu",
+    ],
+    non_lto_objects: &[
+        "arch/x86/entry/vdso/vclock_gettime.o",
+        "arch/x86/entry/vdso/vgetcpu.o",
+        "arch/x86/power/cpu.o",
+        "drivers/misc/lkdtm/rodata.o",
+        "scripts/mod/empty.o",
+        "arch/x86/boot/compressed/misc.o",
+    ],
     qemu: QemuProfile {
         binary: "qemu-system-x86_64",
         package: "qemu-system-x86",

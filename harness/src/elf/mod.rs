@@ -6,11 +6,13 @@
 //! * [`kcfi`]: the kCFI instrumentation a vmlinux carries;
 //! * [`module`]: the kernel's vermagic and the ELF facts of each module
 //!   (`.ko`): file type, machine, leftover LLVM bitcode, `.modinfo`;
+//! * [`objects`]: which build objects are ELF and which LLVM bitcode;
 //! * [`sizes`]: section sizes, as Berkeley `size` counts them.
 
 pub mod initcalls;
 pub mod kcfi;
 pub mod module;
+pub mod objects;
 pub mod sizes;
 
 use anyhow::{bail, Context, Result};

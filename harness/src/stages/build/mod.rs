@@ -17,6 +17,7 @@ pub use make::{error_tail, now_rfc3339, run_logged, shell_line};
 
 use crate::arch::ArchProfile;
 use crate::case::Case;
+use crate::elf::objects::{object_facts, ObjectFacts};
 use crate::elf::sizes::{self, Sizes};
 use crate::host::cache::{self, Cache};
 use crate::host::proc;
@@ -32,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Bumped when the artefact layout changes, so old entries are not reused.
-const LAYOUT_VERSION: &str = "lto-harness-build-v1";
+const LAYOUT_VERSION: &str = "lto-harness-build-v2";
 
 /// What a build needs to know before it runs anything.
 #[derive(Debug, Clone)]
@@ -87,6 +88,68 @@ pub struct BuildMetadata {
     pub built_at: String,
 }
 
+/// Build-directory files the mechanism checks read, published beside
+/// vmlinux: (name in the cache entry, path relative to the `O=` dir). Each
+/// is optional: a kernel without LTO has no `.tmp_initcalls.lds`.
+const BUILD_FILES: &[(&str, &str)] = &[
+    ("Module.symvers", "Module.symvers"),
+    ("initcalls.lds", ".tmp_initcalls.lds"),
+    ("vmlinux.export.c", ".vmlinux.export.c"),
+    ("vmlinux.o.cmd", ".vmlinux.o.cmd"),
+];
+
+/// Name of the published vDSO image (the arch's `vdso_image`).
+const VDSO: &str = "vdso.so.dbg";
+/// Name of the published [`ObjectFacts`].
+const OBJECTS: &str = "objects.json";
+
+/// The build-directory files a kernel comes with, where they exist.
+#[derive(Debug, Clone, Default)]
+pub struct BuildFiles {
+    /// `Module.symvers`: every export with its CRC.
+    pub symvers: Option<PathBuf>,
+    /// `.tmp_initcalls.lds`: the initcall ordering script (LTO only).
+    pub initcalls_lds: Option<PathBuf>,
+    /// `.vmlinux.export.c`: modpost's export table for vmlinux.
+    pub export_c: Option<PathBuf>,
+    /// `.vmlinux.o.cmd`: how vmlinux.o was linked (objtool `--link`).
+    pub vmlinux_o_cmd: Option<PathBuf>,
+    /// The vDSO image with symbols (`vdso64.so.dbg` / `vdso.so.dbg`).
+    pub vdso: Option<PathBuf>,
+    /// What `vmlinux.a`'s members and the non-LTO objects are.
+    pub objects: Option<ObjectFacts>,
+}
+
+impl BuildFiles {
+    /// The files of a published cache entry.
+    fn published(dir: &Path) -> BuildFiles {
+        let file = |name: &str| Some(dir.join(name)).filter(|p| p.is_file());
+        BuildFiles {
+            symvers: file(BUILD_FILES[0].0),
+            initcalls_lds: file(BUILD_FILES[1].0),
+            export_c: file(BUILD_FILES[2].0),
+            vmlinux_o_cmd: file(BUILD_FILES[3].0),
+            vdso: file(VDSO),
+            objects: std::fs::read(dir.join(OBJECTS))
+                .ok()
+                .and_then(|d| serde_json::from_slice(&d).ok()),
+        }
+    }
+
+    /// The files of an `O=` build directory (`--kernel-build`).
+    fn in_build_dir(dir: &Path, arch: &ArchProfile) -> BuildFiles {
+        let file = |rel: &str| Some(dir.join(rel)).filter(|p| p.is_file());
+        BuildFiles {
+            symvers: file(BUILD_FILES[0].1),
+            initcalls_lds: file(BUILD_FILES[1].1),
+            export_c: file(BUILD_FILES[2].1),
+            vmlinux_o_cmd: file(BUILD_FILES[3].1),
+            vdso: file(arch.vdso_image),
+            objects: Some(object_facts(dir, arch.non_lto_objects)),
+        }
+    }
+}
+
 /// A kernel ready to boot: from the cache or from `--kernel-build`.
 #[derive(Debug, Clone)]
 pub struct BuiltKernel {
@@ -100,6 +163,8 @@ pub struct BuiltKernel {
     pub metadata: Option<BuildMetadata>,
     pub metadata_path: Option<PathBuf>,
     pub log: Option<PathBuf>,
+    /// What the mechanism checks read besides vmlinux and the modules.
+    pub files: BuildFiles,
     /// True when nothing was built: the cache (or --kernel-build) had it.
     pub reused: bool,
 }
@@ -411,6 +476,18 @@ impl Builder<'_> {
         copy(&plan.work_dir.join(plan.arch.boot_image), "image")?;
         copy(&plan.work_dir.join("System.map"), "System.map")?;
         copy(&made.log, "build.log")?;
+        for (name, rel) in BUILD_FILES {
+            let from = plan.work_dir.join(rel);
+            if from.is_file() {
+                copy(&from, name)?;
+            }
+        }
+        let vdso = plan.work_dir.join(plan.arch.vdso_image);
+        if vdso.is_file() {
+            copy(&vdso, VDSO)?;
+        }
+        let objects = object_facts(&plan.work_dir, plan.arch.non_lto_objects);
+        std::fs::write(out.join(OBJECTS), serde_json::to_vec_pretty(&objects)?)?;
         std::fs::create_dir_all(out.join("modules"))?;
         let mut modules = Vec::new();
         for (name, path) in find_modules(&plan.work_dir) {
@@ -558,6 +635,7 @@ fn load_published(dir: &Path) -> Option<BuiltKernel> {
         metadata_path: Some(meta_path),
         metadata: Some(meta),
         log: Some(dir.join("build.log")),
+        files: BuildFiles::published(dir),
         reused: true,
     })
 }
@@ -607,6 +685,7 @@ pub fn from_existing(dir: &Path, case: &Case) -> Result<BuiltKernel, BuildError>
         metadata: None,
         metadata_path: None,
         log: None,
+        files: BuildFiles::in_build_dir(dir, arch),
         reused: true,
     })
 }

@@ -383,6 +383,7 @@ mod tests {
             metadata: None,
             metadata_path: None,
             log: None,
+            files: Default::default(),
             reused: true,
         };
         let bb = d.path().join("busybox");
