@@ -3,12 +3,14 @@
 //! mean; the build stage records [`sizes`] in its metadata.
 //!
 //! * [`initcalls`]: the initcall tables of vmlinux, in run order;
+//! * [`initcall_script`]: the LTO ordering script, and the order it should give;
 //! * [`kcfi`]: the kCFI instrumentation a vmlinux carries;
 //! * [`module`]: the kernel's vermagic and the ELF facts of each module
 //!   (`.ko`): file type, machine, leftover LLVM bitcode, `.modinfo`;
 //! * [`objects`]: which build objects are ELF and which LLVM bitcode;
 //! * [`sizes`]: section sizes, as Berkeley `size` counts them.
 
+pub mod initcall_script;
 pub mod initcalls;
 pub mod kcfi;
 pub mod module;
