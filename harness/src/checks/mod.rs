@@ -5,6 +5,8 @@
 //!
 //! * [`initcalls`]: `initcalls.static`, `initcalls.boot`, judged against
 //!   the case's [`golden`] file, with the boot's order from [`boot_order`];
+//!   [`initcall_script`]: `initcalls.script`, the LTO ordering script
+//!   against link order and vmlinux's tables, no golden needed;
 //! * [`cfi`]: `cfi.static`, `cfi.<lkdtm test>` per CFI test;
 //! * [`modules`]: `modules.static`, `modules.runtime`.
 //!
@@ -23,6 +25,7 @@ pub mod cfi;
 pub mod console_view;
 pub mod facts;
 pub mod golden;
+pub mod initcall_script;
 pub mod initcalls;
 pub mod modules;
 
@@ -85,6 +88,9 @@ pub fn judge(
             CheckKind::Initcalls => {
                 out.push(static_or(initcalls::STATIC, &|f| {
                     initcalls::static_check(case, f, expect.golden)
+                }));
+                out.push(static_or(initcall_script::SCRIPT, &|f| {
+                    initcall_script::script_check(f)
                 }));
                 out.push(match facts {
                     Some(f) => initcalls::boot_check(case, f, expect.golden, console, &boot),
@@ -460,10 +466,7 @@ mod tests {
         );
         KernelFacts {
             config: Ok(config),
-            initcalls: Err("n/a".into()),
-            kcfi: Err("n/a".into()),
-            vermagic: Err("n/a".into()),
-            modules: vec![],
+            ..KernelFacts::empty()
         }
     }
 
