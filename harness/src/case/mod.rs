@@ -31,6 +31,9 @@ pub enum CheckKind {
     Cfi,
     /// Each listed module: a proper .ko for this kernel; loads, shows in /proc/modules, unloads.
     Modules,
+    /// The objects the series keeps outside LTO (the vDSO, x86's power/cpu.o,
+    /// lkdtm's rodata.o, …) are ELF, never LLVM bitcode.
+    Islands,
 }
 
 impl CheckKind {
@@ -40,6 +43,7 @@ impl CheckKind {
             CheckKind::Initcalls => "initcalls",
             CheckKind::Cfi => "cfi",
             CheckKind::Modules => "modules",
+            CheckKind::Islands => "islands",
         }
     }
 }

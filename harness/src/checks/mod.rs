@@ -8,7 +8,8 @@
 //!   [`initcall_script`]: `initcalls.script`, the LTO ordering script
 //!   against link order and vmlinux's tables, no golden needed;
 //! * [`cfi`]: `cfi.static`, `cfi.<lkdtm test>` per CFI test;
-//! * [`modules`]: `modules.static`, `modules.runtime`.
+//! * [`modules`]: `modules.static`, `modules.runtime`;
+//! * [`islands`]: `islands.static`, the non-LTO objects are ELF.
 //!
 //! The boot verdict is always judged. Statuses:
 //!
@@ -27,6 +28,7 @@ pub mod facts;
 pub mod golden;
 pub mod initcall_script;
 pub mod initcalls;
+pub mod islands;
 pub mod modules;
 
 pub use boot::{boot_verdict, console_verdict, describe, probe_windows};
@@ -115,6 +117,9 @@ pub fn judge(
                     modules::static_check(case, f)
                 }));
                 out.push(modules::runtime_check(case, console, &boot));
+            }
+            CheckKind::Islands => {
+                out.push(static_or(islands::STATIC, &islands::static_check));
             }
         }
     }
