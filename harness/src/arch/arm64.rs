@@ -46,6 +46,12 @@ pub static PROFILE: ArchProfile = ArchProfile {
         "drivers/misc/lkdtm/rodata.o",
         "scripts/mod/empty.o",
     ],
+    // `-fpatchable-function-entry=2`: two `NOP`s (0xd503201f) at the
+    // function's entry, after a `BTI C` (0xd503245f) when BTI is on
+    // (arch/arm64/kernel/ftrace.c, ftrace_call_adjust).
+    ftrace_nop: &[0x1f, 0x20, 0x03, 0xd5, 0x1f, 0x20, 0x03, 0xd5],
+    ftrace_entry_pads: &[&[], &[0x5f, 0x24, 0x03, 0xd5]],
+    module_mcount_section: "__patchable_function_entries",
     qemu: QemuProfile {
         binary: "qemu-system-aarch64",
         package: "qemu-system-arm",

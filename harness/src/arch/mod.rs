@@ -115,6 +115,17 @@ pub struct ArchProfile {
     /// must be ELF, never LLVM bitcode, in every kernel (an object a config
     /// does not build is simply absent).
     pub non_lto_objects: &'static [&'static str],
+    /// The instruction(s) an mcount site holds in vmlinux until ftrace
+    /// patches it, as bytes in file order (see [`crate::elf::ftrace`]).
+    pub ftrace_nop: &'static [u8],
+    /// What may lie between a function's symbol and its mcount site:
+    /// nothing, or the landing pad of indirect branch tracking that the
+    /// compiler puts first (x86 IBT's `ENDBR64`, arm64's `BTI C`).
+    pub ftrace_entry_pads: &'static [&'static [u8]],
+    /// The section listing a module's mcount sites (8-byte entries, filled
+    /// in by relocations): objtool's `__mcount_loc` on x86, the compiler's
+    /// `__patchable_function_entries` on arm64.
+    pub module_mcount_section: &'static str,
     pub qemu: QemuProfile,
     pub busybox: BusyboxSource,
 }
@@ -154,6 +165,24 @@ mod tests {
         assert_ne!(
             Arch::X86_64.profile().qemu.console,
             Arch::Arm64.profile().qemu.console
+        );
+    }
+
+    #[test]
+    fn ftrace_sites_have_a_nop_and_may_start_a_function() {
+        for arch in Arch::ALL {
+            let p = arch.profile();
+            assert!(!p.ftrace_nop.is_empty(), "{}", p.name);
+            assert!(
+                p.ftrace_entry_pads.contains(&&[][..]),
+                "{}: a site may be a function's first byte",
+                p.name
+            );
+            assert!(!p.module_mcount_section.is_empty());
+        }
+        assert_ne!(
+            Arch::X86_64.profile().ftrace_nop,
+            Arch::Arm64.profile().ftrace_nop
         );
     }
 

@@ -41,6 +41,11 @@ pub static PROFILE: ArchProfile = ArchProfile {
         "scripts/mod/empty.o",
         "arch/x86/boot/compressed/misc.o",
     ],
+    // objtool `--mcount --mnop` turns each `call __fentry__` into a 5-byte
+    // NOP (`nopl 0x0(%rax,%rax,1)`); with IBT it follows the `ENDBR64`.
+    ftrace_nop: &[0x0f, 0x1f, 0x44, 0x00, 0x00],
+    ftrace_entry_pads: &[&[], &[0xf3, 0x0f, 0x1e, 0xfa]],
+    module_mcount_section: "__mcount_loc",
     qemu: QemuProfile {
         binary: "qemu-system-x86_64",
         package: "qemu-system-x86",
