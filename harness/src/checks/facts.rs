@@ -3,6 +3,7 @@
 //! and the facts of each module the guest gets. A part that cannot be read
 //! carries the reason instead, for the check that needs it to report.
 
+use super::mechanism_facts::MechanismFacts;
 use crate::case::Case;
 use crate::elf;
 use crate::elf::initcall_script::{parse_ordering_script, OrderedInitcall};
@@ -33,6 +34,8 @@ pub struct KernelFacts {
     pub initcall_script: Option<Result<Vec<OrderedInitcall>, String>>,
     /// What the build's objects are (published in `objects.json`).
     pub objects: Option<ObjectFacts>,
+    /// What the build's files say about each LTO mechanism.
+    pub mech: MechanismFacts,
 }
 
 impl KernelFacts {
@@ -86,6 +89,20 @@ impl KernelFacts {
             table_labels,
             initcall_script,
             objects: kernel.files.objects.clone(),
+            mech: MechanismFacts::gather(
+                case.arch.profile(),
+                path,
+                vmlinux.as_deref().map_err(Clone::clone),
+                &case
+                    .image_modules()
+                    .into_iter()
+                    .map(|m| {
+                        let p = kernel.modules.get(&m).cloned();
+                        (m, p)
+                    })
+                    .collect::<Vec<_>>(),
+                &kernel.files,
+            ),
         }
     }
 
@@ -101,6 +118,7 @@ impl KernelFacts {
             table_labels: Err("n/a".into()),
             initcall_script: None,
             objects: None,
+            mech: MechanismFacts::empty(),
         }
     }
 

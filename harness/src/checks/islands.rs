@@ -12,6 +12,8 @@ use crate::elf::objects::ObjectKind;
 use crate::model::{CheckResult, Status};
 
 pub const STATIC: &str = "islands.static";
+/// lkdtm EXEC_RODATA: executing from .rodata (lkdtm's non-LTO `rodata.o`) faults.
+pub const EXEC_RODATA: &str = "islands.EXEC_RODATA";
 
 pub fn static_check(facts: &KernelFacts) -> CheckResult {
     let Some(objects) = &facts.objects else {

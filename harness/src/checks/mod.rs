@@ -9,7 +9,17 @@
 //!   against link order and vmlinux's tables, no golden needed;
 //! * [`cfi`]: `cfi.static`, `cfi.<lkdtm test>` per CFI test;
 //! * [`modules`]: `modules.static`, `modules.runtime`;
-//! * [`islands`]: `islands.static`, the non-LTO objects are ELF.
+//! * [`islands`]: `islands.static`, the non-LTO objects are ELF;
+//!   `islands.EXEC_RODATA` ([`lkdtm`]);
+//! * [`lto_identity`]: `lto_identity.static`, `.boot`: the LTO notes,
+//!   `.llvm.` names, modules' LTO and kCFI state;
+//! * [`module_sections`]: `module_sections.static`, `.boot`;
+//! * [`modversions`]: `modversions.static`, `.boot` (a flipped CRC refused);
+//! * [`ftrace`]: `ftrace.static`, `.boot`;
+//! * [`orc`]: `orc.static`, `.boot` (x86);
+//! * `stack_protector.REPORT_STACK_CANARY` ([`lkdtm`]).
+//!
+//! The mechanism checks read [`mechanism_facts`].
 //!
 //! The boot verdict is always judged. Statuses:
 //!
@@ -25,20 +35,31 @@ pub mod boot_order;
 pub mod cfi;
 pub mod console_view;
 pub mod facts;
+pub mod ftrace;
 pub mod golden;
 pub mod initcall_script;
 pub mod initcalls;
 pub mod islands;
+pub mod lkdtm;
+pub mod lto_identity;
+pub mod mechanism_facts;
+pub mod module_sections;
 pub mod modules;
+pub mod modversions;
+pub mod orc;
 
 pub use boot::{boot_verdict, console_verdict, describe, probe_windows};
 pub use console_view::{Console, Step};
 pub use facts::KernelFacts;
 
 use crate::case::{Case, CheckKind};
+use crate::guest::protocol::{EXEC_RODATA, REPORT_STACK_CANARY};
 use crate::model::{CheckResult, Status};
 use crate::stages::boot::BootOutcome;
 use golden::Golden;
+
+/// The stack protector's check: lkdtm REPORT_STACK_CANARY.
+pub const STACK_CANARY: &str = "stack_protector.REPORT_STACK_CANARY";
 
 /// A runtime check whose evidence never appeared: a fail when the boot
 /// itself passed (init skipped or lost the step), else it shares the boot's
@@ -120,6 +141,63 @@ pub fn judge(
             }
             CheckKind::Islands => {
                 out.push(static_or(islands::STATIC, &islands::static_check));
+                out.push(
+                    lkdtm::judge(
+                        islands::EXEC_RODATA,
+                        EXEC_RODATA,
+                        console,
+                        &boot,
+                        expect.lkdtm,
+                    )
+                    .result,
+                );
+            }
+            CheckKind::LtoIdentity => {
+                out.push(static_or(lto_identity::STATIC, &|f| {
+                    lto_identity::static_check(case, f)
+                }));
+                out.push(lto_identity::boot_check(case, console, &boot));
+            }
+            CheckKind::ModuleSections => {
+                out.push(static_or(module_sections::STATIC, &|f| {
+                    module_sections::static_check(case, f)
+                }));
+                out.push(module_sections::boot_check(case, console, &boot));
+            }
+            CheckKind::Modversions => {
+                out.push(static_or(modversions::STATIC, &modversions::static_check));
+                out.push(modversions::boot_check(case, facts, console, &boot));
+            }
+            CheckKind::Ftrace => {
+                out.push(static_or(ftrace::STATIC, &|f| {
+                    ftrace::static_check(case, f)
+                }));
+                out.push(ftrace::boot_check(case, facts, console, &boot));
+            }
+            CheckKind::Orc => {
+                out.push(static_or(orc::STATIC, &|f| orc::static_check(case, f)));
+                out.push(orc::boot_check(facts, console, &boot, expect.lkdtm));
+            }
+            CheckKind::StackProtector => {
+                let skip = facts
+                    .filter(|f| f.config_is_y("CONFIG_STACKPROTECTOR") != Some(true))
+                    .map(|_| {
+                        CheckResult::new(
+                            STACK_CANARY,
+                            Status::Skipped,
+                            "CONFIG_STACKPROTECTOR is not set: no canaries to compare",
+                        )
+                    });
+                out.push(skip.unwrap_or_else(|| {
+                    lkdtm::judge(
+                        STACK_CANARY,
+                        REPORT_STACK_CANARY,
+                        console,
+                        &boot,
+                        expect.lkdtm,
+                    )
+                    .result
+                }));
             }
         }
     }

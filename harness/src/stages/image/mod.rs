@@ -6,8 +6,10 @@
 //! never make QEMU exit; with `-no-reboot` a reboot does).
 
 use crate::arch::{ArchProfile, BusyboxSource};
-use crate::case::Case;
+use crate::case::{Case, CheckKind};
+use crate::elf::modversions::{versions_section_range, MODVERSION_SIZE};
 use crate::guest::init::{agent_init_script, init_script};
+use crate::guest::protocol::flipped_module_path;
 use crate::host::cache::Cache;
 use crate::model::Fault;
 use crate::stages::build::BuiltKernel;
@@ -283,6 +285,19 @@ fn image_modules<'k>(
         .collect()
 }
 
+/// A copy of a module with the lowest bit of its first `__versions` CRC
+/// flipped (the loader must refuse it: `disagrees about version of
+/// symbol`), `None` when it has no versions.
+pub fn with_flipped_crc(ko: &[u8]) -> Option<Vec<u8>> {
+    let (offset, len) = versions_section_range(ko)?;
+    if len < MODVERSION_SIZE as usize {
+        return None;
+    }
+    let mut copy = ko.to_vec();
+    *copy.get_mut(offset)? ^= 1;
+    Some(copy)
+}
+
 /// Writes the case's initramfs (gzip'd newc) to `out`.
 pub fn write_initramfs(
     case: &Case,
@@ -351,9 +366,23 @@ fn write_archive(
         }
         None => w.file("/init", 0o755, init_script(case).as_bytes())?,
     }
+    let flipped = case
+        .wants(CheckKind::Modversions)
+        .then(|| case.flipped_module())
+        .flatten();
+    if flipped.is_some() {
+        w.dir("/lib/modules/flipped", 0o755)?;
+    }
     for (m, path) in modules {
         let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         w.file(&format!("/lib/modules/{m}.ko"), 0o644, &data)?;
+        if flipped.as_deref() == Some(m.as_str()) {
+            // Without __versions there is nothing to flip: the probe's
+            // insmod then fails to find the file, and modversions says so.
+            if let Some(copy) = with_flipped_crc(&data) {
+                w.file(&flipped_module_path(m), 0o644, &copy)?;
+            }
+        }
     }
     let gz = w.finish()?;
     gz.finish()?.flush()?;
