@@ -52,6 +52,9 @@ pub enum CheckKind {
     Orc,
     /// The stack protector under LTO: lkdtm REPORT_STACK_CANARY.
     StackProtector,
+    /// The vDSO stays outside LTO: an ET_DYN image without relocations that
+    /// exports the arch's clock_gettime, which a guest program calls.
+    Vdso,
 }
 
 impl CheckKind {
@@ -68,6 +71,7 @@ impl CheckKind {
             CheckKind::Ftrace => "ftrace",
             CheckKind::Orc => "orc",
             CheckKind::StackProtector => "stack_protector",
+            CheckKind::Vdso => "vdso",
         }
     }
 }

@@ -17,6 +17,7 @@
 //! * [`modversions`]: `modversions.static`, `.boot` (a flipped CRC refused);
 //! * [`ftrace`]: `ftrace.static`, `.boot`;
 //! * [`orc`]: `orc.static`, `.boot` (x86);
+//! * [`vdso`]: `vdso.static`, `.boot` (a guest program calls clock_gettime);
 //! * `stack_protector.REPORT_STACK_CANARY` ([`lkdtm`]).
 //!
 //! The mechanism checks read [`mechanism_facts`].
@@ -47,6 +48,7 @@ pub mod module_sections;
 pub mod modules;
 pub mod modversions;
 pub mod orc;
+pub mod vdso;
 
 pub use boot::{boot_verdict, console_verdict, describe, probe_windows};
 pub use console_view::{Console, Step};
@@ -177,6 +179,10 @@ pub fn judge(
             CheckKind::Orc => {
                 out.push(static_or(orc::STATIC, &|f| orc::static_check(case, f)));
                 out.push(orc::boot_check(facts, console, &boot, expect.lkdtm));
+            }
+            CheckKind::Vdso => {
+                out.push(static_or(vdso::STATIC, &|f| vdso::static_check(case, f)));
+                out.push(vdso::boot_check(console, &boot));
             }
             CheckKind::StackProtector => {
                 let skip = facts

@@ -9,7 +9,8 @@
 
 use super::protocol::{
     cfi_probe_step, flipped_module_path, lkdtm_probe_step, LkdtmProbe, ModuleStep, EXEC_RODATA,
-    LKDTM_LOAD_STEP, MARKER, MECH_FACTS_STEP, MODVERSIONS_PROBE, REPORT_STACK_CANARY, WARNING,
+    LKDTM_LOAD_STEP, MARKER, MECH_FACTS_STEP, MODVERSIONS_PROBE, REPORT_STACK_CANARY, VDSO_STEP,
+    WARNING,
 };
 use crate::case::{Case, CheckKind};
 use std::fmt::Write as _;
@@ -40,6 +41,8 @@ pub enum Item {
     LkdtmProbes(Vec<LkdtmProbe>),
     /// Load the copy of a module with a flipped CRC (must be refused).
     FlippedModule(String),
+    /// Call the vDSO's clock_gettime (its symbol) with /bin/vdso-probe.
+    Vdso(&'static str),
     /// The case's i-th init command.
     Command(usize, String),
 }
@@ -90,6 +93,11 @@ impl InitPlan {
         .collect();
         if !lkdtm.is_empty() {
             items.push(Item::LkdtmProbes(lkdtm));
+        }
+        if check && case.wants(CheckKind::Vdso) {
+            if let Some(sym) = case.arch.profile().vdso_exports.first() {
+                items.push(Item::Vdso(sym));
+            }
         }
         if check && case.wants(CheckKind::Modversions) {
             if let Some(m) = case.flipped_module() {
@@ -252,6 +260,9 @@ fn render_item(s: &mut String, item: &Item) {
                 );
             }
             s.push_str("true\n}\n");
+        }
+        Item::Vdso(sym) => {
+            let _ = writeln!(s, "step {VDSO_STEP} /bin/vdso-probe {sym}");
         }
         Item::FlippedModule(m) => {
             let _ = writeln!(

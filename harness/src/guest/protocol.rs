@@ -192,6 +192,9 @@ pub fn flipped_module_path(module: &str) -> String {
     format!("/lib/modules/flipped/{module}.ko")
 }
 
+/// The step that runs `/bin/vdso-probe <clock_gettime symbol>`.
+pub const VDSO_STEP: &str = "mech-vdso";
+
 /// Whether a step is a probe, whose crash or failure is the probe's check's
 /// business, not the boot's (a panic still is the boot's).
 pub fn is_probe_step(step: &str) -> bool {
@@ -206,6 +209,8 @@ pub mod fact {
     pub const NOTE: &str = "note";
     pub const SECTIONS: &str = "sections";
     pub const FTRACE: &str = "ftrace";
+    /// Printed by `/bin/vdso-probe` (images/probes/vdso-probe.c).
+    pub const VDSO: &str = "vdso";
 }
 
 /// The kernel command-line word that tells init which boot of the kernel
