@@ -200,3 +200,76 @@ pub fn boot_check(
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::mechanism_facts::ModuleMechanisms;
+    use crate::elf::ftrace::{McountFacts, ModuleMcount};
+    use crate::elf::table::EntryCount;
+    use std::path::Path;
+
+    fn case() -> Case {
+        Case::parse(
+            Path::new("/x/c.yaml"),
+            "arch: x86_64\nlto: thin\ncfi: on\nmodules: [lkdtm]\nchecks: [ftrace]\n",
+        )
+        .unwrap()
+    }
+
+    fn facts(entries: u64, not_nop: u64, module_entries: u64) -> KernelFacts {
+        let mut f = KernelFacts::empty();
+        f.config = Ok([
+            ("CONFIG_FUNCTION_TRACER".to_string(), "y".to_string()),
+            ("CONFIG_DYNAMIC_FTRACE".to_string(), "y".to_string()),
+        ]
+        .into());
+        f.mech.vmlinux.mcount = Ok(Some(McountFacts {
+            entries,
+            not_nop_count: not_nop,
+            not_nop: (0..not_nop)
+                .map(|i| (0x1000 + i, "e8 00 00 00 00".into()))
+                .collect(),
+            ..Default::default()
+        }));
+        let mut m = ModuleMechanisms::empty("lkdtm");
+        m.mcount = Ok(Some(ModuleMcount {
+            entries: EntryCount::of(module_entries * 8, 8),
+            relocations: module_entries,
+        }));
+        f.mech.modules.push(("lkdtm".into(), Ok(m)));
+        f
+    }
+
+    #[test]
+    fn a_full_table_of_nops_passes_and_each_break_is_named() {
+        assert_eq!(
+            static_check(&case(), &facts(9000, 0, 120)).status,
+            Status::Pass
+        );
+        let empty = static_check(&case(), &facts(0, 0, 120));
+        assert_eq!(empty.status, Status::Fail);
+        assert!(empty.message.contains("empty"), "{}", empty.message);
+        let calls = static_check(&case(), &facts(9000, 2, 120));
+        assert!(
+            calls
+                .message
+                .contains("2 of vmlinux's 9000 mcount sites do not hold"),
+            "{}",
+            calls.message
+        );
+        let module = static_check(&case(), &facts(9000, 0, 0));
+        assert!(
+            module.message.contains("lkdtm.ko's __mcount_loc is empty"),
+            "{}",
+            module.message
+        );
+    }
+
+    #[test]
+    fn without_the_tracer_it_is_a_skip() {
+        let mut f = facts(9000, 0, 1);
+        f.config = Ok(Default::default());
+        assert_eq!(static_check(&case(), &f).status, Status::Skipped);
+    }
+}

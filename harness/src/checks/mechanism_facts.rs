@@ -155,3 +155,20 @@ impl MechanismFacts {
         }
     }
 }
+
+#[cfg(test)]
+impl ModuleMechanisms {
+    /// A module with nothing read, for tests to fill in.
+    pub fn empty(name: &str) -> ModuleMechanisms {
+        let na = || Err("n/a".to_string());
+        ModuleMechanisms {
+            path: PathBuf::from(format!("/b/modules/{name}.ko")),
+            lto_note: Err("n/a".into()),
+            kcfi: na(),
+            sections: Err("n/a".into()),
+            versions: Err("n/a".into()),
+            mcount: Err("n/a".into()),
+            orc: Err("n/a".into()),
+        }
+    }
+}

@@ -121,3 +121,52 @@ pub fn boot_check(case: &Case, console: Option<&Console>, boot: &CheckResult) ->
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::mechanism_facts::ModuleMechanisms;
+    use crate::elf::sections::ModuleSections;
+    use std::path::Path;
+
+    fn case(lto: &str) -> Case {
+        Case::parse(
+            Path::new("/x/c.yaml"),
+            &format!(
+                "arch: arm64\nlto: {lto}\ncfi: off\nmodules: [lkdtm]\nchecks: [module_sections]\n"
+            ),
+        )
+        .unwrap()
+    }
+
+    fn facts(split: &[&str]) -> KernelFacts {
+        let mut f = KernelFacts::empty();
+        let mut m = ModuleMechanisms::empty("lkdtm");
+        m.sections = Ok(ModuleSections {
+            split: split.iter().map(|s| s.to_string()).collect(),
+            duplicates: vec![],
+        });
+        f.mech.modules.push(("lkdtm".into(), Ok(m)));
+        f
+    }
+
+    #[test]
+    fn split_sections_fail_only_under_lto() {
+        let split = [".data.a", ".bss.b", ".rodata.c"];
+        let r = static_check(&case("thin"), &facts(&split));
+        assert_eq!(r.status, Status::Fail);
+        assert!(
+            r.message.contains("lkdtm.ko keeps 3 split data sections"),
+            "{}",
+            r.message
+        );
+        assert_eq!(
+            static_check(&case("none"), &facts(&split)).status,
+            Status::Pass
+        );
+        assert_eq!(
+            static_check(&case("full"), &facts(&[])).status,
+            Status::Pass
+        );
+    }
+}

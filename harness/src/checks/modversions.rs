@@ -253,3 +253,89 @@ pub fn boot_check(
         .with(evidence),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::mechanism_facts::ModuleMechanisms;
+    use crate::elf::modversions::{parse_export_c, KernelCrcs, ModVersion, SymversEntry};
+
+    fn entry(sym: &str, crc: u32, module: &str) -> SymversEntry {
+        SymversEntry {
+            crc,
+            symbol: sym.into(),
+            module: module.into(),
+            gpl: false,
+            namespace: String::new(),
+        }
+    }
+
+    /// A coherent kernel: two vmlinux exports, one module using both.
+    fn facts(printk_crc_in_module: u64, zero_symvers: bool) -> KernelFacts {
+        let mut f = KernelFacts::empty();
+        f.config = Ok([("CONFIG_MODVERSIONS".to_string(), "y".to_string())].into());
+        let crc = if zero_symvers { 0 } else { 0x1234_5678 };
+        f.mech.symvers = Some(Ok(vec![
+            entry("_printk", crc, "vmlinux"),
+            entry("kfree", 0x0bad_cafe, "vmlinux"),
+        ]));
+        f.mech.export_c = Some(Ok(parse_export_c(&format!(
+            "KSYMTAB_FUNC(_printk, \"\", \"\");\nKSYMTAB_FUNC(kfree, \"\", \"\");\nSYMBOL_CRC(_printk, {crc:#010x}, \"\");\nSYMBOL_CRC(kfree, 0x0bad_cafe, \"\");\n"
+        ).replace("0x0bad_cafe", "0x0badcafe"))));
+        f.mech.vmlinux.crcs = Ok(KernelCrcs {
+            ksymtab: 2,
+            kcrctab: 2,
+            crcs: [
+                ("_printk".to_string(), crc),
+                ("kfree".to_string(), 0x0bad_cafe),
+            ]
+            .into(),
+            ..Default::default()
+        });
+        let mut m = ModuleMechanisms::empty("test_module");
+        m.versions = Ok(Some(vec![
+            ModVersion {
+                name: "_printk".into(),
+                crc: printk_crc_in_module,
+            },
+            ModVersion {
+                name: "kfree".into(),
+                crc: 0x0bad_cafe,
+            },
+        ]));
+        f.mech.modules.push(("test_module".into(), Ok(m)));
+        f
+    }
+
+    #[test]
+    fn coherent_crcs_pass() {
+        let r = static_check(&facts(0x1234_5678, false));
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(
+            r.message.contains("2 symbols in Module.symvers"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn a_module_crc_that_disagrees_and_zero_crcs_fail() {
+        let r = static_check(&facts(0x1234_5679, false));
+        assert_eq!(r.status, Status::Fail);
+        assert!(
+            r.message.contains("test_module.ko's __versions disagree"),
+            "{}",
+            r.message
+        );
+        let r = static_check(&facts(0, true));
+        assert_eq!(r.status, Status::Fail);
+        assert!(r.message.contains("CRC 0x00000000"), "{}", r.message);
+    }
+
+    #[test]
+    fn without_modversions_it_is_a_skip() {
+        let mut f = facts(0x1234_5678, false);
+        f.config = Ok(Default::default());
+        assert_eq!(static_check(&f).status, Status::Skipped);
+    }
+}

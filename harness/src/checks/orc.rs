@@ -161,3 +161,63 @@ pub fn boot_check(
         format!("no ORC complaint; the lkdtm WARNING's trace has {frames} frames, none unreliable"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::table::EntryCount;
+    use std::path::Path;
+
+    fn case(lto: &str) -> Case {
+        Case::parse(
+            Path::new("/x/c.yaml"),
+            &format!("arch: x86_64\nlto: {lto}\ncfi: off\nchecks: [orc]\n"),
+        )
+        .unwrap()
+    }
+
+    fn facts(ip: u64, unwind: u64, cmd: &str) -> KernelFacts {
+        let mut f = KernelFacts::empty();
+        f.config = Ok([("CONFIG_UNWINDER_ORC".to_string(), "y".to_string())].into());
+        f.mech.vmlinux.orc = Ok(OrcFacts {
+            unwind_ip: Some(EntryCount::of(ip * 4, 4)),
+            unwind: Some(EntryCount::of(unwind * 6, 6)),
+        });
+        f.mech.vmlinux_o_cmd = Some(Ok(cmd.into()));
+        f
+    }
+
+    const LINKED: &str =
+        "ld.lld -r -o vmlinux.o ... ; ./tools/objtool/objtool --orc --mcount --link vmlinux.o";
+
+    #[test]
+    fn matching_tables_and_a_late_objtool_pass() {
+        let r = static_check(&case("full"), &facts(5000, 5000, LINKED));
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+    }
+
+    #[test]
+    fn missing_or_mismatched_tables_and_no_late_objtool_fail() {
+        let r = static_check(&case("full"), &facts(0, 0, LINKED));
+        assert!(
+            r.message.contains("vmlinux has no ORC tables"),
+            "{}",
+            r.message
+        );
+        let r = static_check(&case("full"), &facts(5000, 4999, LINKED));
+        assert!(
+            r.message.contains("5000 .orc_unwind_ip entries but 4999"),
+            "{}",
+            r.message
+        );
+        let r = static_check(&case("thin"), &facts(5000, 5000, "ld.lld -r -o vmlinux.o"));
+        assert!(
+            r.message.contains("did not run objtool --link"),
+            "{}",
+            r.message
+        );
+        // Without LTO objtool runs per object: vmlinux.o's command is not judged.
+        let r = static_check(&case("none"), &facts(5000, 5000, "ld.lld -r -o vmlinux.o"));
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+    }
+}

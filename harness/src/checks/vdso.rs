@@ -144,3 +144,47 @@ pub fn boot_check(console: Option<&Console>, boot: &CheckResult) -> CheckResult 
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::vdso::VdsoFacts;
+    use std::path::Path;
+
+    fn case() -> Case {
+        Case::parse(
+            Path::new("/x/c.yaml"),
+            "arch: x86_64\nlto: full\ncfi: on\nchecks: [vdso]\n",
+        )
+        .unwrap()
+    }
+
+    fn facts(exports: &[&str], relocs: u64) -> KernelFacts {
+        let mut f = KernelFacts::empty();
+        f.mech.vdso = Some(Ok(VdsoFacts {
+            elf_type: ET_DYN,
+            dynamic_exports: exports.iter().map(|s| s.to_string()).collect(),
+            dynamic_relocations: relocs,
+            cfi_preambles: 0,
+        }));
+        f
+    }
+
+    #[test]
+    fn a_vdso_that_exports_the_arch_symbols_passes_and_an_empty_one_fails() {
+        let all = case().arch.profile().vdso_exports.to_vec();
+        assert_eq!(static_check(&case(), &facts(&all, 0)).status, Status::Pass);
+        let r = static_check(&case(), &facts(&[], 0));
+        assert_eq!(r.status, Status::Fail);
+        assert!(
+            r.message.contains("does not export __vdso_clock_gettime"),
+            "{}",
+            r.message
+        );
+        let r = static_check(&case(), &facts(&all, 3));
+        assert!(r.message.contains("3 dynamic relocations"), "{}", r.message);
+        let mut none = KernelFacts::empty();
+        none.mech.vdso = None;
+        assert_eq!(static_check(&case(), &none).status, Status::Fail);
+    }
+}
