@@ -55,6 +55,9 @@ pub enum CheckKind {
     /// The vDSO stays outside LTO: an ET_DYN image without relocations that
     /// exports the arch's clock_gettime, which a guest program calls.
     Vdso,
+    /// The build log has no warning that the LTO-none build of the same
+    /// config (in the same run) lacks.
+    Hygiene,
 }
 
 impl CheckKind {
@@ -72,6 +75,7 @@ impl CheckKind {
             CheckKind::Orc => "orc",
             CheckKind::StackProtector => "stack_protector",
             CheckKind::Vdso => "vdso",
+            CheckKind::Hygiene => "hygiene",
         }
     }
 }

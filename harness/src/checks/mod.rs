@@ -18,7 +18,8 @@
 //! * [`ftrace`]: `ftrace.static`, `.boot`;
 //! * [`orc`]: `orc.static`, `.boot` (x86);
 //! * [`vdso`]: `vdso.static`, `.boot` (a guest program calls clock_gettime);
-//! * `stack_protector.REPORT_STACK_CANARY` ([`lkdtm`]).
+//! * `stack_protector.REPORT_STACK_CANARY` ([`lkdtm`]);
+//! * [`hygiene`]: `hygiene.build`, judged after the run (LTO-only warnings).
 //!
 //! The mechanism checks read [`mechanism_facts`].
 //!
@@ -38,6 +39,7 @@ pub mod console_view;
 pub mod facts;
 pub mod ftrace;
 pub mod golden;
+pub mod hygiene;
 pub mod initcall_script;
 pub mod initcalls;
 pub mod islands;
@@ -180,6 +182,9 @@ pub fn judge(
                 out.push(static_or(orc::STATIC, &|f| orc::static_check(case, f)));
                 out.push(orc::boot_check(facts, console, &boot, expect.lkdtm));
             }
+            // Judged across the run's kernels, once all are built
+            // (crate::run::hygiene).
+            CheckKind::Hygiene => {}
             CheckKind::Vdso => {
                 out.push(static_or(vdso::STATIC, &|f| vdso::static_check(case, f)));
                 out.push(vdso::boot_check(console, &boot));
