@@ -65,9 +65,22 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
         match &m.kcfi {
             Ok(counts) => {
                 let has = counts.iter().any(|c| c.count > 0);
-                if kernel_cfi && !has {
+                // On arm64 only indirect call sites carry kCFI traps: a
+                // module without any has nothing to show.
+                let calls = match &m.indirect_calls {
+                    None => None,
+                    Some(Ok(n)) => Some(*n),
+                    Some(Err(e)) => {
+                        problems.push(format!("{name}: {e}"));
+                        continue;
+                    }
+                };
+                if kernel_cfi && !has && calls == Some(0) {
+                    seen.push(format!("{name}: no indirect call for kCFI to guard"));
+                } else if kernel_cfi && !has {
                     problems.push(format!(
-                        "{name}.ko has no kCFI instrumentation but the kernel has CONFIG_CFI_CLANG=y: its first indirect call would trap"
+                        "{name}.ko has no kCFI instrumentation{} but the kernel has CONFIG_CFI_CLANG=y: its first indirect call would trap",
+                        calls.map_or(String::new(), |n| format!(" on its {n} indirect calls"))
                     ));
                 } else if !kernel_cfi && has {
                     let what: Vec<String> = counts

@@ -5,9 +5,9 @@
 //! `.vmlinux.export.c` and the vDSO image. Each part that cannot be read
 //! carries the reason, for the check that needs it to report.
 
-use crate::arch::ArchProfile;
+use crate::arch::{ArchProfile, KcfiMarker};
 use crate::elf::ftrace::{module_mcount, vmlinux_mcount, McountFacts, ModuleMcount};
-use crate::elf::kcfi::{kcfi_evidence, KcfiCount};
+use crate::elf::kcfi::{a64_indirect_calls, kcfi_evidence, KcfiCount};
 use crate::elf::modversions::{
     kernel_crcs, module_versions, parse_export_c, parse_symvers, ExportTable, KernelCrcs,
     ModVersion, SymversEntry,
@@ -42,6 +42,10 @@ pub struct ModuleMechanisms {
     pub path: PathBuf,
     pub lto_note: Fact<Option<u32>>,
     pub kcfi: Fact<Vec<KcfiCount>>,
+    /// arm64 `BLR` indirect calls (the sites kCFI guards with its `BRK`s);
+    /// `None` on an arch whose kCFI marks every function instead (x86's
+    /// `__cfi_` preambles), where a module without any is always wrong.
+    pub indirect_calls: Option<Fact<u64>>,
     pub sections: Fact<ModuleSections>,
     /// `None` without a `__versions` section.
     pub versions: Fact<Option<Vec<ModVersion>>>,
@@ -99,6 +103,11 @@ impl MechanismFacts {
                             path: path.clone(),
                             lto_note: on(path, lto_note(&d)),
                             kcfi: on(path, kcfi_evidence(&d, arch)),
+                            indirect_calls: arch
+                                .kcfi_markers
+                                .iter()
+                                .any(|m| matches!(m, KcfiMarker::A64Brk { .. }))
+                                .then(|| on(path, a64_indirect_calls(&d))),
                             sections: on(path, module_sections(&d)),
                             versions: on(path, module_versions(&d)),
                             mcount: on(path, module_mcount(&d, arch)),
@@ -165,6 +174,7 @@ impl ModuleMechanisms {
             path: PathBuf::from(format!("/b/modules/{name}.ko")),
             lto_note: Err("n/a".into()),
             kcfi: na(),
+            indirect_calls: None,
             sections: Err("n/a".into()),
             versions: Err("n/a".into()),
             mcount: Err("n/a".into()),

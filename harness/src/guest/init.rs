@@ -213,9 +213,12 @@ mech_facts() {
     r=$?
     ls / > /dev/null
     cat /proc/version > /dev/null
-    echo nop > $t/current_tracer
+    # Stop recording before counting: switching tracers empties the buffer.
+    echo 0 > $t/tracing_on
     ev=$(grep -vc '^#' $t/trace)
+    echo nop > $t/current_tracer
     echo > $t/trace
+    echo 1 > $t/tracing_on
     echo "{m} FACT ftrace $m filter_functions=$n module_functions=$mf tracer_rc=$r events=$ev"
 }
 "#;
@@ -247,11 +250,10 @@ fn render_item(s: &mut String, item: &Item) {
         Item::LkdtmProbes(probes) => {
             let _ = write!(s, "step {LKDTM_LOAD_STEP} load_once lkdtm &&\n{{\n");
             for p in probes {
-                let writes =
-                    vec![
-                        format!("echo {} > /sys/kernel/debug/provoke-crash/DIRECT", p.test);
-                        p.repeat as usize
-                    ];
+                // Each write from its own process (a subshell): a test
+                // that compares two tasks (REPORT_STACK_CANARY) needs two pids.
+                let write = format!("(echo {} > /sys/kernel/debug/provoke-crash/DIRECT)", p.test);
+                let writes = vec![write; p.repeat as usize];
                 let _ = writeln!(
                     s,
                     "probe {} sh -c '{}'",
