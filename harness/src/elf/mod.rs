@@ -40,7 +40,7 @@ pub mod vdso;
 #[cfg(test)]
 mod survey;
 #[cfg(test)]
-mod testelf;
+pub(crate) mod testelf;
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;

@@ -386,4 +386,46 @@ mod tests {
         );
         assert!(a.contains("step insmod-lkdtm"));
     }
+
+    #[test]
+    fn mechanism_steps_follow_the_checks_and_probes_fork_per_write() {
+        let c = case(
+            "modules: [test_module, lkdtm]\nchecks: [modules, cfi, lto_identity, modversions, islands, stack_protector, vdso]\n",
+        );
+        let s = init_script(&c);
+        let at = |needle: &str| {
+            s.find(needle)
+                .unwrap_or_else(|| panic!("no `{needle}` in\n{s}"))
+        };
+        // Facts before any probe can crash something; lkdtm is inspected.
+        assert!(at("step mech-facts mech_facts lkdtm") < at("probe cfi-CFI_FORWARD_PROTO"));
+        assert!(
+            at("probe lkdtm-EXEC_RODATA sh -c '(echo EXEC_RODATA") > at("step insmod-test_module")
+        );
+        // Two writes from two processes, for two pids.
+        assert!(s.contains("probe lkdtm-REPORT_STACK_CANARY sh -c '(echo REPORT_STACK_CANARY > /sys/kernel/debug/provoke-crash/DIRECT); (echo REPORT_STACK_CANARY > /sys/kernel/debug/provoke-crash/DIRECT)'"), "{s}");
+        assert!(
+            s.contains("probe mech-modversions insmod /lib/modules/flipped/test_module.ko"),
+            "{s}"
+        );
+        assert!(
+            s.contains("step mech-vdso /bin/vdso-probe __vdso_clock_gettime"),
+            "{s}"
+        );
+        assert!(
+            !s.contains("{m}") && s.contains("@@LTOH FACT note vmlinux"),
+            "{s}"
+        );
+        // Nothing of it in a benchmark's init, nor without the checks.
+        let bench = agent_init_script(&c);
+        assert!(
+            !bench.contains("step mech-") && !bench.contains("probe lkdtm-"),
+            "{bench}"
+        );
+        let plain = init_script(&case("modules: [test_module]\nchecks: [modules]\n"));
+        assert!(
+            !plain.contains("step mech-") && !plain.contains("\nprobe "),
+            "{plain}"
+        );
+    }
 }

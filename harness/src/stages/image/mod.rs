@@ -558,4 +558,25 @@ mod tests {
             b"hello world\n"
         );
     }
+
+    #[test]
+    fn a_flipped_copy_differs_in_one_bit_of_the_first_crc() {
+        // A relocatable with a __versions section of one entry.
+        let mut elf = crate::elf::testelf::TestElf::rel();
+        let mut entry = vec![0u8; 64];
+        entry[..4].copy_from_slice(&0x1234_5678u32.to_le_bytes());
+        entry[8..15].copy_from_slice(b"_printk");
+        elf.progbits("__versions", 0x2, 0, &entry);
+        let ko = elf.build();
+        let flipped = with_flipped_crc(&ko).expect("has __versions");
+        let diff: Vec<usize> = (0..ko.len()).filter(|i| ko[*i] != flipped[*i]).collect();
+        assert_eq!(diff.len(), 1);
+        assert_eq!(ko[diff[0]] ^ flipped[diff[0]], 1);
+        let v = crate::elf::modversions::module_versions(&flipped)
+            .unwrap()
+            .unwrap();
+        assert_eq!(v[0].crc, 0x1234_5679);
+        // Nothing to flip without __versions, and garbage is not a module.
+        assert!(with_flipped_crc(b"not an elf").is_none());
+    }
 }
