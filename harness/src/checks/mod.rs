@@ -702,9 +702,13 @@ mod tests {
             Status::worst([Status::Incomplete, Status::Fail, Status::Pass]),
             Status::Fail
         );
+        // A check that does not apply (its config is off) does not stop
+        // the others passing; only nothing but skips is a skip.
+        assert_eq!(Status::worst([Status::Pass, Status::Skipped]), Status::Pass);
         assert_eq!(
-            Status::worst([Status::Pass, Status::Skipped]),
+            Status::worst([Status::Skipped, Status::Skipped]),
             Status::Skipped
         );
+        assert_eq!(Status::worst([]), Status::Skipped);
     }
 }

@@ -28,7 +28,10 @@ impl Status {
     /// The overall status of several: fail beats incomplete beats pass;
     /// skipped counts only when nothing else is there.
     pub fn worst(all: impl IntoIterator<Item = Status>) -> Status {
-        all.into_iter().max().unwrap_or(Status::Skipped)
+        all.into_iter()
+            .filter(|s| *s != Status::Skipped)
+            .max()
+            .unwrap_or(Status::Skipped)
     }
 
     /// Failed or incomplete: not a pass and not a skip.
