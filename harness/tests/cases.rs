@@ -2,7 +2,8 @@
 //! the `slow` ones) is a trial that builds, boots and checks it through the
 //! `lto-harness` binary, then reruns it warm with a `make` that fails if
 //! called. Beside them: a kernel whose init panics, one that cannot boot in
-//! time, Ctrl-C in the middle of a boot, and a broken case file.
+//! time, Ctrl-C in the middle of a boot, a broken case file, patch series
+//! and a mutant on the default source's git tree (shared, with its kernels).
 //!
 //! Kernels are built into the harness's normal cache, so a second
 //! `cargo test` (or the README's main job) reuses them.

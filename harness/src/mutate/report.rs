@@ -10,7 +10,7 @@ use crate::model::mutation::Role;
 use std::fmt::Write as _;
 
 /// The longest message kept in a table cell.
-const CELL: usize = 120;
+const CELL: usize = 160;
 
 /// A markdown table cell: one line, pipes escaped, cut at [`CELL`] characters.
 fn cell(s: &str) -> String {
@@ -22,14 +22,14 @@ fn cell(s: &str) -> String {
     }
 }
 
-/// `check: message; check: message`, prefixed `base: ` when they are the
-/// unmutated kernel's.
-fn failures(f: &[Failure], of: Kernel) -> String {
+/// `check: message; check: message`; on a mutant's row, prefixed `base: `
+/// when they are the unmutated kernel's.
+fn failures(f: &[Failure], prefix: &str) -> String {
     let list: Vec<String> = f.iter().map(|x| cell(&x.to_string())).collect();
-    match of {
-        _ if list.is_empty() => String::new(),
-        Kernel::Base => format!("base: {}", list.join("; ")),
-        Kernel::Mutant => list.join("; "),
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}{}", list.join("; "))
     }
 }
 
@@ -53,7 +53,7 @@ impl MutateResults {
                 "| (base) | {} | {} | {} | {} |",
                 b.case,
                 b.status,
-                failures(&b.failures, Kernel::Base),
+                failures(&b.failures, ""),
                 seconds(&b.build)
             );
         }
@@ -68,7 +68,13 @@ impl MutateResults {
                     "| {} | {case} | {} | {} | {} |",
                     m.name,
                     c.verdict,
-                    failures(&c.failures, c.failures_of),
+                    failures(
+                        &c.failures,
+                        match c.failures_of {
+                            Kernel::Base => "base: ",
+                            Kernel::Mutant => "",
+                        }
+                    ),
                     seconds(&c.build)
                 );
             }
@@ -110,6 +116,20 @@ mod tests {
             md.starts_with("# lto-harness mutate: /t at master\n\n| mutant |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_base_row_shows_what_failed_without_a_prefix() {
+        let mut r = sample();
+        r.base_point.cases[1].status = crate::model::Status::Fail;
+        r.base_point.cases[1].failures = vec![super::Failure {
+            check: "boot".into(),
+            status: crate::model::Status::Fail,
+            message: "init never ran".into(),
+        }];
+        assert!(r
+            .table()
+            .contains("| (base) | x86_64-lto-none | fail | boot: init never ran | 301.0 |\n"));
     }
 
     #[test]

@@ -118,7 +118,12 @@ pub fn classify(
             } else {
                 Verdict::KilledElsewhere
             };
-            on_mutant(verdict, failed)
+            // The expected checks first: a broken boot fails much else too.
+            let (mut first, rest): (Vec<Failure>, Vec<Failure>) = failed
+                .into_iter()
+                .partition(|f| killed_by.contains(&f.check));
+            first.extend(rest);
+            on_mutant(verdict, first)
         }
         Role::Control if !failed.is_empty() => on_mutant(Verdict::ControlFailed, failed),
         _ if !incomplete.is_empty() => on_mutant(Verdict::Incomplete, incomplete),
@@ -184,6 +189,13 @@ mod tests {
             v.failures[0].to_string(),
             "initcalls.static: level 6: do_init_module out of place"
         );
+        // The expected check first, whatever else failed.
+        let mut boot_too = m.clone();
+        boot_too.boot.status = Status::Fail;
+        boot_too.boot.message = "Oops: invalid opcode".into();
+        let v = verdict(Role::Case, &passing(), &boot_too, &["initcalls.static"]);
+        let order: Vec<&str> = v.failures.iter().map(|f| f.check.as_str()).collect();
+        assert_eq!(order, ["initcalls.static", "boot"]);
         // No killed_by: any failure kills; a failed build or boot too.
         assert_eq!(
             verdict(Role::Case, &passing(), &m, &[]).verdict,
