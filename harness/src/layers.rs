@@ -32,6 +32,7 @@ const ORDER: &[&str] = &[
     "compare",
     "ci",
     "series",
+    "mutate",
 ];
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -20,7 +20,9 @@
 //! * [`run`]: drives the stages and checks for the selected cases, with
 //!   retries and blessing;
 //! * the features built on a run: [`bench`], [`history`], [`dashboard`],
-//!   [`compare`] (and gate), [`series`], [`ci`] (plan, shard, merge).
+//!   [`compare`] (and gate), [`series`], [`ci`] (plan, shard, merge);
+//! * [`mutate`]: small patches that break one mechanism each, run in the
+//!   series machinery's worktree; every check must fail on one.
 //!
 //! The command line (`src/cli/`, one file per subcommand) sits on top.
 //! `layers.rs` (a test) holds this order and fails on an import against it.
@@ -50,6 +52,8 @@ pub mod compare;
 pub mod dashboard;
 pub mod history;
 pub mod series;
+
+pub mod mutate;
 
 #[cfg(test)]
 mod layers;

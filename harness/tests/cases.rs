@@ -2,7 +2,8 @@
 //! the `slow` ones) is a trial that builds, boots and checks it through the
 //! `lto-harness` binary, then reruns it warm with a `make` that fails if
 //! called. Beside them: a kernel whose init panics, one that cannot boot in
-//! time, Ctrl-C in the middle of a boot, and a broken case file.
+//! time, Ctrl-C in the middle of a boot, a broken case file, patch series
+//! and a mutant on the default source's git tree (shared, with its kernels).
 //!
 //! Kernels are built into the harness's normal cache, so a second
 //! `cargo test` (or the README's main job) reuses them.
@@ -788,43 +789,21 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, Failed> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// The series trials share one git tree and make branches in it: one at a time.
+/// The series and mutate trials share one git tree (and the harness's
+/// worktree of it), and the series ones make branches in it: one at a time.
 static GIT_TREE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// A real kernel git tree: Debian's linux-source, committed once (about a
-/// minute) and kept across test runs. `master` is that one commit. Callers
-/// hold [`GIT_TREE`].
+/// A real kernel git tree: Debian's linux-source committed once into the
+/// harness's cache by the library (about a minute), the same commit on
+/// every machine, and the tree `lto-harness mutate` uses by default, so the
+/// series and mutate trials share its kernels. `master` is that one
+/// commit. Callers hold [`GIT_TREE`].
 fn kernel_git_tree() -> Result<PathBuf, Failed> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lto-harness-tests/linux-git");
-    let ready = dir.join(".git/lto-harness-ready");
-    if ready.exists() {
-        return Ok(dir);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    let tree = kernel_tree()?;
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(&tree)
-        .arg(&dir)
-        .status()
-        .map_err(|e| e.to_string())?;
-    ensure(st.success(), || format!("cp -a {} failed", tree.display()))?;
-    // The harness's own marker, not part of the kernel.
-    let _ = std::fs::remove_file(dir.join("metadata.json"));
-    git(&dir, &["init", "-q", "-b", "master"])?;
-    // -f: Debian's top-level .gitignore ignores everything.
-    git(&dir, &["add", "-A", "-f"])?;
-    git(
-        &dir,
-        &[
-            "commit",
-            "-q",
-            "-m",
-            "Linux 6.12.117 (Debian linux-source-6.12)",
-        ],
-    )?;
-    std::fs::write(&ready, "").unwrap();
-    Ok(dir)
+    let cache = lto_harness::host::cache::Cache::open(None).map_err(|e| format!("{e:#}"))?;
+    let tree =
+        lto_harness::stages::source::default_git_tree(&cache).map_err(|e| format!("{e:#}"))?;
+    ensure(tree.branch == "master", || format!("{tree:?}"))?;
+    Ok(tree.path)
 }
 
 /// Commits `edits` (file, from, to) on a throwaway branch off master and
@@ -889,7 +868,9 @@ const BACK_PATCH: (&str, &str, &str, &str) = (
     "__initcall(register_kernel_offset_dumper);",
 );
 
-/// The user's tree is as it was: master checked out, clean, one worktree.
+/// The user's tree is as it was: master checked out, clean; besides it
+/// at most the harness's own worktree, detached, in the cache (kept so the
+/// next run's builds are incremental).
 fn tree_untouched(tree: &Path, head: &str) -> Result<(), Failed> {
     ensure(git(tree, &["rev-parse", "HEAD"])? == head, || {
         "HEAD moved".into()
@@ -898,10 +879,18 @@ fn tree_untouched(tree: &Path, head: &str) -> Result<(), Failed> {
         git(tree, &["status", "--porcelain", "--ignored=no"])?.is_empty(),
         || "the user's checkout was modified".into(),
     )?;
-    let wts = git(tree, &["worktree", "list"])?;
-    ensure(wts.lines().count() == 1, || {
-        format!("worktrees left behind:\n{wts}")
-    })?;
+    let wts = git(tree, &["worktree", "list", "--porcelain"])?;
+    let others: Vec<&str> = wts
+        .split("\n\n")
+        .filter(|w| !w.starts_with(&format!("worktree {}\n", tree.display())))
+        .collect();
+    ensure(
+        others.len() <= 1
+            && others
+                .iter()
+                .all(|w| w.contains("/series/") && w.contains("\ndetached")),
+        || format!("worktrees other than the harness's:\n{wts}"),
+    )?;
     Ok(())
 }
 
@@ -1049,6 +1038,93 @@ fn series_that_does_not_apply_is_named() -> Result<(), Failed> {
     ensure(t.elapsed() < Duration::from_secs(300), || {
         format!("took {:?} for a series that does not apply", t.elapsed())
     })?;
+    tree_untouched(&tree, &head)
+}
+
+/// `lto-harness mutate initcall-order-reversed` on the default source's
+/// git tree (the series trials' tree, so the base x86_64-lto-none kernel
+/// and its `O=` dir are shared with them): the unmutated kernels pass, the
+/// full-LTO kernel with the reversed ordering script fails
+/// `initcalls.static`, and the LTO-none control, which does not use the
+/// script, still passes. Cold: the base full-LTO kernel (~6.5 min of
+/// make), then two incremental makes in the worktree.
+fn mutate_initcall_order_reversed_is_killed() -> Result<(), Failed> {
+    let _one_at_a_time = GIT_TREE.lock().unwrap_or_else(|e| e.into_inner());
+    let tree = kernel_git_tree()?;
+    let head = git(&tree, &["rev-parse", "HEAD"])?;
+    let dir = out_dir("mutate-initcall-order");
+    let res = dir.join("results");
+    let t = Instant::now();
+    let out = run(harness(&[
+        "mutate",
+        "initcall-order-reversed",
+        "--results",
+        res.to_str().unwrap(),
+    ]))?;
+    eprintln!(
+        "mutate::initcall_order_reversed_is_killed: lto-harness mutate took {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let text = std::fs::read_to_string(res.join("mutate.json"))
+        .map_err(|e| format!("no mutate.json: {e}\n{}", describe(&out)))?;
+    let r: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    ensure(out.status.code() != Some(1), || {
+        format!(
+            "exit 1: a mutant survived or a control or base failed\n{text}\n{}",
+            describe(&out)
+        )
+    })?;
+    let base = r["base_kernels"]["cases"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let base_names: Vec<&str> = base.iter().filter_map(|c| c["case"].as_str()).collect();
+    ensure(
+        base_names == ["x86_64-lto-full-cfi", "x86_64-lto-none"]
+            && base.iter().all(|c| c["status"] == "pass"),
+        || format!("the unmutated kernels did not both pass: {base:?}"),
+    )?;
+    let m = &r["mutants"][0];
+    ensure(m["name"] == "initcall-order-reversed", || format!("{m}"))?;
+    let row = |case: &str| {
+        m["cases"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["case"] == case))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let full = row("x86_64-lto-full-cfi");
+    let failed: Vec<&str> = full["failures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["check"].as_str())
+        .collect();
+    ensure(
+        full["verdict"] == "killed" && failed.contains(&"initcalls.static"),
+        || format!("x86_64-lto-full-cfi with the mutant: {full}"),
+    )?;
+    let none = row("x86_64-lto-none");
+    ensure(
+        none["role"] == "control" && none["verdict"] == "control_ok",
+        || format!("the control x86_64-lto-none: {none}"),
+    )?;
+    // The table, printed and written.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let md = std::fs::read_to_string(res.join("mutate.md")).map_err(|e| e.to_string())?;
+    for table in [stdout.as_ref(), md.as_str()] {
+        ensure(
+            table.contains(
+                "| initcall-order-reversed | x86_64-lto-full-cfi | killed | initcalls.static: ",
+            ) && table
+                .contains("| initcall-order-reversed | x86_64-lto-none (control) | control_ok |"),
+            || format!("the table lacks the verdicts:\n{table}"),
+        )?;
+    }
+    // Each point's usual results.
+    for point in ["base", "initcall-order-reversed"] {
+        results(&res.join(point)).map_err(|e| e.to_string())?;
+    }
     tree_untouched(&tree, &head)
 }
 
@@ -1507,6 +1583,10 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "series::that_does_not_apply_is_named",
         series_that_does_not_apply_is_named,
+    ));
+    trials.push(Trial::test(
+        "mutate::initcall_order_reversed_is_killed",
+        mutate_initcall_order_reversed_is_killed,
     ));
     trials.push(Trial::test(
         "ci::sharded_runs_merge_to_one_run",

@@ -13,6 +13,7 @@ mod load;
 mod parse;
 
 pub use load::{load_dir, select};
+pub(crate) use parse::{first_line_of_error, valid_name};
 
 use crate::model::{Arch, Lto, Switch};
 use serde::{Deserialize, Serialize};

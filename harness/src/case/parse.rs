@@ -145,7 +145,7 @@ fn read(path: &Path, text: &str) -> Result<CaseFile, CaseError> {
 
 /// serde-saphyr renders a snippet after the message; keep the message on one
 /// line for our `file:line:col: message` format.
-fn first_line_of_error(e: &serde_saphyr::Error) -> String {
+pub(crate) fn first_line_of_error(e: &serde_saphyr::Error) -> String {
     let full = e.to_string();
     let line = full.lines().next().unwrap_or("invalid case file").trim();
     // Drop a trailing " at line X column Y" that we print ourselves.
@@ -379,7 +379,7 @@ fn arch_supports(at: &At, arch: Arch, lto: Lto, cfi: &Spanned<Switch>) -> Result
 }
 
 /// A case or golden family name: letters, digits, `-`, `_`, `.`.
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))

@@ -1,6 +1,6 @@
 //! The command line's shape: the [`Cli`] arguments, the [`Command`]
 //! subcommands, and [`dispatch`], which hands each subcommand to its own
-//! file (`list`, `run` and `bless`, `series`, `compare` and `gate`,
+//! file (`list`, `run` and `bless`, `series`, `mutate`, `compare` and `gate`,
 //! `bench`, `report`, `judge`, `plan`, `merge`). The help text is the doc
 //! comments on the arguments.
 
@@ -10,6 +10,7 @@ mod compare;
 mod judge;
 mod list;
 mod merge;
+mod mutate;
 mod plan;
 mod report;
 mod run;
@@ -45,6 +46,11 @@ enum Command {
     /// Apply a patch series to a kernel git tree (in the harness's own
     /// worktree), build and check the cases, and name the patch that broke what.
     Series(series::SeriesArgs),
+    /// Apply each mutant (a patch that breaks one LTO mechanism, in
+    /// `<cases>/mutants/`) in the harness's worktree of a kernel git tree,
+    /// build and check its cases and controls, and say whether the checks
+    /// caught it.
+    Mutate(mutate::MutateArgs),
     /// Classify every step and check of two runs: regression, fixed, new,
     /// missing, persistent failure, unstable.
     Compare(compare::CompareArgs),
@@ -75,6 +81,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => run::run(cases, args),
         Command::Bless(args) => run::bless(cases, args),
         Command::Series(args) => series::series(cases, args),
+        Command::Mutate(args) => mutate::mutate(cases, args),
         Command::Compare(args) => compare::compare(args),
         Command::Gate(args) => compare::gate(cases, args),
         Command::Bench(args) => bench::bench(cases, args),

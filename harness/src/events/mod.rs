@@ -1,12 +1,14 @@
 //! Events: one typed stream of what happens while the harness works, in
-//! the order it happens. `run`, `bench` and `series` emit it; the terminal
-//! and plain reporters ([`terminal`], [`plain`]) show it to a person, and
-//! the result writer (`crate::output::ResultsWriter`) writes the result
-//! files when a run finishes. Emitters never print; sinks never decide.
+//! the order it happens. `run`, `bench`, `series` and `mutate` emit it; the
+//! terminal and plain reporters ([`terminal`], [`plain`]) show it to a
+//! person, and the result writer (`crate::output::ResultsWriter`) writes
+//! the result files when a run finishes. Emitters never print; sinks never
+//! decide.
 
 pub mod plain;
 pub mod terminal;
 
+use crate::model::mutation::Verdict;
 use crate::model::results::RunResults;
 use crate::model::Status;
 use std::fmt;
@@ -84,6 +86,18 @@ pub enum Event<'a> {
     SeriesPoint {
         label: &'a str,
         title: &'a str,
+    },
+    /// `mutate` moved to a point: `base`, or a mutant's name; and its title.
+    MutantPoint {
+        label: &'a str,
+        title: &'a str,
+    },
+    /// A mutant's verdict on one case, and what failed (`check: message`).
+    MutantVerdict {
+        mutant: &'a str,
+        case: &'a str,
+        verdict: Verdict,
+        detail: &'a str,
     },
     /// A run's results are complete and belong in `dir`.
     RunFinished {

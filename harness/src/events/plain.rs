@@ -36,6 +36,16 @@ pub fn line(event: &Event<'_>) -> Option<String> {
             workload,
         } => format!("bench: round {round}/{rounds}, sample {sample}/{samples}: {workload}"),
         Event::SeriesPoint { label, title } => format!("series: {label}: {title}"),
+        Event::MutantPoint { label, title } => format!("mutate: {label}: {title}"),
+        Event::MutantVerdict {
+            mutant,
+            case,
+            verdict,
+            detail,
+        } => match *detail {
+            "" => format!("mutate: {mutant} on {case}: {verdict}"),
+            d => format!("mutate: {mutant} on {case}: {verdict} ({d})"),
+        },
     })
 }
 
@@ -73,6 +83,26 @@ mod tests {
             })
             .unwrap(),
             "[c] => PASS"
+        );
+        assert_eq!(
+            line(&Event::MutantVerdict {
+                mutant: "m",
+                case: "c",
+                verdict: crate::model::mutation::Verdict::Killed,
+                detail: "initcalls.static: level 6: x out of place"
+            })
+            .unwrap(),
+            "mutate: m on c: killed (initcalls.static: level 6: x out of place)"
+        );
+        assert_eq!(
+            line(&Event::MutantVerdict {
+                mutant: "m",
+                case: "c",
+                verdict: crate::model::mutation::Verdict::ControlOk,
+                detail: ""
+            })
+            .unwrap(),
+            "mutate: m on c: control_ok"
         );
         assert!(line(&Event::Output {
             case: "c",

@@ -1,10 +1,12 @@
 //! Model: the vocabulary every stage, check, output and feature shares:
 //! statuses and faults ([`status`]), what a kernel is ([`kernel`]), the
-//! results of a run ([`results`]) and performance figures ([`perf`]).
+//! results of a run ([`results`]), performance figures ([`perf`]) and
+//! mutants' verdicts ([`mutation`]).
 //! Types only (and their serde forms); nothing here runs a process or
 //! reads a kernel, and nothing here depends on the rest of the crate.
 
 pub mod kernel;
+pub mod mutation;
 pub mod perf;
 pub mod results;
 pub mod source;

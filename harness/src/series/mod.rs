@@ -6,12 +6,15 @@
 //! at the base and after every patch, and the result says which patch
 //! broke (or fixed) which check.
 //!
-//! The worktree lives at a fixed path per kernel tree under the cache, so
-//! the builds after each patch are incremental makes in one `O=` dir (see
-//! [`crate::model::source::SourceIdentity::work_key`]).
+//! The worktree lives at a fixed path per kernel tree under the cache and
+//! is kept between runs, so the builds after each patch (and the next
+//! run's) are incremental makes in one `O=` dir (see
+//! [`crate::model::source::SourceIdentity::work_key`]). [`Checker`] runs
+//! cases at one commit after another; `mutate` uses it too.
 //!
 //! * [`patches`]: reading the series into [`Patch`]es; why one did not apply;
-//! * [`worktree`]: the git worktree: create, apply, checkout, lock, cleanup;
+//! * [`worktree`]: the git worktree: create (or reset the kept one), apply,
+//!   checkout, lock;
 //! * [`changes`](mod@changes): the points checked and what changed between them.
 
 pub mod changes;
@@ -19,17 +22,18 @@ pub mod patches;
 pub mod worktree;
 
 pub use changes::{changes, CaseAtPoint, Change, ChangeKind, Point};
-pub use patches::{failing_files, load, ApplyFailure, Patch};
+pub use patches::{failing_files, load, patch_from_file, ApplyFailure, Patch};
 pub use worktree::Worktree;
 
 use crate::case::Case;
 use crate::events::{Event, Reporter};
 use crate::host::cache::Cache;
 use crate::host::toolchain::Toolchain;
+use crate::model::results::RunResults;
 use crate::model::Status;
 use crate::run::{Environment, Prepared, RunOptions};
 use crate::stages::source::KernelSource;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -150,10 +154,10 @@ fn apply_all(
     Ok(Ok(commits))
 }
 
-/// Builds and checks the cases at one point after another; the preflight
-/// is done once, at the first.
-struct Checker<'a> {
-    cases: &'a [&'a Case],
+/// Builds and checks cases at one commit of the harness's worktree after
+/// another (`series` at each point, `mutate` at the base and each mutant).
+/// The preflight is done once, before the first point.
+pub struct Checker<'a> {
     cache: &'a Cache,
     toolchain: &'a Toolchain,
     opts: &'a RunOptions,
@@ -161,39 +165,87 @@ struct Checker<'a> {
     prepared: Option<Prepared>,
 }
 
-impl Checker<'_> {
-    /// Checks out `commit` and runs the cases there; the point's results
-    /// go to `results_dir/<label>/` (written by the results writer among
-    /// the reporters, on `RunFinished`).
-    fn check(&mut self, wt: &Worktree, after: usize, commit: String, title: &str) -> Result<Point> {
-        wt.checkout(&commit)?;
-        let env = Environment {
+impl<'a> Checker<'a> {
+    pub fn new(
+        cache: &'a Cache,
+        toolchain: &'a Toolchain,
+        opts: &'a RunOptions,
+        reporter: &'a dyn Reporter,
+    ) -> Checker<'a> {
+        Checker {
+            cache,
+            toolchain,
+            opts,
+            reporter,
+            prepared: None,
+        }
+    }
+
+    /// The environment that builds the worktree as it is checked out now.
+    fn environment(&self, wt: &Worktree) -> Result<Environment> {
+        Ok(Environment {
             cache: self.cache.clone(),
             source: Some(KernelSource::from_dir(&wt.path)?),
             toolchain: self.toolchain.clone(),
+        })
+    }
+
+    /// The preflight of `cases` (goldens, tools, lkdtm's expectations from
+    /// the worktree), before anything is built; at the first point when
+    /// not called.
+    pub fn prepare(&mut self, wt: &Worktree, cases: &[&Case]) -> Result<()> {
+        let env = self.environment(wt)?;
+        self.prepared = Some(crate::run::preflight(cases, &env, self.opts)?);
+        Ok(())
+    }
+
+    /// Checks out `commit` and runs `cases` there; the results go to
+    /// `results_dir/<label>/` (written by the results writer among the
+    /// reporters, on `RunFinished`).
+    pub fn run_at(
+        &mut self,
+        wt: &Worktree,
+        commit: &str,
+        label: &str,
+        cases: &[&Case],
+    ) -> Result<(RunResults, PathBuf)> {
+        wt.checkout(commit)?;
+        if self.prepared.is_none() {
+            self.prepare(wt, cases)?;
+        }
+        let env = self.environment(wt)?;
+        let opts = RunOptions {
+            results_dir: self.opts.results_dir.join(label),
+            ..self.opts.clone()
         };
+        let prepared = self.prepared.as_ref().context("preflight")?;
+        let r = crate::run::run(cases, &env, &opts, prepared, self.reporter);
+        self.reporter.report(&Event::RunFinished {
+            results: &r,
+            dir: &opts.results_dir,
+        });
+        Ok((r, opts.results_dir))
+    }
+
+    /// One point of a series: its event, then its run.
+    fn point(
+        &mut self,
+        wt: &Worktree,
+        cases: &[&Case],
+        after: usize,
+        commit: String,
+        title: &str,
+    ) -> Result<Point> {
         let label = Point::label(after);
         self.reporter.report(&Event::SeriesPoint {
             label: &label,
             title,
         });
-        let opts = RunOptions {
-            results_dir: self.opts.results_dir.join(&label),
-            ..self.opts.clone()
-        };
-        if self.prepared.is_none() {
-            self.prepared = Some(crate::run::preflight(self.cases, &env, &opts)?);
-        }
-        let prepared = self.prepared.as_ref().expect("set above");
-        let r = crate::run::run(self.cases, &env, &opts, prepared, self.reporter);
-        self.reporter.report(&Event::RunFinished {
-            results: &r,
-            dir: &opts.results_dir,
-        });
+        let (r, results_dir) = self.run_at(wt, &commit, &label, cases)?;
         Ok(Point {
             after,
             commit,
-            results_dir: opts.results_dir,
+            results_dir,
             cases: CaseAtPoint::from_results(&r),
         })
     }
@@ -201,7 +253,7 @@ impl Checker<'_> {
 
 /// Applies the series in the harness's worktree, then runs the cases at
 /// the tip (or at every point with `each`). Results of each point go under
-/// `opts.results_dir/<point>/`; the worktree is removed at the end.
+/// `opts.results_dir/<point>/`; the worktree is kept for the next run.
 pub fn validate(
     cases: &[&Case],
     cache: &Cache,
@@ -237,14 +289,7 @@ pub fn validate(
         // Only the tip.
         commits.drain(..commits.len() - 1);
     }
-    let mut checker = Checker {
-        cases,
-        cache,
-        toolchain,
-        opts,
-        reporter,
-        prepared: None,
-    };
+    let mut checker = Checker::new(cache, toolchain, opts, reporter);
     for (after, commit) in commits {
         let title = patches.iter().find(|p| p.index == after).map_or_else(
             || format!("{} ({})", req.base, &commit[..12]),
@@ -252,7 +297,7 @@ pub fn validate(
         );
         results
             .points
-            .push(checker.check(&wt, after, commit, &title)?);
+            .push(checker.point(&wt, cases, after, commit, &title)?);
     }
     results.changes = changes(&results.points, &patches);
     Ok(results)

@@ -116,7 +116,10 @@ fn load_quilt(series: &Path) -> Result<Vec<Patch>> {
     Ok(out)
 }
 
-pub(super) fn patch_from_file(index: usize, file: PathBuf, strip: u32) -> Result<Patch> {
+/// The patch in `file` as patch `index` of a series: a mail (applied with
+/// `git am`, its subject from the header) or a plain diff (`git apply -pN`,
+/// named after the file).
+pub fn patch_from_file(index: usize, file: PathBuf, strip: u32) -> Result<Patch> {
     let text = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
     let text = String::from_utf8_lossy(&text);
     let mail = looks_like_mail(&text);

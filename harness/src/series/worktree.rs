@@ -1,8 +1,10 @@
-//! The harness's own git worktree of the user's kernel tree: created
-//! detached at the base, at a fixed path per tree under the cache (so the
-//! builds after each patch are incremental), locked while it exists, the
-//! patches applied in it as deterministic commits, and removed when dropped.
-//! The user's checkout is never touched.
+//! The harness's own git worktree of the user's kernel tree: detached at
+//! the base, at a fixed path per tree under the cache, locked while in use,
+//! the patches applied in it as deterministic commits. It is kept between
+//! runs, so that the make in its `O=` dirs stays incremental: git rewrites
+//! only the files that differ between two commits, and make rebuilds what
+//! depends on them (a new worktree has every file new, and every kernel is
+//! built whole once more). The user's checkout is never touched.
 
 use super::patches::{ApplyFailure, Patch};
 use crate::host::cache::Cache;
@@ -10,11 +12,10 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The harness's worktree of a kernel tree; removed when dropped.
+/// The harness's worktree of a kernel tree, locked while this value lives.
 pub struct Worktree {
-    tree: PathBuf,
     pub path: PathBuf,
-    /// Held while the worktree exists: a second series on the same tree waits.
+    /// Held while the worktree is in use: a second run on the same tree waits.
     _lock: crate::host::cache::Lock,
 }
 
@@ -63,9 +64,49 @@ fn remove(tree: &Path, path: &Path) {
     let _ = git(tree, &["worktree", "prune"]);
 }
 
+/// The repository's common git directory, canonical.
+fn common_dir(dir: &Path) -> Option<PathBuf> {
+    let d = git_ok(
+        dir,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )
+    .ok()?;
+    Path::new(&d).canonicalize().ok()
+}
+
+/// Brings the kept worktree at `path` back to `commit`, clean: an
+/// interrupted `git am` aborted, every tracked file as the commit has it,
+/// nothing untracked. `Err` when it is not a worktree of `tree` or git
+/// cannot; the caller then makes a new one.
+fn reset(tree: &Path, path: &Path, commit: &str) -> Result<()> {
+    let ours = common_dir(tree).context("the tree's git directory")?;
+    if common_dir(path).as_ref() != Some(&ours) {
+        bail!("{} is not a worktree of {}", path.display(), tree.display());
+    }
+    let am = git_ok(
+        path,
+        &[
+            "rev-parse",
+            "--path-format=absolute",
+            "--git-path",
+            "rebase-apply",
+        ],
+    )?;
+    if Path::new(&am).exists() {
+        git_ok(path, &["am", "--abort"])?;
+    }
+    git_ok(
+        path,
+        &["checkout", "--quiet", "--force", "--detach", commit],
+    )?;
+    git_ok(path, &["clean", "--quiet", "-ffdx"])?;
+    Ok(())
+}
+
 impl Worktree {
-    /// A detached worktree of `tree` at `base`, at this tree's fixed path in
-    /// the cache (a stale one from an interrupted run is removed first).
+    /// The worktree of `tree` at this tree's fixed path in the cache,
+    /// detached at `base`: the one kept from an earlier run, reset and
+    /// cleaned, or a new one when there is none (or it cannot be reset).
     pub fn create(cache: &Cache, tree: &Path, base: &str) -> Result<Worktree> {
         let tree = tree
             .canonicalize()
@@ -80,19 +121,18 @@ impl Worktree {
         let id = crate::host::cache::hash_parts([("tree", tree.to_string_lossy().as_bytes())]);
         let path = cache.root().join("series").join(&id[..16]).join("linux");
         let lock = cache.lock(&format!("series-{}", &id[..16]))?;
-        if path.exists() {
-            remove(&tree, &path);
-        } else {
-            let _ = git(&tree, &["worktree", "prune"]);
+        let kept = path.exists() && reset(&tree, &path, &base_commit).is_ok();
+        if !kept {
+            if path.exists() {
+                remove(&tree, &path);
+            } else {
+                let _ = git(&tree, &["worktree", "prune"]);
+            }
+            std::fs::create_dir_all(path.parent().expect("has parent"))?;
+            let dest = path.to_str().context("non-UTF-8 cache path")?;
+            git_ok(&tree, &["worktree", "add", "--detach", dest, &base_commit])?;
         }
-        std::fs::create_dir_all(path.parent().expect("has parent"))?;
-        let dest = path.to_str().context("non-UTF-8 cache path")?;
-        git_ok(&tree, &["worktree", "add", "--detach", dest, &base_commit])?;
-        Ok(Worktree {
-            tree,
-            path,
-            _lock: lock,
-        })
+        Ok(Worktree { path, _lock: lock })
     }
 
     pub fn head(&self) -> Result<String> {
@@ -152,12 +192,6 @@ impl Worktree {
     }
 }
 
-impl Drop for Worktree {
-    fn drop(&mut self) {
-        remove(&self.tree, &self.path);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::patches::patch_from_file;
@@ -181,10 +215,14 @@ mod tests {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    fn mtime(p: &Path) -> std::time::SystemTime {
+        std::fs::metadata(p).unwrap().modified().unwrap()
+    }
+
     #[test]
-    fn worktree_applies_deterministically_reports_failures_and_cleans_up() {
+    fn worktree_applies_deterministically_reports_failures_and_is_kept() {
         crate::skip_unless!(
-            "worktree_applies_deterministically_reports_failures_and_cleans_up",
+            "worktree_applies_deterministically_reports_failures_and_is_kept",
             crate::host::needs::Need::Tool {
                 tool: "git",
                 package: "git"
@@ -195,7 +233,8 @@ mod tests {
         std::fs::create_dir_all(&repo).unwrap();
         sh(&repo, &["init", "-q", "-b", "main"]);
         std::fs::write(repo.join("a.c"), "int a;\nint b;\n").unwrap();
-        sh(&repo, &["add", "a.c"]);
+        std::fs::write(repo.join("untouched.c"), "int u;\n").unwrap();
+        sh(&repo, &["add", "a.c", "untouched.c"]);
         sh(&repo, &["commit", "-q", "-m", "base"]);
         // A mail patch from format-patch, and a plain diff.
         sh(&repo, &["checkout", "-q", "-b", "topic"]);
@@ -218,6 +257,11 @@ mod tests {
         let cache = Cache::open(Some(&tmp.path().join("cache"))).unwrap();
         let run = || {
             let wt = Worktree::create(&cache, &repo, "main").unwrap();
+            assert_eq!(
+                std::fs::read_to_string(wt.path.join("a.c")).unwrap(),
+                "int a;\nint b;\n",
+                "at the base"
+            );
             let commits: Vec<String> = patches
                 .iter()
                 .map(|p| wt.apply(p, 2).unwrap().expect("applies"))
@@ -228,12 +272,18 @@ mod tests {
             );
             let path = wt.path.clone();
             drop(wt);
-            assert!(!path.exists(), "worktree removed");
-            commits
+            assert!(path.is_dir(), "worktree kept for the next run");
+            (commits, mtime(&path.join("untouched.c")), path)
         };
-        // The same series twice: the same commits (so cached kernels are found).
-        assert_eq!(run(), run());
-        assert_eq!(sh(&repo, &["worktree", "list"]).lines().count(), 1);
+        // The same series twice: the same commits (so cached kernels are
+        // found), in the same worktree, whose untouched files keep their
+        // time (so make in its O= dirs rebuilds nothing for them).
+        let (first, untouched, path) = run();
+        let (second, untouched_again, path_again) = run();
+        assert_eq!(first, second);
+        assert_eq!(path, path_again);
+        assert_eq!(untouched, untouched_again, "untouched.c was not rewritten");
+        assert_eq!(sh(&repo, &["worktree", "list"]).lines().count(), 2);
         assert_eq!(sh(&repo, &["status", "--porcelain"]), "");
         // A patch that does not apply: named, with its file, and rolled back.
         let wt = Worktree::create(&cache, &repo, "main").unwrap();
@@ -256,9 +306,9 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_worktree_is_replaced_and_a_bad_base_named() {
+    fn a_kept_worktree_is_reset_a_foreign_one_replaced_and_a_bad_base_named() {
         crate::skip_unless!(
-            "a_stale_worktree_is_replaced_and_a_bad_base_named",
+            "a_kept_worktree_is_reset_a_foreign_one_replaced_and_a_bad_base_named",
             crate::host::needs::Need::Tool {
                 tool: "git",
                 package: "git"
@@ -276,17 +326,46 @@ mod tests {
             .unwrap()
             .path
             .clone();
-        // An interrupted run: its worktree, dirty, outlived its process.
-        sh(
-            &repo,
-            &["worktree", "add", "-q", "--detach", path.to_str().unwrap()],
-        );
+        // An interrupted run: a file edited, an untracked one, and a `git
+        // am` stopped halfway.
         std::fs::write(path.join("a.c"), "dirty\n").unwrap();
+        std::fs::write(path.join("junk.o"), "").unwrap();
+        let conflict = tmp.path().join("c.patch");
+        std::fs::write(
+            &conflict,
+            "From: A <a@example.org>\nSubject: [PATCH] c\n\n---\n\
+             diff --git a/a.c b/a.c\n--- a/a.c\n+++ b/a.c\n@@ -1 +1 @@\n-int z;\n+int y;\n",
+        )
+        .unwrap();
+        assert!(!Command::new("git")
+            .arg("-C")
+            .arg(&path)
+            .args(["am", conflict.to_str().unwrap()])
+            .output()
+            .unwrap()
+            .status
+            .success());
         let wt = Worktree::create(&cache, &repo, "main").unwrap();
         assert_eq!(wt.path, path);
         assert_eq!(sh(&wt.path, &["status", "--porcelain"]), "");
+        assert_eq!(
+            std::fs::read_to_string(path.join("a.c")).unwrap(),
+            "int a;\n"
+        );
+        assert!(!path.join("junk.o").exists());
         drop(wt);
-        assert_eq!(sh(&repo, &["worktree", "list"]).lines().count(), 1);
+        // Something else at its path (the worktree was deleted and the
+        // path reused): replaced by a worktree of the tree.
+        std::fs::remove_dir_all(&path).unwrap();
+        std::fs::create_dir_all(&path).unwrap();
+        sh(&path, &["init", "-q", "-b", "other"]);
+        let wt = Worktree::create(&cache, &repo, "main").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(wt.path.join("a.c")).unwrap(),
+            "int a;\n"
+        );
+        drop(wt);
+        assert_eq!(sh(&repo, &["worktree", "list"]).lines().count(), 2);
         assert!(Worktree::create(&cache, &repo, "nope").is_err());
     }
 }

@@ -1,7 +1,9 @@
 //! Kernel source: the embedded default (Debian's linux-source-6.12
 //! tarball, extracted once into the cache) or any tree given with
 //! `--kernel-src` (a git checkout included), and its identity, which goes
-//! into every cache key and every result.
+//! into every cache key and every result. Also the default source as a
+//! git tree ([`default_git_tree`]), for what needs commits (`mutate`, the
+//! series tests): made once in the cache, its commit the same everywhere.
 
 use crate::host::cache::{self, Cache};
 use crate::model::source::SourceIdentity;
@@ -14,6 +16,17 @@ use std::process::{Command, ExitStatus};
 /// The tarball Debian's `linux-source-6.12` package installs.
 pub const DEFAULT_TARBALL: &str = "/usr/src/linux-source-6.12.tar.xz";
 pub const DEFAULT_TARBALL_PACKAGE: &str = "linux-source-6.12";
+
+/// The branch the default git tree's one commit is on.
+pub const DEFAULT_GIT_BRANCH: &str = "master";
+/// Who commits the default git tree, and when: fixed, so that the same
+/// tarball gives the same commit on every machine (and its kernels are
+/// found in any cache that has them).
+const GIT_TREE_NAME: &str = "lto-harness";
+const GIT_TREE_EMAIL: &str = "lto-harness@localhost";
+const GIT_TREE_DATE: &str = "2026-01-01T00:00:00Z";
+/// Inside the git tree's `.git`: written last, holds the commit.
+const GIT_TREE_READY: &str = "lto-harness-ready";
 
 /// Why a kernel tree could not be had. Each variant's message is the one
 /// the user reads (with its cause after a `: ` under `{:#}`).
@@ -222,6 +235,126 @@ impl KernelSource {
             version,
         })
     }
+}
+
+/// A git tree of a kernel source: where, its branch and its commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GitTree {
+    pub path: PathBuf,
+    pub branch: String,
+    pub commit: String,
+}
+
+/// The default source (Debian's tarball) as a git tree: one commit on
+/// [`DEFAULT_GIT_BRANCH`] holding every file of the extracted tarball,
+/// made once into `src/<sha256>-git` in the cache (about a minute) and
+/// kept. The author, committer, dates and message are fixed and the
+/// user's git configuration is not read, so the commit is the same on
+/// every machine: kernels built from it (or from patches applied to it)
+/// are found in any cache that has them.
+pub fn default_git_tree(cache: &Cache) -> Result<GitTree, SourceError> {
+    let src = KernelSource::from_default_tarball(cache)?;
+    git_tree_of(cache, &src)
+}
+
+/// `src` (an extracted tarball) committed as a git tree beside it.
+fn git_tree_of(cache: &Cache, src: &KernelSource) -> Result<GitTree, SourceError> {
+    let id = match &src.identity {
+        SourceIdentity::Tarball { sha256, .. } => sha256.get(..24).unwrap_or(sha256).to_owned(),
+        other => cache::hash_parts([("source", other.key().as_bytes())])[..24].to_owned(),
+    };
+    let dest = cache.src_dir().join(format!("{id}-git"));
+    let ready = dest.join(".git").join(GIT_TREE_READY);
+    let _lock = cache
+        .lock(&format!("src-{id}-git"))
+        .map_err(SourceError::Cache)?;
+    if let Some(tree) = read_ready(&dest, &ready) {
+        return Ok(tree);
+    }
+    require("git", "git")?;
+    let tmp = cache.temp_dir("src-git").map_err(SourceError::Cache)?;
+    let repo = tmp.path();
+    fixed_git(repo, &["init", "-q", "-b", DEFAULT_GIT_BRANCH])?;
+    let git_dir = format!("--git-dir={}", repo.join(".git").display());
+    let work_tree = format!("--work-tree={}", src.root.display());
+    // -f: Debian's top-level .gitignore ignores everything. The cache's
+    // own marker is not part of the kernel.
+    let exclude = format!(":(top,exclude){}", cache::COMPLETE);
+    fixed_git(
+        repo,
+        &[&git_dir, &work_tree, "add", "-A", "-f", "--", ".", &exclude],
+    )?;
+    let from = match &src.identity {
+        SourceIdentity::Tarball { path, .. } => path.file_name(),
+        _ => src.root.file_name(),
+    };
+    let message = format!(
+        "Linux {} ({})",
+        src.version,
+        from.map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    );
+    fixed_git(repo, &["commit", "-q", "--no-verify", "-m", &message])?;
+    // The files, from the commit.
+    fixed_git(repo, &["reset", "-q", "--hard"])?;
+    let commit = String::from_utf8_lossy(&fixed_git(repo, &["rev-parse", "HEAD"])?)
+        .trim()
+        .to_owned();
+    let marker = repo.join(".git").join(GIT_TREE_READY);
+    std::fs::write(&marker, format!("{commit}\n"))
+        .map_err(io(format!("writing {}", marker.display())))?;
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest).map_err(io(format!("removing {}", dest.display())))?;
+    }
+    let made = tmp.keep();
+    std::fs::rename(&made, &dest).map_err(io(format!(
+        "moving {} to {}",
+        made.display(),
+        dest.display()
+    )))?;
+    Ok(GitTree {
+        path: dest,
+        branch: DEFAULT_GIT_BRANCH.to_owned(),
+        commit,
+    })
+}
+
+/// The git tree at `dest` when its marker says it is whole.
+fn read_ready(dest: &Path, ready: &Path) -> Option<GitTree> {
+    let commit = std::fs::read_to_string(ready).ok()?.trim().to_owned();
+    (commit.len() == 40).then(|| GitTree {
+        path: dest.to_owned(),
+        branch: DEFAULT_GIT_BRANCH.to_owned(),
+        commit,
+    })
+}
+
+/// Runs git in `root` with nothing of the user's configuration and the
+/// fixed identity and dates of [`default_git_tree`].
+fn fixed_git(root: &Path, args: &[&str]) -> Result<Vec<u8>, SourceError> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["-c", "core.autocrlf=false", "-c", "commit.gpgSign=false"])
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", GIT_TREE_NAME)
+        .env("GIT_AUTHOR_EMAIL", GIT_TREE_EMAIL)
+        .env("GIT_AUTHOR_DATE", GIT_TREE_DATE)
+        .env("GIT_COMMITTER_NAME", GIT_TREE_NAME)
+        .env("GIT_COMMITTER_EMAIL", GIT_TREE_EMAIL)
+        .env("GIT_COMMITTER_DATE", GIT_TREE_DATE)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(io("running git: install the Debian package `git`"))?;
+    if !out.status.success() {
+        return Err(SourceError::Git {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            root: root.to_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(out.stdout)
 }
 
 /// A host tool extraction needs, as [`SourceError::MissingTool`].
@@ -448,6 +581,69 @@ mod tests {
             SourceIdentity::Git { dirty: true, .. }
         ));
         assert_ne!(clean.identity.key(), dirty.identity.key());
+    }
+
+    #[test]
+    fn the_default_git_tree_is_one_commit_the_same_in_every_cache() {
+        use crate::host::needs::Need;
+        crate::skip_unless!(
+            "the_default_git_tree_is_one_commit_the_same_in_every_cache",
+            Need::Tool {
+                tool: "git",
+                package: "git"
+            },
+            Need::Tool {
+                tool: "tar",
+                package: "tar"
+            },
+            Need::Tool {
+                tool: "xz",
+                package: "xz-utils"
+            }
+        );
+        let d = tempfile::tempdir().unwrap();
+        let top = d.path().join("linux-source-6.12");
+        fake_tree(&top);
+        std::fs::write(top.join(".gitignore"), "*\n").unwrap();
+        let tarball = d.path().join("linux-source-6.12.tar.xz");
+        assert!(Command::new("tar")
+            .arg("-cJf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(d.path())
+            .arg("linux-source-6.12")
+            .status()
+            .unwrap()
+            .success());
+        let tree_in = |cache: &str| {
+            let cache = Cache::open(Some(&d.path().join(cache))).unwrap();
+            let src = KernelSource::from_tarball(&cache, &tarball).unwrap();
+            git_tree_of(&cache, &src).unwrap()
+        };
+        let a = tree_in("a");
+        let b = tree_in("b");
+        assert_eq!(a.commit, b.commit, "the same commit in every cache");
+        assert_ne!(a.path, b.path);
+        assert_eq!(a.branch, "master");
+        assert_eq!(tree_in("a"), a, "made once, then found");
+        let files = String::from_utf8(git(&a.path, &["ls-files"]).unwrap()).unwrap();
+        // Every file of the tarball (ignored ones too), not the cache's marker.
+        assert_eq!(
+            files.lines().collect::<Vec<_>>(),
+            [".gitignore", "Makefile", "scripts/kconfig/merge_config.sh"]
+        );
+        let log = git(&a.path, &["log", "--format=%an <%ae> %aI %cn %cI %s"]).unwrap();
+        assert_eq!(
+            String::from_utf8(log).unwrap().trim(),
+            "lto-harness <lto-harness@localhost> 2026-01-01T00:00:00Z lto-harness \
+             2026-01-01T00:00:00Z Linux 6.12.117 (linux-source-6.12.tar.xz)"
+        );
+        // A kernel tree git knows, checked out and clean.
+        let src = KernelSource::from_dir(&a.path).unwrap();
+        assert!(matches!(
+            src.identity,
+            SourceIdentity::Git { dirty: false, ref commit, .. } if *commit == a.commit
+        ));
     }
 
     #[test]

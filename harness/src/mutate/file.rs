@@ -1,0 +1,561 @@
+//! Mutant files: `<cases>/mutants/<name>.yaml`, beside the patch it names
+//! (a `git format-patch` file against the kernel tree). serde-saphyr reads
+//! one into the private [`MutantFile`] (unknown keys rejected, spans kept);
+//! each field is then checked in turn, so an error reads
+//! `file:line:column: field: what is wrong`. [`load_dir`] reads them all,
+//! [`select`] picks by name (or every one not tagged `slow`).
+
+use crate::case::{first_line_of_error, valid_name};
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+use std::path::{Path, PathBuf};
+
+/// The name no mutant may have: the base point's results directory.
+pub const BASE: &str = "base";
+
+/// The file as written. The field order is the one serde lists for an
+/// unknown key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MutantFile {
+    description: String,
+    mechanism: Spanned<String>,
+    patch: Spanned<String>,
+    cases: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    controls: Vec<Spanned<String>>,
+    #[serde(default)]
+    killed_by: Vec<Spanned<String>>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// A validated mutant: a patch that breaks one mechanism, the cases that
+/// must catch it and the controls that must not notice it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mutant {
+    /// The file's stem.
+    pub name: String,
+    pub file: PathBuf,
+    pub description: String,
+    /// The check family (or LTO mechanism) it targets; a label only.
+    pub mechanism: String,
+    /// The patch, resolved against the file's directory.
+    pub patch: PathBuf,
+    /// Cases that must be killed: some check fails on them.
+    pub cases: Vec<String>,
+    /// Cases that must still pass with the mutant applied.
+    pub controls: Vec<String>,
+    /// Checks expected among the failures (any failure when empty).
+    pub killed_by: Vec<String>,
+    /// `slow` mutants run only with `--include-slow` or by name.
+    pub tags: Vec<String>,
+}
+
+impl Mutant {
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+
+    /// Its cases, then its controls.
+    pub fn all_cases(&self) -> impl Iterator<Item = &String> {
+        self.cases.iter().chain(&self.controls)
+    }
+}
+
+/// A mutant file that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum MutantError {
+    #[error("{file}: cannot read: {error}")]
+    Io {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    At {
+        file: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    File { file: PathBuf, message: String },
+}
+
+/// Makes the errors of one file.
+struct At<'a> {
+    file: &'a Path,
+}
+
+impl At<'_> {
+    fn field<T>(&self, field: &Spanned<T>, message: String) -> MutantError {
+        MutantError::At {
+            file: self.file.to_owned(),
+            line: field.referenced.line(),
+            column: field.referenced.column(),
+            message,
+        }
+    }
+}
+
+impl Mutant {
+    /// Parses `text` as if read from `path` (the patch resolves relative
+    /// to it); `known` are the names of the cases there are.
+    pub fn parse(path: &Path, text: &str, known: &[&str]) -> Result<Mutant, MutantError> {
+        let raw = read(path, text)?;
+        let at = At { file: path };
+        let name = name(path)?;
+        let mechanism = mechanism(&at, &raw.mechanism)?;
+        let patch = patch(&at, path, &raw.patch)?;
+        let cases = cases(&at, &raw.cases, known)?;
+        let controls = controls(&at, &raw.controls, &cases, known)?;
+        let killed_by = killed_by(&at, &raw.killed_by)?;
+        Ok(Mutant {
+            name,
+            file: path.to_owned(),
+            description: raw.description,
+            mechanism,
+            patch,
+            cases,
+            controls,
+            killed_by,
+            tags: raw.tags,
+        })
+    }
+
+    /// Reads and validates one mutant file.
+    pub fn load(path: &Path, known: &[&str]) -> Result<Mutant, MutantError> {
+        let text = std::fs::read_to_string(path).map_err(|error| MutantError::Io {
+            file: path.to_owned(),
+            error,
+        })?;
+        Mutant::parse(path, &text, known)
+    }
+}
+
+/// The YAML into [`MutantFile`]; a syntax, type or unknown-key error is
+/// located where serde-saphyr says.
+fn read(path: &Path, text: &str) -> Result<MutantFile, MutantError> {
+    serde_saphyr::from_str(text).map_err(|e| {
+        let message = first_line_of_error(&e);
+        match e.location() {
+            Some(loc) => MutantError::At {
+                file: path.to_owned(),
+                line: loc.line(),
+                column: loc.column(),
+                message,
+            },
+            None => MutantError::File {
+                file: path.to_owned(),
+                message,
+            },
+        }
+    })
+}
+
+/// The file's stem: a valid name, and not [`BASE`].
+fn name(path: &Path) -> Result<String, MutantError> {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    if !valid_name(stem) || stem == BASE {
+        return Err(MutantError::File {
+            file: path.to_owned(),
+            message: format!(
+                "the file's name `{stem}` is the mutant's: letters, digits, `-`, `_` or `.`, and not `{BASE}`"
+            ),
+        });
+    }
+    Ok(stem.to_owned())
+}
+
+fn mechanism(at: &At, m: &Spanned<String>) -> Result<String, MutantError> {
+    if !valid_name(&m.value) {
+        return Err(at.field(
+            m,
+            format!(
+                "mechanism: `{}` must be letters, digits, `-`, `_` or `.` (a check family such as `initcalls`)",
+                m.value
+            ),
+        ));
+    }
+    Ok(m.value.clone())
+}
+
+/// `patch:`, resolved against the mutant file's directory; it must exist.
+fn patch(at: &At, path: &Path, patch: &Spanned<String>) -> Result<PathBuf, MutantError> {
+    let p = path.parent().unwrap_or(Path::new(".")).join(&patch.value);
+    if patch.value.is_empty() || !p.is_file() {
+        return Err(at.field(
+            patch,
+            format!(
+                "patch: no such file `{}` (resolved to {})",
+                patch.value,
+                p.display()
+            ),
+        ));
+    }
+    Ok(p)
+}
+
+/// One case name of `field`: a case that exists, not listed before.
+fn known_case(
+    at: &At,
+    field: &str,
+    c: &Spanned<String>,
+    seen: &[String],
+    known: &[&str],
+) -> Result<String, MutantError> {
+    if !known.contains(&c.value.as_str()) {
+        return Err(at.field(
+            c,
+            format!(
+                "{field}: no case named `{}`; known cases: {}",
+                c.value,
+                known.join(", ")
+            ),
+        ));
+    }
+    if seen.contains(&c.value) {
+        return Err(at.field(
+            c,
+            format!(
+                "{field}: `{}` is listed twice (in cases or controls)",
+                c.value
+            ),
+        ));
+    }
+    Ok(c.value.clone())
+}
+
+fn cases(
+    at: &At,
+    cases: &Spanned<Vec<Spanned<String>>>,
+    known: &[&str],
+) -> Result<Vec<String>, MutantError> {
+    if cases.value.is_empty() {
+        return Err(at.field(
+            cases,
+            "cases: name at least one case the mutant must be caught on".into(),
+        ));
+    }
+    let mut out = Vec::new();
+    for c in &cases.value {
+        let name = known_case(at, "cases", c, &out, known)?;
+        out.push(name);
+    }
+    Ok(out)
+}
+
+fn controls(
+    at: &At,
+    controls: &[Spanned<String>],
+    cases: &[String],
+    known: &[&str],
+) -> Result<Vec<String>, MutantError> {
+    let mut seen = cases.to_vec();
+    let mut out = Vec::new();
+    for c in controls {
+        let name = known_case(at, "controls", c, &seen, known)?;
+        seen.push(name.clone());
+        out.push(name);
+    }
+    Ok(out)
+}
+
+/// `killed_by:`, check names as results name them (`initcalls.static`,
+/// `boot`, `build`): no spaces.
+fn killed_by(at: &At, names: &[Spanned<String>]) -> Result<Vec<String>, MutantError> {
+    names
+        .iter()
+        .map(|k| {
+            let ok = !k.value.is_empty() && !k.value.chars().any(char::is_whitespace);
+            if !ok {
+                return Err(at.field(
+                    k,
+                    format!(
+                        "killed_by: `{}` is not a check name (such as `initcalls.static`)",
+                        k.value
+                    ),
+                ));
+            }
+            Ok(k.value.clone())
+        })
+        .collect()
+}
+
+/// Every `*.yaml` directly under `dir`, sorted by name; `known` are the
+/// case names. Fails on the first invalid file.
+pub fn load_dir(dir: &Path, known: &[&str]) -> Result<Vec<Mutant>, MutantError> {
+    let entries = std::fs::read_dir(dir).map_err(|error| MutantError::Io {
+        file: dir.to_owned(),
+        error,
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    paths.sort();
+    let mut out: Vec<Mutant> = Vec::new();
+    for p in paths {
+        let m = Mutant::load(&p, known)?;
+        if let Some(other) = out.iter().find(|o| o.name == m.name) {
+            return Err(MutantError::File {
+                file: p,
+                message: format!(
+                    "name `{}` is already used by {}",
+                    m.name,
+                    other.file.display()
+                ),
+            });
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// Picks mutants by name; with no names, every one not tagged `slow`
+/// (unless `include_slow`). Naming a mutant always selects it.
+pub fn select<'a>(
+    all: &'a [Mutant],
+    names: &[String],
+    include_slow: bool,
+) -> Result<Vec<&'a Mutant>, String> {
+    if names.is_empty() {
+        return Ok(all
+            .iter()
+            .filter(|m| include_slow || !m.has_tag("slow"))
+            .collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            all.iter().find(|m| &m.name == n).ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
+                format!("no mutant named `{n}`; known mutants: {}", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KNOWN: &[&str] = &["x86_64-lto-full-cfi", "x86_64-lto-none", "arm64-lto-none"];
+
+    const GOOD: &str = "\
+description: generate_initcall_order.pl emits each level's initcalls in reverse
+mechanism: initcalls
+patch: initcall-order-reversed.patch
+cases: [x86_64-lto-full-cfi]
+controls: [x86_64-lto-none]
+killed_by: [initcalls.static]
+tags: [slow]
+";
+
+    /// A mutants dir with the patch GOOD names; the mutant file's path.
+    fn dir_with_patch() -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("initcall-order-reversed.patch"), "diff\n").unwrap();
+        let f = d.path().join("initcall-order-reversed.yaml");
+        (d, f)
+    }
+
+    fn parse(f: &Path, text: &str) -> Result<Mutant, MutantError> {
+        Mutant::parse(f, text, KNOWN)
+    }
+
+    #[test]
+    fn a_good_file() {
+        let (d, f) = dir_with_patch();
+        let m = parse(&f, GOOD).unwrap();
+        assert_eq!(
+            m,
+            Mutant {
+                name: "initcall-order-reversed".into(),
+                file: f.clone(),
+                description: "generate_initcall_order.pl emits each level's initcalls in reverse"
+                    .into(),
+                mechanism: "initcalls".into(),
+                patch: d.path().join("initcall-order-reversed.patch"),
+                cases: vec!["x86_64-lto-full-cfi".into()],
+                controls: vec!["x86_64-lto-none".into()],
+                killed_by: vec!["initcalls.static".into()],
+                tags: vec!["slow".into()],
+            }
+        );
+        assert!(m.has_tag("slow"));
+        assert_eq!(
+            m.all_cases().collect::<Vec<_>>(),
+            ["x86_64-lto-full-cfi", "x86_64-lto-none"]
+        );
+        // controls, killed_by and tags are optional.
+        let short = "description: d\nmechanism: initcalls\npatch: initcall-order-reversed.patch\ncases: [x86_64-lto-none]\n";
+        let m = parse(&f, short).unwrap();
+        assert!(m.controls.is_empty() && m.killed_by.is_empty() && m.tags.is_empty());
+    }
+
+    /// The error's text, which must start with `file:line:`.
+    fn error_at(f: &Path, text: &str, line: u64) -> String {
+        let e = parse(f, text).unwrap_err();
+        let s = e.to_string();
+        assert!(
+            matches!(e, MutantError::At { line: l, .. } if l == line),
+            "expected line {line}: {s}"
+        );
+        assert!(s.starts_with(&format!("{}:{line}:", f.display())), "{s}");
+        s
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_its_file_and_line() {
+        let (_d, f) = dir_with_patch();
+        let text = GOOD.replace("tags: [slow]", "killed_bye: [boot]");
+        let e = error_at(&f, &text, 7);
+        assert!(e.contains("killed_bye"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_patch_file_is_named_where_the_file_names_it() {
+        let (d, f) = dir_with_patch();
+        let text = GOOD.replace("patch: initcall-order-reversed.patch", "patch: nope.patch");
+        let e = error_at(&f, &text, 3);
+        assert!(
+            e.contains(&format!(
+                "patch: no such file `nope.patch` (resolved to {})",
+                d.path().join("nope.patch").display()
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_cases_controls_and_check_names_are_located() {
+        let (_d, f) = dir_with_patch();
+        let e = error_at(
+            &f,
+            &GOOD.replace("cases: [x86_64-lto-full-cfi]", "cases: []"),
+            4,
+        );
+        assert!(e.contains("cases: name at least one case"), "{e}");
+        let e = error_at(
+            &f,
+            &GOOD.replace(
+                "cases: [x86_64-lto-full-cfi]",
+                "cases:\n  - x86_64-lto-full-cfi\n  - nope",
+            ),
+            6,
+        );
+        assert!(
+            e.contains("cases: no case named `nope`; known cases: x86_64-lto-full-cfi, x86_64-lto-none, arm64-lto-none"),
+            "{e}"
+        );
+        let e = error_at(
+            &f,
+            &GOOD.replace(
+                "controls: [x86_64-lto-none]",
+                "controls: [x86_64-lto-full-cfi]",
+            ),
+            5,
+        );
+        assert!(
+            e.contains("controls: `x86_64-lto-full-cfi` is listed twice"),
+            "{e}"
+        );
+        let e = error_at(
+            &f,
+            &GOOD.replace(
+                "killed_by: [initcalls.static]",
+                "killed_by: [\"initcalls static\"]",
+            ),
+            6,
+        );
+        assert!(
+            e.contains("killed_by: `initcalls static` is not a check name"),
+            "{e}"
+        );
+        let e = error_at(
+            &f,
+            &GOOD.replace("mechanism: initcalls", "mechanism: a b"),
+            2,
+        );
+        assert!(e.contains("mechanism: `a b` must be"), "{e}");
+        // A missing field and a wrong type are serde's, located too.
+        let e = parse(&f, &GOOD.replace("mechanism: initcalls\n", "")).unwrap_err();
+        assert!(e.to_string().contains("mechanism"), "{e}");
+        let e = error_at(
+            &f,
+            &GOOD.replace("cases: [x86_64-lto-full-cfi]", "cases: {a: b}"),
+            4,
+        );
+        assert!(e.contains(&format!("{}:4:", f.display())), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_mutants_parse_against_the_shipped_cases() {
+        let cases_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cases");
+        let cases = crate::case::load_dir(&cases_dir).unwrap();
+        let known: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+        let all = load_dir(&cases_dir.join("mutants"), &known).unwrap();
+        let fast: Vec<&str> = select(&all, &[], false)
+            .unwrap()
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert!(fast.contains(&"initcall-order-reversed"), "{fast:?}");
+        assert!(!fast.contains(&"initcall-order-reversed-arm64"), "slow");
+        assert!(all.iter().all(|m| m.patch.is_file()));
+    }
+
+    #[test]
+    fn a_mutant_may_not_be_called_base() {
+        let (d, _) = dir_with_patch();
+        let e = parse(&d.path().join("base.yaml"), GOOD).unwrap_err();
+        assert!(
+            matches!(e, MutantError::File { .. }) && e.to_string().contains("not `base`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn load_dir_and_select() {
+        let (d, f) = dir_with_patch();
+        std::fs::write(&f, GOOD).unwrap();
+        std::fs::write(
+            d.path().join("fast.yaml"),
+            GOOD.replace("tags: [slow]", "tags: []"),
+        )
+        .unwrap();
+        std::fs::write(d.path().join("README"), "not a mutant").unwrap();
+        let all = load_dir(d.path(), KNOWN).unwrap();
+        let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["fast", "initcall-order-reversed"]);
+        let pick = |names: &[&str], slow| {
+            let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+            select(&all, &names, slow).map(|v| v.iter().map(|m| m.name.clone()).collect::<Vec<_>>())
+        };
+        assert_eq!(pick(&[], false).unwrap(), ["fast"]);
+        assert_eq!(
+            pick(&[], true).unwrap(),
+            ["fast", "initcall-order-reversed"]
+        );
+        assert_eq!(
+            pick(&["initcall-order-reversed"], false).unwrap(),
+            ["initcall-order-reversed"]
+        );
+        let e = pick(&["nope"], false).unwrap_err();
+        assert_eq!(
+            e,
+            "no mutant named `nope`; known mutants: fast, initcall-order-reversed"
+        );
+        // An invalid file stops the load, naming it.
+        std::fs::write(d.path().join("bad.yaml"), "description: [").unwrap();
+        let e = load_dir(d.path(), KNOWN).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&d.path().join("bad.yaml").display().to_string()),
+            "{e}"
+        );
+    }
+}
