@@ -52,6 +52,7 @@ pub static PROFILE: ArchProfile = ArchProfile {
     ftrace_nop: &[0x1f, 0x20, 0x03, 0xd5, 0x1f, 0x20, 0x03, 0xd5],
     ftrace_entry_pads: &[&[], &[0x5f, 0x24, 0x03, 0xd5]],
     module_mcount_section: "__patchable_function_entries",
+    ftrace_pre_entry: &[8],
     qemu: QemuProfile {
         binary: "qemu-system-aarch64",
         package: "qemu-system-arm",

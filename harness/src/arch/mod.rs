@@ -126,6 +126,10 @@ pub struct ArchProfile {
     /// in by relocations): objtool's `__mcount_loc` on x86, the compiler's
     /// `__patchable_function_entries` on arm64.
     pub module_mcount_section: &'static str,
+    /// How far before its function an mcount site may lie (arm64's
+    /// `DYNAMIC_FTRACE_WITH_CALL_OPS`, on when CFI_CLANG is off, puts two
+    /// NOPs in front of the entry and records their address).
+    pub ftrace_pre_entry: &'static [u64],
     pub qemu: QemuProfile,
     pub busybox: BusyboxSource,
 }

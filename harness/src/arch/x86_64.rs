@@ -46,6 +46,7 @@ pub static PROFILE: ArchProfile = ArchProfile {
     ftrace_nop: &[0x0f, 0x1f, 0x44, 0x00, 0x00],
     ftrace_entry_pads: &[&[], &[0xf3, 0x0f, 0x1e, 0xfa]],
     module_mcount_section: "__mcount_loc",
+    ftrace_pre_entry: &[],
     qemu: QemuProfile {
         binary: "qemu-system-x86_64",
         package: "qemu-system-x86",

@@ -76,10 +76,23 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
                     examples(&f.not_nop)
                 ));
             }
-            seen.push(format!(
-                "vmlinux: {} sites, each a function start holding the NOP ({} after a landing pad)",
-                f.entries, f.after_landing_pad
-            ));
+            if f.entries > 0 && f.zero_entries == f.entries {
+                seen.push(format!(
+                    "vmlinux: {} sites, all zero in the file (filled in elsewhere: the boot check judges them)",
+                    f.entries
+                ));
+            } else {
+                seen.push(format!(
+                    "vmlinux: {} sites, each a function start holding the NOP ({} after a landing pad{})",
+                    f.entries,
+                    f.after_landing_pad,
+                    if f.zero_entries > 0 {
+                        format!(", {} zero and not judged", f.zero_entries)
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
         }
     }
     // A module whose functions are all __init/__exit (test_module) has no
