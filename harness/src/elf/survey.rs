@@ -131,10 +131,12 @@ fn real_builds() {
         match ftrace::vmlinux_mcount(&vmlinux, profile).unwrap() {
             None => println!("  mcount: none"),
             Some(f) => println!(
-                "  mcount: {} entries (+{} bytes), {} after a landing pad, {} not function starts {:?}, {} not NOPs {:?}",
+                "  mcount: {} entries (+{} bytes), {} null, {} out of order, layouts {:?}, {} not function starts {:?}, {} not NOPs {:?}",
                 f.entries,
                 f.leftover_bytes,
-                f.after_landing_pad,
+                f.null_entries,
+                f.out_of_order,
+                f.layouts,
                 f.not_function_start_count,
                 f.not_function_start.iter().take(5).collect::<Vec<_>>(),
                 f.not_nop_count,
