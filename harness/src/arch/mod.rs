@@ -146,6 +146,8 @@ pub struct FtraceSite {
     /// The bytes expected from the lower of the entry and the function's
     /// address.
     pub code: &'static [u8],
+    /// Whether `code` holds a landing pad (IBT's `ENDBR64`, `BTI C`).
+    pub landing_pad: bool,
 }
 
 /// The bytes of `parts` one after another, as an array of `N` bytes (for

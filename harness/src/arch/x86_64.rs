@@ -56,11 +56,13 @@ pub static PROFILE: ArchProfile = ArchProfile {
             name: "NOP5 at the function's entry",
             entry_offset: 0,
             code: &NOP5,
+            landing_pad: false,
         },
         FtraceSite {
             name: "NOP5 after ENDBR64 (IBT)",
             entry_offset: 4,
             code: &concat::<9>(&[&ENDBR64, &NOP5]),
+            landing_pad: true,
         },
     ],
     module_mcount_section: "__mcount_loc",

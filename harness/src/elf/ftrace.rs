@@ -45,6 +45,9 @@ pub struct McountFacts {
     /// How many entries matched each site layout, by
     /// [`FtraceSite::name`](crate::arch::FtraceSite).
     pub layouts: BTreeMap<String, u64>,
+    /// How many of those sites follow a landing pad (IBT's `ENDBR64`,
+    /// `BTI C`).
+    pub after_landing_pad: u64,
     /// How many entries are at no function in any of the arch's layouts
     /// (the function's start, after its landing pad, before it).
     pub not_function_start_count: u64,
@@ -123,7 +126,10 @@ pub fn vmlinux_mcount(vmlinux: &[u8], arch: &ArchProfile) -> Result<Option<Mcoun
             continue;
         }
         match shape.judge(address) {
-            Site::Layout(site) => *facts.layouts.entry(site.name.to_owned()).or_default() += 1,
+            Site::Layout(site) => {
+                *facts.layouts.entry(site.name.to_owned()).or_default() += 1;
+                facts.after_landing_pad += u64::from(site.landing_pad);
+            }
             Site::NotNop(what) => {
                 facts.not_nop_count += 1;
                 if facts.not_nop.len() < MAX_EXAMPLES {
@@ -336,6 +342,7 @@ mod tests {
                     ("NOP5 at the function's entry", 1),
                     ("NOP5 after ENDBR64 (IBT)", 1)
                 ]),
+                after_landing_pad: 1,
                 ..McountFacts::default()
             }
         );
@@ -418,6 +425,7 @@ mod tests {
                 ),
             ])
         );
+        assert_eq!(facts.after_landing_pad, 1);
         // f+4 would be after a BTI C that `f` does not have.
         assert_eq!(facts.not_function_start_count, 0);
         assert_eq!(facts.not_nop_count, 1);

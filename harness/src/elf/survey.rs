@@ -131,12 +131,13 @@ fn real_builds() {
         match ftrace::vmlinux_mcount(&vmlinux, profile).unwrap() {
             None => println!("  mcount: none"),
             Some(f) => println!(
-                "  mcount: {} entries (+{} bytes), {} null, {} out of order, layouts {:?}, {} not function starts {:?}, {} not NOPs {:?}",
+                "  mcount: {} entries (+{} bytes), {} null, {} out of order, layouts {:?} ({} after a landing pad), {} not function starts {:?}, {} not NOPs {:?}",
                 f.entries,
                 f.leftover_bytes,
                 f.null_entries,
                 f.out_of_order,
                 f.layouts,
+                f.after_landing_pad,
                 f.not_function_start_count,
                 f.not_function_start.iter().take(5).collect::<Vec<_>>(),
                 f.not_nop_count,
