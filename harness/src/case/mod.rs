@@ -31,6 +31,33 @@ pub enum CheckKind {
     Cfi,
     /// Each listed module: a proper .ko for this kernel; loads, shows in /proc/modules, unloads.
     Modules,
+    /// The objects the series keeps outside LTO (the vDSO, x86's power/cpu.o,
+    /// lkdtm's rodata.o, …) are ELF, never LLVM bitcode; lkdtm EXEC_RODATA faults.
+    Islands,
+    /// The LTO ELF note of vmlinux and each module (and at boot in sysfs)
+    /// says what the case asked for; `.llvm.` names in thin kernels only;
+    /// modules' LTO and kCFI state match the kernel's.
+    LtoIdentity,
+    /// LTO modules have their data sections merged (no `.data.*`, `.bss.*`,
+    /// `.rodata.*` split sections), also in /sys/module/<m>/sections.
+    ModuleSections,
+    /// Module versions: CRCs coherent across .vmlinux.export.c,
+    /// Module.symvers, vmlinux and each module; a flipped CRC is refused.
+    Modversions,
+    /// ftrace: the mcount tables are function starts holding the arch's NOP;
+    /// at boot the function tracer records events, module functions too.
+    Ftrace,
+    /// x86 ORC (objtool run late under LTO): ORC tables in vmlinux and
+    /// modules; a WARNING's trace is reliable (no `? ` frames).
+    Orc,
+    /// The stack protector under LTO: lkdtm REPORT_STACK_CANARY.
+    StackProtector,
+    /// The vDSO stays outside LTO: an ET_DYN image without relocations that
+    /// exports the arch's clock_gettime, which a guest program calls.
+    Vdso,
+    /// The build log has no warning that the LTO-none build of the same
+    /// config (in the same run) lacks.
+    Hygiene,
 }
 
 impl CheckKind {
@@ -40,6 +67,15 @@ impl CheckKind {
             CheckKind::Initcalls => "initcalls",
             CheckKind::Cfi => "cfi",
             CheckKind::Modules => "modules",
+            CheckKind::Islands => "islands",
+            CheckKind::LtoIdentity => "lto_identity",
+            CheckKind::ModuleSections => "module_sections",
+            CheckKind::Modversions => "modversions",
+            CheckKind::Ftrace => "ftrace",
+            CheckKind::Orc => "orc",
+            CheckKind::StackProtector => "stack_protector",
+            CheckKind::Vdso => "vdso",
+            CheckKind::Hygiene => "hygiene",
         }
     }
 }
@@ -152,13 +188,44 @@ impl Case {
         self.modules.iter().map(|m| m.name.as_str()).collect()
     }
 
-    /// The modules the guest needs: the listed ones, and lkdtm for the CFI tests.
+    /// Whether a check runs lkdtm tests (CFI, EXEC_RODATA, the stack
+    /// canary, a WARNING for the unwinder).
+    pub fn needs_lkdtm(&self) -> bool {
+        [
+            CheckKind::Cfi,
+            CheckKind::Islands,
+            CheckKind::StackProtector,
+            CheckKind::Orc,
+        ]
+        .iter()
+        .any(|k| self.wants(*k))
+    }
+
+    /// The modules the guest needs: the listed ones, and lkdtm for its tests.
     pub fn image_modules(&self) -> Vec<String> {
         let mut out: Vec<String> = self.modules.iter().map(|m| m.name.clone()).collect();
-        if self.wants(CheckKind::Cfi) && !out.iter().any(|m| m == "lkdtm") {
+        if self.needs_lkdtm() && !out.iter().any(|m| m == "lkdtm") {
             out.push("lkdtm".into());
         }
         out
+    }
+
+    /// The module the mechanism step loads and inspects (notes, sections,
+    /// ftrace): lkdtm when the guest has it (many functions and data
+    /// sections), else the first listed module.
+    pub fn facts_module(&self) -> Option<String> {
+        let all = self.image_modules();
+        all.iter().find(|m| *m == "lkdtm").or(all.first()).cloned()
+    }
+
+    /// The module whose copy with a flipped CRC must be refused: the first
+    /// listed module other than lkdtm (which stays loaded for its tests,
+    /// so a second load would fail for that reason instead).
+    pub fn flipped_module(&self) -> Option<String> {
+        self.modules
+            .iter()
+            .map(|m| m.name.clone())
+            .find(|m| m != "lkdtm")
     }
 
     /// One line for `lto-harness list`.

@@ -290,6 +290,19 @@ fn checks(at: &At, raw: &CaseFile, has_modules: bool) -> Result<Vec<CheckKind>, 
     if checks.contains(&CheckKind::Modules) && !has_modules {
         return needs("checks: `modules` needs at least one entry under `modules:`");
     }
+    for k in [
+        CheckKind::LtoIdentity,
+        CheckKind::ModuleSections,
+        CheckKind::Modversions,
+        CheckKind::Ftrace,
+    ] {
+        if checks.contains(&k) && !has_modules {
+            return needs(&format!(
+                "checks: `{}` needs at least one entry under `modules:` (it inspects a module)",
+                k.name()
+            ));
+        }
+    }
     if checks.contains(&CheckKind::Initcalls) {
         if !raw.cmdline.iter().any(|w| w == "initcall_debug") {
             return needs("checks: `initcalls` needs `initcall_debug` in `cmdline:` (the boot order comes from its `calling` lines)");

@@ -4,7 +4,7 @@
 //! never started is incomplete, not the kernel's fault).
 
 use crate::console::{Event, EventKind};
-use crate::guest::protocol::{cfi_probe_test, Marker};
+use crate::guest::protocol::{is_probe_step, Marker};
 use crate::model::results::BootEnd;
 use crate::model::{CheckResult, Status};
 use crate::stages::boot::BootOutcome;
@@ -42,8 +42,9 @@ fn marker(events: &[Event], kind: Marker) -> Option<(&Event, &[String])> {
     })
 }
 
-/// Console line ranges `[first, end)` of finished lkdtm CFI probes: an Oops
-/// or CFI failure there is the probe's business (judged by [`cfi`]), not a
+/// Console line ranges `[first, end)` of finished probes (lkdtm CFI and
+/// mechanism tests, the flipped-CRC module): an Oops, WARNING or CFI
+/// failure there is the probe's business (judged by its check), not a
 /// boot failure. A panic never is: a trap must kill the probe, not the kernel.
 pub fn probe_windows(events: &[Event]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
@@ -52,7 +53,7 @@ pub fn probe_windows(events: &[Event]) -> Vec<(usize, usize)> {
             continue;
         };
         let Some(name) = args.first() else { continue };
-        if !Marker::Step.is(kind) || cfi_probe_test(name).is_none() {
+        if !Marker::Step.is(kind) || !is_probe_step(name) {
             continue;
         }
         let end = events[i + 1..].iter().find_map(|r| match &r.kind {

@@ -62,6 +62,31 @@ impl<'a> Console<'a> {
         (step.first..step.end).map(|n| (n, self.line(n)))
     }
 
+    /// The FACT markers of one kind, in order: their console line and
+    /// arguments after the kind (`@@LTOH FACT note vmlinux 0400…` gives
+    /// `["vmlinux", "0400…"]`).
+    pub fn facts(&self, kind: &str) -> Vec<(usize, Vec<String>)> {
+        self.events()
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Marker { kind: k, args }
+                    if Marker::Fact.is(k) && args.first().map(String::as_str) == Some(kind) =>
+                {
+                    Some((e.line, args[1..].to_vec()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The first FACT of `kind` about `subject` (`note vmlinux …`).
+    pub fn fact(&self, kind: &str, subject: &str) -> Option<(usize, Vec<String>)> {
+        self.facts(kind)
+            .into_iter()
+            .find(|(_, a)| a.first().map(String::as_str) == Some(subject))
+            .map(|(n, a)| (n, a[1..].to_vec()))
+    }
+
     /// Events inside a step's window.
     pub fn events_in(&self, step: &Step) -> impl Iterator<Item = &Event> {
         let (a, b) = (step.first, step.end);

@@ -3,11 +3,15 @@
 //! and the facts of each module the guest gets. A part that cannot be read
 //! carries the reason instead, for the check that needs it to report.
 
+use super::mechanism_facts::MechanismFacts;
 use crate::case::Case;
 use crate::elf;
-use crate::elf::initcalls::{static_order_from_bytes, Initcall};
+use crate::elf::initcall_script::{parse_ordering_script, OrderedInitcall};
+use crate::elf::initcalls::{static_order_from_bytes, table_labels, Initcall, TableLabels};
 use crate::elf::kcfi::{self, KcfiCount};
 use crate::elf::module::{self, ModuleFacts};
+use crate::elf::objects::ObjectFacts;
+use crate::model::Lto;
 use crate::stages::build::BuiltKernel;
 use std::collections::BTreeMap;
 
@@ -24,6 +28,14 @@ pub struct KernelFacts {
     pub vermagic: Result<String, String>,
     /// The modules the guest gets, with where the build put them.
     pub modules: Vec<(String, Result<ModuleFacts, String>)>,
+    /// vmlinux's initcall tables by entry label, and labels outside them.
+    pub table_labels: Result<TableLabels, String>,
+    /// The LTO initcall ordering script, when the build has one.
+    pub initcall_script: Option<Result<Vec<OrderedInitcall>, String>>,
+    /// What the build's objects are (published in `objects.json`).
+    pub objects: Option<ObjectFacts>,
+    /// What the build's files say about each LTO mechanism.
+    pub mech: MechanismFacts,
 }
 
 impl KernelFacts {
@@ -49,6 +61,14 @@ impl KernelFacts {
             kcfi::kcfi_evidence(d, case.arch.profile())
         });
         let vermagic = on(&vmlinux, path, module::kernel_vermagic);
+        let table_labels = on(&vmlinux, path, table_labels);
+        let initcall_script = kernel.files.initcalls_lds.as_ref().map(|p| {
+            std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))
+                .and_then(|t| {
+                    parse_ordering_script(&t).map_err(|e| format!("{}: {e:#}", p.display()))
+                })
+        });
         let modules = case
             .image_modules()
             .into_iter()
@@ -66,6 +86,48 @@ impl KernelFacts {
             kcfi,
             vermagic,
             modules,
+            table_labels,
+            initcall_script,
+            objects: kernel.files.objects.clone(),
+            mech: MechanismFacts::gather(
+                case.arch.profile(),
+                path,
+                vmlinux.as_deref().map_err(Clone::clone),
+                &case
+                    .image_modules()
+                    .into_iter()
+                    .map(|m| {
+                        let p = kernel.modules.get(&m).cloned();
+                        (m, p)
+                    })
+                    .collect::<Vec<_>>(),
+                &kernel.files,
+            ),
+        }
+    }
+
+    /// Facts with nothing read (every part says so), for tests to fill in.
+    #[cfg(test)]
+    pub fn empty() -> KernelFacts {
+        KernelFacts {
+            config: Err("n/a".into()),
+            initcalls: Err("n/a".into()),
+            kcfi: Err("n/a".into()),
+            vermagic: Err("n/a".into()),
+            modules: vec![],
+            table_labels: Err("n/a".into()),
+            initcall_script: None,
+            objects: None,
+            mech: MechanismFacts::empty(),
+        }
+    }
+
+    /// The LTO mode .config says (none when unreadable).
+    pub fn lto(&self) -> Lto {
+        match self.config_is_y("CONFIG_LTO_CLANG_FULL") {
+            Some(true) => Lto::Full,
+            _ if self.config_is_y("CONFIG_LTO_CLANG_THIN") == Some(true) => Lto::Thin,
+            _ => Lto::None,
         }
     }
 

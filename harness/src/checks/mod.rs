@@ -5,8 +5,23 @@
 //!
 //! * [`initcalls`]: `initcalls.static`, `initcalls.boot`, judged against
 //!   the case's [`golden`] file, with the boot's order from [`boot_order`];
+//!   [`initcall_script`]: `initcalls.script`, the LTO ordering script
+//!   against link order and vmlinux's tables, no golden needed;
 //! * [`cfi`]: `cfi.static`, `cfi.<lkdtm test>` per CFI test;
-//! * [`modules`]: `modules.static`, `modules.runtime`.
+//! * [`modules`]: `modules.static`, `modules.runtime`;
+//! * [`islands`]: `islands.static`, the non-LTO objects are ELF;
+//!   `islands.EXEC_RODATA` ([`lkdtm`]);
+//! * [`lto_identity`]: `lto_identity.static`, `.boot`: the LTO notes,
+//!   `.llvm.` names, modules' LTO and kCFI state;
+//! * [`module_sections`]: `module_sections.static`, `.boot`;
+//! * [`modversions`]: `modversions.static`, `.boot` (a flipped CRC refused);
+//! * [`ftrace`]: `ftrace.static`, `.boot`;
+//! * [`orc`]: `orc.static`, `.boot` (x86);
+//! * [`vdso`]: `vdso.static`, `.boot` (a guest program calls clock_gettime);
+//! * `stack_protector.REPORT_STACK_CANARY` ([`lkdtm`]);
+//! * [`hygiene`]: `hygiene.build`, judged after the run (LTO-only warnings).
+//!
+//! The mechanism checks read [`mechanism_facts`].
 //!
 //! The boot verdict is always judged. Statuses:
 //!
@@ -22,18 +37,33 @@ pub mod boot_order;
 pub mod cfi;
 pub mod console_view;
 pub mod facts;
+pub mod ftrace;
 pub mod golden;
+pub mod hygiene;
+pub mod initcall_script;
 pub mod initcalls;
+pub mod islands;
+pub mod lkdtm;
+pub mod lto_identity;
+pub mod mechanism_facts;
+pub mod module_sections;
 pub mod modules;
+pub mod modversions;
+pub mod orc;
+pub mod vdso;
 
 pub use boot::{boot_verdict, console_verdict, describe, probe_windows};
 pub use console_view::{Console, Step};
 pub use facts::KernelFacts;
 
 use crate::case::{Case, CheckKind};
+use crate::guest::protocol::{EXEC_RODATA, REPORT_STACK_CANARY};
 use crate::model::{CheckResult, Status};
 use crate::stages::boot::BootOutcome;
 use golden::Golden;
+
+/// The stack protector's check: lkdtm REPORT_STACK_CANARY.
+pub const STACK_CANARY: &str = "stack_protector.REPORT_STACK_CANARY";
 
 /// A runtime check whose evidence never appeared: a fail when the boot
 /// itself passed (init skipped or lost the step), else it shares the boot's
@@ -86,6 +116,9 @@ pub fn judge(
                 out.push(static_or(initcalls::STATIC, &|f| {
                     initcalls::static_check(case, f, expect.golden)
                 }));
+                out.push(static_or(initcall_script::SCRIPT, &|f| {
+                    initcall_script::script_check(f)
+                }));
                 out.push(match facts {
                     Some(f) => initcalls::boot_check(case, f, expect.golden, console, &boot),
                     None => unobserved(initcalls::BOOT, "a kernel", &boot),
@@ -109,6 +142,73 @@ pub fn judge(
                     modules::static_check(case, f)
                 }));
                 out.push(modules::runtime_check(case, console, &boot));
+            }
+            CheckKind::Islands => {
+                out.push(static_or(islands::STATIC, &islands::static_check));
+                out.push(
+                    lkdtm::judge(
+                        islands::EXEC_RODATA,
+                        EXEC_RODATA,
+                        console,
+                        &boot,
+                        expect.lkdtm,
+                    )
+                    .result,
+                );
+            }
+            CheckKind::LtoIdentity => {
+                out.push(static_or(lto_identity::STATIC, &|f| {
+                    lto_identity::static_check(case, f)
+                }));
+                out.push(lto_identity::boot_check(case, console, &boot));
+            }
+            CheckKind::ModuleSections => {
+                out.push(static_or(module_sections::STATIC, &|f| {
+                    module_sections::static_check(case, f)
+                }));
+                out.push(module_sections::boot_check(case, console, &boot));
+            }
+            CheckKind::Modversions => {
+                out.push(static_or(modversions::STATIC, &modversions::static_check));
+                out.push(modversions::boot_check(case, facts, console, &boot));
+            }
+            CheckKind::Ftrace => {
+                out.push(static_or(ftrace::STATIC, &|f| {
+                    ftrace::static_check(case, f)
+                }));
+                out.push(ftrace::boot_check(case, facts, console, &boot));
+            }
+            CheckKind::Orc => {
+                out.push(static_or(orc::STATIC, &|f| orc::static_check(case, f)));
+                out.push(orc::boot_check(facts, console, &boot, expect.lkdtm));
+            }
+            // Judged across the run's kernels, once all are built
+            // (crate::run::hygiene).
+            CheckKind::Hygiene => {}
+            CheckKind::Vdso => {
+                out.push(static_or(vdso::STATIC, &|f| vdso::static_check(case, f)));
+                out.push(vdso::boot_check(console, &boot));
+            }
+            CheckKind::StackProtector => {
+                let skip = facts
+                    .filter(|f| f.config_is_y("CONFIG_STACKPROTECTOR") != Some(true))
+                    .map(|_| {
+                        CheckResult::new(
+                            STACK_CANARY,
+                            Status::Skipped,
+                            "CONFIG_STACKPROTECTOR is not set: no canaries to compare",
+                        )
+                    });
+                out.push(skip.unwrap_or_else(|| {
+                    lkdtm::judge(
+                        STACK_CANARY,
+                        REPORT_STACK_CANARY,
+                        console,
+                        &boot,
+                        expect.lkdtm,
+                    )
+                    .result
+                }));
             }
         }
     }
@@ -460,10 +560,7 @@ mod tests {
         );
         KernelFacts {
             config: Ok(config),
-            initcalls: Err("n/a".into()),
-            kcfi: Err("n/a".into()),
-            vermagic: Err("n/a".into()),
-            modules: vec![],
+            ..KernelFacts::empty()
         }
     }
 

@@ -51,7 +51,13 @@ fn kernel_key(c: &Case) -> String {
     let fragments: Vec<String> = c
         .fragments
         .iter()
-        .map(|p| p.display().to_string())
+        // One fragment reached by two paths is one fragment.
+        .map(|p| {
+            std::fs::canonicalize(p)
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string()
+        })
         .collect();
     // JSON keeps the parts apart unambiguously.
     json!([
@@ -347,10 +353,14 @@ mod tests {
             "x86_64-lto-none-inline",
             "arch: x86_64\nlto: none\ncfi: off\nconfig:\n  CONFIG_FOO: y\n",
         ));
-        all.push(case(
-            "x86_64-lto-none-again",
-            "arch: x86_64\nlto: none\ncfi: off\ntimeout: 30\n",
-        ));
+        // The same kernel as x86_64-lto-none: its fragments, another timeout.
+        let mut again = Case::parse(
+            &root.join("../cases/x86_64-lto-none-again.yaml"),
+            "arch: x86_64\nlto: none\ncfi: off\ntimeout: 30\nfragments: [fragments/mechanisms.config, fragments/mechanisms-x86_64.config]\n",
+        )
+        .unwrap();
+        again.name = "x86_64-lto-none-again".into();
+        all.push(again);
         all
     }
 

@@ -169,6 +169,57 @@ pub fn static_order_from_bytes(data: &[u8]) -> Result<Vec<Initcall>> {
         .collect()
 }
 
+/// Splits an entry label `__initcall__kmod_<mod>__<counter>_<line>_<fn><level>`
+/// (a ThinLTO `.llvm.N` suffix allowed) into its id
+/// (`kmod_<mod>__<counter>_<line>_<fn>`) and level id.
+pub fn split_entry_label(label: &str) -> Option<(&str, &str)> {
+    let rest = strip_llvm_suffix(label).strip_prefix(ENTRY_PREFIX)?;
+    let tail = rest.strip_prefix("kmod_")?;
+    skip_module_counter_line(tail)?;
+    split_level_id(rest)
+}
+
+/// vmlinux's initcall tables by entry label, for comparing with the
+/// ordering script: each entry's id and level in table order, and the
+/// labels that lie outside every table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableLabels {
+    /// (level, id) per entry; entries without a label are left out and
+    /// counted in `unlabelled`.
+    pub entries: Vec<(String, String)>,
+    pub unlabelled: usize,
+    /// `__initcall__…` labels of a known level whose address is in no
+    /// table: an initcall section the link did not place, which never runs.
+    pub orphans: Vec<String>,
+}
+
+/// Reads [`TableLabels`] from vmlinux bytes.
+pub fn table_labels(data: &[u8]) -> Result<TableLabels> {
+    let file = object::File::parse(data).context("not an ELF file")?;
+    let symbols = TableSymbols::scan(&file);
+    let ranges = symbols.ranges()?;
+    let entries = read_entries(&file, &ranges, &symbols)?;
+    let mut out = TableLabels::default();
+    for e in &entries {
+        match e.label.and_then(split_entry_label) {
+            Some((id, level)) => out.entries.push((level.to_owned(), id.to_owned())),
+            None => out.unlabelled += 1,
+        }
+    }
+    let start = ranges.first().map_or(0, |r| r.start);
+    let end = ranges.last().map_or(0, |r| r.end);
+    let mut orphans: Vec<String> = symbols
+        .entry_labels
+        .iter()
+        .filter(|(addr, _)| **addr < start || **addr >= end)
+        .filter(|(_, label)| split_entry_label(label).is_some_and(|(_, l)| is_level(l)))
+        .map(|(_, label)| label.to_string())
+        .collect();
+    orphans.sort();
+    out.orphans = orphans;
+    Ok(out)
+}
+
 /// One initcall table: `[start, end)` between two boundary symbols.
 #[derive(Debug)]
 struct Range {

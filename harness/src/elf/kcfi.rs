@@ -51,3 +51,22 @@ pub fn kcfi_evidence(data: &[u8], arch: &ArchProfile) -> Result<Vec<KcfiCount>> 
     }
     Ok(out)
 }
+
+/// AArch64 indirect calls (`BLR Xn`) in code: each must be guarded by a
+/// kCFI check (and its `BRK`) in a kCFI module. A module with none has
+/// nothing for kCFI to instrument on arm64, so its lack of traps says
+/// nothing.
+pub fn a64_indirect_calls(data: &[u8]) -> Result<u64> {
+    let file = object::File::parse(data).context("not an ELF file")?;
+    let mut n = 0u64;
+    for s in file.sections().filter(|s| s.kind() == SectionKind::Text) {
+        let bytes = s.data().unwrap_or(&[]);
+        n += bytes
+            .chunks_exact(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            // BLR Xn: 1101 0110 0011 1111 0000 00 Rn 00000
+            .filter(|w| w & 0xFFFF_FC1F == 0xD63F_0000)
+            .count() as u64;
+    }
+    Ok(n)
+}

@@ -5,6 +5,7 @@
 //! * [`ftrace`]: vmlinux's mcount table (is every entry a function start
 //!   holding the arch's NOP?) and the size of each module's;
 //! * [`initcalls`]: the initcall tables of vmlinux, in run order;
+//! * [`initcall_script`]: the LTO ordering script, and the order it should give;
 //! * [`kcfi`]: the kCFI instrumentation a vmlinux carries;
 //! * [`module`]: the kernel's vermagic and the ELF facts of each module
 //!   (`.ko`): file type, machine, leftover LLVM bitcode, `.modinfo`;
@@ -23,6 +24,7 @@
 //! * [`vdso`]: the vDSO image's type, exports, relocations and kCFI traces.
 
 pub mod ftrace;
+pub mod initcall_script;
 pub mod initcalls;
 pub mod kcfi;
 pub mod module;
@@ -38,7 +40,7 @@ pub mod vdso;
 #[cfg(test)]
 mod survey;
 #[cfg(test)]
-mod testelf;
+pub(crate) mod testelf;
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;

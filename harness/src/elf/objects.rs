@@ -4,6 +4,7 @@
 //! the `O=` directory when a build is published (the work dir moves on
 //! afterwards), and kept as `objects.json` beside the kernel.
 
+use super::initcall_script::ObjectInitcalls;
 use object::read::archive::ArchiveFile;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -76,6 +77,10 @@ pub struct ObjectFacts {
     pub vmlinux_a: Option<ArchiveSummary>,
     /// The arch's non-LTO objects (see `ArchProfile::non_lto_objects`).
     pub non_lto: BTreeMap<String, ObjectKind>,
+    /// Every object of the vmlinux.o link that defines initcalls, in link
+    /// order, read with `llvm-nm` (bitcode and ELF alike), or why not.
+    #[serde(default)]
+    pub initcalls: Option<Result<Vec<ObjectInitcalls>, String>>,
 }
 
 /// Reads `vmlinux.a` (a thin archive: members are paths into the `O=` dir)
@@ -89,6 +94,7 @@ pub fn object_facts(dir: &Path, non_lto: &[&str]) -> ObjectFacts {
             .iter()
             .map(|rel| (rel.to_string(), ObjectKind::of_file(&dir.join(rel))))
             .collect(),
+        initcalls: None,
     }
 }
 

@@ -7,7 +7,11 @@
 //! has no ACPI, so `poweroff` would never make QEMU exit; with
 //! `-no-reboot` a reboot does).
 
-use super::protocol::{cfi_probe_step, ModuleStep, LKDTM_LOAD_STEP, MARKER};
+use super::protocol::{
+    cfi_probe_step, flipped_module_path, lkdtm_probe_step, LkdtmProbe, ModuleStep, EXEC_RODATA,
+    LKDTM_LOAD_STEP, MARKER, MECH_FACTS_STEP, MODVERSIONS_PROBE, REPORT_STACK_CANARY, VDSO_STEP,
+    WARNING,
+};
 use crate::case::{Case, CheckKind};
 use std::fmt::Write as _;
 
@@ -30,6 +34,15 @@ pub enum Item {
     /// Load lkdtm, then run each CFI test in a child shell (a trap must
     /// kill that process, not init, which would panic the kernel).
     CfiProbes(Vec<&'static str>),
+    /// Load the module and print what the guest sees of the LTO mechanisms
+    /// (notes, the module's sections, ftrace) as FACT markers.
+    MechanismFacts(String),
+    /// Load lkdtm, then run each mechanism test in a child shell.
+    LkdtmProbes(Vec<LkdtmProbe>),
+    /// Load the copy of a module with a flipped CRC (must be refused).
+    FlippedModule(String),
+    /// Call the vDSO's clock_gettime (its symbol) with /bin/vdso-probe.
+    Vdso(&'static str),
     /// The case's i-th init command.
     Command(usize, String),
 }
@@ -52,10 +65,44 @@ impl InitPlan {
                     .map(|m| Item::Module(m.into())),
             );
         }
-        // After the module steps, so lkdtm's own load/unload is judged first.
-        if case.wants(CheckKind::Cfi) && purpose == Purpose::Check {
+        let check = purpose == Purpose::Check;
+        // After the module steps, so their own load/unload is judged first,
+        // and before any probe crashes something.
+        let facts = [
+            CheckKind::LtoIdentity,
+            CheckKind::ModuleSections,
+            CheckKind::Ftrace,
+        ];
+        if check && facts.iter().any(|k| case.wants(*k)) {
+            if let Some(m) = case.facts_module() {
+                items.push(Item::MechanismFacts(m));
+            }
+        }
+        if case.wants(CheckKind::Cfi) && check {
             let tests = case.arch.profile().cfi_tests.iter().map(|t| t.name);
             items.push(Item::CfiProbes(tests.collect()));
+        }
+        let lkdtm: Vec<LkdtmProbe> = [
+            (CheckKind::Islands, EXEC_RODATA),
+            (CheckKind::StackProtector, REPORT_STACK_CANARY),
+            (CheckKind::Orc, WARNING),
+        ]
+        .into_iter()
+        .filter(|(k, _)| check && case.wants(*k))
+        .map(|(_, p)| p)
+        .collect();
+        if !lkdtm.is_empty() {
+            items.push(Item::LkdtmProbes(lkdtm));
+        }
+        if check && case.wants(CheckKind::Vdso) {
+            if let Some(sym) = case.arch.profile().vdso_exports.first() {
+                items.push(Item::Vdso(sym));
+            }
+        }
+        if check && case.wants(CheckKind::Modversions) {
+            if let Some(m) = case.flipped_module() {
+                items.push(Item::FlippedModule(m));
+            }
         }
         items.extend(
             case.init_commands
@@ -143,6 +190,37 @@ probe() {
 in_proc_modules() { grep -q "^$1 " /proc/modules; }
 not_in_proc_modules() { ! grep -q "^$1 " /proc/modules; }
 load_once() { in_proc_modules $1 || insmod /lib/modules/$1.ko; }
+hex() { od -An -tx1 -v "$1" 2>/dev/null | tr -d ' \n'; }
+# What the guest sees of the LTO mechanisms, as FACT lines: the kernel's
+# and a loaded module's ELF notes, the module's sections, and ftrace (the
+# filter functions, the module's among them, and whether the function
+# tracer records events).
+mech_facts() {
+    m=$1
+    load_once $m || return 1
+    echo "{m} FACT note vmlinux $(hex /sys/kernel/notes)"
+    echo "{m} FACT note $m $(hex /sys/module/$m/notes/.note.Linux)"
+    echo "{m} FACT sections $m $(ls -a /sys/module/$m/sections 2>/dev/null | tr '\n' ' ')"
+    t=/sys/kernel/tracing
+    [ -e $t/available_filter_functions ] || mount -t tracefs nodev $t 2>/dev/null
+    if [ ! -e $t/available_filter_functions ]; then
+        echo "{m} FACT ftrace $m absent"
+        return 0
+    fi
+    n=$(wc -l < $t/available_filter_functions)
+    mf=$(grep -c "\[$m\]" $t/available_filter_functions)
+    echo function > $t/current_tracer
+    r=$?
+    ls / > /dev/null
+    cat /proc/version > /dev/null
+    # Stop recording before counting: switching tracers empties the buffer.
+    echo 0 > $t/tracing_on
+    ev=$(grep -vc '^#' $t/trace)
+    echo nop > $t/current_tracer
+    echo > $t/trace
+    echo 1 > $t/tracing_on
+    echo "{m} FACT ftrace $m filter_functions=$n module_functions=$mf tracer_rc=$r events=$ev"
+}
 "#;
 
 fn render_item(s: &mut String, item: &Item) {
@@ -165,6 +243,35 @@ fn render_item(s: &mut String, item: &Item) {
                 );
             }
             s.push_str("true\n}\n");
+        }
+        Item::MechanismFacts(m) => {
+            let _ = writeln!(s, "step {MECH_FACTS_STEP} mech_facts {m}");
+        }
+        Item::LkdtmProbes(probes) => {
+            let _ = write!(s, "step {LKDTM_LOAD_STEP} load_once lkdtm &&\n{{\n");
+            for p in probes {
+                // Each write from its own process (a subshell): a test
+                // that compares two tasks (REPORT_STACK_CANARY) needs two pids.
+                let write = format!("(echo {} > /sys/kernel/debug/provoke-crash/DIRECT)", p.test);
+                let writes = vec![write; p.repeat as usize];
+                let _ = writeln!(
+                    s,
+                    "probe {} sh -c '{}'",
+                    lkdtm_probe_step(p.test),
+                    writes.join("; ")
+                );
+            }
+            s.push_str("true\n}\n");
+        }
+        Item::Vdso(sym) => {
+            let _ = writeln!(s, "step {VDSO_STEP} /bin/vdso-probe {sym}");
+        }
+        Item::FlippedModule(m) => {
+            let _ = writeln!(
+                s,
+                "probe {MODVERSIONS_PROBE} insmod {}",
+                flipped_module_path(m)
+            );
         }
         Item::Command(i, line) => {
             let _ = write!(s, "echo \"{MARKER} COMMAND {i}\"\n{line}\n");
@@ -278,5 +385,47 @@ mod tests {
             "a benchmark boot must not provoke traps"
         );
         assert!(a.contains("step insmod-lkdtm"));
+    }
+
+    #[test]
+    fn mechanism_steps_follow_the_checks_and_probes_fork_per_write() {
+        let c = case(
+            "modules: [test_module, lkdtm]\nchecks: [modules, cfi, lto_identity, modversions, islands, stack_protector, vdso]\n",
+        );
+        let s = init_script(&c);
+        let at = |needle: &str| {
+            s.find(needle)
+                .unwrap_or_else(|| panic!("no `{needle}` in\n{s}"))
+        };
+        // Facts before any probe can crash something; lkdtm is inspected.
+        assert!(at("step mech-facts mech_facts lkdtm") < at("probe cfi-CFI_FORWARD_PROTO"));
+        assert!(
+            at("probe lkdtm-EXEC_RODATA sh -c '(echo EXEC_RODATA") > at("step insmod-test_module")
+        );
+        // Two writes from two processes, for two pids.
+        assert!(s.contains("probe lkdtm-REPORT_STACK_CANARY sh -c '(echo REPORT_STACK_CANARY > /sys/kernel/debug/provoke-crash/DIRECT); (echo REPORT_STACK_CANARY > /sys/kernel/debug/provoke-crash/DIRECT)'"), "{s}");
+        assert!(
+            s.contains("probe mech-modversions insmod /lib/modules/flipped/test_module.ko"),
+            "{s}"
+        );
+        assert!(
+            s.contains("step mech-vdso /bin/vdso-probe __vdso_clock_gettime"),
+            "{s}"
+        );
+        assert!(
+            !s.contains("{m}") && s.contains("@@LTOH FACT note vmlinux"),
+            "{s}"
+        );
+        // Nothing of it in a benchmark's init, nor without the checks.
+        let bench = agent_init_script(&c);
+        assert!(
+            !bench.contains("step mech-") && !bench.contains("probe lkdtm-"),
+            "{bench}"
+        );
+        let plain = init_script(&case("modules: [test_module]\nchecks: [modules]\n"));
+        assert!(
+            !plain.contains("step mech-") && !plain.contains("\nprobe "),
+            "{plain}"
+        );
     }
 }

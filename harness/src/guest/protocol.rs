@@ -9,6 +9,7 @@
 //! @@LTOH STEP <step>             a step starts
 //! @@LTOH RESULT <step> rc=<n>    it ended with exit code n
 //! @@LTOH COMMAND <i>             the case's i-th init command starts
+//! @@LTOH FACT <kind> <args...>   what a mechanism step saw (notes, sections, ftrace)
 //! @@LTOH AGENT ready             a bench agent waits for a workload line
 //! @@LTOH STAMP ...               lto-bench: the guest clock at init's start
 //! @@LTOH BENCH ...               lto-bench: one workload sample's figures
@@ -28,6 +29,7 @@ pub enum Marker {
     Step,
     Result,
     Command,
+    Fact,
     Agent,
     Stamp,
     Bench,
@@ -35,11 +37,12 @@ pub enum Marker {
 }
 
 impl Marker {
-    pub const ALL: [Marker; 8] = [
+    pub const ALL: [Marker; 9] = [
         Marker::Begin,
         Marker::Step,
         Marker::Result,
         Marker::Command,
+        Marker::Fact,
         Marker::Agent,
         Marker::Stamp,
         Marker::Bench,
@@ -52,6 +55,7 @@ impl Marker {
             Marker::Step => "STEP",
             Marker::Result => "RESULT",
             Marker::Command => "COMMAND",
+            Marker::Fact => "FACT",
             Marker::Agent => "AGENT",
             Marker::Stamp => "STAMP",
             Marker::Bench => "BENCH",
@@ -141,6 +145,74 @@ pub fn cfi_probe_test(step: &str) -> Option<&str> {
         .filter(|t| t.starts_with("CFI_"))
 }
 
+/// Probe steps of lkdtm tests that check an LTO mechanism, not CFI:
+/// `lkdtm-EXEC_RODATA`. Like CFI probes, they may crash their process.
+const LKDTM_PROBE_PREFIX: &str = "lkdtm-";
+
+/// An lkdtm test /init runs for a mechanism check: the crash type and how
+/// many times it is written (tests.txt's `repeat:N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LkdtmProbe {
+    pub test: &'static str,
+    pub repeat: u8,
+}
+
+/// Executing from .rodata must fault: lkdtm's `rodata.o` stays outside LTO
+/// (and CFI) so its function really lands in .rodata.
+pub const EXEC_RODATA: LkdtmProbe = LkdtmProbe {
+    test: "EXEC_RODATA",
+    repeat: 1,
+};
+/// Two tasks' stack canaries differ (written twice; the second compares).
+pub const REPORT_STACK_CANARY: LkdtmProbe = LkdtmProbe {
+    test: "REPORT_STACK_CANARY",
+    repeat: 2,
+};
+/// A WARNING with a stack trace, for the unwinder to walk.
+pub const WARNING: LkdtmProbe = LkdtmProbe {
+    test: "WARNING",
+    repeat: 1,
+};
+
+/// The probe step of a mechanism lkdtm test: `lkdtm-EXEC_RODATA`.
+pub fn lkdtm_probe_step(test: &str) -> String {
+    format!("{LKDTM_PROBE_PREFIX}{test}")
+}
+
+/// The step that gathers what the guest sees of a loaded module and of
+/// the kernel: LTO notes, section names, ftrace (as FACT markers).
+pub const MECH_FACTS_STEP: &str = "mech-facts";
+
+/// The probe that loads a copy of a module with one `__versions` CRC bit
+/// flipped: the kernel must refuse it.
+pub const MODVERSIONS_PROBE: &str = "mech-modversions";
+
+/// Where the initramfs keeps that copy: `/lib/modules/flipped/<m>.ko`.
+pub fn flipped_module_path(module: &str) -> String {
+    format!("/lib/modules/flipped/{module}.ko")
+}
+
+/// The step that runs `/bin/vdso-probe <clock_gettime symbol>`.
+pub const VDSO_STEP: &str = "mech-vdso";
+
+/// Whether a step is a probe, whose crash or failure is the probe's check's
+/// business, not the boot's (a panic still is the boot's).
+pub fn is_probe_step(step: &str) -> bool {
+    cfi_probe_test(step).is_some()
+        || step.starts_with(LKDTM_PROBE_PREFIX)
+        || step == MODVERSIONS_PROBE
+}
+
+/// FACT kinds the mechanism step prints: `note <vmlinux|module> <hex>`,
+/// `sections <module> <name>...`, `ftrace <module> key=value...`.
+pub mod fact {
+    pub const NOTE: &str = "note";
+    pub const SECTIONS: &str = "sections";
+    pub const FTRACE: &str = "ftrace";
+    /// Printed by `/bin/vdso-probe` (images/probes/vdso-probe.c).
+    pub const VDSO: &str = "vdso";
+}
+
 /// The kernel command-line word that tells init which boot of the kernel
 /// this is (the kernel hands unknown `a_b=c` words to init's environment).
 pub fn attempt_word(attempt: usize) -> String {
@@ -160,6 +232,11 @@ mod tests {
             Some("CFI_FORWARD_PROTO")
         );
         assert_eq!(cfi_probe_test(LKDTM_LOAD_STEP), None);
+        assert!(is_probe_step(&lkdtm_probe_step(EXEC_RODATA.test)));
+        assert!(is_probe_step(MODVERSIONS_PROBE));
+        assert!(is_probe_step("cfi-CFI_BACKWARD"));
+        assert!(!is_probe_step(MECH_FACTS_STEP));
+        assert!(!is_probe_step(LKDTM_LOAD_STEP));
         assert_eq!(cfi_probe_test("insmod-lkdtm"), None);
         assert_eq!(rc_arg("rc=139"), Some(139));
         assert_eq!(rc_arg("rc=x"), None);

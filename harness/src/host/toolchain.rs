@@ -44,6 +44,9 @@ pub struct Toolchain {
     pub llvm: String,
     pub clang: PathBuf,
     pub ld_lld: PathBuf,
+    /// `llvm-nm` of the same LLVM (reads bitcode objects, which GNU nm
+    /// cannot): the build stage lists each object's initcalls with it.
+    pub llvm_nm: PathBuf,
     /// First line of `clang --version`, e.g. "Debian clang version 19.1.7 (3~deb12u1)".
     pub version: String,
 }
@@ -51,9 +54,10 @@ pub struct Toolchain {
 impl Toolchain {
     /// Resolves the tools that `make LLVM=<llvm>` will use and checks they exist.
     pub fn detect(llvm: &str) -> Result<Toolchain> {
-        let (clang, ld_lld, packages) = tool_names(llvm)?;
+        let (clang, ld_lld, llvm_nm, packages) = tool_names(llvm)?;
         let clang = require(&clang, &packages)?;
         let ld_lld = require(&ld_lld, &packages)?;
+        let llvm_nm = require(&llvm_nm, &packages)?;
         let out = Command::new(&clang)
             .arg("--version")
             .stderr(Stdio::null())
@@ -72,6 +76,7 @@ impl Toolchain {
             llvm: llvm.to_owned(),
             clang,
             ld_lld,
+            llvm_nm,
             version,
         })
     }
@@ -96,9 +101,16 @@ impl Toolchain {
 
 /// The clang and ld.lld names kbuild derives from `LLVM=`, and the Debian
 /// packages that provide them.
-fn tool_names(llvm: &str) -> Result<(String, String, String)> {
+/// `make LLVM=<llvm>`'s clang, ld.lld and llvm-nm, and the Debian
+/// packages that provide them.
+fn tool_names(llvm: &str) -> Result<(String, String, String, String)> {
     if llvm == "1" {
-        return Ok(("clang".into(), "ld.lld".into(), "clang lld llvm".into()));
+        return Ok((
+            "clang".into(),
+            "ld.lld".into(),
+            "llvm-nm".into(),
+            "clang lld llvm".into(),
+        ));
     }
     if let Some(ver) = llvm.strip_prefix('-') {
         if ver.is_empty() || !ver.chars().all(|c| c.is_ascii_digit()) {
@@ -107,6 +119,7 @@ fn tool_names(llvm: &str) -> Result<(String, String, String)> {
         return Ok((
             format!("clang{llvm}"),
             format!("ld.lld{llvm}"),
+            format!("llvm-nm{llvm}"),
             format!("clang-{ver} lld-{ver} llvm-{ver}"),
         ));
     }
@@ -114,6 +127,7 @@ fn tool_names(llvm: &str) -> Result<(String, String, String)> {
         return Ok((
             format!("{llvm}clang"),
             format!("{llvm}ld.lld"),
+            format!("{llvm}llvm-nm"),
             "clang lld llvm (or the toolchain installed at that prefix)".into(),
         ));
     }
@@ -230,8 +244,11 @@ mod tests {
 
     #[test]
     fn llvm_spellings_map_to_kbuild_tool_names() {
-        let (c, l, p) = tool_names("-19").unwrap();
-        assert_eq!((c.as_str(), l.as_str()), ("clang-19", "ld.lld-19"));
+        let (c, l, nm, p) = tool_names("-19").unwrap();
+        assert_eq!(
+            (c.as_str(), l.as_str(), nm.as_str()),
+            ("clang-19", "ld.lld-19", "llvm-nm-19")
+        );
         assert!(p.contains("clang-19"));
         assert_eq!(tool_names("1").unwrap().0, "clang");
         assert_eq!(

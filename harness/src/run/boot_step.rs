@@ -4,7 +4,7 @@
 //! the harness cannot write leaves it incomplete, by the error's type.
 
 use super::{Environment, RunOptions};
-use crate::case::Case;
+use crate::case::{Case, CheckKind};
 use crate::checks;
 use crate::events::{Event, Reporter, Step};
 use crate::model::results::BootStep;
@@ -95,7 +95,14 @@ fn write_image(
     });
     let busybox = image::busybox_for(case.arch.profile(), &env.cache)
         .map_err(|e| (Status::Incomplete, format!("{e:#}")))?;
-    image::write_initramfs(case, kernel, &busybox, initrd)
+    let vdso_probe = if case.wants(CheckKind::Vdso) {
+        let p = image::vdso_probe(case.arch.profile(), &env.toolchain, &env.cache)
+            .map_err(|e| (Status::Incomplete, format!("{e:#}")))?;
+        Some(p)
+    } else {
+        None
+    };
+    image::write_initramfs(case, kernel, &busybox, vdso_probe.as_deref(), initrd)
         .map_err(|e| (e.fault().status(), e.to_string()))
 }
 

@@ -15,6 +15,7 @@
 pub mod bless;
 pub mod boot_step;
 pub mod build_step;
+pub mod hygiene;
 pub mod preflight;
 pub mod retry;
 
@@ -143,6 +144,7 @@ pub fn run(
         }
     });
     let mut cases_out: Vec<CaseResult> = results.into_iter().flatten().collect();
+    hygiene::judge(cases, &mut cases_out, reporter);
     let blessed = if opts.bless {
         bless::bless(cases, &judged, &mut cases_out, prepared)
     } else {

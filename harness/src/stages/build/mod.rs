@@ -17,6 +17,7 @@ pub use make::{error_tail, now_rfc3339, run_logged, shell_line};
 
 use crate::arch::ArchProfile;
 use crate::case::Case;
+use crate::elf::initcall_script::{nm_initcalls, ObjectInitcalls};
 use crate::elf::objects::{object_facts, ObjectFacts};
 use crate::elf::sizes::{self, Sizes};
 use crate::host::cache::{self, Cache};
@@ -486,7 +487,8 @@ impl Builder<'_> {
         if vdso.is_file() {
             copy(&vdso, VDSO)?;
         }
-        let objects = object_facts(&plan.work_dir, plan.arch.non_lto_objects);
+        let mut objects = object_facts(&plan.work_dir, plan.arch.non_lto_objects);
+        objects.initcalls = Some(self.initcall_objects(&plan.work_dir));
         std::fs::write(out.join(OBJECTS), serde_json::to_vec_pretty(&objects)?)?;
         std::fs::create_dir_all(out.join("modules"))?;
         let mut modules = Vec::new();
@@ -499,6 +501,34 @@ impl Builder<'_> {
         let meta = self.metadata(plan, key, configured, made, out, modules)?;
         std::fs::write(out.join(cache::COMPLETE), serde_json::to_vec_pretty(&meta)?)?;
         cache::publish_dir(&tmp.keep(), dest)
+    }
+
+    /// Every object of the vmlinux.o link that defines initcalls, in link
+    /// order: `llvm-nm --defined-only` of `vmlinux.a` and the libraries
+    /// `.vmlinux.o.cmd` names (what generate_initcall_order.pl reads).
+    fn initcall_objects(&self, work_dir: &Path) -> Result<Vec<ObjectInitcalls>, String> {
+        let cmd = std::fs::read_to_string(work_dir.join(".vmlinux.o.cmd")).unwrap_or_default();
+        let mut args = vec!["--defined-only".to_owned(), "vmlinux.a".to_owned()];
+        args.extend(link_libraries(&cmd));
+        let out = std::process::Command::new(&self.toolchain.llvm_nm)
+            .args(&args)
+            .current_dir(work_dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.toolchain.llvm_nm.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} {} failed ({}): {}",
+                self.toolchain.llvm_nm.display(),
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            ));
+        }
+        Ok(nm_initcalls(&String::from_utf8_lossy(&out.stdout)))
     }
 
     fn metadata(
@@ -595,6 +625,17 @@ impl Builder<'_> {
             ("targets", targets.as_bytes()),
         ])
     }
+}
+
+/// The archives between `--start-group` and `--end-group` of a
+/// `.vmlinux.o.cmd` (`KBUILD_VMLINUX_LIBS`).
+fn link_libraries(cmd: &str) -> Vec<String> {
+    cmd.split_whitespace()
+        .skip_while(|w| *w != "--start-group")
+        .skip(1)
+        .take_while(|w| *w != "--end-group")
+        .map(str::to_owned)
+        .collect()
 }
 
 fn dir_name(p: &Path) -> String {
@@ -751,11 +792,20 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         src
     }
 
+    #[test]
+    fn link_libraries_are_read_from_the_vmlinux_o_command() {
+        let cmd = "savedcmd_vmlinux.o := ld.lld-19 -r -o vmlinux.o -T .tmp_initcalls.lds --whole-archive vmlinux.a --no-whole-archive --start-group lib/lib.a arch/x86/lib/lib.a --end-group ; objtool";
+        assert_eq!(link_libraries(cmd), ["lib/lib.a", "arch/x86/lib/lib.a"]);
+        assert!(link_libraries("--start-group  --end-group").is_empty());
+        assert!(link_libraries("").is_empty());
+    }
+
     fn fake_toolchain() -> Toolchain {
         Toolchain {
             llvm: "-19".into(),
             clang: "/bin/true".into(),
             ld_lld: "/bin/true".into(),
+            llvm_nm: "/bin/true".into(),
             version: "fake clang 1".into(),
         }
     }

@@ -6,8 +6,10 @@
 //! never make QEMU exit; with `-no-reboot` a reboot does).
 
 use crate::arch::{ArchProfile, BusyboxSource};
-use crate::case::Case;
+use crate::case::{Case, CheckKind};
+use crate::elf::modversions::{versions_section_range, MODVERSION_SIZE};
 use crate::guest::init::{agent_init_script, init_script};
+use crate::guest::protocol::flipped_module_path;
 use crate::host::cache::Cache;
 use crate::model::Fault;
 use crate::stages::build::BuiltKernel;
@@ -188,6 +190,13 @@ pub const LTO_BENCH_C: &str = include_str!(concat!(
     "/../images/workloads/lto-bench.c"
 ));
 
+/// The vDSO probe's source (see images/probes/): looks up and calls the
+/// vDSO's `clock_gettime` through `AT_SYSINFO_EHDR`.
+pub const VDSO_PROBE_C: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../images/probes/vdso-probe.c"
+));
+
 /// Compiles `lto-bench` statically for `arch` with the kernel's clang,
 /// cached by source, compiler and target.
 pub fn guest_program(
@@ -195,32 +204,69 @@ pub fn guest_program(
     toolchain: &crate::host::toolchain::Toolchain,
     cache: &Cache,
 ) -> Result<PathBuf> {
+    compile_guest(
+        arch,
+        toolchain,
+        cache,
+        "lto-bench",
+        "images/workloads/lto-bench.c",
+        LTO_BENCH_C,
+    )
+}
+
+/// Compiles `vdso-probe` (see [`VDSO_PROBE_C`]) for `arch`, cached likewise.
+pub fn vdso_probe(
+    arch: &ArchProfile,
+    toolchain: &crate::host::toolchain::Toolchain,
+    cache: &Cache,
+) -> Result<PathBuf> {
+    compile_guest(
+        arch,
+        toolchain,
+        cache,
+        "vdso-probe",
+        "images/probes/vdso-probe.c",
+        VDSO_PROBE_C,
+    )
+}
+
+/// Compiles one static guest program from `source` (its repository path
+/// `origin`, for errors) with the kernel's clang, cached under `parts/`.
+fn compile_guest(
+    arch: &ArchProfile,
+    toolchain: &crate::host::toolchain::Toolchain,
+    cache: &Cache,
+    name: &str,
+    origin: &str,
+    source: &str,
+) -> Result<PathBuf> {
     let key = crate::host::cache::hash_parts([
-        ("src", LTO_BENCH_C.as_bytes()),
+        ("src", source.as_bytes()),
         ("clang", toolchain.version.as_bytes()),
         ("target", arch.clang_target.as_bytes()),
     ]);
-    let dir = cache.parts_dir().join(format!("lto-bench-{}", &key[..16]));
-    let bin = dir.join("lto-bench");
+    let dir = cache.parts_dir().join(format!("{name}-{}", &key[..16]));
+    let bin = dir.join(name);
     if bin.is_file() {
         return Ok(bin);
     }
-    let _lock = cache.lock(&format!("part-lto-bench-{}", &key[..16]))?;
+    let _lock = cache.lock(&format!("part-{name}-{}", &key[..16]))?;
     if bin.is_file() {
         return Ok(bin);
     }
-    let tmp = cache.temp_dir("lto-bench")?;
-    std::fs::write(tmp.path().join("lto-bench.c"), LTO_BENCH_C)?;
+    let tmp = cache.temp_dir(name)?;
+    let c = tmp.path().join(format!("{name}.c"));
+    std::fs::write(&c, source)?;
     let out = std::process::Command::new(&toolchain.clang)
         .arg(format!("--target={}", arch.clang_target))
         .args(["-O2", "-static", "-fuse-ld=lld", "-Wall", "-o"])
-        .arg(tmp.path().join("lto-bench"))
-        .arg(tmp.path().join("lto-bench.c"))
+        .arg(tmp.path().join(name))
+        .arg(&c)
         .output()
         .with_context(|| format!("running {}", toolchain.clang.display()))?;
     if !out.status.success() {
         bail!(
-            "compiling images/workloads/lto-bench.c for {} failed (are the Debian packages {} installed? ci/setup installs them):\n{}",
+            "compiling {origin} for {} failed (are the Debian packages {} installed? ci/setup installs them):\n{}",
             arch.name,
             arch.userspace_packages.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
@@ -283,14 +329,32 @@ fn image_modules<'k>(
         .collect()
 }
 
+/// A copy of a module with the lowest bit of its first `__versions` CRC
+/// flipped (the loader must refuse it: `disagrees about version of
+/// symbol`), `None` when it has no versions.
+pub fn with_flipped_crc(ko: &[u8]) -> Option<Vec<u8>> {
+    let (offset, len) = versions_section_range(ko)?;
+    if len < MODVERSION_SIZE as usize {
+        return None;
+    }
+    let mut copy = ko.to_vec();
+    *copy.get_mut(offset)? ^= 1;
+    Some(copy)
+}
+
 /// Writes the case's initramfs (gzip'd newc) to `out`.
 pub fn write_initramfs(
     case: &Case,
     kernel: &BuiltKernel,
     busybox: &Path,
+    vdso_probe: Option<&Path>,
     out: &Path,
 ) -> Result<(), ImageError> {
-    write_image(case, kernel, busybox, None, out)
+    let programs: Vec<(&str, &Path)> = vdso_probe
+        .map(|p| ("/bin/vdso-probe", p))
+        .into_iter()
+        .collect();
+    write_image(case, kernel, busybox, &programs, false, out)
 }
 
 /// Writes a benchmark initramfs: the case's image plus `/bin/lto-bench`
@@ -302,25 +366,36 @@ pub fn write_bench_initramfs(
     lto_bench: &Path,
     out: &Path,
 ) -> Result<(), ImageError> {
-    write_image(case, kernel, busybox, Some(lto_bench), out)
+    write_image(
+        case,
+        kernel,
+        busybox,
+        &[("/bin/lto-bench", lto_bench)],
+        true,
+        out,
+    )
 }
 
 fn write_image(
     case: &Case,
     kernel: &BuiltKernel,
     busybox: &Path,
-    lto_bench: Option<&Path>,
+    programs: &[(&str, &Path)],
+    agent: bool,
     out: &Path,
 ) -> Result<(), ImageError> {
     let modules = image_modules(case, kernel)?;
-    write_archive(case, &modules, busybox, lto_bench, out).map_err(ImageError::Incomplete)
+    write_archive(case, &modules, busybox, programs, agent, out).map_err(ImageError::Incomplete)
 }
 
+/// The archive: busybox, the programs (guest path, host file), `/init`
+/// (the bench agent's when `agent`) and the modules.
 fn write_archive(
     case: &Case,
     modules: &[(String, &Path)],
     busybox: &Path,
-    lto_bench: Option<&Path>,
+    programs: &[(&str, &Path)],
+    agent: bool,
     out: &Path,
 ) -> Result<()> {
     let bb = std::fs::read(busybox).with_context(|| format!("reading {}", busybox.display()))?;
@@ -343,17 +418,33 @@ fn write_archive(
     w.char_dev("/dev/null", 0o666, 1, 3)?;
     w.file("/bin/busybox", 0o755, &bb)?;
     w.symlink("/bin/sh", "busybox")?;
-    match lto_bench {
-        Some(p) => {
-            let prog = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            w.file("/bin/lto-bench", 0o755, &prog)?;
-            w.file("/init", 0o755, agent_init_script(case).as_bytes())?;
-        }
-        None => w.file("/init", 0o755, init_script(case).as_bytes())?,
+    for (guest, host) in programs {
+        let prog = std::fs::read(host).with_context(|| format!("reading {}", host.display()))?;
+        w.file(guest, 0o755, &prog)?;
+    }
+    let init = if agent {
+        agent_init_script(case)
+    } else {
+        init_script(case)
+    };
+    w.file("/init", 0o755, init.as_bytes())?;
+    let flipped = case
+        .wants(CheckKind::Modversions)
+        .then(|| case.flipped_module())
+        .flatten();
+    if flipped.is_some() {
+        w.dir("/lib/modules/flipped", 0o755)?;
     }
     for (m, path) in modules {
         let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         w.file(&format!("/lib/modules/{m}.ko"), 0o644, &data)?;
+        if flipped.as_deref() == Some(m.as_str()) {
+            // Without __versions there is nothing to flip: the probe's
+            // insmod then fails to find the file, and modversions says so.
+            if let Some(copy) = with_flipped_crc(&data) {
+                w.file(&flipped_module_path(m), 0o644, &copy)?;
+            }
+        }
     }
     let gz = w.finish()?;
     gz.finish()?.flush()?;
@@ -389,7 +480,7 @@ mod tests {
         let bb = d.path().join("busybox");
         std::fs::write(&bb, "bb").unwrap();
         let out = d.path().join("initramfs.cpio.gz");
-        let e = write_initramfs(&case, &kernel, &bb, &out).unwrap_err();
+        let e = write_initramfs(&case, &kernel, &bb, None, &out).unwrap_err();
         assert!(
             matches!(e, ImageError::MissingModule { ref module, .. } if module == "test_module")
         );
@@ -399,7 +490,7 @@ mod tests {
         kernel
             .modules
             .insert("test_module".into(), d.path().join("gone.ko"));
-        let e = write_initramfs(&case, &kernel, &bb, &out).unwrap_err();
+        let e = write_initramfs(&case, &kernel, &bb, None, &out).unwrap_err();
         assert_eq!(e.fault(), Fault::Harness, "{e}");
     }
 
@@ -466,5 +557,26 @@ mod tests {
             std::fs::read(d.path().join("bin/hello")).unwrap(),
             b"hello world\n"
         );
+    }
+
+    #[test]
+    fn a_flipped_copy_differs_in_one_bit_of_the_first_crc() {
+        // A relocatable with a __versions section of one entry.
+        let mut elf = crate::elf::testelf::TestElf::rel();
+        let mut entry = vec![0u8; 64];
+        entry[..4].copy_from_slice(&0x1234_5678u32.to_le_bytes());
+        entry[8..15].copy_from_slice(b"_printk");
+        elf.progbits("__versions", 0x2, 0, &entry);
+        let ko = elf.build();
+        let flipped = with_flipped_crc(&ko).expect("has __versions");
+        let diff: Vec<usize> = (0..ko.len()).filter(|i| ko[*i] != flipped[*i]).collect();
+        assert_eq!(diff.len(), 1);
+        assert_eq!(ko[diff[0]] ^ flipped[diff[0]], 1);
+        let v = crate::elf::modversions::module_versions(&flipped)
+            .unwrap()
+            .unwrap();
+        assert_eq!(v[0].crc, 0x1234_5679);
+        // Nothing to flip without __versions, and garbage is not a module.
+        assert!(with_flipped_crc(b"not an elf").is_none());
     }
 }

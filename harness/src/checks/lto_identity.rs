@@ -1,0 +1,219 @@
+//! `lto_identity.static` and `lto_identity.boot`: the kernel and its
+//! modules are what the case asked for. Every vmlinux and `.ko` carries
+//! the `Linux` 0x101 ELF note (`LINUX_ELFNOTE_LTO_INFO`: 1 with LTO, 0
+//! without); vermagic records neither LTO nor kCFI, so a module of another
+//! build loads silently (and on arm64 a non-kCFI module in a kCFI kernel
+//! traps at its first indirect call). Statically: the notes, the
+//! ThinLTO-only `.llvm.` names, `vmlinux.a`'s objects being bitcode
+//! exactly under LTO, and each module's kCFI instrumentation matching
+//! the kernel's. At boot: `/sys/kernel/notes` and the module's
+//! `/sys/module/<m>/notes/.note.Linux`, as the guest printed them.
+
+use super::{unobserved, Console, KernelFacts};
+use crate::case::Case;
+use crate::elf::notes::{lto_note_in, parse_notes};
+use crate::guest::protocol::fact;
+use crate::model::{CheckResult, Lto, Status};
+
+pub const STATIC: &str = "lto_identity.static";
+pub const BOOT: &str = "lto_identity.boot";
+
+fn note_word(desc: u32) -> &'static str {
+    if desc == 1 {
+        "LTO"
+    } else {
+        "no LTO"
+    }
+}
+
+fn want_note(case: &Case) -> u32 {
+    u32::from(case.lto != Lto::None)
+}
+
+pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
+    let want = want_note(case);
+    let asked = format!("lto: {}", case.lto.name());
+    let mut problems = Vec::new();
+    let mut seen = Vec::new();
+    match &facts.mech.vmlinux.lto_note {
+        Ok(Some(d)) if *d == want => seen.push(format!("vmlinux note {d}")),
+        Ok(Some(d)) => problems.push(format!(
+            "vmlinux's LTO note says {d} ({}) but the case asks for {asked}",
+            note_word(*d)
+        )),
+        Ok(None) => problems.push("vmlinux has no LTO note (`Linux`, type 0x101)".into()),
+        Err(e) => problems.push(format!("cannot read vmlinux's notes: {e}")),
+    }
+    let kernel_cfi = facts.config_is_y("CONFIG_CFI_CLANG") == Some(true);
+    for (name, m) in &facts.mech.modules {
+        let m = match m {
+            Ok(m) => m,
+            Err(e) => {
+                problems.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        match &m.lto_note {
+            Ok(Some(d)) if *d == want => {}
+            Ok(Some(d)) => problems.push(format!(
+                "{name}.ko's LTO note says {d} ({}) but the kernel is {asked}: a module of another build",
+                note_word(*d)
+            )),
+            Ok(None) => problems.push(format!("{name}.ko has no LTO note (`Linux`, type 0x101)")),
+            Err(e) => problems.push(format!("{name}: {e}")),
+        }
+        match &m.kcfi {
+            Ok(counts) => {
+                let has = counts.iter().any(|c| c.count > 0);
+                // On arm64 only indirect call sites carry kCFI traps: a
+                // module without any has nothing to show.
+                let calls = match &m.indirect_calls {
+                    None => None,
+                    Some(Ok(n)) => Some(*n),
+                    Some(Err(e)) => {
+                        problems.push(format!("{name}: {e}"));
+                        continue;
+                    }
+                };
+                if kernel_cfi && !has && calls == Some(0) {
+                    seen.push(format!("{name}: no indirect call for kCFI to guard"));
+                } else if kernel_cfi && !has {
+                    problems.push(format!(
+                        "{name}.ko has no kCFI instrumentation{} but the kernel has CONFIG_CFI_CLANG=y: its first indirect call would trap",
+                        calls.map_or(String::new(), |n| format!(" on its {n} indirect calls"))
+                    ));
+                } else if !kernel_cfi && has {
+                    let what: Vec<String> = counts
+                        .iter()
+                        .map(|c| format!("{} {}", c.count, c.what))
+                        .collect();
+                    problems.push(format!(
+                        "{name}.ko carries kCFI instrumentation ({}) but the kernel has no CONFIG_CFI_CLANG",
+                        what.join(", ")
+                    ));
+                }
+            }
+            Err(e) => problems.push(format!("{name}: {e}")),
+        }
+    }
+    match &facts.mech.vmlinux.llvm_names {
+        Ok(l) if case.lto != Lto::Thin && l.count > 0 => {
+            problems.push(format!(
+            "vmlinux has {} ThinLTO `.llvm.` symbol names (e.g. {}) but the case asks for {asked}",
+            l.count,
+            l.examples.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        ))
+        }
+        Ok(l) => seen.push(format!("{} `.llvm.` names", l.count)),
+        Err(e) => problems.push(format!("cannot read vmlinux's symbols: {e}")),
+    }
+    if let Some(a) = facts.objects.as_ref().and_then(|o| o.vmlinux_a.as_ref()) {
+        if case.lto != Lto::None && a.bitcode == 0 {
+            problems.push(format!(
+                "vmlinux.a has no LLVM bitcode object ({} ELF): the LTO flags were dropped",
+                a.elf
+            ));
+        } else if case.lto == Lto::None && a.bitcode > 0 {
+            problems.push(format!(
+                "vmlinux.a has {} LLVM bitcode objects but the case asks for {asked}",
+                a.bitcode
+            ));
+        } else {
+            seen.push(format!(
+                "vmlinux.a: {} bitcode, {} ELF objects",
+                a.bitcode, a.elf
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return CheckResult::new(STATIC, Status::Fail, problems[0].clone()).with(problems);
+    }
+    let modules: Vec<&str> = facts.mech.modules.iter().map(|(n, _)| n.as_str()).collect();
+    CheckResult::new(
+        STATIC,
+        Status::Pass,
+        format!(
+            "{asked}, kCFI {}: {}; modules {} agree",
+            if kernel_cfi { "on" } else { "off" },
+            seen.join(", "),
+            modules.join(", ")
+        ),
+    )
+}
+
+/// The LTO note in a FACT's hex dump, or why not.
+fn note_of_hex(hex: Option<&String>) -> Result<Option<u32>, String> {
+    let hex = hex.map(String::as_str).unwrap_or("");
+    if hex.is_empty() {
+        return Err("the guest could read no notes".into());
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len() / 2)
+        .map(|i| {
+            hex.get(2 * i..2 * i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    let bytes = bytes.ok_or_else(|| format!("`{hex}` is not a hex dump"))?;
+    lto_note_in(&parse_notes(&bytes), true).map_err(|e| format!("{e:#}"))
+}
+
+pub fn boot_check(case: &Case, console: Option<&Console>, boot: &CheckResult) -> CheckResult {
+    let Some(console) = console else {
+        return unobserved(BOOT, "the guest's notes", boot);
+    };
+    let Some(module) = case.facts_module() else {
+        return CheckResult::new(BOOT, Status::Skipped, "the case loads no module");
+    };
+    let want = want_note(case);
+    let mut problems = Vec::new();
+    let mut seen = Vec::new();
+    for (subject, path) in [
+        ("vmlinux", "/sys/kernel/notes".to_string()),
+        (
+            module.as_str(),
+            format!("/sys/module/{module}/notes/.note.Linux"),
+        ),
+    ] {
+        let Some((line, args)) = console.fact(fact::NOTE, subject) else {
+            return unobserved(BOOT, &format!("the guest's {path}"), boot);
+        };
+        match note_of_hex(args.first()) {
+            Ok(Some(d)) if d == want => seen.push(format!("{path} says {}", note_word(d))),
+            Ok(Some(d)) => problems.push(format!(
+                "{path} says {d} ({}) but the case asks for lto: {} (console line {line})",
+                note_word(d),
+                case.lto.name()
+            )),
+            Ok(None) => problems.push(format!("{path} has no LTO note (console line {line})")),
+            Err(e) => problems.push(format!("{path}: {e} (console line {line})")),
+        }
+    }
+    if problems.is_empty() {
+        CheckResult::new(BOOT, Status::Pass, seen.join("; "))
+    } else {
+        CheckResult::new(BOOT, Status::Fail, problems[0].clone()).with(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_dumps_of_sys_notes_give_the_lto_note() {
+        // /sys/kernel/notes of a right full-LTO kernel: GNU build id, then
+        // Linux 0x101 with desc 1 (namesz 6, descsz 4, "Linux\0\0\0").
+        let lto = "040000000400000003000000474e5500deadbeef060000000400000001010000\
+4c696e75780000000100000006000000040000000001000000000000000000000000";
+        assert_eq!(note_of_hex(Some(&lto.to_string())), Ok(Some(1)));
+        let none = lto.replacen(
+            "4c696e75780000000100000006",
+            "4c696e75780000000000000006",
+            1,
+        );
+        assert_eq!(note_of_hex(Some(&none)), Ok(Some(0)));
+        assert!(note_of_hex(Some(&"zz".to_string())).is_err());
+        assert!(note_of_hex(None).is_err());
+        assert_eq!(note_of_hex(Some(&"0400".to_string())), Ok(None));
+    }
+}
