@@ -3,8 +3,16 @@
 //! immediates, and a backward-edge CFI test besides the forward one.
 
 use super::{
-    Arch, ArchProfile, BusyboxSource, KcfiMarker, LkdtmCfiTest, QemuProfile, FORWARD_PROTO,
+    concat, Arch, ArchProfile, BusyboxSource, FtraceSite, KcfiMarker, LkdtmCfiTest, QemuProfile,
+    FORWARD_PROTO,
 };
+
+/// `NOP` (0xd503201f), little-endian.
+const NOP: [u8; 4] = 0xd503_201f_u32.to_le_bytes();
+/// `BTI C` (0xd503245f), little-endian.
+const BTI_C: [u8; 4] = 0xd503_245f_u32.to_le_bytes();
+/// The two NOPs of `-fpatchable-function-entry=2`.
+const NOPS2: [u8; 8] = concat::<8>(&[&NOP, &NOP]);
 
 pub static PROFILE: ArchProfile = ArchProfile {
     arch: Arch::Arm64,
@@ -47,12 +55,38 @@ pub static PROFILE: ArchProfile = ArchProfile {
         "scripts/mod/empty.o",
     ],
     // `-fpatchable-function-entry=2`: two `NOP`s (0xd503201f) at the
-    // function's entry, after a `BTI C` (0xd503245f) when BTI is on
+    // function's entry, after a `BTI C` (0xd503245f) with BTI; with
+    // DYNAMIC_FTRACE_WITH_CALL_OPS (`=4,2`, never with kCFI) two more
+    // before the function, where the entry then points
     // (arch/arm64/kernel/ftrace.c, ftrace_call_adjust).
-    ftrace_nop: &[0x1f, 0x20, 0x03, 0xd5, 0x1f, 0x20, 0x03, 0xd5],
-    ftrace_entry_pads: &[&[], &[0x5f, 0x24, 0x03, 0xd5]],
+    ftrace_nop: &NOPS2,
+    ftrace_sites: &[
+        FtraceSite {
+            name: "two NOPs at the function's entry",
+            entry_offset: 0,
+            code: &NOPS2,
+            landing_pad: false,
+        },
+        FtraceSite {
+            name: "two NOPs after BTI C",
+            entry_offset: 4,
+            code: &concat::<12>(&[&BTI_C, &NOPS2]),
+            landing_pad: true,
+        },
+        FtraceSite {
+            name: "two NOPs before the function and two at its entry (CALL_OPS)",
+            entry_offset: -8,
+            code: &concat::<16>(&[&NOPS2, &NOPS2]),
+            landing_pad: false,
+        },
+        FtraceSite {
+            name: "two NOPs before the function, BTI C and two NOPs (CALL_OPS)",
+            entry_offset: -8,
+            code: &concat::<20>(&[&NOPS2, &BTI_C, &NOPS2]),
+            landing_pad: true,
+        },
+    ],
     module_mcount_section: "__patchable_function_entries",
-    ftrace_pre_entry: &[8],
     qemu: QemuProfile {
         binary: "qemu-system-aarch64",
         package: "qemu-system-arm",

@@ -115,23 +115,59 @@ pub struct ArchProfile {
     /// must be ELF, never LLVM bitcode, in every kernel (an object a config
     /// does not build is simply absent).
     pub non_lto_objects: &'static [&'static str],
-    /// The instruction(s) an mcount site holds in vmlinux until ftrace
-    /// patches it, as bytes in file order (see [`crate::elf::ftrace`]).
+    /// The instruction(s) an mcount site holds at the address its table
+    /// entry records, until ftrace patches it, as bytes in file order (see
+    /// [`crate::elf::ftrace`]).
     pub ftrace_nop: &'static [u8],
-    /// What may lie between a function's symbol and its mcount site:
-    /// nothing, or the landing pad of indirect branch tracking that the
-    /// compiler puts first (x86 IBT's `ENDBR64`, arm64's `BTI C`).
-    pub ftrace_entry_pads: &'static [&'static [u8]],
+    /// Every layout of an ftrace site the compiler may emit on this arch:
+    /// where the table entry points relative to the function and the
+    /// bytes there (landing pads, pre-function NOPs).
+    pub ftrace_sites: &'static [FtraceSite],
     /// The section listing a module's mcount sites (8-byte entries, filled
     /// in by relocations): objtool's `__mcount_loc` on x86, the compiler's
     /// `__patchable_function_entries` on arm64.
     pub module_mcount_section: &'static str,
-    /// How far before its function an mcount site may lie (arm64's
-    /// `DYNAMIC_FTRACE_WITH_CALL_OPS`, on when CFI_CLANG is off, puts two
-    /// NOPs in front of the entry and records their address).
-    pub ftrace_pre_entry: &'static [u64],
     pub qemu: QemuProfile,
     pub busybox: BusyboxSource,
+}
+
+/// One layout of an ftrace site: where an mcount table entry points
+/// relative to its function's symbol, and the bytes expected there before
+/// ftrace patches anything. A kernel uses one or two of its arch's layouts
+/// (with and without a landing pad); which ones depends on the config.
+#[derive(Debug)]
+pub struct FtraceSite {
+    /// What the layout is, as reports name it.
+    pub name: &'static str,
+    /// The table entry minus the function's address, in bytes: 0 at the
+    /// entry, 4 after a landing pad, negative before the function (arm64
+    /// CALL_OPS's pre-function NOPs).
+    pub entry_offset: i8,
+    /// The bytes expected from the lower of the entry and the function's
+    /// address.
+    pub code: &'static [u8],
+    /// Whether `code` holds a landing pad (IBT's `ENDBR64`, `BTI C`).
+    pub landing_pad: bool,
+}
+
+/// The bytes of `parts` one after another, as an array of `N` bytes (for
+/// the profiles' instruction sequences). Evaluated when the crate is
+/// compiled: an `N` that is not the parts' total length fails the build.
+pub const fn concat<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let mut at = 0;
+    let mut p = 0;
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            out[at] = parts[p][i];
+            at += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    assert!(at == N, "concat: N is not the parts' total length");
+    out
 }
 
 /// lkdtm's forward-edge test (an indirect call through a pointer of the
@@ -173,21 +209,24 @@ mod tests {
     }
 
     #[test]
-    fn ftrace_sites_have_a_nop_and_may_start_a_function() {
+    fn ftrace_sites_hold_the_nop_at_their_entry() {
         for arch in Arch::ALL {
             let p = arch.profile();
             assert!(!p.ftrace_nop.is_empty(), "{}", p.name);
-            assert!(
-                p.ftrace_entry_pads.contains(&&[][..]),
-                "{}: a site may be a function's first byte",
-                p.name
-            );
+            assert!(p.ftrace_sites.iter().any(|s| s.entry_offset == 0));
+            for site in p.ftrace_sites {
+                // The entry's bytes, within the layout's code, are the NOP.
+                let at = (site.entry_offset - site.entry_offset.min(0)) as usize;
+                assert_eq!(
+                    site.code.get(at..at + p.ftrace_nop.len()),
+                    Some(p.ftrace_nop),
+                    "{}: {}",
+                    p.name,
+                    site.name
+                );
+            }
             assert!(!p.module_mcount_section.is_empty());
         }
-        assert_ne!(
-            Arch::X86_64.profile().ftrace_nop,
-            Arch::Arm64.profile().ftrace_nop
-        );
     }
 
     #[test]

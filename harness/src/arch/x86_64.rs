@@ -1,7 +1,14 @@
 //! x86_64: a q35 machine with the 8250 UART on ttyS0, the host's own
 //! static busybox, and kCFI's `__kcfi_traps` table and `__cfi_` preambles.
 
-use super::{Arch, ArchProfile, BusyboxSource, KcfiMarker, QemuProfile, FORWARD_PROTO};
+use super::{
+    concat, Arch, ArchProfile, BusyboxSource, FtraceSite, KcfiMarker, QemuProfile, FORWARD_PROTO,
+};
+
+/// `nopl 0x0(%rax,%rax,1)`, the 5-byte NOP objtool writes over `call __fentry__`.
+const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+/// `endbr64`, IBT's landing pad.
+const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
 
 pub static PROFILE: ArchProfile = ArchProfile {
     arch: Arch::X86_64,
@@ -43,10 +50,22 @@ pub static PROFILE: ArchProfile = ArchProfile {
     ],
     // objtool `--mcount --mnop` turns each `call __fentry__` into a 5-byte
     // NOP (`nopl 0x0(%rax,%rax,1)`); with IBT it follows the `ENDBR64`.
-    ftrace_nop: &[0x0f, 0x1f, 0x44, 0x00, 0x00],
-    ftrace_entry_pads: &[&[], &[0xf3, 0x0f, 0x1e, 0xfa]],
+    ftrace_nop: &NOP5,
+    ftrace_sites: &[
+        FtraceSite {
+            name: "NOP5 at the function's entry",
+            entry_offset: 0,
+            code: &NOP5,
+            landing_pad: false,
+        },
+        FtraceSite {
+            name: "NOP5 after ENDBR64 (IBT)",
+            entry_offset: 4,
+            code: &concat::<9>(&[&ENDBR64, &NOP5]),
+            landing_pad: true,
+        },
+    ],
     module_mcount_section: "__mcount_loc",
-    ftrace_pre_entry: &[],
     qemu: QemuProfile {
         binary: "qemu-system-x86_64",
         package: "qemu-system-x86",

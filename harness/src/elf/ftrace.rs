@@ -1,24 +1,26 @@
 //! ftrace's mcount tables: where dynamic ftrace may patch a call into each
 //! function. In vmlinux the table lies between `__start_mcount_loc` and
-//! `__stop_mcount_loc` (8-byte absolute addresses on x86_64 and arm64);
-//! each entry should be the start of a function (after its IBT/BTI landing
-//! pad, if any) and hold the architecture's NOP, the state ftrace expects
-//! before it patches anything. On x86 objtool writes the table (`--mcount
-//! --mnop`, run on `vmlinux.o` under LTO); on arm64 the compiler does
-//! (`-fpatchable-function-entry=2`). In a module the table is a section
-//! ([`ArchProfile::module_mcount_section`]) whose entries relocations fill.
+//! `__stop_mcount_loc` (8-byte absolute addresses on x86_64 and arm64).
+//! Each entry should point at an ftrace site of one of the layouts the
+//! architecture's compiler emits ([`ArchProfile::ftrace_sites`]: at a
+//! function's entry, after its IBT/BTI landing pad, or at arm64 CALL_OPS's
+//! NOPs before it), holding NOPs, the state ftrace expects before it
+//! patches anything; ftrace skips entries that are 0. On x86 objtool
+//! writes the table (`--mcount --mnop`, run on `vmlinux.o` under LTO); on
+//! arm64 the compiler does (`-fpatchable-function-entry`). In a module
+//! the table is a section ([`ArchProfile::module_mcount_section`]) whose
+//! entries relocations fill.
 //!
-//! The architecture's NOP, landing pads and module section are data in
-//! [`ArchProfile`]. A relocatable arm64 vmlinux built with
-//! `--no-apply-dynamic-relocs` would hold zeros here (the addresses live in
-//! `.rela.dyn`); the harness' configs do not build one.
+//! A relocatable arm64 vmlinux built with `--no-apply-dynamic-relocs`
+//! would hold zeros here (the addresses live in `.rela.dyn`); the
+//! harness' configs do not build one.
 
 use super::table::{u64_at, AddressMap, EntryCount};
-use crate::arch::ArchProfile;
+use crate::arch::{ArchProfile, FtraceSite};
 use anyhow::{bail, Context, Result};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// Size of one mcount table entry (a 64-bit address).
 const ENTRY_SIZE: u64 = 8;
@@ -28,22 +30,31 @@ pub const MAX_EXAMPLES: usize = 20;
 /// What vmlinux's mcount table holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct McountFacts {
-    /// Whole entries between `__start_mcount_loc` and `__stop_mcount_loc`.
+    /// Whole entries between `__start_mcount_loc` and `__stop_mcount_loc`
+    /// (the boot's `ftrace: allocating N entries` counts the same).
     pub entries: u64,
     /// Bytes after the last whole entry (0 in a well-formed table).
     pub leftover_bytes: u64,
-    /// Entries that sit right after a landing pad (IBT `ENDBR64`, `BTI C`).
+    /// Entries that are 0, which ftrace skips (`ftrace_process_locs`:
+    /// padding between objects' tables, or sites in functions the linker
+    /// dropped, such as overridden weak ones); they are not judged below.
+    pub null_entries: u64,
+    /// Entries smaller than the one before them: a table that
+    /// `CONFIG_BUILDTIME_MCOUNT_SORT` should have sorted and did not.
+    pub out_of_order: u64,
+    /// How many entries matched each site layout, by
+    /// [`FtraceSite::name`](crate::arch::FtraceSite).
+    pub layouts: BTreeMap<String, u64>,
+    /// How many of those sites follow a landing pad (IBT's `ENDBR64`,
+    /// `BTI C`).
     pub after_landing_pad: u64,
-    /// Entries that are 0 in the file, not judged: sites of functions the
-    /// link discarded (88 of 13722 in the arm64 LTO-none tinyconfig
-    /// kernel; the kernel skips them too).
-    pub zero_entries: u64,
-    /// How many entries are not the start of a function (nor just after
-    /// its landing pad).
+    /// How many entries are at no function in any of the arch's layouts
+    /// (the function's start, after its landing pad, before it).
     pub not_function_start_count: u64,
     /// The first [`MAX_EXAMPLES`] of them: address and why.
     pub not_function_start: Vec<(u64, String)>,
-    /// How many entries do not hold the architecture's NOP.
+    /// How many entries do not hold the NOPs of their layout (for an entry
+    /// at no function: the arch's NOP).
     pub not_nop_count: u64,
     /// The first [`MAX_EXAMPLES`] of them: address and what is there.
     pub not_nop: Vec<(u64, String)>,
@@ -101,31 +112,56 @@ pub fn vmlinux_mcount(vmlinux: &[u8], arch: &ArchProfile) -> Result<Option<Mcoun
         starts: &starts,
         arch,
     };
+    let mut previous = 0;
     for i in 0..count.entries {
         let Some(address) = u64_at(table, i * ENTRY_SIZE, little) else {
             break;
         };
+        if address < previous {
+            facts.out_of_order += 1;
+        }
+        previous = address;
         if address == 0 {
-            facts.zero_entries += 1;
+            facts.null_entries += 1;
             continue;
         }
-        match shape.function_start(address) {
-            Ok(padded) => facts.after_landing_pad += u64::from(padded),
-            Err(why) => {
+        match shape.judge(address) {
+            Site::Layout(site) => {
+                *facts.layouts.entry(site.name.to_owned()).or_default() += 1;
+                facts.after_landing_pad += u64::from(site.landing_pad);
+            }
+            Site::NotNop(what) => {
+                facts.not_nop_count += 1;
+                if facts.not_nop.len() < MAX_EXAMPLES {
+                    facts.not_nop.push((address, what));
+                }
+            }
+            Site::NoFunction(why, nop) => {
                 facts.not_function_start_count += 1;
                 if facts.not_function_start.len() < MAX_EXAMPLES {
                     facts.not_function_start.push((address, why));
                 }
-            }
-        }
-        if let Err(what) = shape.nop(address) {
-            facts.not_nop_count += 1;
-            if facts.not_nop.len() < MAX_EXAMPLES {
-                facts.not_nop.push((address, what));
+                if let Err(what) = nop {
+                    facts.not_nop_count += 1;
+                    if facts.not_nop.len() < MAX_EXAMPLES {
+                        facts.not_nop.push((address, what));
+                    }
+                }
             }
         }
     }
     Ok(Some(facts))
+}
+
+/// What an mcount entry is.
+enum Site<'a> {
+    /// A site of this layout, holding its NOPs.
+    Layout(&'a FtraceSite),
+    /// At a function as some layout places it, without that layout's
+    /// bytes: what is there.
+    NotNop(String),
+    /// At no function: why, and whether the arch's NOP is there.
+    NoFunction(String, Result<(), String>),
 }
 
 /// What an mcount entry is checked against.
@@ -137,54 +173,49 @@ struct Shape<'a, 'd> {
     arch: &'a ArchProfile,
 }
 
-impl Shape<'_, '_> {
-    /// `Ok(true)` after a landing pad, `Ok(false)` at a function's first
-    /// byte, `Err(why)` when neither.
-    fn function_start(&self, address: u64) -> Result<bool, String> {
-        // A site in front of its function (arm64 CALL_OPS:
-        // `-fpatchable-function-entry=4,2` records the two NOPs before
-        // the entry) counts as that function's.
-        if self.arch.ftrace_pre_entry.iter().any(|d| {
-            address
-                .checked_add(*d)
-                .is_some_and(|f| self.starts.contains(&f))
-        }) {
-            return Ok(false);
-        }
-        let mut pad_missing = None;
-        for pad in self.arch.ftrace_entry_pads {
-            let Some(func) = address.checked_sub(pad.len() as u64) else {
+impl<'a> Shape<'a, '_> {
+    fn judge(&self, address: u64) -> Site<'a> {
+        let mut mismatch = None;
+        for site in self.arch.ftrace_sites {
+            let offset = i64::from(site.entry_offset);
+            let Some(func) = address.checked_add_signed(-offset) else {
                 continue;
             };
             if !self.starts.contains(&func) {
                 continue;
             }
-            if pad.is_empty() {
-                return Ok(false);
+            let from = func.wrapping_add_signed(offset.min(0));
+            match self.map.bytes_at(from, site.code.len() as u64) {
+                Some(bytes) if bytes == site.code => return Site::Layout(site),
+                found => {
+                    mismatch.get_or_insert_with(|| {
+                        format!(
+                            "`{}` holds {}, expected {} ({})",
+                            self.name_at(func),
+                            found.map_or_else(|| "bytes the file does not have".into(), hex),
+                            hex(site.code),
+                            site.name
+                        )
+                    });
+                }
             }
-            if self.map.bytes_at(func, pad.len() as u64) == Some(pad) {
-                return Ok(true);
-            }
-            pad_missing = Some((func, *pad));
         }
-        if let Some((func, pad)) = pad_missing {
-            return Err(format!(
-                "is {} bytes into `{}`, which does not begin with the landing pad {}",
-                pad.len(),
-                self.name_at(func),
-                hex(pad)
-            ));
+        match mismatch {
+            Some(what) => Site::NotNop(what),
+            None => Site::NoFunction(self.nearest(address), self.nop(address)),
         }
+    }
+
+    /// Where `address` lies, for an entry at no function.
+    fn nearest(&self, address: u64) -> String {
         let before = self.functions.partition_point(|(a, _)| *a <= address);
-        Err(
-            match before.checked_sub(1).and_then(|i| self.functions.get(i)) {
-                Some((func, name)) => format!(
-                    "is not a function start: it is `{name}`+{:#x}",
-                    address - func
-                ),
-                None => "is not a function start: no function symbol lies at or before it".into(),
-            },
-        )
+        match before.checked_sub(1).and_then(|i| self.functions.get(i)) {
+            Some((func, name)) => format!(
+                "is not a function start: it is `{name}`+{:#x}",
+                address.wrapping_sub(*func)
+            ),
+            None => "is not a function start: no function symbol lies at or before it".into(),
+        }
     }
 
     fn name_at(&self, address: u64) -> &str {
@@ -251,7 +282,8 @@ mod tests {
     const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
     const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
 
-    /// An x86_64 vmlinux with functions `(name, offset, code)` in `.text`
+    /// A vmlinux with functions `(name, offset, code)` in `.text` (code
+    /// only, no symbol, for an empty name)
     /// and an mcount table of `entries` (offsets into `.text`) between
     /// `__start_mcount_loc` and `__stop_mcount_loc` (`extra` bytes more).
     fn vmlinux(
@@ -272,7 +304,7 @@ mod tests {
         let mut elf = TestElf::new(elf::ET_EXEC, machine);
         let t = elf.progbits(".text", 6, TEXT, &text);
         let d = elf.progbits(".init.data", 3, INIT_DATA, &table);
-        for (name, at, _) in functions {
+        for (name, at, _) in functions.iter().filter(|(n, _, _)| !n.is_empty()) {
             elf.symbol(name, TEXT + at, STT_FUNC, STB_LOCAL, t);
         }
         elf.symbol("__start_mcount_loc", INIT_DATA, STT_NOTYPE, STB_GLOBAL, d);
@@ -283,6 +315,10 @@ mod tests {
 
     fn cat(parts: &[&[u8]]) -> Vec<u8> {
         parts.concat()
+    }
+
+    fn layouts(counts: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        counts.iter().map(|(n, c)| (n.to_string(), *c)).collect()
     }
 
     #[test]
@@ -302,6 +338,10 @@ mod tests {
             facts,
             McountFacts {
                 entries: 2,
+                layouts: layouts(&[
+                    ("NOP5 at the function's entry", 1),
+                    ("NOP5 after ENDBR64 (IBT)", 1)
+                ]),
                 after_landing_pad: 1,
                 ..McountFacts::default()
             }
@@ -330,55 +370,100 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(f.entries, 4);
-        assert_eq!(f.not_function_start_count, 2);
-        assert_eq!(f.not_function_start[0].0, TEXT + 0x34);
+        assert_eq!(f.layouts, layouts(&[("NOP5 at the function's entry", 1)]));
+        assert_eq!(f.not_function_start_count, 1);
+        assert_eq!(f.not_function_start[0].0, TEXT + 0x45);
         assert!(
-            f.not_function_start[0].1.contains("4 bytes into `d`")
-                && f.not_function_start[0].1.contains("f3 0f 1e fa"),
+            f.not_function_start[0].1.contains("`e`+0x5"),
             "{:?}",
             f.not_function_start
         );
-        assert_eq!(f.not_function_start[1].0, TEXT + 0x45);
-        assert!(
-            f.not_function_start[1].1.contains("`e`+0x5"),
-            "{:?}",
-            f.not_function_start
-        );
-        assert_eq!(f.not_nop_count, 1);
+        assert_eq!(f.not_nop_count, 2, "{:?}", f.not_nop);
         assert_eq!(f.not_nop[0].0, TEXT + 0x20);
-        assert!(
-            f.not_nop[0]
-                .1
-                .contains("holds e8 00 00 00 00, expected 0f 1f 44 00 00"),
-            "{:?}",
-            f.not_nop
+        assert_eq!(
+            f.not_nop[0].1,
+            "`c` holds e8 00 00 00 00, expected 0f 1f 44 00 00 (NOP5 at the function's entry)"
+        );
+        assert_eq!(f.not_nop[1].0, TEXT + 0x34);
+        assert_eq!(
+            f.not_nop[1].1,
+            "`d` holds 90 90 90 90 0f 1f 44 00 00, expected f3 0f 1e fa 0f 1f 44 00 00 \
+             (NOP5 after ENDBR64 (IBT))"
         );
     }
 
     #[test]
-    fn arm64_sites_are_two_nops_after_an_optional_bti() {
+    fn arm64_sites_at_the_entry_after_bti_and_before_the_function() {
         let nops = [0x1f, 0x20, 0x03, 0xd5, 0x1f, 0x20, 0x03, 0xd5];
         let bti = [0x5f, 0x24, 0x03, 0xd5];
         let f = cat(&[&nops, &[0xc0, 0x03, 0x5f, 0xd6]]);
         let g = cat(&[&bti, &nops]);
+        // `h` (CALL_OPS): two NOPs before it (no symbol) and two at it.
         let data = vmlinux(
             elf::EM_AARCH64,
-            &[("f", 0, &f), ("g", 0x10, &g)],
-            &[0, 0x14, 0x4],
+            &[
+                ("f", 0, &f),
+                ("g", 0x10, &g),
+                ("", 0x28, &nops),
+                ("h", 0x30, &nops),
+            ],
+            &[0, 0x14, 0x28, 0x4],
             0,
         );
         let facts = vmlinux_mcount(&data, Arch::Arm64.profile())
             .unwrap()
             .unwrap();
-        assert_eq!((facts.entries, facts.after_landing_pad), (3, 1));
-        // f+4 is inside f and holds one NOP and a `ret`.
-        assert_eq!(facts.not_function_start_count, 1);
+        assert_eq!(facts.entries, 4);
+        assert_eq!(
+            facts.layouts,
+            layouts(&[
+                ("two NOPs at the function's entry", 1),
+                ("two NOPs after BTI C", 1),
+                (
+                    "two NOPs before the function and two at its entry (CALL_OPS)",
+                    1
+                ),
+            ])
+        );
+        assert_eq!(facts.after_landing_pad, 1);
+        // f+4 would be after a BTI C that `f` does not have.
+        assert_eq!(facts.not_function_start_count, 0);
         assert_eq!(facts.not_nop_count, 1);
         assert!(
-            facts.not_nop[0].1.contains("c0 03 5f d6"),
+            facts.not_nop[0].1.starts_with("`f` holds 1f 20 03 d5")
+                && facts.not_nop[0].1.contains("(two NOPs after BTI C)"),
             "{:?}",
             facts.not_nop
         );
+    }
+
+    #[test]
+    fn null_entries_are_skipped_and_order_is_checked() {
+        let a = cat(&[&NOP5, &[0xc3]]);
+        let b = cat(&[&NOP5, &[0xc3]]);
+        let funcs: &[(&str, u64, &[u8])] = &[("a", 0, &a), ("b", 0x10, &b)];
+        let mut data = vmlinux(elf::EM_X86_64, funcs, &[0, 0, 0x10], 8);
+        // The table's last 8 bytes, after 0x10: a zero entry at the end.
+        let f = vmlinux_mcount(&data, Arch::X86_64.profile())
+            .unwrap()
+            .unwrap();
+        assert_eq!((f.entries, f.null_entries), (4, 1), "{f:?}");
+        assert_eq!(f.not_function_start_count + f.not_nop_count, 0, "{f:?}");
+        // 0x10 then 0: the zero is out of order (as a built-time sorted
+        // table never has it).
+        assert_eq!(f.out_of_order, 1);
+        // Rewrite the first two entries as TEXT + 0x10 and TEXT.
+        let first = (TEXT + 0x10).to_le_bytes();
+        let at = data
+            .windows(8)
+            .position(|w| w == TEXT.to_le_bytes())
+            .unwrap();
+        data[at..at + 8].copy_from_slice(&first);
+        let f = vmlinux_mcount(&data, Arch::X86_64.profile())
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.null_entries, 1);
+        assert_eq!(f.out_of_order, 2, "b, a, b, 0: two steps down");
     }
 
     #[test]
