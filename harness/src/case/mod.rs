@@ -49,7 +49,7 @@ pub enum CheckKind {
     /// at boot the function tracer records events, module functions too.
     Ftrace,
     /// x86 ORC (objtool run late under LTO): ORC tables in vmlinux and
-    /// modules; a WARNING's trace is reliable (no `? ` frames).
+    /// modules; an lkdtm Oops's trace is reliable (no `? ` frames).
     Orc,
     /// The stack protector under LTO: lkdtm REPORT_STACK_CANARY.
     StackProtector,
@@ -190,7 +190,7 @@ impl Case {
     }
 
     /// Whether a check runs lkdtm tests (CFI, EXEC_RODATA, the stack
-    /// canary, a WARNING for the unwinder).
+    /// canary, an Oops for the unwinder).
     pub fn needs_lkdtm(&self) -> bool {
         [
             CheckKind::Cfi,

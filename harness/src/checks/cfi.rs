@@ -34,7 +34,7 @@ pub struct LkdtmExpectations {
 }
 
 /// The CFI lines of Linux 6.12's tests.txt, for trees that lack the file.
-const BUILTIN_TESTS_TXT: &str = "WARNING WARNING:\nREPORT_STACK_CANARY repeat:2 ok: stack canaries differ\nEXEC_RODATA\nCFI_FORWARD_PROTO\nCFI_BACKWARD call trace:|ok: control flow unchanged\n";
+const BUILTIN_TESTS_TXT: &str = "EXCEPTION\nREPORT_STACK_CANARY repeat:2 ok: stack canaries differ\nEXEC_RODATA\nCFI_FORWARD_PROTO\nCFI_BACKWARD call trace:|ok: control flow unchanged\n";
 
 impl LkdtmExpectations {
     /// Reads `TESTS_TXT` from the kernel tree, or uses the built-in copy.

@@ -1,7 +1,7 @@
 //! lkdtm tests that check an LTO mechanism (not CFI: see [`super::cfi`]):
 //! `EXEC_RODATA` (lkdtm's `rodata.o` stays outside LTO, so executing it
 //! must fault), `REPORT_STACK_CANARY` (the stack protector under LTO) and
-//! `WARNING` (a trace for the unwinder). Each runs in its own probe step
+//! `EXCEPTION` (an Oops trace for the unwinder). Each runs in its own probe step
 //! and is judged the way the kernel's selftest runner
 //! (`tools/testing/selftests/lkdtm/run.sh`) judges it from tests.txt:
 //! `XFAIL:` is a skip, `FAIL:` a failure, else the expected text (by

@@ -4,7 +4,8 @@
 //! `.orc_unwind` are non-empty with matching counts in vmlinux and every
 //! module, and under LTO `.vmlinux.o.cmd` ran objtool `--link`. At boot:
 //! no `Bad or missing .orc_unwind table`, and the trace of an lkdtm
-//! WARNING has no `? ` (unreliable) frames.
+//! EXCEPTION (an Oops: tinyconfig has no CONFIG_BUG for a WARNING) has no
+//! `? ` (unreliable) frames.
 
 use super::cfi::LkdtmExpectations;
 use super::lkdtm;
@@ -12,7 +13,7 @@ use super::{Console, KernelFacts};
 use crate::case::Case;
 use crate::console::message;
 use crate::elf::orc::OrcFacts;
-use crate::guest::protocol::WARNING;
+use crate::guest::protocol::EXCEPTION;
 use crate::model::{CheckResult, Lto, Status};
 
 pub const STATIC: &str = "orc.static";
@@ -108,7 +109,7 @@ pub fn boot_check(
             }
         }
     }
-    let judged = lkdtm::judge(BOOT, WARNING, console, boot, lkdtm);
+    let judged = lkdtm::judge(BOOT, EXCEPTION, console, boot, lkdtm);
     if judged.result.status != Status::Pass {
         return judged.result;
     }
@@ -141,7 +142,7 @@ pub fn boot_check(
             BOOT,
             Status::Fail,
             format!(
-                "the WARNING's trace has {} unreliable (`? `) frames: {}",
+                "the Oops's trace has {} unreliable (`? `) frames: {}",
                 unreliable.len(),
                 unreliable[0]
             ),
@@ -152,13 +153,13 @@ pub fn boot_check(
         return CheckResult::new(
             BOOT,
             Status::Fail,
-            "the WARNING printed no call trace frames to judge",
+            "the Oops printed no call trace frames to judge",
         );
     }
     CheckResult::new(
         BOOT,
         Status::Pass,
-        format!("no ORC complaint; the lkdtm WARNING's trace has {frames} frames, none unreliable"),
+        format!("no ORC complaint; the lkdtm EXCEPTION Oops's trace has {frames} frames, none unreliable"),
     )
 }
 

@@ -356,7 +356,7 @@ mod tests {
         // The same kernel as x86_64-lto-none: its fragments, another timeout.
         let mut again = Case::parse(
             &root.join("../cases/x86_64-lto-none-again.yaml"),
-            "arch: x86_64\nlto: none\ncfi: off\ntimeout: 30\n",
+            "arch: x86_64\nlto: none\ncfi: off\ntimeout: 30\nfragments: [fragments/mechanisms.config, fragments/mechanisms-x86_64.config]\n",
         )
         .unwrap();
         again.name = "x86_64-lto-none-again".into();

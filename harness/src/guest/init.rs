@@ -8,9 +8,9 @@
 //! `-no-reboot` a reboot does).
 
 use super::protocol::{
-    cfi_probe_step, flipped_module_path, lkdtm_probe_step, LkdtmProbe, ModuleStep, EXEC_RODATA,
-    LKDTM_LOAD_STEP, MARKER, MECH_FACTS_STEP, MODVERSIONS_PROBE, REPORT_STACK_CANARY, VDSO_STEP,
-    WARNING,
+    cfi_probe_step, flipped_module_path, lkdtm_probe_step, LkdtmProbe, ModuleStep, EXCEPTION,
+    EXEC_RODATA, LKDTM_LOAD_STEP, MARKER, MECH_FACTS_STEP, MODVERSIONS_PROBE, REPORT_STACK_CANARY,
+    VDSO_STEP,
 };
 use crate::case::{Case, CheckKind};
 use std::fmt::Write as _;
@@ -85,7 +85,7 @@ impl InitPlan {
         let lkdtm: Vec<LkdtmProbe> = [
             (CheckKind::Islands, EXEC_RODATA),
             (CheckKind::StackProtector, REPORT_STACK_CANARY),
-            (CheckKind::Orc, WARNING),
+            (CheckKind::Orc, EXCEPTION),
         ]
         .into_iter()
         .filter(|(k, _)| check && case.wants(*k))

@@ -168,9 +168,10 @@ pub const REPORT_STACK_CANARY: LkdtmProbe = LkdtmProbe {
     test: "REPORT_STACK_CANARY",
     repeat: 2,
 };
-/// A WARNING with a stack trace, for the unwinder to walk.
-pub const WARNING: LkdtmProbe = LkdtmProbe {
-    test: "WARNING",
+/// A NULL dereference: an Oops with a call trace for the unwinder to walk
+/// (tinyconfig has no CONFIG_BUG, so lkdtm's WARNING prints nothing).
+pub const EXCEPTION: LkdtmProbe = LkdtmProbe {
+    test: "EXCEPTION",
     repeat: 1,
 };
 
