@@ -611,6 +611,14 @@ fn scratch_cases(dir: &Path, case: &str, golden: &str) -> PathBuf {
     )
     .unwrap();
     std::fs::write(cases.join(format!("golden/{golden}.initcalls")), "").unwrap();
+    // The case's fragments, at the same place relative to it.
+    std::fs::create_dir_all(cases.join("fragments")).unwrap();
+    for f in std::fs::read_dir(repo().join("cases/fragments"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(f.path(), cases.join("fragments").join(f.file_name())).unwrap();
+    }
     cases
 }
 
