@@ -32,18 +32,12 @@ pub fn kcfi_evidence(data: &[u8], arch: &ArchProfile) -> Result<Vec<KcfiCount>> 
                     .count() as u64,
             ),
             KcfiMarker::A64Brk { lo, hi } => {
-                let mut n = 0u64;
-                for s in file.sections().filter(|s| s.kind() == SectionKind::Text) {
-                    let bytes = s.data().unwrap_or(&[]);
-                    n += bytes
-                        .chunks_exact(4)
-                        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-                        // BRK #imm16: 1101 0100 001 imm16 000 00
-                        .filter(|w| w & 0xFFE0_001F == 0xD420_0000)
-                        .map(|w| (w >> 5) & 0xFFFF)
-                        .filter(|imm| (*lo..=*hi).contains(imm))
-                        .count() as u64;
-                }
+                let n = a64_words(&file)
+                    // BRK #imm16: 1101 0100 001 imm16 000 00
+                    .filter(|w| w & 0xFFE0_001F == 0xD420_0000)
+                    .map(|w| (w >> 5) & 0xFFFF)
+                    .filter(|imm| (*lo..=*hi).contains(imm))
+                    .count() as u64;
                 (format!("BRK #{lo:#x}..#{hi:#x} trap instructions"), n)
             }
         };
@@ -58,15 +52,23 @@ pub fn kcfi_evidence(data: &[u8], arch: &ArchProfile) -> Result<Vec<KcfiCount>> 
 /// nothing.
 pub fn a64_indirect_calls(data: &[u8]) -> Result<u64> {
     let file = object::File::parse(data).context("not an ELF file")?;
-    let mut n = 0u64;
-    for s in file.sections().filter(|s| s.kind() == SectionKind::Text) {
-        let bytes = s.data().unwrap_or(&[]);
-        n += bytes
-            .chunks_exact(4)
-            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-            // BLR Xn: 1101 0110 0011 1111 0000 00 Rn 00000
-            .filter(|w| w & 0xFFFF_FC1F == 0xD63F_0000)
-            .count() as u64;
-    }
-    Ok(n)
+    Ok(a64_words(&file)
+        // BLR Xn: 1101 0110 0011 1111 0000 00 Rn 00000
+        .filter(|w| w & 0xFFFF_FC1F == 0xD63F_0000)
+        .count() as u64)
+}
+
+/// Every little-endian 32-bit word of the file's code sections (AArch64
+/// instructions).
+fn a64_words<'d>(file: &object::File<'d>) -> impl Iterator<Item = u32> + 'd {
+    file.sections()
+        .filter(|s| s.kind() == SectionKind::Text)
+        .flat_map(|s| {
+            s.data()
+                .unwrap_or(&[])
+                .chunks_exact(4)
+                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        })
+        .collect::<Vec<u32>>()
+        .into_iter()
 }
