@@ -137,29 +137,27 @@ pub fn boot_check(
             frames += 1;
         }
     }
-    if !unreliable.is_empty() {
-        return CheckResult::new(
-            BOOT,
-            Status::Fail,
-            format!(
-                "the Oops's trace has {} unreliable (`? `) frames: {}",
-                unreliable.len(),
-                unreliable[0]
-            ),
-        )
-        .with(unreliable);
-    }
+    // x86's dumper also prints stale text addresses it finds on the stack
+    // as `? ` lines even with right ORC data (seen here: `? __switch_to`
+    // in an LTO-none kernel); without usable ORC every frame is one.
     if frames == 0 {
         return CheckResult::new(
             BOOT,
             Status::Fail,
-            "the Oops printed no call trace frames to judge",
-        );
+            format!(
+                "the Oops's trace has no reliable frame ({} unreliable `? ` lines)",
+                unreliable.len()
+            ),
+        )
+        .with(unreliable);
     }
     CheckResult::new(
         BOOT,
         Status::Pass,
-        format!("no ORC complaint; the lkdtm EXCEPTION Oops's trace has {frames} frames, none unreliable"),
+        format!(
+            "no ORC complaint; the lkdtm EXCEPTION Oops's trace has {frames} reliable frames ({} `? ` lines)",
+            unreliable.len()
+        ),
     )
 }
 

@@ -121,7 +121,20 @@ pub fn boot_check(console: Option<&Console>, boot: &CheckResult) -> CheckResult 
             format!("the vDSO's {} returned {} {at}", get("symbol"), get("rc")),
         );
     }
-    if get("ordered") != "1" {
+    // Judge the readings themselves: a kernel line interleaved with the
+    // probe's can cut the `ordered=` flag off.
+    let n = |k: &str| get(k).parse::<i64>().ok();
+    let ordered = match (n("before"), n("vdso"), n("after")) {
+        (Some(b), Some(v), Some(a)) => b <= v && v <= a,
+        _ => {
+            return CheckResult::new(
+                BOOT,
+                Status::Incomplete,
+                format!("the vDSO probe's line is unreadable {at}"),
+            )
+        }
+    };
+    if !ordered {
         return CheckResult::new(
             BOOT,
             Status::Fail,
