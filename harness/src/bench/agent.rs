@@ -246,6 +246,7 @@ impl AgentSession {
             results_dir: results_dir.to_owned(),
             accel: boot::Accel::Tcg,
             jobs: 1,
+            boot_jobs: 1,
             kernel_build: None,
             timeout: None,
             bless: false,

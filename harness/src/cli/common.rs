@@ -119,14 +119,16 @@ pub fn run_options(
     kernel_build: Option<&PathBuf>,
     timeout: Option<u64>,
 ) -> RunOptions {
+    let jobs = c.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
     RunOptions {
         results_dir: c.results.clone(),
         accel: c.accel,
-        jobs: c.jobs.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        }),
+        jobs,
+        boot_jobs: lto_harness::host::machine::boot_jobs(jobs),
         kernel_build: kernel_build.cloned(),
         timeout: timeout.map(Duration::from_secs),
         bless: false,

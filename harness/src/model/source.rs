@@ -80,6 +80,34 @@ impl SourceIdentity {
     }
 }
 
+/// Where a git tree's content came from: its root commit holds exactly
+/// the files of another source (the default git tree is the Debian
+/// tarball committed as it is), so a build of that commit, clean, is the
+/// same build as one of the other source and shares its cache entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContentOrigin {
+    /// The commit whose tree is the other source's files.
+    pub commit: String,
+    /// The other source's [`SourceIdentity::key`].
+    pub key: String,
+}
+
+/// The key a build of `identity` is cached under: the origin's key when
+/// the checkout is the origin commit, clean; else the identity's own.
+pub fn content_key(identity: &SourceIdentity, origin: Option<&ContentOrigin>) -> String {
+    match (identity, origin) {
+        (
+            SourceIdentity::Git {
+                commit,
+                diff_sha256: None,
+                ..
+            },
+            Some(o),
+        ) if *commit == o.commit => o.key.clone(),
+        _ => identity.key(),
+    }
+}
+
 /// The first `n` characters of a hash (all of it when shorter).
 fn short(s: &str, n: usize) -> &str {
     s.get(..n).unwrap_or(s)
@@ -88,6 +116,27 @@ fn short(s: &str, n: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_origin_commit_clean_shares_the_origin_key() {
+        let origin = ContentOrigin {
+            commit: "c".repeat(40),
+            key: "tarball:abc".into(),
+        };
+        let at = |commit: &str, diff: Option<&str>| SourceIdentity::Git {
+            path: "/t".into(),
+            commit: commit.into(),
+            dirty: diff.is_some(),
+            diff_sha256: diff.map(str::to_owned),
+        };
+        let clean = at(&origin.commit, None);
+        assert_eq!(content_key(&clean, Some(&origin)), "tarball:abc");
+        assert_eq!(content_key(&clean, None), clean.key());
+        let dirty = at(&origin.commit, Some("d"));
+        assert_eq!(content_key(&dirty, Some(&origin)), dirty.key());
+        let other = at(&"e".repeat(40), None);
+        assert_eq!(content_key(&other, Some(&origin)), other.key());
+    }
 
     #[test]
     fn describe_never_panics_on_short_hashes() {

@@ -1,8 +1,9 @@
 //! Run: drives the stages and checks for the selected cases. A build
 //! thread builds kernels one after another (each `make -jN` uses every
-//! core); the calling thread writes each case's initramfs, boots it and
-//! judges it as soon as its kernel is ready, so boots overlap the next
-//! build. In order, for one case:
+//! core); up to [`RunOptions::boot_jobs`] boot workers each take the next
+//! kernel that is ready, write its case's initramfs, boot it and judge it,
+//! so boots overlap the next build and each other (a TCG guest keeps one
+//! core busy). In order, for one case:
 //!
 //! [`preflight`] (before anything, for all cases) → [`build_step`] →
 //! [`boot_step`] → judging (`crate::checks`) → [`retry`] (new boots of the
@@ -35,7 +36,7 @@ use crate::stages::build::{self, Builder, BuiltKernel};
 use crate::stages::source::KernelSource;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Everything a run needs that does not depend on the case.
@@ -51,6 +52,8 @@ pub struct RunOptions {
     pub results_dir: PathBuf,
     pub accel: Accel,
     pub jobs: usize,
+    /// How many cases boot at once (each TCG guest keeps one core busy).
+    pub boot_jobs: usize,
     /// Judge this existing `O=` directory instead of building.
     pub kernel_build: Option<PathBuf>,
     /// Overrides every case's boot timeout.
@@ -126,8 +129,9 @@ pub fn run(
     let started_at = build::now_rfc3339();
     let t = Instant::now();
     let (tx, rx) = mpsc::channel::<(usize, BuildStep, Option<BuiltKernel>)>();
-    let mut results: Vec<Option<CaseResult>> = vec![None; cases.len()];
-    let mut judged: Vec<Option<Judged>> = (0..cases.len()).map(|_| None).collect();
+    let ready = Mutex::new(rx);
+    let done: Mutex<Vec<Option<(CaseResult, Judged)>>> =
+        Mutex::new((0..cases.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         s.spawn(move || {
             for (i, case) in cases.iter().enumerate() {
@@ -137,12 +141,30 @@ pub fn run(
                 }
             }
         });
-        for (i, build_step, kernel) in rx {
-            let (r, j) = run_case(cases[i], build_step, kernel, env, opts, prepared, reporter);
-            results[i] = Some(r);
-            judged[i] = Some(j);
+        for _ in 0..opts.boot_jobs.clamp(1, cases.len().max(1)) {
+            s.spawn(|| loop {
+                // The lock is held only to take the next ready kernel.
+                let next = ready.lock().map_or(None, |rx| rx.recv().ok());
+                let Some((i, build_step, kernel)) = next else {
+                    return;
+                };
+                let r = run_case(cases[i], build_step, kernel, env, opts, prepared, reporter);
+                if let Ok(mut d) = done.lock() {
+                    d[i] = Some(r);
+                }
+            });
         }
     });
+    let (results, judged): (Vec<_>, Vec<_>) = done
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|o| match o {
+            Some((r, j)) => (Some(r), Some(j)),
+            None => (None, None),
+        })
+        .unzip();
+    let judged: Vec<Option<Judged>> = judged;
     let mut cases_out: Vec<CaseResult> = results.into_iter().flatten().collect();
     hygiene::judge(cases, &mut cases_out, reporter);
     let blessed = if opts.bless {

@@ -6,7 +6,7 @@
 //! series tests): made once in the cache, its commit the same everywhere.
 
 use crate::host::cache::{self, Cache};
-use crate::model::source::SourceIdentity;
+use crate::model::source::{content_key, ContentOrigin, SourceIdentity};
 use crate::model::Fault;
 use serde::Serialize;
 use std::io::Read;
@@ -27,6 +27,8 @@ const GIT_TREE_EMAIL: &str = "lto-harness@localhost";
 const GIT_TREE_DATE: &str = "2026-01-01T00:00:00Z";
 /// Inside the git tree's `.git`: written last, holds the commit.
 const GIT_TREE_READY: &str = "lto-harness-ready";
+/// The [`ContentOrigin`] of a default git tree, in its `.git`.
+const GIT_TREE_ORIGIN: &str = "lto-harness-origin.json";
 
 /// Why a kernel tree could not be had. Each variant's message is the one
 /// the user reads (with its cause after a `: ` under `{:#}`).
@@ -129,6 +131,10 @@ pub struct KernelSource {
     pub identity: SourceIdentity,
     /// `VERSION.PATCHLEVEL.SUBLEVEL` from the top Makefile.
     pub version: String,
+    /// For a checkout of (a worktree of) the default git tree: the commit
+    /// that is the tarball's files, and the tarball's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<ContentOrigin>,
 }
 
 impl KernelSource {
@@ -199,7 +205,14 @@ impl KernelSource {
                 sha256,
             },
             version,
+            origin: None,
         })
+    }
+
+    /// What builds of this tree are cached under: the default git tree's
+    /// root commit, clean, shares the tarball's builds.
+    pub fn cache_key(&self) -> String {
+        content_key(&self.identity, self.origin.as_ref())
     }
 
     /// Any kernel tree: a git checkout or a plain directory.
@@ -221,18 +234,18 @@ impl KernelSource {
         if root.join(".config").exists() || root.join("include/config/auto.conf").exists() {
             return Err(SourceError::ConfiguredInTree { root });
         }
-        let identity = if root.join(".git").exists() {
-            git_identity(&root)?
+        let (identity, origin) = if root.join(".git").exists() {
+            (git_identity(&root)?, read_origin(&root))
         } else {
-            SourceIdentity::Tree {
-                fingerprint: tree_fingerprint(&root)?,
-                path: root.clone(),
-            }
+            let fingerprint = tree_fingerprint(&root)?;
+            let path = root.clone();
+            (SourceIdentity::Tree { fingerprint, path }, None)
         };
         Ok(KernelSource {
             root,
             identity,
             version,
+            origin,
         })
     }
 }
@@ -269,6 +282,7 @@ fn git_tree_of(cache: &Cache, src: &KernelSource) -> Result<GitTree, SourceError
         .lock(&format!("src-{id}-git"))
         .map_err(SourceError::Cache)?;
     if let Some(tree) = read_ready(&dest, &ready) {
+        write_origin(&dest.join(".git"), &tree.commit, &src.identity)?;
         return Ok(tree);
     }
     require("git", "git")?;
@@ -299,6 +313,7 @@ fn git_tree_of(cache: &Cache, src: &KernelSource) -> Result<GitTree, SourceError
     let commit = String::from_utf8_lossy(&fixed_git(repo, &["rev-parse", "HEAD"])?)
         .trim()
         .to_owned();
+    write_origin(&repo.join(".git"), &commit, &src.identity)?;
     let marker = repo.join(".git").join(GIT_TREE_READY);
     std::fs::write(&marker, format!("{commit}\n"))
         .map_err(io(format!("writing {}", marker.display())))?;
@@ -316,6 +331,31 @@ fn git_tree_of(cache: &Cache, src: &KernelSource) -> Result<GitTree, SourceError
         branch: DEFAULT_GIT_BRANCH.to_owned(),
         commit,
     })
+}
+
+/// Records in `git_dir` that `commit` is `from`'s files (once: trees made
+/// before the record existed get it the next time they are used).
+fn write_origin(git_dir: &Path, commit: &str, from: &SourceIdentity) -> Result<(), SourceError> {
+    let path = git_dir.join(GIT_TREE_ORIGIN);
+    if path.exists() {
+        return Ok(());
+    }
+    let origin = ContentOrigin {
+        commit: commit.to_owned(),
+        key: from.key(),
+    };
+    let writing = format!("writing {}", path.display());
+    let json = serde_json::to_vec_pretty(&origin).map_err(|e| io(writing.clone())(e.into()))?;
+    cache::write_atomic(&path, &json).map_err(|e| io(writing)(std::io::Error::other(e)))
+}
+
+/// The origin record of the repository `root` is a checkout (or linked
+/// worktree) of, if it is a default git tree.
+fn read_origin(root: &Path) -> Option<ContentOrigin> {
+    let common = git(root, &["rev-parse", "--git-common-dir"]).ok()?;
+    let common = PathBuf::from(String::from_utf8_lossy(&common).trim());
+    let text = std::fs::read_to_string(root.join(common).join(GIT_TREE_ORIGIN)).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// The git tree at `dest` when its marker says it is whole.

@@ -12,6 +12,7 @@
 //! saved whole to `build.log`, and a failure carries the last error lines.
 
 mod make;
+pub mod seed;
 
 pub use make::{error_tail, now_rfc3339, run_logged, shell_line};
 
@@ -260,7 +261,7 @@ impl Builder<'_> {
         for (_, text) in &fragments {
             requested.extend(config::parse_config(text));
         }
-        let source_key = self.source.identity.key();
+        let source_key = self.source.cache_key();
         let mut parts: Vec<(&str, &[u8])> = vec![
             ("layout", LAYOUT_VERSION.as_bytes()),
             ("source", source_key.as_bytes()),
@@ -274,11 +275,10 @@ impl Builder<'_> {
         }
         let config_key = cache::hash_parts(parts);
         let work_key = self.source.identity.work_key();
-        let src_short = &cache::hash_parts([("s", work_key.as_bytes())])[..12];
         Ok(BuildPlan {
             case: case.name.clone(),
             arch,
-            work_dir: self.cache.work_dir(&format!("{src_short}-{}", case.name)),
+            work_dir: self.cache.work_dir(&work_dir_name(&work_key, &case.name)),
             fragments,
             requested,
             base: case.base.clone(),
@@ -416,6 +416,11 @@ impl Builder<'_> {
         final_config: &str,
         progress: &dyn BuildProgress,
     ) -> Result<Made, BuildError> {
+        let seeded = if plan.work_dir.join("vmlinux").exists() {
+            None
+        } else {
+            self.seed(plan, final_config, progress)
+        };
         std::fs::create_dir_all(&plan.work_dir).map_err(infra)?;
         // The O= dir may hold another config from an earlier run: make it ours.
         let cfg_path = plan.work_dir.join(".config");
@@ -425,12 +430,16 @@ impl Builder<'_> {
         let commands = self.commands(plan);
         let build_cmd = commands.last().expect("build command").clone();
         let log = plan.work_dir.join("lto-harness-build.log");
+        if let Some(line) = &seeded {
+            std::fs::write(&log, format!("# {line}\n")).map_err(infra)?;
+        }
         progress.phase(&plan.case, "make");
         let wrapper_before = self.cc_wrapper.map(|w| w.counters());
         let t = Instant::now();
-        let (status, usage) =
-            run_logged(&build_cmd, &log, false, &|l| progress.line(&plan.case, l))
-                .map_err(infra)?;
+        let (status, usage) = run_logged(&build_cmd, &log, seeded.is_some(), &|l| {
+            progress.line(&plan.case, l)
+        })
+        .map_err(infra)?;
         let wall_seconds = t.elapsed().as_secs_f64();
         if !status.success() {
             return Err(BuildError::Failed {
@@ -453,6 +462,56 @@ impl Builder<'_> {
             cc_wrapper,
             log,
         })
+    }
+
+    /// A git worktree's first build starts from the `O=` dir of its
+    /// origin's build of the same case, when there is one with this config
+    /// (see [`seed`]). Anything amiss means a cold build, as without it.
+    fn seed(
+        &self,
+        plan: &BuildPlan,
+        final_config: &str,
+        progress: &dyn BuildProgress,
+    ) -> Option<String> {
+        let origin = self.source.origin.as_ref()?;
+        if self.source.identity.work_key() == origin.key {
+            return None;
+        }
+        let donor = self.cache.work_dir(&work_dir_name(&origin.key, &plan.case));
+        let _donor_lock = self
+            .cache
+            .lock(&format!("work-{}", dir_name(&donor)))
+            .ok()?;
+        if !seed::donor_is_usable(&donor, final_config) {
+            return None;
+        }
+        let donor_src = seed::donor_source(&donor)?;
+        let root = &self.source.root;
+        let git = |args: &[&str]| crate::stages::source::git(root, args);
+        let diff = git(&["diff", "--name-only", &origin.commit]).ok()?;
+        let untracked = git(&["ls-files", "--others", "--exclude-standard"]).ok()?;
+        let changed: Vec<PathBuf> = String::from_utf8_lossy(&diff)
+            .lines()
+            .chain(String::from_utf8_lossy(&untracked).lines())
+            .map(PathBuf::from)
+            .collect();
+        progress.phase(&plan.case, "seed");
+        if plan.work_dir.exists() {
+            std::fs::remove_dir_all(&plan.work_dir).ok()?;
+        }
+        let t = Instant::now();
+        let s = seed::seed(&donor, &donor_src, &plan.work_dir, root, &changed).ok()?;
+        let line = format!(
+            "seeded from {} in {:.1} s: {} files, {} kbuild records renamed, {} sources differ from {}",
+            donor.display(),
+            t.elapsed().as_secs_f64(),
+            s.files,
+            s.rewritten,
+            s.touched_sources,
+            &origin.commit[..origin.commit.len().min(12)]
+        );
+        progress.line(&plan.case, &line);
+        Some(line)
     }
 
     /// Copies the artefacts out of the work dir with their metadata.json and
@@ -612,7 +671,7 @@ impl Builder<'_> {
     }
 
     fn build_key(&self, plan: &BuildPlan, final_config: &str) -> String {
-        let source_key = self.source.identity.key();
+        let source_key = self.source.cache_key();
         let targets = plan.arch.make_targets.join(" ");
         cache::hash_parts([
             ("layout", LAYOUT_VERSION.as_bytes()),
@@ -636,6 +695,12 @@ fn link_libraries(cmd: &str) -> Vec<String> {
         .take_while(|w| *w != "--end-group")
         .map(str::to_owned)
         .collect()
+}
+
+/// The `O=` dir name of `case` for a source's work key.
+fn work_dir_name(work_key: &str, case: &str) -> String {
+    let src_short = &cache::hash_parts([("s", work_key.as_bytes())])[..12];
+    format!("{src_short}-{case}")
 }
 
 fn dir_name(p: &Path) -> String {
