@@ -9,9 +9,12 @@
 //! the tree with no `O=` dir of its own yet gets a copy of the tarball's
 //! `O=` dir in which:
 //!
-//! * kbuild's records of the source path (`.*.cmd` and `.*.d` files, the
-//!   generated `Makefile`, the `source` link) name this tree, so every
-//!   saved command matches the one make is about to run;
+//! * kbuild's records of the source path and of the `O=` path (`.*.cmd`
+//!   and `.*.d` files, the generated `Makefile`, the `source` link) name
+//!   this tree and this dir, so every saved command matches the one make
+//!   is about to run (the kernel's own commands name only the source
+//!   path; objtool's build, under `tools/`, names the `O=` dir too, and a
+//!   rebuilt objtool would rebuild every object it checks);
 //! * every copied file has one time, *now*, newer than any file of the
 //!   worktree (all checked out before), so make takes every object as up
 //!   to date…
@@ -80,8 +83,16 @@ pub fn seed(
         rewritten: 0,
         touched_sources: 0,
     };
-    let from = format!("{}/", donor_src.display());
-    let to = format!("{}/", src.display());
+    let renames = [
+        (
+            format!("{}/", donor_src.display()),
+            format!("{}/", src.display()),
+        ),
+        (
+            format!("{}/", donor.display()),
+            format!("{}/", dest.display()),
+        ),
+    ];
     let mut stack = vec![copy.clone()];
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -101,9 +112,16 @@ pub fn seed(
             }
             let top_makefile = p == copy.join("Makefile");
             if top_makefile || records_paths(&e.file_name().to_string_lossy()) {
-                let bytes = std::fs::read(&p)?;
-                if let Some(new) = replace_all(&bytes, from.as_bytes(), to.as_bytes()) {
-                    std::fs::write(&p, new)?;
+                let mut bytes = std::fs::read(&p)?;
+                let mut changed = false;
+                for (from, to) in &renames {
+                    if let Some(new) = replace_all(&bytes, from.as_bytes(), to.as_bytes()) {
+                        bytes = new;
+                        changed = true;
+                    }
+                }
+                if changed {
+                    std::fs::write(&p, bytes)?;
                     seeded.rewritten += 1;
                 }
             }
@@ -192,6 +210,13 @@ mod tests {
         )
         .unwrap();
         std::fs::write(donor.join("init/main.o"), format!("\0bitcode {old}/init")).unwrap();
+        std::fs::create_dir_all(donor.join("tools/objtool")).unwrap();
+        let donor_o = donor.display().to_string();
+        std::fs::write(
+            donor.join("tools/objtool/.check.o.cmd"),
+            format!("cmd := cc -I{donor_o}/tools/objtool/include -c {old}/tools/objtool/check.c\n"),
+        )
+        .unwrap();
         std::fs::write(donor.join("Makefile"), format!("include {old}/Makefile\n")).unwrap();
         std::os::unix::fs::symlink(&old_src, donor.join("source")).unwrap();
         std::fs::write(donor.join(".config"), "CONFIG_X=y\n").unwrap();
@@ -209,9 +234,17 @@ mod tests {
             &[PathBuf::from("init/version.c"), PathBuf::from("gone.c")],
         )
         .unwrap();
-        assert_eq!(s.rewritten, 2, "{s:?}");
-        assert_eq!(s.touched_sources, 1);
+        assert_eq!(s.rewritten, 3, "{s:?}");
         let new = new_src.display().to_string();
+        let tools = std::fs::read_to_string(dest.join("tools/objtool/.check.o.cmd")).unwrap();
+        assert_eq!(
+            tools,
+            format!(
+                "cmd := cc -I{}/tools/objtool/include -c {new}/tools/objtool/check.c\n",
+                dest.display()
+            )
+        );
+        assert_eq!(s.touched_sources, 1);
         let cmd = std::fs::read_to_string(dest.join("init/.main.o.cmd")).unwrap();
         assert!(
             cmd.contains(&format!("-I{new}/include -c {new}/init/main.c")),
