@@ -32,6 +32,18 @@ fn out_dir(name: &str) -> PathBuf {
 fn harness(args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args).current_dir(repo()).stdin(Stdio::null());
+    // A test binary that is interrupted or killed takes its harnesses with
+    // it: each gets the SIGINT a user's Ctrl-C would send, and stops its
+    // make and QEMU groups as it does then.
+    // SAFETY: prctl is async-signal-safe and touches no memory.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     // Test runs must not land in the user's performance history.
     c.env(
         "LTO_HARNESS_HISTORY",

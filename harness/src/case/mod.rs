@@ -129,6 +129,11 @@ pub struct Case {
     pub fragments: Vec<PathBuf>,
     /// Inline config symbols: `CONFIG_FOO: y`.
     pub config: BTreeMap<String, String>,
+    /// Variables on make's command line for the kernel build, which
+    /// override the kernel's Makefiles: `CFLAGS_REMOVE_vdso.o:
+    /// $(CC_FLAGS_LTO)` builds every `vdso.o` outside LTO. Part of the
+    /// build key.
+    pub make_vars: BTreeMap<String, String>,
     /// Extra kernel command-line words.
     pub cmdline: Vec<String>,
     pub timeout_secs: u64,

@@ -51,6 +51,8 @@ struct CaseFile {
     #[serde(default)]
     config: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
+    make_vars: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
     cmdline: Vec<String>,
     #[serde(default)]
     timeout: Option<Spanned<u64>>,
@@ -78,6 +80,7 @@ impl Case {
         let base = base(&at, raw.base.as_ref())?;
         let fragments = fragments(&at, dir, &raw.fragments)?;
         let config = config(&at, &raw.config)?;
+        let make_vars = make_vars(&at, &raw.make_vars)?;
         let timeout_secs = timeout(&at, raw.timeout.as_ref())?;
         let modules = modules(&at, &raw.modules)?;
         let checks = checks(&at, &raw, !modules.is_empty())?;
@@ -94,6 +97,7 @@ impl Case {
             base,
             fragments,
             config,
+            make_vars,
             cmdline: raw.cmdline,
             timeout_secs,
             modules,
@@ -226,6 +230,32 @@ fn config(
         let symbol = k.strip_prefix("CONFIG_").is_some_and(symbol_chars);
         if !symbol {
             return Err(at.field(v, format!("config: key `{k}` is not a CONFIG_ symbol")));
+        }
+        out.insert(k.clone(), v.value.clone());
+    }
+    Ok(out)
+}
+
+/// `make_vars:`: make variable names (letters, digits, `_`, `.`, `-`, not
+/// starting with a digit or `-`) to one-line values; located at the value.
+fn make_vars(
+    at: &At,
+    vars: &BTreeMap<String, Spanned<String>>,
+) -> Result<BTreeMap<String, String>, CaseError> {
+    let name_ok = |k: &str| {
+        k.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in vars {
+        if !name_ok(k) {
+            return Err(at.field(v, format!("make_vars: `{k}` is not a make variable name")));
+        }
+        if v.value.contains(['\n', '\r']) {
+            return Err(at.field(v, format!("make_vars: `{k}`'s value is more than one line")));
         }
         out.insert(k.clone(), v.value.clone());
     }
@@ -489,6 +519,22 @@ mod tests {
         assert_eq!(line, 5);
         let (line, _, _) = err_at("arch: x86_64\nlto: none\ncfi: off\nbase: rm -rf\n");
         assert_eq!(line, 4);
+        let (line, _, msg) = err_at("arch: x86_64\nlto: none\ncfi: off\nmake_vars:\n  'A B': x\n");
+        assert_eq!(line, 5);
+        assert!(msg.contains("make_vars"), "{msg}");
+    }
+
+    #[test]
+    fn make_vars_are_read() {
+        let c = Case::parse(
+            Path::new("/c/a.yaml"),
+            "arch: arm64\nlto: thin\ncfi: on\nmake_vars:\n  CFLAGS_REMOVE_vdso.o: $(CC_FLAGS_LTO)\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.make_vars.get("CFLAGS_REMOVE_vdso.o").map(String::as_str),
+            Some("$(CC_FLAGS_LTO)")
+        );
     }
 
     #[test]

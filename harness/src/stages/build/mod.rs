@@ -4,9 +4,14 @@
 //! * the *config key* hashes what determines the final `.config` (source
 //!   identity, base target, every fragment's text, toolchain version); its
 //!   memo lets a warm run find the final config without running make;
-//! * the *build key* hashes the source identity, the final `.config`, the
-//!   toolchain version and the harness fragment. A published
-//!   `builds/<key>/` (renamed into place only once whole) is reused as is.
+//! * the *build key* hashes the source (by [`KernelSource::cache_key`]:
+//!   the default git tree's root commit is the tarball), the final
+//!   `.config`, the toolchain version, the harness fragment and the case's
+//!   `make_vars`. A published `builds/<key>/` (renamed into place only
+//!   once whole) is reused as is.
+//!
+//! A git worktree's first build may start from a copy of another tree's
+//! `O=` dir ([`seed`]).
 //!
 //! make runs in its own process group (see [`crate::host::proc`]); its output is
 //! saved whole to `build.log`, and a failure carries the last error lines.
@@ -49,6 +54,9 @@ pub struct BuildPlan {
     pub requested: Requested,
     pub base: String,
     pub config_key: String,
+    /// `NAME=value` words on the build's make command line (the case's
+    /// `make_vars`).
+    pub make_vars: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -283,6 +291,11 @@ impl Builder<'_> {
             requested,
             base: case.base.clone(),
             config_key,
+            make_vars: case
+                .make_vars
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
         })
     }
 
@@ -339,6 +352,7 @@ impl Builder<'_> {
                 .map(|p| p.display().to_string()),
         );
         let mut build = with(&[format!("-j{}", self.jobs)]);
+        build.extend(plan.make_vars.iter().cloned());
         build.extend(plan.arch.make_targets.iter().map(|s| s.to_string()));
         vec![
             with(std::slice::from_ref(&plan.base)),
@@ -673,7 +687,8 @@ impl Builder<'_> {
     fn build_key(&self, plan: &BuildPlan, final_config: &str) -> String {
         let source_key = self.source.cache_key();
         let targets = plan.arch.make_targets.join(" ");
-        cache::hash_parts([
+        let make_vars = plan.make_vars.join("\n");
+        let mut parts: Vec<(&str, &[u8])> = vec![
             ("layout", LAYOUT_VERSION.as_bytes()),
             ("source", source_key.as_bytes()),
             ("config", final_config.as_bytes()),
@@ -682,7 +697,12 @@ impl Builder<'_> {
             ("harness-fragment", config::HARNESS_FRAGMENT.as_bytes()),
             ("arch-fragment", plan.arch.config_fragment.as_bytes()),
             ("targets", targets.as_bytes()),
-        ])
+        ];
+        // Only when there are any: the keys of builds without stay the same.
+        if !make_vars.is_empty() {
+            parts.push(("make-vars", make_vars.as_bytes()));
+        }
+        cache::hash_parts(parts)
     }
 }
 
