@@ -1194,6 +1194,70 @@ fn mutate_initcall_order_reversed_is_killed() -> Result<(), Failed> {
     tree_untouched(&tree, &head)
 }
 
+/// `lto-harness mutate` with its default selection (every mutant not
+/// tagged `slow`): each is killed on every case it names, by one of the
+/// checks its `killed_by` names (`killed`, not `killed_elsewhere`), and
+/// every control still passes. The mutant kernels are incremental builds
+/// seeded from the shipped cases' `O=` dirs, cached after the first run.
+fn mutate_quick_mutants_are_killed_where_they_aim() -> Result<(), Failed> {
+    let _one_at_a_time = GIT_TREE.lock().unwrap_or_else(|e| e.into_inner());
+    let tree = kernel_git_tree()?;
+    let head = git(&tree, &["rev-parse", "HEAD"])?;
+    let cases = lto_harness::case::load_dir(&repo().join("cases")).map_err(|e| format!("{e}"))?;
+    let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    let all = lto_harness::mutate::file::load_dir(&repo().join("cases/mutants"), &names)
+        .map_err(|e| format!("{e}"))?;
+    let quick: Vec<&str> = lto_harness::mutate::file::select(&all, &[], false)?
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    ensure(quick.len() >= 2, || format!("quick mutants: {quick:?}"))?;
+    let res = out_dir("mutate-quick").join("results");
+    let t = Instant::now();
+    let out = run(harness(&["mutate", "--results", res.to_str().unwrap()]))?;
+    eprintln!(
+        "mutate::quick_mutants_are_killed_where_they_aim: {} mutants in {:.1} s",
+        quick.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let text = std::fs::read_to_string(res.join("mutate.json"))
+        .map_err(|e| format!("no mutate.json: {e}\n{}", describe(&out)))?;
+    ensure(out.status.code() == Some(0), || {
+        format!("mutate did not exit 0\n{text}\n{}", describe(&out))
+    })?;
+    let r: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let mutants = r["mutants"].as_array().cloned().unwrap_or_default();
+    let ran: Vec<&str> = mutants.iter().filter_map(|m| m["name"].as_str()).collect();
+    ensure(ran == quick, || format!("ran {ran:?}, expected {quick:?}"))?;
+    for m in &mutants {
+        let killed_by: Vec<&str> = m["killed_by"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        for row in m["cases"].as_array().into_iter().flatten() {
+            let failed: Vec<&str> = row["failures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["check"].as_str())
+                .collect();
+            let ok = match row["role"].as_str() {
+                Some("case") => {
+                    row["verdict"] == "killed" && failed.iter().any(|c| killed_by.contains(c))
+                }
+                Some("control") => row["verdict"] == "control_ok" && failed.is_empty(),
+                _ => false,
+            };
+            ensure(ok, || {
+                format!("mutant {}: {row}\nkilled_by: {killed_by:?}", m["name"])
+            })?;
+        }
+    }
+    tree_untouched(&tree, &head)
+}
+
 /// CI sharding: `run --shard 1/2` and `--shard 2/2`, then `merge`, give
 /// the same cases, statuses and checks as one unsharded run, and each shard
 /// ran a different, non-empty share. (Warm: both kernels are cached.)
@@ -1657,6 +1721,10 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "mutate::initcall_order_reversed_is_killed",
         mutate_initcall_order_reversed_is_killed,
+    ));
+    trials.push(Trial::test(
+        "mutate::quick_mutants_are_killed_where_they_aim",
+        mutate_quick_mutants_are_killed_where_they_aim,
     ));
     trials.push(Trial::test(
         "ci::sharded_runs_merge_to_one_run",
