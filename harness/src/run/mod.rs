@@ -144,14 +144,12 @@ pub fn run(
         for _ in 0..opts.boot_jobs.clamp(1, cases.len().max(1)) {
             s.spawn(|| loop {
                 // The lock is held only to take the next ready kernel.
-                let next = ready.lock().map_or(None, |rx| rx.recv().ok());
+                let next = ready.lock().unwrap_or_else(|e| e.into_inner()).recv().ok();
                 let Some((i, build_step, kernel)) = next else {
                     return;
                 };
                 let r = run_case(cases[i], build_step, kernel, env, opts, prepared, reporter);
-                if let Ok(mut d) = done.lock() {
-                    d[i] = Some(r);
-                }
+                done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
             });
         }
     });

@@ -371,8 +371,8 @@ fn read_ready(dest: &Path, ready: &Path) -> Option<GitTree> {
 /// Runs git in `root` with nothing of the user's configuration and the
 /// fixed identity and dates of [`default_git_tree`].
 fn fixed_git(root: &Path, args: &[&str]) -> Result<Vec<u8>, SourceError> {
-    let out = Command::new("git")
-        .arg("-C")
+    let mut cmd = Command::new("git");
+    cmd.arg("-C")
         .arg(root)
         .args(["-c", "core.autocrlf=false", "-c", "commit.gpgSign=false"])
         .args(args)
@@ -384,17 +384,8 @@ fn fixed_git(root: &Path, args: &[&str]) -> Result<Vec<u8>, SourceError> {
         .env("GIT_COMMITTER_NAME", GIT_TREE_NAME)
         .env("GIT_COMMITTER_EMAIL", GIT_TREE_EMAIL)
         .env("GIT_COMMITTER_DATE", GIT_TREE_DATE)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(io("running git: install the Debian package `git`"))?;
-    if !out.status.success() {
-        return Err(SourceError::Git {
-            args: args.iter().map(|a| a.to_string()).collect(),
-            root: root.to_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        });
-    }
-    Ok(out.stdout)
+        .stdin(std::process::Stdio::null());
+    git_output(cmd, root, args)
 }
 
 /// A host tool extraction needs, as [`SourceError::MissingTool`].
@@ -470,10 +461,15 @@ fn tarball_sha256(cache: &Cache, tarball: &Path) -> Result<String, SourceError> 
 
 /// Runs `git -C root args...` and returns its stdout.
 pub(crate) fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, SourceError> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(args)
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(root).args(args);
+    git_output(cmd, root, args)
+}
+
+/// Runs a git command (`args` in `root`, for the error) and returns its
+/// stdout, or [`SourceError::Git`] with its stderr.
+fn git_output(mut cmd: Command, root: &Path, args: &[&str]) -> Result<Vec<u8>, SourceError> {
+    let out = cmd
         .output()
         .map_err(io("running git: install the Debian package `git`"))?;
     if !out.status.success() {

@@ -522,7 +522,7 @@ impl Builder<'_> {
             s.files,
             s.rewritten,
             s.touched_sources,
-            &origin.commit[..origin.commit.len().min(12)]
+            origin.commit.get(..12).unwrap_or(&origin.commit)
         );
         progress.line(&plan.case, &line);
         Some(line)
