@@ -46,6 +46,21 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Case>, CaseError> {
     Ok(cases)
 }
 
+/// What [`select_named`] picks from: cases, mutants.
+pub trait Selectable {
+    fn name(&self) -> &str;
+    fn has_tag(&self, tag: &str) -> bool;
+}
+
+impl Selectable for Case {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn has_tag(&self, tag: &str) -> bool {
+        Case::has_tag(self, tag)
+    }
+}
+
 /// Picks cases by name; with no names, every case not tagged `slow` (unless
 /// `include_slow`). Naming a case always selects it.
 pub fn select<'a>(
@@ -53,6 +68,17 @@ pub fn select<'a>(
     names: &[String],
     include_slow: bool,
 ) -> Result<Vec<&'a Case>, String> {
+    select_named(all, names, include_slow, "case")
+}
+
+/// Picks `kind`s (cases, mutants) by name; with no names, every one not
+/// tagged `slow` (unless `include_slow`). Naming one always selects it.
+pub fn select_named<'a, T: Selectable>(
+    all: &'a [T],
+    names: &[String],
+    include_slow: bool,
+    kind: &str,
+) -> Result<Vec<&'a T>, String> {
     if names.is_empty() {
         return Ok(all
             .iter()
@@ -62,9 +88,9 @@ pub fn select<'a>(
     names
         .iter()
         .map(|n| {
-            all.iter().find(|c| &c.name == n).ok_or_else(|| {
-                let known: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
-                format!("no case named `{n}`; known cases: {}", known.join(", "))
+            all.iter().find(|c| c.name() == n).ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|c| c.name()).collect();
+                format!("no {kind} named `{n}`; known {kind}s: {}", known.join(", "))
             })
         })
         .collect()

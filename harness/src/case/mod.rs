@@ -12,7 +12,7 @@
 mod load;
 mod parse;
 
-pub use load::{load_dir, select};
+pub use load::{load_dir, select, select_named, Selectable};
 pub(crate) use parse::{first_line_of_error, valid_name};
 
 use crate::model::{Arch, Lto, Switch};

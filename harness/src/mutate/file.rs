@@ -322,21 +322,16 @@ pub fn select<'a>(
     names: &[String],
     include_slow: bool,
 ) -> Result<Vec<&'a Mutant>, String> {
-    if names.is_empty() {
-        return Ok(all
-            .iter()
-            .filter(|m| include_slow || !m.has_tag("slow"))
-            .collect());
+    crate::case::select_named(all, names, include_slow, "mutant")
+}
+
+impl crate::case::Selectable for Mutant {
+    fn name(&self) -> &str {
+        &self.name
     }
-    names
-        .iter()
-        .map(|n| {
-            all.iter().find(|m| &m.name == n).ok_or_else(|| {
-                let known: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
-                format!("no mutant named `{n}`; known mutants: {}", known.join(", "))
-            })
-        })
-        .collect()
+    fn has_tag(&self, tag: &str) -> bool {
+        Mutant::has_tag(self, tag)
+    }
 }
 
 #[cfg(test)]
