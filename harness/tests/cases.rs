@@ -1498,6 +1498,45 @@ fn compare_and_gate_classify_a_real_pair() -> Result<(), Failed> {
         out.status.code() == Some(0) && text.contains("persistent failure"),
         || describe(&out),
     )?;
+    // A night on which nothing was judged is not green: every boot of the
+    // baseline's cases times out (incomplete, exit 2), and gate says 2
+    // and why, whether it is given that run or makes it itself.
+    let stalled = dir.join("stalled");
+    let out = run(harness(&[
+        "run",
+        "--cases",
+        &format!("{fixtures}/old"),
+        "--timeout",
+        "1",
+        "--results",
+        stalled.to_str().unwrap(),
+    ]))?;
+    ensure(out.status.code() == Some(2), || describe(&out))?;
+    let out = run(harness(&[
+        "gate",
+        "--baseline",
+        old.to_str().unwrap(),
+        stalled.to_str().unwrap(),
+    ]))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure(
+        out.status.code() == Some(2)
+            && err.contains("gate: incomplete: steady boot")
+            && err.contains("not green"),
+        || describe(&out),
+    )?;
+    let out = run(harness(&[
+        "gate",
+        "--baseline",
+        old.to_str().unwrap(),
+        "--cases",
+        &format!("{fixtures}/old"),
+        "--timeout",
+        "1",
+        "--results",
+        dir.join("stalled-now").to_str().unwrap(),
+    ]))?;
+    ensure(out.status.code() == Some(2), || describe(&out))?;
     Ok(())
 }
 

@@ -125,6 +125,30 @@ pub fn console_verdict(events: &[Event]) -> CheckResult {
         (None, _) => CheckResult::new("boot", Status::Fail, "no kernel banner on the console"),
     }
 }
+/// The verdict on a saved log (`judge LOG`): the console verdict, except
+/// that a log in which the kernel said nothing at all (no banner, no
+/// failure, no init) is not a kernel that failed but nothing to judge:
+/// incomplete.
+pub fn log_verdict(events: &[Event]) -> CheckResult {
+    let kernel_spoke = events.iter().any(|e| {
+        is_bad(&e.kind)
+            || matches!(
+                e.kind,
+                EventKind::Banner { .. } | EventKind::RunInit { .. } | EventKind::Marker { .. }
+            )
+    });
+    if kernel_spoke {
+        console_verdict(events)
+    } else {
+        CheckResult::new(
+            "boot",
+            Status::Incomplete,
+            "nothing to judge: no kernel banner, failure or init in the log \
+             (not a kernel console, or cut before the kernel started)",
+        )
+    }
+}
+
 /// The boot verdict: the console verdict, refined by how QEMU ended.
 pub fn boot_verdict(outcome: &BootOutcome) -> CheckResult {
     let console = console_verdict(&outcome.events);
@@ -171,4 +195,46 @@ fn first_line(s: &str) -> String {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("(nothing)");
     l.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn log(rel: &str) -> Vec<Event> {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/console")
+            .join(rel);
+        crate::console::parse_log(&std::fs::read(&p).unwrap())
+    }
+
+    #[test]
+    fn a_saved_log_whose_only_failure_is_a_panic_names_the_panic_first() {
+        for name in [
+            "test_kernel_panic_interrupt.log",
+            "test_pound_no_prefix.log",
+        ] {
+            let v = log_verdict(&log(&format!("kunit/{name}")));
+            assert_eq!(v.status, Status::Fail, "{name}: {v:?}");
+            assert!(
+                v.message
+                    .contains("Kernel panic - not syncing: VFS: Unable to mount root fs"),
+                "{name}: {}",
+                v.message
+            );
+        }
+    }
+
+    #[test]
+    fn a_saved_log_without_a_kernel_is_nothing_to_judge() {
+        let v = log_verdict(&log("kunit/test_is_test_passed-all_passed.log"));
+        assert_eq!(v.status, Status::Incomplete, "{v:?}");
+        assert_eq!(log_verdict(&[]).status, Status::Incomplete);
+        // Real boot logs are judged as before.
+        for name in ["x86_64-tiny-none.log", "arm64-tiny-none.log"] {
+            let events = log(name);
+            assert_eq!(log_verdict(&events), console_verdict(&events), "{name}");
+        }
+    }
 }

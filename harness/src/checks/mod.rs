@@ -52,7 +52,7 @@ pub mod modversions;
 pub mod orc;
 pub mod vdso;
 
-pub use boot::{boot_verdict, console_verdict, describe, probe_windows};
+pub use boot::{boot_verdict, console_verdict, describe, log_verdict, probe_windows};
 pub use console_view::{Console, Step};
 pub use facts::KernelFacts;
 

@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// Only these workloads (comma-separated).
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
+    /// Limit, in seconds, for one boot to the agent or one workload
+    /// sample (not for a boot's whole plan).
+    #[arg(long, value_name = "SECONDS")]
+    step_timeout: Option<u64>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -92,6 +96,9 @@ fn options(args: &BenchArgs) -> BenchOptions {
         bopts.samples = s.max(1);
     }
     bopts.workloads = args.workloads.clone();
+    if let Some(t) = args.step_timeout {
+        bopts.step_timeout = std::time::Duration::from_secs(t.max(1));
+    }
     bopts
 }
 

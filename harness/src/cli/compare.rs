@@ -1,7 +1,9 @@
 //! `compare`: classifies every step and check of two runs (regression,
 //! fixed, new, missing, persistent failure, unstable). `gate`: the same
-//! report, but exits 1 on regressions only; without NEW it runs the cases
-//! first and compares that run.
+//! report, then the gate's verdict (`lto_harness::compare::gate`): 1 on a
+//! regression, 2 when the new run lost or could not judge a case or item
+//! of the baseline, else 0; without NEW it runs the cases first and
+//! compares that run.
 
 use super::common::{CommonArgs, RunArgs};
 use anyhow::Result;
@@ -35,6 +37,13 @@ pub struct GateArgs {
     /// With no NEW: also run cases tagged `slow`.
     #[arg(long)]
     include_slow: bool,
+    /// With no NEW: override every case's boot timeout, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// A baseline case NEW may lack (e.g. one run by another shard);
+    /// repeatable. Any other missing case makes the gate exit 2.
+    #[arg(long, value_name = "CASE")]
+    allow_missing: Vec<String>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -53,26 +62,38 @@ pub fn compare(args: CompareArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// `gate`: compares NEW (or a run made now) with the baseline; 1 on a regression.
+/// `gate`: compares NEW (or a run made now) with the baseline; 1 on a
+/// regression, 2 on anything missing or incomplete, 0 only when neither.
 pub fn gate(cases_dir: &Path, args: GateArgs) -> Result<u8> {
     let baseline = args.baseline.clone();
+    let allow = args.allow_missing.clone();
+    // The baseline is read first: a bad one fails before a run is made.
+    let old = load_results(&baseline)?;
     let new = match &args.new {
         Some(p) => load_results(p)?,
         None => run_now(cases_dir, args)?,
     };
-    let old = load_results(&baseline)?;
     let c = lto_harness::compare::compare(&old, &new);
     for l in c.report() {
         println!("{l}");
     }
-    let n = c.regressions().count();
-    if n > 0 {
-        eprintln!("gate: {n} regression(s) against {}", baseline.display());
-        Ok(1)
-    } else {
-        eprintln!("gate: no regressions against {}", baseline.display());
-        Ok(0)
+    let v = lto_harness::compare::gate::verdict(&c, &new, &allow);
+    for l in v.report() {
+        eprintln!("gate: {l}");
     }
+    let code = v.exit_code();
+    let against = baseline.display();
+    match code {
+        0 => eprintln!("gate: pass: no regressions against {against}, nothing missing or incomplete"),
+        1 => eprintln!("gate: fail: {} regression(s) against {against}", v.regressions.len()),
+        _ => eprintln!(
+            "gate: incomplete: {} missing case(s), {} missing item(s), {} incomplete against {against}; not green",
+            v.missing_cases.len(),
+            v.missing_items.len(),
+            v.incomplete.len()
+        ),
+    }
+    Ok(code)
 }
 
 /// `gate` without NEW: runs the cases into --results (its exit code does
@@ -84,7 +105,7 @@ fn run_now(cases_dir: &Path, args: GateArgs) -> Result<RunResults> {
         include_slow: args.include_slow,
         dry_run: false,
         kernel_build: None,
-        timeout: None,
+        timeout: args.timeout,
         bless: false,
         retries: args.retries,
         shard: None,

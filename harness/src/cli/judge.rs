@@ -1,32 +1,67 @@
-//! `judge`: parses a saved console log, prints its events and the boot
-//! verdict, and exits 0 on pass, 1 on fail, 2 otherwise.
+//! `judge`: parses a saved console log and prints its verdict, the first
+//! failure and how many events of each kind it has (`--json`: every event,
+//! then the verdict, as JSON lines); exits 0 on pass, 1 on fail, 2 when
+//! there is nothing to judge.
 
 use anyhow::{Context, Result};
 use clap::Args;
 use lto_harness::checks;
+use lto_harness::console::Event;
 use lto_harness::model::Status;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct JudgeArgs {
     /// A console log saved by `run` (or any serial capture).
     log: PathBuf,
+    /// Print every console event, then the verdict, as JSON lines.
+    #[arg(long)]
+    json: bool,
 }
 
-/// `judge`: the console events of `args.log`, then its verdict.
+/// `judge`: the verdict of `args.log`, for a person or (`--json`) a program.
 pub fn judge(args: JudgeArgs) -> Result<u8> {
     let log = &args.log;
     let bytes = std::fs::read(log).with_context(|| format!("reading {}", log.display()))?;
     let events = lto_harness::console::parse_log(&bytes);
-    for e in &events {
-        println!("{:>6} {}", e.line, serde_json::to_string(&e.kind)?);
-    }
-    let v = checks::console_verdict(&events);
-    println!("verdict: {}: {}", v.status, v.message);
-    for d in &v.details {
-        println!("  {d}");
+    let v = checks::log_verdict(&events);
+    if args.json {
+        for e in &events {
+            println!("{}", serde_json::to_string(e)?);
+        }
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        print!("{}", summary(&v, &events));
     }
     Ok(exit_code(v.status))
+}
+
+/// The verdict and its reason, the failures behind it (the first is the
+/// cause to read first), and the events counted by kind.
+fn summary(v: &lto_harness::model::CheckResult, events: &[Event]) -> String {
+    let mut out = format!("{}: {}\n", v.status, v.message);
+    for d in &v.details {
+        out.push_str(&format!("  {d}\n"));
+    }
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for e in events {
+        let kind = serde_json::to_value(&e.kind)
+            .ok()
+            .and_then(|k| k["type"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "event".into());
+        *counts.entry(kind).or_default() += 1;
+    }
+    let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    out.push_str(&format!(
+        "events: {}\n",
+        if counts.is_empty() {
+            "none".to_string()
+        } else {
+            counts.join(", ")
+        }
+    ));
+    out
 }
 
 /// Pass is 0, fail is 1, anything else (incomplete, skipped) is 2.

@@ -1,8 +1,12 @@
 //! Compare: classify every step and check of two runs (results.json), the
 //! way a nightly job needs to read them: what regressed, what got fixed,
 //! what is new or missing, what keeps failing, and what is unstable (failed,
-//! then passed when the same kernel was booted again). `gate` fails only on
-//! regressions, so known failures can persist without blocking.
+//! then passed when the same kernel was booted again). [`gate`] fails on
+//! regressions, so known failures can persist without blocking, and is
+//! never green when the new run lost or could not judge what the baseline
+//! had.
+
+pub mod gate;
 
 use crate::model::results::RunResults;
 use crate::model::Status;
@@ -26,8 +30,11 @@ pub enum Class {
     New,
     /// Only in the baseline.
     Missing,
-    /// The new run could not say (incomplete or skipped).
+    /// The new run could not say (incomplete, or skipped where the
+    /// baseline had a verdict).
     Incomplete,
+    /// Skipped in both runs (a check that does not apply).
+    Skipped,
     /// Passes in both.
     Pass,
 }
@@ -42,6 +49,7 @@ impl Class {
             Class::New => "new",
             Class::Missing => "missing",
             Class::Incomplete => "incomplete",
+            Class::Skipped => "skipped",
             Class::Pass => "pass",
         }
     }
@@ -106,6 +114,9 @@ pub fn classify(old: Option<&Outcome>, new: Option<&Outcome>) -> Class {
         (None, Some(n)) if n.unstable() => Class::Unstable,
         (None, Some(_)) => Class::New,
         (Some(_), Some(n)) if n.unstable() => Class::Unstable,
+        (Some(o), Some(n)) if n.status == Status::Skipped && o.status == Status::Skipped => {
+            Class::Skipped
+        }
         (Some(_), Some(n)) if matches!(n.status, Status::Incomplete | Status::Skipped) => {
             Class::Incomplete
         }
@@ -132,13 +143,14 @@ impl RunComparison {
         self.entries.iter().filter(|e| e.class == Class::Regression)
     }
 
-    /// Lines for humans: every item that is not a plain pass, grouped by
+    /// Lines for humans: every item that is not a plain pass (or a skip in
+    /// both runs), grouped by
     /// class, most urgent first, then the counts.
     pub fn report(&self) -> Vec<String> {
         let mut entries: Vec<&Entry> = self
             .entries
             .iter()
-            .filter(|e| e.class != Class::Pass)
+            .filter(|e| !matches!(e.class, Class::Pass | Class::Skipped))
             .collect();
         entries.sort_by(|a, b| (a.class, &a.case, &a.item).cmp(&(b.class, &b.case, &b.item)));
         let mut out: Vec<String> = entries
@@ -236,6 +248,14 @@ mod tests {
             Class::Incomplete
         );
         assert_eq!(c(Some(o(Incomplete, &[])), Some(o(Fail, &[]))), Class::New);
+        assert_eq!(
+            c(Some(o(Pass, &[])), Some(o(Skipped, &[]))),
+            Class::Incomplete
+        );
+        assert_eq!(
+            c(Some(o(Skipped, &[])), Some(o(Skipped, &[]))),
+            Class::Skipped
+        );
         assert_eq!(c(Some(o(Pass, &[])), Some(o(Pass, &[]))), Class::Pass);
     }
 }

@@ -433,7 +433,7 @@ impl ConsoleParser {
     fn parse_into(&mut self, line: &str, out: &mut Vec<Event>) {
         self.line += 1;
         let (time, text) = split_prefix(line);
-        if let Some(kind) = classify(text) {
+        if let Some(kind) = classify(text).or_else(|| classify_indented(text)) {
             out.push(Event {
                 line: self.line,
                 time,
@@ -574,6 +574,18 @@ fn strip_caller(s: &str) -> Option<&str> {
 // ---------------------------------------------------------------------------
 // Classification
 // ---------------------------------------------------------------------------
+
+/// An indented message (a tab or spaces after the prefix, as captures
+/// that re-indent the console have, e.g. kunit_tool's test logs): only a
+/// panic or the banner counts; other indented lines are stack dumps,
+/// register lines and the like, where a `BUG:` or `Oops:` is not news.
+fn classify_indented(text: &str) -> Option<EventKind> {
+    let t = text.trim_start();
+    if t.len() == text.len() {
+        return None;
+    }
+    classify(t).filter(|k| matches!(k, EventKind::Panic { .. } | EventKind::Banner { .. }))
+}
 
 /// Classifies a message (prefixes already stripped).
 fn classify(text: &str) -> Option<EventKind> {
@@ -1170,9 +1182,10 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
         }
     }
 
-    #[test]
-    fn fuzz_parser_random_text() {
-        // Random fragments of keywords glued together must never panic.
+    /// Console text built from the parser's own vocabulary (so lines get
+    /// deep into every branch), noise, and any character.
+    fn console_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
         const WORDS: &[&str] = &[
             "@@LTOH ",
             "Linux version ",
@@ -1190,6 +1203,14 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
             " @ ",
             "-",
             "1",
+            "_",
+            "__",
+            "__initstub__kmod_",
+            "__initcall__kmod_",
+            ".llvm.",
+            "6",
+            "7s",
+            "rootfs",
             "CFI failure at ",
             "target: ",
             "expected type: ",
@@ -1204,17 +1225,65 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
             "<6>",
             "[    1.5]",
             "[ T1]",
+            "Kernel panic - not syncing: ",
+            "Oops: ",
+            "BUG: ",
+            "WARNING: CPU:",
+            "Call Trace:",
+            "\t",
             "\u{e9}",
+            "\u{fffd}",
             " ",
         ];
-        let mut rng = XorShift(42);
-        let mut parser = ConsoleParser::new();
-        for _ in 0..20_000 {
-            let mut line = String::new();
-            for _ in 0..rng.below(8) {
-                line.push_str(WORDS[rng.below(WORDS.len())]);
+        prop::collection::vec(
+            prop_oneof![
+                4 => prop::sample::select(WORDS).prop_map(str::to_owned),
+                1 => any::<String>(),
+            ],
+            0..10,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Any line: no panic, at most one event, numbered by the lines
+        /// fed; each initcall name normalises (what the checks do with
+        /// it, where a U+FFFD once panicked), and the same line always
+        /// gives the same event.
+        #[test]
+        fn parser_takes_any_line(lines in proptest::collection::vec(console_line(), 1..8)) {
+            let mut parser = ConsoleParser::new();
+            for (i, line) in lines.iter().enumerate() {
+                let events = parser.parse_line(line);
+                proptest::prop_assert!(events.len() <= 1);
+                for e in &events {
+                    proptest::prop_assert_eq!(e.line, i + 1);
+                    if let EventKind::InitcallStart { func, .. }
+                    | EventKind::InitcallReturn { func, .. } = &e.kind
+                    {
+                        let (name, _) = crate::elf::initcalls::normalise(func);
+                        proptest::prop_assert!(!name.is_empty() || func.is_empty());
+                    }
+                }
+                proptest::prop_assert_eq!(
+                    ConsoleParser::new().parse_line(line).into_iter().map(|e| e.kind).collect::<Vec<_>>(),
+                    events.into_iter().map(|e| e.kind).collect::<Vec<_>>()
+                );
             }
-            let _ = parser.parse_line(&line);
+        }
+
+        /// Any bytes, split anywhere: parse_log agrees with line-by-line
+        /// parsing and never panics.
+        #[test]
+        fn parse_log_takes_any_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+            let mut parser = ConsoleParser::new();
+            let by_line: Vec<Event> = split_lines(&bytes)
+                .iter()
+                .flat_map(|l| parser.parse_line(l))
+                .collect();
+            proptest::prop_assert_eq!(by_line, parse_log(&bytes));
         }
     }
 
@@ -1413,6 +1482,34 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
         assert_eq!(kind("initcall foo+0x0/0x1 returned x after 3 usecs"), None);
         assert_eq!(kind("initcall foo+0x0/0x1 returned 0 after -3 usecs"), None);
         assert_eq!(kind("initcall foo+0x0/0x1 blacklisted"), None);
+    }
+
+    #[test]
+    fn indented_panics_and_banners_count_but_indented_bugs_do_not() {
+        // kunit_tool's test_kernel_panic_interrupt.log and
+        // test_pound_no_prefix.log: a tab, or a space and no timestamp.
+        let panic = Some(EventKind::Panic {
+            text: "VFS: Unable to mount root fs on unknown-block(98,0)".into(),
+        });
+        assert_eq!(
+            kind("[    0.060000] \tKernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(98,0)"),
+            panic
+        );
+        assert_eq!(
+            kind(
+                " Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(98,0)"
+            ),
+            panic
+        );
+        assert!(matches!(
+            kind("\tLinux version 6.12.117 (u@h) (clang version 19) #1"),
+            Some(EventKind::Banner { .. })
+        ));
+        assert_eq!(
+            kind("[    3.1]   BUG: not at the start of the message"),
+            None
+        );
+        assert_eq!(kind("\t\t"), None);
     }
 
     #[test]

@@ -87,10 +87,13 @@ fn split_initcall_name<'a>(name: &'a str, prefix: &str) -> Option<(&'a str, &'a 
 /// `<mod>__<counter>_<line>_<tail>` → `<tail>`, using the first
 /// `__<digits>_<digits>_` (module names may contain underscores).
 fn skip_module_counter_line(s: &str) -> Option<&str> {
-    // Start at 1: the module name is never empty.
-    (1..s.len())
-        .filter(|&i| s[i..].starts_with("__"))
-        .find_map(|i| counter_line_tail(&s[i + 2..]))
+    // Start at 1: the module name is never empty. Only char boundaries:
+    // a name off a serial line may hold any character (U+FFFD).
+    s.char_indices()
+        .map(|(i, _)| &s[i..])
+        .skip(1)
+        .filter_map(|t| t.strip_prefix("__"))
+        .find_map(counter_line_tail)
 }
 
 /// `<digits>_<digits>_<tail>` → `<tail>`.
@@ -565,6 +568,25 @@ mod tests {
         // Only `.llvm.<digits>` is a ThinLTO suffix.
         assert_eq!(norm("foo.llvm.x"), plain("foo.llvm.x"));
         assert_eq!(norm("foo.cold"), plain("foo.cold"));
+    }
+
+    #[test]
+    fn normalise_never_panics_on_other_characters() {
+        // A serial glitch decoded as U+FFFD inside a stub name, which
+        // sliced at a byte offset inside the character.
+        for name in [
+            "__initstub__kmod_\u{fffd}__1_2_foo6",
+            "__initstub__kmod_a\u{fffd}_1_2_foo6",
+            "__initstub__kmod_é__12_34_f\u{fffd}6",
+            "__initstub__kmod_x\u{fffd}\u{fffd}__",
+            "\u{fffd}.llvm.1",
+        ] {
+            let _ = normalise(name);
+        }
+        assert_eq!(
+            normalise("__initstub__kmod_\u{fffd}x__1_2_foo6"),
+            ("foo".to_string(), Some("6".to_string()))
+        );
     }
 
     #[test]

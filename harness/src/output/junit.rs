@@ -13,7 +13,7 @@ use std::time::Duration;
 /// One testsuite per case; one testcase per step and check.
 pub fn junit(r: &RunResults) -> Result<String> {
     let mut report = Report::new("lto-harness");
-    report.set_time(Duration::from_secs_f64(r.seconds.max(0.0)));
+    report.set_time(seconds(r.seconds));
     for c in &r.cases {
         let mut suite = TestSuite::new(c.name.as_str());
         suite.add_property(("arch", c.arch.name()));
@@ -22,7 +22,7 @@ pub fn junit(r: &RunResults) -> Result<String> {
         for t in c.tests() {
             let mut tc = TestCase::new(t.id(), test_status(&t));
             tc.set_classname(format!("lto-harness.{}", c.name));
-            tc.set_time(Duration::from_secs_f64(t.seconds.unwrap_or(0.0).max(0.0)));
+            tc.set_time(seconds(t.seconds.unwrap_or(0.0)));
             if let Some(p) = t.log {
                 tc.set_system_out(format!("log: {}", p.display()));
             }
@@ -31,6 +31,15 @@ pub fn junit(r: &RunResults) -> Result<String> {
         report.add_test_suite(suite);
     }
     Ok(report.to_string()?)
+}
+
+/// A time from results.json (read back by `merge`, so any f64): negative
+/// and NaN are 0, too large for a Duration is the largest one.
+fn seconds(s: f64) -> Duration {
+    if s.is_nan() || s <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
 }
 
 /// A test's JUnit status: success, skipped (with the message), failure
@@ -86,6 +95,20 @@ mod tests {
     use super::*;
     use crate::model::testdata::{case, run};
     use crate::model::CheckResult;
+
+    #[test]
+    fn any_seconds_from_a_merged_results_json_make_a_report() {
+        for s in [1e30, f64::INFINITY, f64::NAN, -1.0, f64::MAX, 1.8e19] {
+            let mut r = run(vec![case("a", Status::Pass, Status::Pass, vec![])]);
+            r.seconds = s;
+            r.cases[0].build.seconds = s;
+            let xml = junit(&r).unwrap();
+            assert!(xml.contains("<testsuites"), "{s}: {xml}");
+        }
+        assert_eq!(seconds(f64::NAN), Duration::ZERO);
+        assert_eq!(seconds(1e30), Duration::MAX);
+        assert_eq!(seconds(1.5), Duration::from_millis(1500));
+    }
 
     #[test]
     fn junit_has_one_testcase_per_step_and_check_with_statuses() {

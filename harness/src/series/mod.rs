@@ -292,7 +292,7 @@ pub fn validate(
     let mut checker = Checker::new(cache, toolchain, opts, reporter);
     for (after, commit) in commits {
         let title = patches.iter().find(|p| p.index == after).map_or_else(
-            || format!("{} ({})", req.base, &commit[..12]),
+            || format!("{} ({})", req.base, commit.get(..12).unwrap_or(&commit)),
             |p| p.subject.clone(),
         );
         results
