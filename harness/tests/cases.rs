@@ -1540,6 +1540,52 @@ fn compare_and_gate_classify_a_real_pair() -> Result<(), Failed> {
     Ok(())
 }
 
+/// `ci/apt-mirror` (ci/setup's source of the backports line) takes the
+/// mirror from the machine's apt configuration, not a hard-coded one:
+/// with an `apt-get` that reports a local mirror, that mirror; for a
+/// release apt has no source for, exit 1 and a message.
+fn apt_mirror_is_the_machines_own() -> Result<(), Failed> {
+    let dir = out_dir("apt-mirror");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    let fake = bin.join("apt-get");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nprintf '%s\\n' 'bookworm-security http://sec.example/debian-security' \
+         'bookworm http://mirror.example/debian' 'bookworm http://second.example/debian'\n",
+    )
+    .map_err(|e| e.to_string())?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| e.to_string())?;
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = repo().join("ci/apt-mirror");
+    let out = Command::new(&script)
+        .arg("bookworm")
+        .env("PATH", &path)
+        .output()
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+    ensure(
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout) == "http://mirror.example/debian\n",
+        || describe(&out),
+    )?;
+    let out = Command::new(&script)
+        .arg("trixie")
+        .env("PATH", &path)
+        .output()
+        .map_err(|e| e.to_string())?;
+    ensure(
+        out.status.code() == Some(1)
+            && String::from_utf8_lossy(&out.stderr).contains("no apt source for trixie"),
+        || describe(&out),
+    )
+}
+
 /// Deterministic bench of none against full LTO + CFI: every icount figure
 /// must repeat exactly from one boot to the next.
 fn deterministic_bench(arch: &str) -> Result<(), Failed> {
@@ -1765,6 +1811,10 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "mutate::quick_mutants_are_killed_where_they_aim",
         mutate_quick_mutants_are_killed_where_they_aim,
+    ));
+    trials.push(Trial::test(
+        "ci::apt_mirror_is_the_machines_own",
+        apt_mirror_is_the_machines_own,
     ));
     trials.push(Trial::test(
         "ci::sharded_runs_merge_to_one_run",
