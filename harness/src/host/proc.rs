@@ -2,9 +2,14 @@
 //!
 //! Every `make` and every QEMU is started here, in a process group of its
 //! own, with `PR_SET_PDEATHSIG` so that the leader dies if the harness does.
-//! Live groups are registered so that Ctrl-C (or SIGTERM) kills all of
-//! them before the harness exits, and a [`GroupChild`] dropped on any error
-//! path kills its whole group. Waiting uses `wait4`, which also gives the
+//! Live groups are registered so that SIGINT, SIGTERM or SIGHUP kills all
+//! of them before the harness exits (130, 143, 129), and a [`GroupChild`]
+//! dropped on any error path kills its whole group. A harness killed
+//! outright (SIGKILL) cannot do that, and `PR_SET_PDEATHSIG` only reaches
+//! the leader, not make's compilers and linker: a small watchdog process
+//! (`sh`, in a group of its own) is told each group as it starts and ends,
+//! over a pipe only the harness holds, and kills every group still listed
+//! when that pipe closes, however the harness died. Waiting uses `wait4`, which also gives the
 //! CPU time and peak memory of the child and every descendant it reaped
 //! (for `make`, the compilers and the LTO link); duct hides that, which is
 //! why this module uses `std::process` directly.
@@ -18,15 +23,63 @@ use std::time::Duration;
 
 static LIVE_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 static HANDLER: Once = Once::new();
+/// The watchdog's stdin (None when it could not be started).
+static WATCHDOG: Mutex<Option<Option<std::process::ChildStdin>>> = Mutex::new(None);
 
-/// Installs the Ctrl-C/SIGTERM handler that kills every live group and
-/// exits with 130. Idempotent.
+/// The watchdog: `+PGID` adds a group, `-PGID` removes one; at end of
+/// input (the harness is gone), every group left is killed.
+const WATCHDOG_SCRIPT: &str = r#"set -f
+groups=""
+while read -r op pg; do
+  case "$op" in
+    +) groups="$groups $pg" ;;
+    -) left=""; for g in $groups; do [ "$g" = "$pg" ] || left="$left $g"; done; groups=$left ;;
+  esac
+done
+for g in $groups; do kill -9 "-$g" 2>/dev/null; done
+"#;
+
+/// Tells the watchdog (started on first use) that `pgid` started (`+`)
+/// or ended (`-`). Best effort: without a watchdog, signals and drops
+/// still kill every group.
+fn tell_watchdog(op: char, pgid: i32) {
+    let Ok(mut w) = WATCHDOG.lock() else { return };
+    let stdin = w.get_or_insert_with(|| {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", WATCHDOG_SCRIPT])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0);
+        cmd.spawn().ok().and_then(|mut c| c.stdin.take())
+    });
+    if let Some(pipe) = stdin {
+        use std::io::Write;
+        if writeln!(pipe, "{op} {pgid}").is_err() {
+            *stdin = None;
+        }
+    }
+}
+
+/// Installs the SIGINT/SIGTERM/SIGHUP handler that kills every live group
+/// and exits with 128 + the signal (130, 143, 129). Idempotent.
 pub fn install_interrupt_handler() {
     HANDLER.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            let n = kill_all_groups();
-            eprintln!("lto-harness: interrupted; killed {n} child process group(s)");
-            std::process::exit(130);
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let n = kill_all_groups();
+                let name = match sig {
+                    SIGINT => "SIGINT",
+                    SIGTERM => "SIGTERM",
+                    _ => "SIGHUP",
+                };
+                eprintln!("lto-harness: {name}; killed {n} child process group(s)");
+                std::process::exit(128 + sig);
+            }
         });
     });
 }
@@ -84,6 +137,7 @@ pub fn spawn(cmd: &mut Command) -> io::Result<GroupChild> {
     let child = cmd.spawn()?;
     let pgid = child.id() as i32;
     LIVE_GROUPS.lock().map(|mut g| g.insert(pgid)).ok();
+    tell_watchdog('+', pgid);
     Ok(GroupChild {
         child,
         pgid,
@@ -144,7 +198,13 @@ impl GroupChild {
     }
 
     fn unregister(&self) {
-        LIVE_GROUPS.lock().map(|mut g| g.remove(&self.pgid)).ok();
+        let was = LIVE_GROUPS
+            .lock()
+            .map(|mut g| g.remove(&self.pgid))
+            .unwrap_or(false);
+        if was {
+            tell_watchdog('-', self.pgid);
+        }
     }
 }
 
@@ -205,6 +265,58 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(gone, "grandchild {grandchild} survived its group");
+    }
+
+    fn gone(pid: i32) -> bool {
+        for _ in 0..250 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+            if stat.map(|s| s.contains(") Z ")).unwrap_or(true) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// The watchdog kills the groups still listed when its input closes
+    /// (the harness died), and not the ones taken off the list.
+    #[test]
+    fn the_watchdog_kills_listed_groups_when_its_pipe_closes() {
+        // A group of two: sh and the sleep it started (whose pid it prints).
+        let group = || {
+            let mut c = Command::new("sh");
+            c.args(["-c", "sleep 60 & echo $!; wait"])
+                .stdout(std::process::Stdio::piped())
+                .process_group(0);
+            let mut child = c.spawn().unwrap();
+            let mut line = String::new();
+            use std::io::BufRead;
+            std::io::BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            (child, line.trim().parse::<i32>().unwrap())
+        };
+        let ((mut listed, listed_sleep), (mut removed, removed_sleep)) = (group(), group());
+        let mut dog = Command::new("sh")
+            .args(["-c", WATCHDOG_SCRIPT])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut pipe = dog.stdin.take().unwrap();
+            writeln!(pipe, "+ {}", listed.id()).unwrap();
+            writeln!(pipe, "+ {}", removed.id()).unwrap();
+            writeln!(pipe, "- {}", removed.id()).unwrap();
+        }
+        dog.wait().unwrap();
+        // The whole group, not only its leader, and at once (not in 60 s).
+        assert!(gone(listed_sleep), "a listed group's grandchild survived");
+        assert!(gone(listed.id() as i32), "a listed group's leader survived");
+        let _ = listed.wait();
+        assert!(alive(removed_sleep), "an unlisted group was killed");
+        kill_group(removed.id() as i32);
+        let _ = removed.wait();
     }
 
     #[test]
