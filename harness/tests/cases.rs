@@ -1586,6 +1586,259 @@ fn apt_mirror_is_the_machines_own() -> Result<(), Failed> {
     )
 }
 
+/// Processes (other than this test) whose command line mentions `needle`,
+/// with their names: what a fault must not leave behind.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        // Zombies have no command line; `stat` says who they were.
+        if cmdline.contains(needle) {
+            found.push(format!(
+                "{pid}: {}",
+                cmdline.chars().take(160).collect::<String>()
+            ));
+        }
+    }
+    found
+}
+
+/// Waits up to `limit` for `pred`, polling.
+fn wait_for(limit: Duration, mut pred: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if pred() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
+}
+
+/// The fault table's signal rows, on real builds. A git worktree of the
+/// default tree with one changed file (unique per run, so the kernel is
+/// never cached) is built as x86_64-lto-none: its `O=` dir is seeded from
+/// the shipped kernel's, so each `make` is incremental. The harness gets
+/// SIGINT, then SIGTERM, then SIGKILL while its make runs: 130 and 143
+/// within 5 s, and after each (SIGKILL included, through the watchdog) no
+/// process mentioning the worktree's `O=` dir within 5 s and nothing
+/// published; then a fourth run builds, boots and passes.
+fn signals_during_a_build_leave_nothing() -> Result<(), Failed> {
+    let dir = out_dir("fault-signals");
+    // The donor of the seeded O= dir: the shipped kernel (cached).
+    let out = run(harness(&[
+        "run",
+        "x86_64-lto-none",
+        "--results",
+        dir.join("donor").to_str().unwrap(),
+    ]))?;
+    ensure(out.status.success(), || describe(&out))?;
+    let wt = dir.join("linux");
+    {
+        let _one_at_a_time = GIT_TREE.lock().unwrap_or_else(|e| e.into_inner());
+        let tree = kernel_git_tree()?;
+        let _ = git(
+            &tree,
+            &["worktree", "remove", "--force", wt.to_str().unwrap()],
+        );
+        let _ = std::fs::remove_dir_all(&wt);
+        git(&tree, &["worktree", "prune"])?;
+        git(
+            &tree,
+            &[
+                "worktree",
+                "add",
+                "--detach",
+                wt.to_str().unwrap(),
+                "master",
+            ],
+        )?;
+    }
+    let stamp = format!(
+        "\n/* lto-harness fault trial {} */\n",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let file = wt.join("init/version.c");
+    let mut text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+    text.push_str(&stamp);
+    std::fs::write(&file, text).map_err(|e| e.to_string())?;
+    let start = |n: usize| {
+        harness(&[
+            "run",
+            "x86_64-lto-none",
+            "--kernel-src",
+            wt.to_str().unwrap(),
+            "--results",
+            dir.join(format!("run{n}")).to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Failed::from(e.to_string()))
+    };
+    // The O= dir's make, found by its command line (`O=<cache>/work/…-x86_64-lto-none`
+    // with the worktree as its source: `-C <wt>`).
+    let make_running = || {
+        processes_mentioning(wt.to_str().unwrap())
+            .iter()
+            .any(|p| p.contains("make") && p.contains("O="))
+    };
+    for (n, sig, code) in [
+        (1, "-INT", Some(130)),
+        (2, "-TERM", Some(143)),
+        (3, "-KILL", None),
+    ] {
+        let mut child = start(n)?;
+        let seen = wait_for(Duration::from_secs(900), || {
+            make_running() || matches!(child.try_wait(), Ok(Some(_)))
+        });
+        ensure(seen && make_running(), || {
+            format!("run {n}: make never ran")
+        })?;
+        // Into the build, not its first instant.
+        std::thread::sleep(Duration::from_secs(3));
+        let t = Instant::now();
+        signal(child.id(), sig);
+        let exited = wait_for(Duration::from_secs(5), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        });
+        let status = child.wait().map_err(|e| e.to_string())?;
+        ensure(exited, || format!("run {n}: still running 5 s after {sig}"))?;
+        if let Some(code) = code {
+            ensure(status.code() == Some(code), || {
+                format!("run {n}: {sig} gave {status}, expected exit {code}")
+            })?;
+        }
+        let clean = wait_for(Duration::from_secs(5), || {
+            processes_mentioning(wt.to_str().unwrap()).is_empty()
+        });
+        ensure(clean, || {
+            format!(
+                "run {n}: {:.1} s after {sig}, processes left: {:?}",
+                t.elapsed().as_secs_f64(),
+                processes_mentioning(wt.to_str().unwrap())
+            )
+        })?;
+        let published = std::fs::read_to_string(dir.join(format!("run{n}/results.json"))).is_ok();
+        ensure(!published, || {
+            format!("run {n}: wrote results although interrupted")
+        })?;
+    }
+    // The next run recovers (locks, the half-made O= dir) and passes.
+    let out = run(harness(&[
+        "run",
+        "x86_64-lto-none",
+        "--kernel-src",
+        wt.to_str().unwrap(),
+        "--results",
+        dir.join("run4").to_str().unwrap(),
+    ]))?;
+    ensure(out.status.success(), || describe(&out))?;
+    let r = results(&dir.join("run4"))?;
+    ensure(r["cases"][0]["build"]["reused"] == false, || {
+        format!("run 4 did not build: {}", r["cases"][0]["build"])
+    })?;
+    let _one_at_a_time = GIT_TREE.lock().unwrap_or_else(|e| e.into_inner());
+    let tree = kernel_git_tree()?;
+    git(
+        &tree,
+        &["worktree", "remove", "--force", wt.to_str().unwrap()],
+    )?;
+    Ok(())
+}
+
+/// The fault table's boot rows, on the x86_64-hang fixture (init that
+/// never ends): QEMU killed from outside mid-boot is `incomplete` (exit 2)
+/// with its console log kept; the harness killed outright (SIGKILL)
+/// mid-boot leaves no QEMU within 5 s.
+fn kills_during_a_boot() -> Result<(), Failed> {
+    let dir = out_dir("fault-boot");
+    let start = |sub: &str| {
+        harness(&[
+            "run",
+            "--cases",
+            "harness/tests/fixtures/cases",
+            "x86_64-hang",
+            "--timeout",
+            "300",
+            "--results",
+            dir.join(sub).to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Failed::from(e.to_string()))
+    };
+    let in_init = |sub: &str| {
+        std::fs::read_to_string(dir.join(sub).join("x86_64-hang/console.log"))
+            .unwrap_or_default()
+            .contains("@@LTOH BEGIN")
+    };
+    let qemus = |sub: &str| qemu_processes_mentioning(dir.join(sub).to_str().unwrap());
+    // QEMU killed from outside.
+    let mut child = start("qemu-killed")?;
+    ensure(
+        wait_for(Duration::from_secs(1800), || {
+            in_init("qemu-killed") || matches!(child.try_wait(), Ok(Some(_)))
+        }) && in_init("qemu-killed"),
+        || "the guest never started its init".into(),
+    )?;
+    for q in qemus("qemu-killed") {
+        signal(
+            q.split(':').next().unwrap_or("").parse().unwrap_or(0),
+            "-KILL",
+        );
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    ensure(status.code() == Some(2), || {
+        format!("QEMU killed: harness exit {status}, expected 2")
+    })?;
+    let r = results(&dir.join("qemu-killed"))?;
+    let boot = &r["cases"][0]["boot"];
+    ensure(boot["status"] == "incomplete", || format!("boot: {boot}"))?;
+    let log = std::fs::read_to_string(dir.join("qemu-killed/x86_64-hang/console.log"))
+        .map_err(|e| format!("console log not kept: {e}"))?;
+    ensure(log.contains("@@LTOH BEGIN"), || {
+        "console log lost its lines".into()
+    })?;
+    // The harness killed outright.
+    let mut child = start("harness-killed")?;
+    ensure(
+        wait_for(Duration::from_secs(1800), || {
+            in_init("harness-killed") || matches!(child.try_wait(), Ok(Some(_)))
+        }) && !qemus("harness-killed").is_empty(),
+        || "no QEMU while the guest runs".into(),
+    )?;
+    signal(child.id(), "-KILL");
+    let _ = child.wait();
+    ensure(
+        wait_for(Duration::from_secs(5), || {
+            qemus("harness-killed").is_empty()
+        }),
+        || {
+            format!(
+                "QEMU outlived a SIGKILLed harness: {:?}",
+                qemus("harness-killed")
+            )
+        },
+    )
+}
+
 /// Deterministic bench of none against full LTO + CFI: every icount figure
 /// must repeat exactly from one boot to the next.
 fn deterministic_bench(arch: &str) -> Result<(), Failed> {
@@ -1811,6 +2064,14 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "mutate::quick_mutants_are_killed_where_they_aim",
         mutate_quick_mutants_are_killed_where_they_aim,
+    ));
+    trials.push(Trial::test(
+        "fault::signals_during_a_build_leave_nothing",
+        signals_during_a_build_leave_nothing,
+    ));
+    trials.push(Trial::test(
+        "fault::kills_during_a_boot",
+        kills_during_a_boot,
     ));
     trials.push(Trial::test(
         "ci::apt_mirror_is_the_machines_own",
