@@ -1633,8 +1633,9 @@ fn signal(pid: u32, sig: &str) {
 /// the shipped kernel's, so each `make` is incremental. The harness gets
 /// SIGINT, then SIGTERM, then SIGKILL while its make runs: 130 and 143
 /// within 5 s, and after each (SIGKILL included, through the watchdog) no
-/// process mentioning the worktree's `O=` dir within 5 s and nothing
-/// published; then a fourth run builds, boots and passes.
+/// process mentioning the worktree's `O=` dir within 5 s and no results;
+/// then two runs at once: one builds, the other waits and reuses its
+/// kernel, and both pass.
 fn signals_during_a_build_leave_nothing() -> Result<(), Failed> {
     let dir = out_dir("fault-signals");
     // The donor of the seeded O= dir: the shipped kernel (cached).
@@ -1739,19 +1740,27 @@ fn signals_during_a_build_leave_nothing() -> Result<(), Failed> {
             format!("run {n}: wrote results although interrupted")
         })?;
     }
-    // The next run recovers (locks, the half-made O= dir) and passes.
-    let out = run(harness(&[
-        "run",
-        "x86_64-lto-none",
-        "--kernel-src",
-        wt.to_str().unwrap(),
-        "--results",
-        dir.join("run4").to_str().unwrap(),
-    ]))?;
-    ensure(out.status.success(), || describe(&out))?;
-    let r = results(&dir.join("run4"))?;
-    ensure(r["cases"][0]["build"]["reused"] == false, || {
-        format!("run 4 did not build: {}", r["cases"][0]["build"])
+    // The next runs recover (locks, the half-made O= dir): two at once on
+    // the same cache and kernel; one builds, the other waits for it and
+    // reuses its kernel; both pass.
+    let (a, b) = (start(4)?, start(5)?);
+    let (a, b) = (
+        a.wait_with_output().map_err(|e| e.to_string())?,
+        b.wait_with_output().map_err(|e| e.to_string())?,
+    );
+    ensure(a.status.success() && b.status.success(), || {
+        format!("concurrent runs: {} / {}", a.status, b.status)
+    })?;
+    let reused: Vec<bool> = [4, 5]
+        .iter()
+        .map(|n| {
+            results(&dir.join(format!("run{n}")))
+                .map(|r| r["cases"][0]["build"]["reused"] == true)
+                .unwrap_or(false)
+        })
+        .collect();
+    ensure(reused.iter().filter(|r| **r).count() == 1, || {
+        format!("expected one run to build and one to reuse, reused: {reused:?}")
     })?;
     let _one_at_a_time = GIT_TREE.lock().unwrap_or_else(|e| e.into_inner());
     let tree = kernel_git_tree()?;
