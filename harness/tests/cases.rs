@@ -1635,7 +1635,8 @@ fn signal(pid: u32, sig: &str) {
 /// within 5 s, and after each (SIGKILL included, through the watchdog) no
 /// process mentioning the worktree's `O=` dir within 5 s and no results;
 /// then two runs at once: one builds, the other waits and reuses its
-/// kernel, and both pass.
+/// kernel, and both pass; then its cache entry damaged twice (vmlinux
+/// cut, metadata edited): each time detected, rebuilt and passed.
 fn signals_during_a_build_leave_nothing() -> Result<(), Failed> {
     let dir = out_dir("fault-signals");
     // The donor of the seeded O= dir: the shipped kernel (cached).
@@ -1762,6 +1763,49 @@ fn signals_during_a_build_leave_nothing() -> Result<(), Failed> {
     ensure(reused.iter().filter(|r| **r).count() == 1, || {
         format!("expected one run to build and one to reuse, reused: {reused:?}")
     })?;
+    // A damaged cache entry (a truncated vmlinux, then an edited
+    // metadata.json) is found by its checksums, rebuilt and never judged.
+    let entry = results(&dir.join("run4"))?["cases"][0]["build"]["artifacts"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or("no artifacts in run 4's results")?;
+    let damages: [(&str, &dyn Fn(&Path) -> std::io::Result<()>); 2] = [
+        ("vmlinux", &|e| {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(e.join("vmlinux"))?;
+            f.set_len(4096)
+        }),
+        ("metadata.json", &|e| {
+            let m = std::fs::read_to_string(e.join("metadata.json"))?;
+            std::fs::write(
+                e.join("metadata.json"),
+                m.replacen("\"jobs\": ", "\"jobs\": 1", 1),
+            )
+        }),
+    ];
+    for (n, (what, damage)) in damages.into_iter().enumerate() {
+        damage(&entry).map_err(|e| format!("damaging {what}: {e}"))?;
+        let res = dir.join(format!("damaged{n}"));
+        let out = run(harness(&[
+            "run",
+            "x86_64-lto-none",
+            "--kernel-src",
+            wt.to_str().unwrap(),
+            "--results",
+            res.to_str().unwrap(),
+        ]))?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        let build = results(&res)?["cases"][0]["build"].clone();
+        ensure(
+            out.status.success()
+                && err.contains(&format!("is damaged ({what} has changed"))
+                && build["reused"] == false,
+            || format!("damaged {what}: build {build}\n{}", describe(&out)),
+        )?;
+    }
+    // The trial's kernel is unique to this run: do not keep it.
+    let _ = std::fs::remove_dir_all(&entry);
     let _one_at_a_time = GIT_TREE.lock().unwrap_or_else(|e| e.into_inner());
     let tree = kernel_git_tree()?;
     git(
@@ -2075,7 +2119,7 @@ fn main() -> std::process::ExitCode {
         mutate_quick_mutants_are_killed_where_they_aim,
     ));
     trials.push(Trial::test(
-        "fault::signals_during_a_build_leave_nothing",
+        "fault::a_build_survives_signals_races_and_damage",
         signals_during_a_build_leave_nothing,
     ));
     trials.push(Trial::test(

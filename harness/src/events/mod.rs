@@ -67,6 +67,12 @@ pub enum Event<'a> {
         case: &'a str,
         status: Status,
     },
+    /// Something the user should know that changes no verdict (a damaged
+    /// cache entry rebuilt).
+    Warning {
+        case: &'a str,
+        message: &'a str,
+    },
     /// A benchmark round began (`round` counts from 1).
     BenchRound {
         round: usize,

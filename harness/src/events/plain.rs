@@ -20,6 +20,7 @@ pub fn line(event: &Event<'_>) -> Option<String> {
             seconds,
             message,
         } => format!("[{case}] {step}: {status} in {seconds:.1} s: {message}"),
+        Event::Warning { case, message } => format!("[{case}] warning: {message}"),
         Event::CaseFinished { case, status } => {
             format!("[{case}] => {}", status.name().to_uppercase())
         }

@@ -31,6 +31,9 @@ impl BuildProgress for Progress<'_> {
             line,
         });
     }
+    fn warning(&self, case: &str, message: &str) {
+        self.reporter.report(&Event::Warning { case, message });
+    }
 }
 
 /// Builds (or reuses) one case's kernel.

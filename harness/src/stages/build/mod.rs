@@ -16,6 +16,7 @@
 //! make runs in its own process group (see [`crate::host::proc`]); its output is
 //! saved whole to `build.log`, and a failure carries the last error lines.
 
+pub mod integrity;
 mod make;
 pub mod seed;
 
@@ -230,6 +231,8 @@ pub trait BuildProgress: Sync {
     fn phase(&self, case: &str, phase: &str);
     /// A line of make output (the reporter shows the latest).
     fn line(&self, _case: &str, _line: &str) {}
+    /// Something to tell the user that is not a failure.
+    fn warning(&self, _case: &str, _message: &str) {}
 }
 
 pub struct Builder<'a> {
@@ -371,15 +374,33 @@ impl Builder<'_> {
         let configured = self.final_config(plan, progress)?;
         let key = self.build_key(plan, &configured.text);
         let dest = self.cache.build_dir(&key);
-        if let Some(k) = load_published(&dest) {
+        if let Published::Ready(k) = check_published(&dest) {
             return Ok(k);
         }
         let _build_lock = self
             .cache
             .lock(&format!("build-{}", &key[..24]))
             .map_err(infra)?;
-        if let Some(k) = load_published(&dest) {
-            return Ok(k);
+        match check_published(&dest) {
+            Published::Ready(k) => return Ok(k),
+            Published::Unsealed(k) => {
+                integrity::seal(&dest).map_err(infra)?;
+                return Ok(*k);
+            }
+            Published::Damaged(why) => {
+                // Under the build lock: nobody else publishes it meanwhile.
+                progress.warning(
+                    &plan.case,
+                    &format!(
+                        "cache entry {} is damaged ({why}): rebuilding it",
+                        dest.display()
+                    ),
+                );
+                std::fs::remove_dir_all(&dest)
+                    .with_context(|| format!("removing the damaged cache entry {}", dest.display()))
+                    .map_err(infra)?;
+            }
+            Published::Absent => {}
         }
         let _work = self
             .cache
@@ -573,6 +594,7 @@ impl Builder<'_> {
         }
         let meta = self.metadata(plan, key, configured, made, out, modules)?;
         std::fs::write(out.join(cache::COMPLETE), serde_json::to_vec_pretty(&meta)?)?;
+        integrity::seal(out)?;
         cache::publish_dir(&tmp.keep(), dest)
     }
 
@@ -739,6 +761,34 @@ fn lto_of(config_text: &str) -> Lto {
         Lto::Thin
     } else {
         Lto::None
+    }
+}
+
+/// A build entry as the cache has it.
+enum Published {
+    Absent,
+    Ready(BuiltKernel),
+    /// Published before checksums existed: to be sealed under the lock.
+    Unsealed(Box<BuiltKernel>),
+    /// Published, but a file differs from its checksum (or the metadata
+    /// does not parse): to be rebuilt, never judged.
+    Damaged(String),
+}
+
+/// The entry at `dir`, its files checked against their checksums.
+fn check_published(dir: &Path) -> Published {
+    if !dir.join(cache::COMPLETE).exists() {
+        return Published::Absent;
+    }
+    let state = match integrity::check(dir) {
+        Ok(integrity::Integrity::Damaged(why)) => return Published::Damaged(why),
+        Err(e) => return Published::Damaged(format!("{e:#}")),
+        Ok(s) => s,
+    };
+    match (load_published(dir), state) {
+        (None, _) => Published::Damaged(format!("{} does not parse", cache::COMPLETE)),
+        (Some(k), integrity::Integrity::Unsealed) => Published::Unsealed(Box::new(k)),
+        (Some(k), _) => Published::Ready(k),
     }
 }
 
