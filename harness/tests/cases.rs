@@ -1769,7 +1769,8 @@ fn signals_during_a_build_leave_nothing() -> Result<(), Failed> {
         .as_str()
         .map(PathBuf::from)
         .ok_or("no artifacts in run 4's results")?;
-    let damages: [(&str, &dyn Fn(&Path) -> std::io::Result<()>); 2] = [
+    type Damage<'a> = (&'a str, &'a dyn Fn(&Path) -> std::io::Result<()>);
+    let damages: [Damage; 2] = [
         ("vmlinux", &|e| {
             let f = std::fs::OpenOptions::new()
                 .write(true)

@@ -157,7 +157,8 @@ mod tests {
 
     #[test]
     fn a_truncated_vmlinux_an_edited_metadata_a_lost_or_extra_file_are_damage() {
-        let cases: [(&str, fn(&Path)); 4] = [
+        type Damage = (&'static str, fn(&Path));
+        let cases: [Damage; 4] = [
             ("vmlinux has changed", |p| {
                 std::fs::write(p.join("vmlinux"), vec![7u8; 100]).unwrap()
             }),

@@ -375,14 +375,14 @@ impl Builder<'_> {
         let key = self.build_key(plan, &configured.text);
         let dest = self.cache.build_dir(&key);
         if let Published::Ready(k) = check_published(&dest) {
-            return Ok(k);
+            return Ok(*k);
         }
         let _build_lock = self
             .cache
             .lock(&format!("build-{}", &key[..24]))
             .map_err(infra)?;
         match check_published(&dest) {
-            Published::Ready(k) => return Ok(k),
+            Published::Ready(k) => return Ok(*k),
             Published::Unsealed(k) => {
                 integrity::seal(&dest).map_err(infra)?;
                 return Ok(*k);
@@ -767,7 +767,7 @@ fn lto_of(config_text: &str) -> Lto {
 /// A build entry as the cache has it.
 enum Published {
     Absent,
-    Ready(BuiltKernel),
+    Ready(Box<BuiltKernel>),
     /// Published before checksums existed: to be sealed under the lock.
     Unsealed(Box<BuiltKernel>),
     /// Published, but a file differs from its checksum (or the metadata
@@ -788,7 +788,7 @@ fn check_published(dir: &Path) -> Published {
     match (load_published(dir), state) {
         (None, _) => Published::Damaged(format!("{} does not parse", cache::COMPLETE)),
         (Some(k), integrity::Integrity::Unsealed) => Published::Unsealed(Box::new(k)),
-        (Some(k), _) => Published::Ready(k),
+        (Some(k), _) => Published::Ready(Box::new(k)),
     }
 }
 
