@@ -1893,6 +1893,147 @@ fn kills_during_a_boot() -> Result<(), Failed> {
     )
 }
 
+/// Unmounts a test's tmpfs however the test ends.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The fault table's results-directory rows: a run into a tmpfs passes;
+/// with the tmpfs full, and then mounted read-only, a run exits 2 before
+/// building or booting anything, with an error naming the directory, and
+/// the previous run's results.json is byte for byte what it was. Needs
+/// root (mount); CI runs as root.
+fn results_dir_full_or_read_only() -> Result<(), Failed> {
+    let dir = out_dir("fault-results").join("mnt");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let _ = Command::new("umount").arg("-l").arg(&dir).status();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&dir)
+        .status()
+        .map_err(|e| format!("mount: {e}"))?;
+    ensure(ok.success(), || {
+        "mount -t tmpfs failed: this trial needs root".into()
+    })?;
+    let _unmount = Mounted(dir.clone());
+    let d = dir.to_str().unwrap();
+    let out = run(harness(&["run", "x86_64-lto-none", "--results", d]))?;
+    ensure(out.status.success(), || describe(&out))?;
+    let before = std::fs::read(dir.join("results.json")).map_err(|e| e.to_string())?;
+    // Full: fill what is left.
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M", "count=64"])
+        .arg(format!("of={}", dir.join("filler").display()))
+        .stderr(Stdio::null())
+        .status();
+    let out = run(harness(&["run", "x86_64-lto-none", "--results", d]))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure(
+        out.status.code() == Some(2) && err.contains(d) && err.contains("disk full"),
+        || format!("full results dir: {}", describe(&out)),
+    )?;
+    ensure(
+        std::fs::read(dir.join("results.json")).ok() == Some(before.clone()),
+        || "a run into a full directory changed the previous results.json".into(),
+    )?;
+    // Read-only.
+    std::fs::remove_file(dir.join("filler")).map_err(|e| e.to_string())?;
+    let ok = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&dir)
+        .status()
+        .map_err(|e| e.to_string())?;
+    ensure(ok.success(), || "remount,ro failed".into())?;
+    let out = run(harness(&["run", "x86_64-lto-none", "--results", d]))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure(
+        out.status.code() == Some(2) && err.contains(d) && err.contains("Read-only"),
+        || format!("read-only results dir: {}", describe(&out)),
+    )?;
+    ensure(
+        std::fs::read(dir.join("results.json")).ok() == Some(before),
+        || "a run into a read-only directory changed the previous results.json".into(),
+    )
+}
+
+/// The fault table's input rows. A missing tool (QEMU) is an error and
+/// exit 2 within seconds, before the source is even extracted, naming the
+/// Debian package; a damaged kernel tarball is a clear
+/// error naming it, exit 2, with nothing published in the cache.
+fn missing_tools_and_a_damaged_tarball() -> Result<(), Failed> {
+    let dir = out_dir("fault-inputs");
+    // PATH with every tool but qemu-system-x86_64.
+    let bin = dir.join("bin");
+    let _ = std::fs::remove_dir_all(&bin);
+    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    for p in std::env::var("PATH").unwrap_or_default().split(':') {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            if name != "qemu-system-x86_64" && !bin.join(&name).exists() {
+                let _ = std::os::unix::fs::symlink(e.path(), bin.join(&name));
+            }
+        }
+    }
+    let cache = dir.join("cache");
+    let mut cmd = harness(&[
+        "run",
+        "x86_64-lto-none",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--results",
+        dir.join("r1").to_str().unwrap(),
+    ]);
+    cmd.env("PATH", &bin);
+    let t = Instant::now();
+    let out = run(cmd)?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure(
+        out.status.code() == Some(2)
+            && err.contains("install the Debian package `qemu-system-x86`")
+            && t.elapsed() < Duration::from_secs(20),
+        || format!("no QEMU: {}", describe(&out)),
+    )?;
+    ensure(
+        !cache.join("src").exists() && !cache.join("builds").exists(),
+        || "the source was extracted or something built without QEMU".into(),
+    )?;
+    // A damaged tarball: Debian's, cut to 8 MiB.
+    let bad = dir.join("linux-source-6.12.tar.xz");
+    let data = std::fs::read("/usr/src/linux-source-6.12.tar.xz").map_err(|e| e.to_string())?;
+    std::fs::write(&bad, &data[..8 << 20]).map_err(|e| e.to_string())?;
+    let out = run(harness(&[
+        "run",
+        "x86_64-lto-none",
+        "--kernel-src",
+        bad.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--results",
+        dir.join("r2").to_str().unwrap(),
+    ]))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure(
+        out.status.code() == Some(2)
+            && err.contains(bad.to_str().unwrap())
+            && err.contains("the tarball is damaged"),
+        || format!("damaged tarball: {}", describe(&out)),
+    )?;
+    let published: Vec<_> = std::fs::read_dir(cache.join("src"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("metadata.json").exists())
+        .map(|e| e.path())
+        .collect();
+    ensure(published.is_empty(), || {
+        format!("a damaged tarball was published: {published:?}")
+    })
+}
+
 /// Deterministic bench of none against full LTO + CFI: every icount figure
 /// must repeat exactly from one boot to the next.
 fn deterministic_bench(arch: &str) -> Result<(), Failed> {
@@ -2126,6 +2267,14 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "fault::kills_during_a_boot",
         kills_during_a_boot,
+    ));
+    trials.push(Trial::test(
+        "fault::results_dir_full_or_read_only",
+        results_dir_full_or_read_only,
+    ));
+    trials.push(Trial::test(
+        "fault::missing_tools_and_a_damaged_tarball",
+        missing_tools_and_a_damaged_tarball,
     ));
     trials.push(Trial::test(
         "ci::apt_mirror_is_the_machines_own",

@@ -20,8 +20,10 @@ pub struct CommonArgs {
     /// Where results go.
     #[arg(long, value_name = "DIR", default_value = "lto-harness-results")]
     pub results: PathBuf,
-    /// Kernel tree to build (default: Debian's linux-source-6.12 tarball).
-    #[arg(long, value_name = "DIR")]
+    /// Kernel tree to build, or a kernel tarball (`.tar.xz`, `.tar.gz`)
+    /// to extract into the cache (default: Debian's linux-source-6.12
+    /// tarball).
+    #[arg(long, value_name = "DIR|TARBALL")]
     pub kernel_src: Option<PathBuf>,
     /// Cache directory (default: $XDG_CACHE_HOME/lto-harness).
     #[arg(long, value_name = "DIR")]
@@ -99,6 +101,8 @@ pub fn environment(
     let toolchain = Toolchain::detect(&c.llvm)?;
     let source = match (kernel_build, &c.kernel_src) {
         (Some(_), _) => None,
+        // A file is a kernel tarball (extracted into the cache once).
+        (None, Some(file)) if file.is_file() => Some(KernelSource::from_tarball(&cache, file)?),
         (None, Some(dir)) => Some(KernelSource::from_dir(dir)?),
         (None, None) => Some(KernelSource::from_default_tarball(&cache)?),
     };

@@ -28,6 +28,11 @@ pub fn bless(cases_dir: &Path, mut args: RunArgs) -> Result<u8> {
 pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
     let all = case::load_dir(cases_dir)?;
     let selected = select(&all, &args)?;
+    // Before the source is opened (a first run extracts it): a missing
+    // tool is said at once.
+    if !args.dry_run {
+        run::preflight::tools(&selected, args.kernel_build.is_none())?;
+    }
     let (env, opts) = options(&args)?;
     if args.dry_run {
         print!("{}", run::dry_run(&selected, &env, &opts)?);

@@ -22,33 +22,51 @@ pub mod markdown;
 mod text;
 pub mod writer;
 
-use crate::host::cache::write_atomic;
 use crate::model::results::RunResults;
 use anyhow::{Context, Result};
 use std::path::Path;
 
-/// Writes every format of `results` into `dir` (created if need be), each
-/// file atomically: `results.json`, `junit.xml`, `libtest.jsonl`,
-/// `kcidb.json`, `summary.md`.
+/// Writes every format of `results` into `dir` (created if need be):
+/// `results.json`, `junit.xml`, `libtest.jsonl`, `kcidb.json`,
+/// `summary.md`. All or nothing: each is written in full to a temporary
+/// file first, and only when all five are on disk are they renamed into
+/// place, so a full disk or an error leaves the previous run's files as
+/// they were.
 pub fn write_all(results: &RunResults, dir: &Path) -> Result<()> {
+    use std::io::Write;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    write_atomic(
-        &dir.join("results.json"),
-        &serde_json::to_vec_pretty(results)?,
-    )?;
-    write_atomic(&dir.join("junit.xml"), junit::junit(results)?.as_bytes())?;
-    write_atomic(
-        &dir.join("libtest.jsonl"),
-        libtest::libtest_json(results).as_bytes(),
-    )?;
-    write_atomic(
-        &dir.join("kcidb.json"),
-        &serde_json::to_vec_pretty(&kcidb::kcidb(results, "lto_harness"))?,
-    )?;
-    write_atomic(
-        &dir.join("summary.md"),
-        markdown::markdown_summary(results).as_bytes(),
-    )?;
+    let files: [(&str, Vec<u8>); 5] = [
+        ("results.json", serde_json::to_vec_pretty(results)?),
+        ("junit.xml", junit::junit(results)?.into_bytes()),
+        ("libtest.jsonl", libtest::libtest_json(results).into_bytes()),
+        (
+            "kcidb.json",
+            serde_json::to_vec_pretty(&kcidb::kcidb(results, "lto_harness"))?,
+        ),
+        (
+            "summary.md",
+            markdown::markdown_summary(results).into_bytes(),
+        ),
+    ];
+    let mut staged = Vec::with_capacity(files.len());
+    for (name, bytes) in &files {
+        let path = dir.join(name);
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| {
+            format!(
+                "writing {}: cannot create a file in {}",
+                path.display(),
+                dir.display()
+            )
+        })?;
+        tmp.write_all(bytes)
+            .and_then(|_| tmp.as_file().sync_all())
+            .with_context(|| format!("writing {}", path.display()))?;
+        staged.push((tmp, path));
+    }
+    for (tmp, path) in staged {
+        tmp.persist(&path)
+            .with_context(|| format!("renaming into {}", path.display()))?;
+    }
     Ok(())
 }
 

@@ -60,6 +60,7 @@ pub fn load_goldens(cases: &[&Case], bless: bool) -> Result<BTreeMap<PathBuf, Go
 /// tool (naming its package), CFI asked of a toolchain that cannot do it.
 pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Result<Prepared> {
     let goldens = load_goldens(cases, opts.bless)?;
+    results_dir_writable(&opts.results_dir)?;
     let tree = match (&env.source, &opts.kernel_build) {
         (Some(s), _) => Some(s.root.clone()),
         // kbuild leaves `source` in an O= directory, pointing at the tree.
@@ -67,15 +68,10 @@ pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Resul
         (None, None) => None,
     };
     let lkdtm = LkdtmExpectations::load(tree.as_deref());
-    if opts.kernel_build.is_none() {
-        if let Some(w) = opts.cc_wrapper {
-            w.require()?;
-        }
-        toolchain::require("make", "make")?;
-        for (tool, pkg) in [("flex", "flex"), ("bison", "bison"), ("bc", "bc")] {
-            toolchain::require(tool, pkg)?;
-        }
+    if let Some(w) = opts.cc_wrapper.filter(|_| opts.kernel_build.is_none()) {
+        w.require()?;
     }
+    tools(cases, opts.kernel_build.is_none())?;
     if opts.kernel_build.is_some() && cases.len() != 1 {
         bail!(
             "--kernel-build judges one kernel: name exactly one case (got {})",
@@ -84,7 +80,6 @@ pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Resul
     }
     for case in cases {
         let arch = case.arch.profile();
-        toolchain::require(arch.qemu.binary, arch.qemu.package)?;
         image::busybox_for(arch, &env.cache)
             .with_context(|| format!("case {}: no busybox for {}", case.name, arch.name))?;
         if case.cfi.is_on() && opts.kernel_build.is_none() {
@@ -102,6 +97,48 @@ pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Resul
         }
     }
     Ok(Prepared { goldens, lkdtm })
+}
+
+/// The host tools the cases need (the build's when `builds`, each arch's
+/// QEMU), each missing one named with its Debian package. Cheap: run it
+/// before anything slow (extracting the kernel source, building).
+pub fn tools(cases: &[&Case], builds: bool) -> Result<()> {
+    if builds {
+        for (tool, pkg) in [
+            ("make", "make"),
+            ("flex", "flex"),
+            ("bison", "bison"),
+            ("bc", "bc"),
+        ] {
+            toolchain::require(tool, pkg)?;
+        }
+    }
+    for case in cases {
+        let q = &case.arch.profile().qemu;
+        toolchain::require(q.binary, q.package)
+            .with_context(|| format!("case {} boots under {}", case.name, q.binary))?;
+    }
+    Ok(())
+}
+
+/// Refuses a results directory that cannot take a run's files (read-only,
+/// not ours, a full disk) before anything is built or overwritten: it
+/// must take a 64 KiB file, written and removed again.
+pub fn results_dir_writable(dir: &std::path::Path) -> Result<()> {
+    use std::io::Write;
+    let bad = |what: &str, e: std::io::Error| {
+        anyhow::anyhow!("results directory {}: {what}: {e}", dir.display())
+    };
+    std::fs::create_dir_all(dir).map_err(|e| bad("cannot create it", e))?;
+    let mut probe = tempfile::Builder::new()
+        .prefix(".lto-harness-probe")
+        .tempfile_in(dir)
+        .map_err(|e| bad("cannot create a file in it", e))?;
+    probe
+        .write_all(&[0u8; 64 << 10])
+        .and_then(|_| probe.as_file().sync_all())
+        .map_err(|e| bad("cannot write 64 KiB to it (is the disk full?)", e))?;
+    Ok(())
 }
 
 /// The exact commands each case would run, runnable by hand.

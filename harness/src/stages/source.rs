@@ -80,10 +80,12 @@ pub enum SourceError {
         stderr: String,
     },
     /// `tar` ran but could not extract the tarball.
-    #[error("extracting {} failed ({status})", tarball.display())]
+    #[error("extracting {} failed ({status}): {detail}; the tarball is damaged or not a kernel tarball", tarball.display())]
     Extract {
         tarball: PathBuf,
         status: ExitStatus,
+        /// tar's first complaint.
+        detail: String,
     },
     /// An I/O error (running a tool included), with what was being done.
     #[error("{what}")]
@@ -169,17 +171,28 @@ impl KernelSource {
             require("tar", "tar")?;
             require("xz", "xz-utils")?;
             let tmp = cache.temp_dir("src").map_err(SourceError::Cache)?;
-            let status = Command::new("tar")
+            let out = Command::new("tar")
                 .args(["-xf"])
                 .arg(tarball)
                 .args(["--strip-components=1", "-C"])
                 .arg(tmp.path())
-                .status()
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .output()
                 .map_err(io("running tar"))?;
-            if !status.success() {
+            if !out.status.success() {
+                // `tmp` goes with the error: nothing is published.
                 return Err(SourceError::Extract {
                     tarball: tarball.to_owned(),
-                    status,
+                    status: out.status,
+                    detail: String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("(tar printed nothing)")
+                        .chars()
+                        .take(200)
+                        .collect(),
                 });
             }
             let identity = SourceIdentity::Tarball {
