@@ -1,6 +1,7 @@
-//! The `lto-harness` command line: `main` sets up the process (interrupt
-//! handler, logging), parses the arguments and maps the outcome to an exit
-//! code. The subcommands live in `cli/`, one file each.
+//! The `lto-harness` command line: `main` sets up the process (signal and
+//! panic handlers, logging), parses the arguments and maps the outcome to
+//! an exit code: 0 pass, 1 a kernel failed, 2 incomplete (an error, a bad
+//! input, a missing tool, an internal error). The subcommands live in `cli/`, one file each.
 
 mod cli;
 
@@ -9,6 +10,25 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     lto_harness::host::proc::install_interrupt_handler();
+    // A panic is a bug in the harness, never a verdict on a kernel: say so,
+    // stop every child process group, and exit 2 (incomplete), not 101.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!(
+            "lto-harness: internal error{at}: {what} (a bug in lto-harness: please report it)"
+        );
+        lto_harness::host::proc::kill_all_groups();
+        std::process::exit(2);
+    }));
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("LTO_HARNESS_LOG"))
         .with_writer(std::io::stderr)

@@ -2034,6 +2034,89 @@ fn missing_tools_and_a_damaged_tarball() -> Result<(), Failed> {
     })
 }
 
+/// Bad inputs of every kind the subcommands read (random bytes, an empty
+/// and a huge log, broken YAML, damaged results, a foreign ELF file as a
+/// module): a clear error or a verdict, exit 1 or 2, never a panic (101).
+fn bad_inputs_never_panic() -> Result<(), Failed> {
+    let dir = out_dir("bad-inputs");
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut random = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    };
+    let file = |name: &str, bytes: &[u8]| -> Result<String, Failed> {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).map_err(|e| e.to_string())?;
+        Ok(p.to_str().unwrap().to_owned())
+    };
+    let noise = file("noise.bin", &random(1 << 20))?;
+    let empty = file("empty.log", b"")?;
+    let mut huge = Vec::new();
+    while huge.len() < 40 << 20 {
+        huge.extend_from_slice(
+            b"[    1.000000] calling  __initstub__kmod_x__1_2_f6+0x0/0x10 @ 1\n",
+        );
+        huge.extend_from_slice(&random(64));
+    }
+    let huge = file("huge.log", &huge)?;
+    let text = std::fs::read_to_string(good_path()).map_err(|e| e.to_string())?;
+    let cut = file("cut.json", &text.as_bytes()[..text.len() / 2])?;
+    let wrong = file("wrong.json", br#"{"cases": 7}"#)?;
+    let cases = dir.join("cases");
+    std::fs::create_dir_all(&cases).map_err(|e| e.to_string())?;
+    std::fs::write(cases.join("bad.yaml"), random(4096)).map_err(|e| e.to_string())?;
+    let foreign = Path::new("/bin/true").to_str().unwrap();
+    let res = dir.join("out");
+    let r = res.to_str().unwrap();
+    let good = good_path();
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["judge", &noise],
+        vec!["judge", &empty],
+        vec!["judge", &huge],
+        vec!["judge", foreign],
+        vec!["judge", "/nonexistent/log"],
+        vec!["compare", &noise, &cut],
+        vec!["compare", &wrong, &wrong],
+        vec!["gate", "--baseline", &cut, &noise],
+        vec!["gate", "--baseline", &good, &wrong],
+        vec!["merge", "--results", r, &noise, &cut],
+        vec!["merge", "--results", r, &wrong],
+        vec!["--cases", cases.to_str().unwrap(), "list"],
+        vec!["--cases", cases.to_str().unwrap(), "run", "--results", r],
+        vec!["series", "--series", &noise, "--results", r],
+        vec!["bench", "nope-a", "nope-b", "--results", r],
+    ];
+    for args in runs {
+        let t = Instant::now();
+        let out = run(harness(&args))?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        ensure(
+            matches!(out.status.code(), Some(1) | Some(2))
+                && !err.contains("panicked")
+                && !err.contains("internal error"),
+            || format!("{args:?}: {}", describe(&out)),
+        )?;
+        ensure(t.elapsed() < Duration::from_secs(120), || {
+            format!("{args:?} took {:?}", t.elapsed())
+        })?;
+    }
+    Ok(())
+}
+
+fn good_path() -> String {
+    repo()
+        .join("harness/tests/fixtures/results/all-pass.json")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Deterministic bench of none against full LTO + CFI: every icount figure
 /// must repeat exactly from one boot to the next.
 fn deterministic_bench(arch: &str) -> Result<(), Failed> {
@@ -2197,6 +2280,7 @@ fn main() -> std::process::ExitCode {
             broken_case_file_is_located,
         ),
         Trial::test("cli::dry_run_prints_commands", dry_run_prints_commands),
+        Trial::test("cli::bad_inputs_never_panic", bad_inputs_never_panic),
     ];
     for case in cases.iter().filter(|c| !c.has_tag("slow")) {
         let name = case.name.clone();
