@@ -137,6 +137,10 @@ pub struct KernelSource {
     /// that is the tarball's files, and the tarball's key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<ContentOrigin>,
+    /// The files that differ from the origin commit (changed or untracked),
+    /// when there is an origin and git could say.
+    #[serde(skip)]
+    pub changed_since_origin: Option<Vec<PathBuf>>,
 }
 
 impl KernelSource {
@@ -219,6 +223,7 @@ impl KernelSource {
             },
             version,
             origin: None,
+            changed_since_origin: None,
         })
     }
 
@@ -254,13 +259,76 @@ impl KernelSource {
             let path = root.clone();
             (SourceIdentity::Tree { fingerprint, path }, None)
         };
+        let changed_since_origin = origin
+            .as_ref()
+            .and_then(|o| changed_since(&root, &o.commit));
         Ok(KernelSource {
             root,
             identity,
             version,
             origin,
+            changed_since_origin,
         })
     }
+
+    /// What a configuration made from this tree is memoised under: the
+    /// origin's key when the tree differs from its origin only in files
+    /// kconfig never reads (a mutant's or a series point's patch to a
+    /// script or a C file configures exactly as the tarball does), else
+    /// [`KernelSource::cache_key`].
+    pub fn config_key(&self) -> String {
+        match (&self.origin, &self.changed_since_origin) {
+            (Some(o), Some(changed)) if !changed.iter().any(|p| affects_kconfig(p)) => {
+                o.key.clone()
+            }
+            _ => self.cache_key(),
+        }
+    }
+}
+
+/// Changed and untracked files of the checkout `root` against `commit`.
+fn changed_since(root: &Path, commit: &str) -> Option<Vec<PathBuf>> {
+    let diff = git(root, &["diff", "--name-only", commit]).ok()?;
+    let untracked = git(root, &["ls-files", "--others", "--exclude-standard"]).ok()?;
+    Some(
+        String::from_utf8_lossy(&diff)
+            .lines()
+            .chain(String::from_utf8_lossy(&untracked).lines())
+            .map(PathBuf::from)
+            .collect(),
+    )
+}
+
+/// Whether `make <base>`, `merge_config.sh` or `olddefconfig` can read
+/// `path` (relative to the tree): every `Kconfig*` file, kconfig itself,
+/// the config fragments and defconfigs, the Makefiles the config targets
+/// include, and the scripts Kconfig runs (`$(shell,…)`, `$(success,…)`).
+/// Conservative: anything else under `scripts/` that is a shell or Python
+/// script counts too.
+pub fn affects_kconfig(path: &Path) -> bool {
+    let s = path.to_string_lossy();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let parts: Vec<&str> = s.split('/').collect();
+    name.starts_with("Kconfig")
+        || s.starts_with("scripts/kconfig/")
+        || s.starts_with("kernel/configs/")
+        || s.contains("/configs/") && s.starts_with("arch/")
+        || s.starts_with("arch/") && parts.get(2) == Some(&"tools")
+        || matches!(
+            s.as_ref(),
+            "Makefile"
+                | "scripts/Kbuild.include"
+                | "scripts/Makefile.compiler"
+                | "scripts/Makefile.lib"
+        )
+        || parts.len() == 3 && parts[0] == "arch" && parts[2] == "Makefile"
+        || s.starts_with("scripts/")
+            && (name.ends_with(".sh")
+                || name.ends_with(".py")
+                || s.starts_with("scripts/dummy-tools/"))
 }
 
 /// A git tree of a kernel source: where, its branch and its commit.
@@ -704,6 +772,39 @@ mod tests {
         assert!(matches!(e, SourceError::ConfiguredInTree { .. }), "{e:?}");
         assert!(e.to_string().contains("mrproper"), "{e}");
         assert_eq!(e.fault(), Fault::Harness);
+    }
+
+    #[test]
+    fn kconfig_inputs_are_told_from_other_files() {
+        for p in [
+            "init/Kconfig",
+            "arch/x86/Kconfig.cpu",
+            "scripts/kconfig/conf.c",
+            "kernel/configs/tiny.config",
+            "arch/arm64/configs/defconfig",
+            "arch/x86/Makefile",
+            "Makefile",
+            "scripts/Kconfig.include",
+            "scripts/cc-can-link.sh",
+            "scripts/dummy-tools/gcc",
+            "arch/arm64/tools/gen-sysreg.awk",
+        ] {
+            assert!(affects_kconfig(Path::new(p)), "{p}");
+        }
+        // What the shipped mutants and series patches change.
+        for p in [
+            "scripts/generate_initcall_order.pl",
+            "scripts/Makefile.build",
+            "scripts/module.lds.S",
+            "scripts/Makefile.vmlinux_o",
+            "arch/x86/entry/vdso/Makefile",
+            "arch/x86/power/Makefile",
+            "include/linux/elfnote-lto.h",
+            "init/main.c",
+            "Documentation/process/changes.rst",
+        ] {
+            assert!(!affects_kconfig(Path::new(p)), "{p}");
+        }
     }
 
     #[test]

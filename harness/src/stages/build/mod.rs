@@ -272,7 +272,9 @@ impl Builder<'_> {
         for (_, text) in &fragments {
             requested.extend(config::parse_config(text));
         }
-        let source_key = self.source.cache_key();
+        // The configuration's source: shared with the origin's when the
+        // tree differs from it in no file kconfig reads.
+        let source_key = self.source.config_key();
         let mut parts: Vec<(&str, &[u8])> = vec![
             ("layout", LAYOUT_VERSION.as_bytes()),
             ("source", source_key.as_bytes()),
@@ -522,14 +524,7 @@ impl Builder<'_> {
         }
         let donor_src = seed::donor_source(&donor)?;
         let root = &self.source.root;
-        let git = |args: &[&str]| crate::stages::source::git(root, args);
-        let diff = git(&["diff", "--name-only", &origin.commit]).ok()?;
-        let untracked = git(&["ls-files", "--others", "--exclude-standard"]).ok()?;
-        let changed: Vec<PathBuf> = String::from_utf8_lossy(&diff)
-            .lines()
-            .chain(String::from_utf8_lossy(&untracked).lines())
-            .map(PathBuf::from)
-            .collect();
+        let changed = self.source.changed_since_origin.clone()?;
         progress.phase(&plan.case, "seed");
         if plan.work_dir.exists() {
             std::fs::remove_dir_all(&plan.work_dir).ok()?;
