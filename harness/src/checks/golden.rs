@@ -1,6 +1,9 @@
 //! Golden files: the initcall order a case's kernels must have, one
 //! `<level> <function>` per line, and the comparison of an order with it
-//! (a [`GoldenMismatch`] with a readable unified diff).
+//! (a [`GoldenMismatch`] with a readable unified diff). A golden belongs to
+//! a kernel series (`# kernel: 6.12`): a family's first golden is
+//! `golden/<family>.initcalls`, those of other series
+//! `golden/<family>@<series>.initcalls` ([`resolve`]).
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +20,56 @@ use crate::elf::initcalls::{is_level, Initcall};
 pub struct Golden {
     pub path: PathBuf,
     pub entries: Vec<Initcall>,
+    /// The kernel series (`6.12`) of its `# kernel:` line, if it has one.
+    pub kernel: Option<String>,
+}
+
+/// The header line that names a golden's kernel series.
+const KERNEL_HEADER: &str = "# kernel:";
+
+/// `6.12.117` (or `6.12.0-rc3`, `6.1`) → `6.12`: the series a golden
+/// belongs to. None when `version` does not start with two numbers.
+pub fn series(version: &str) -> Option<String> {
+    let mut parts = version.split(['.', '-', '+']);
+    let (a, b) = (parts.next()?, parts.next()?);
+    let num = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    (num(a) && num(b)).then(|| format!("{a}.{b}"))
+}
+
+/// Which golden file a kernel of a series is compared with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub path: PathBuf,
+    /// When there is no golden for the kernel's series: the series the
+    /// family's golden is for (the checks then skip, saying so).
+    pub only_for: Option<String>,
+}
+
+/// The golden of `family` (default file `default`) for kernels of
+/// `series`: `<family>@<series>.initcalls` when it exists; else the
+/// default file when it is for that series, names none, or does not exist
+/// yet (blessing creates it); else the versioned file, marked as missing
+/// with the series the default is for.
+pub fn resolve(family: &str, default: &Path, series: Option<&str>) -> Resolved {
+    let plain = Resolved {
+        path: default.to_owned(),
+        only_for: None,
+    };
+    let Some(series) = series else { return plain };
+    let versioned = default.with_file_name(format!("{family}@{series}.initcalls"));
+    if versioned.is_file() {
+        return Resolved {
+            path: versioned,
+            only_for: None,
+        };
+    }
+    match Golden::load(default).ok().and_then(|g| g.kernel) {
+        Some(k) if k != series => Resolved {
+            path: versioned,
+            only_for: Some(k),
+        },
+        _ => plain,
+    }
 }
 
 /// Why a golden file could not be loaded.
@@ -46,6 +99,11 @@ impl Golden {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Golden, GoldenError> {
+        let kernel = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(KERNEL_HEADER))
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty());
         let entries = text
             .lines()
             .enumerate()
@@ -61,18 +119,25 @@ impl Golden {
         Ok(Golden {
             path: path.to_owned(),
             entries,
+            kernel,
         })
     }
 
     /// The file text for `entries`, with a short '#' header naming the
     /// family and saying how to regenerate it. `parse(render(x))` gives `x`
     /// back when all levels and functions are valid (not `?`).
-    pub fn render(family: &str, entries: &[Initcall]) -> String {
+    pub fn render(family: &str, kernel: Option<&str>, entries: &[Initcall]) -> String {
         let family = family.replace(['\r', '\n'], " ");
         let mut text = format!(
             "# Initcall order of the `{family}` kernels: `<level> <function>` per line, in run order.\n\
              # Generated; regenerate with `lto-harness bless CASE...` after checking the diff.\n"
         );
+        if let Some(k) = kernel {
+            text.push_str(&format!(
+                "{KERNEL_HEADER} {}\n",
+                k.replace(['\r', '\n'], " ")
+            ));
+        }
         text.extend(entries.iter().map(|entry| format!("{entry}\n")));
         text
     }
@@ -224,13 +289,54 @@ mod tests {
 
     #[test]
     fn golden_round_trip() {
-        let text = Golden::render("x86_64-tiny", &sample());
+        let text = Golden::render("x86_64-tiny", Some("6.12"), &sample());
         assert!(text.starts_with('#'), "{text}");
         assert!(text.contains("x86_64-tiny"), "{text}");
         assert!(text.contains("lto-harness bless"), "{text}");
         let golden = Golden::parse(Path::new("g.txt"), &text).unwrap();
         assert_eq!(golden.entries, sample());
         assert_eq!(golden.path, Path::new("g.txt"));
+        assert_eq!(golden.kernel.as_deref(), Some("6.12"));
+        let old = Golden::render("f", None, &sample());
+        assert_eq!(Golden::parse(Path::new("g"), &old).unwrap().kernel, None);
+    }
+
+    #[test]
+    fn series_of_versions() {
+        assert_eq!(series("6.12.117").as_deref(), Some("6.12"));
+        assert_eq!(series("6.1.192").as_deref(), Some("6.1"));
+        assert_eq!(series("6.13.0-rc3").as_deref(), Some("6.13"));
+        assert_eq!(series("6.12").as_deref(), Some("6.12"));
+        assert_eq!(series("6"), None);
+        assert_eq!(series("x.y"), None);
+        assert_eq!(series(""), None);
+    }
+
+    #[test]
+    fn a_kernel_of_another_series_gets_its_own_golden_or_none() {
+        let d = tempfile::tempdir().unwrap();
+        let default = d.path().join("fam.initcalls");
+        // No golden yet: the default file (bless creates it).
+        let r = resolve("fam", &default, Some("6.1"));
+        assert_eq!((r.path.clone(), r.only_for), (default.clone(), None));
+        std::fs::write(&default, Golden::render("fam", Some("6.12"), &sample())).unwrap();
+        // Its own series: the default.
+        assert_eq!(resolve("fam", &default, Some("6.12")).path, default);
+        assert_eq!(resolve("fam", &default, None).path, default);
+        // Another series: a versioned file, missing, said to be 6.12's.
+        let r = resolve("fam", &default, Some("6.1"));
+        assert_eq!(r.path, d.path().join("fam@6.1.initcalls"));
+        assert_eq!(r.only_for.as_deref(), Some("6.12"));
+        // Once blessed, used.
+        std::fs::write(&r.path, Golden::render("fam", Some("6.1"), &sample())).unwrap();
+        let r = resolve("fam", &default, Some("6.1"));
+        assert_eq!(
+            (r.path, r.only_for),
+            (d.path().join("fam@6.1.initcalls"), None)
+        );
+        // A golden that names no series fits every kernel (as before).
+        std::fs::write(&default, Golden::render("fam", None, &sample())).unwrap();
+        assert_eq!(resolve("fam", &default, Some("5.15")).path, default);
     }
 
     #[test]
@@ -311,7 +417,7 @@ mod tests {
     fn golden_load_reads_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.initcalls");
-        std::fs::write(&path, Golden::render("f", &sample())).unwrap();
+        std::fs::write(&path, Golden::render("f", None, &sample())).unwrap();
         assert_eq!(Golden::load(&path).unwrap().entries, sample());
     }
 

@@ -12,14 +12,23 @@ use crate::model::{CheckResult, Status};
 pub const STATIC: &str = "initcalls.static";
 pub const BOOT: &str = "initcalls.boot";
 
-fn no_golden(name: &str, golden: Option<&Golden>, case_golden: &str) -> Option<CheckResult> {
-    golden.is_none().then(|| {
-        CheckResult::new(
+fn no_golden(
+    name: &str,
+    golden: Option<&Golden>,
+    absent: Option<&str>,
+    case_golden: &str,
+) -> Option<CheckResult> {
+    match (golden, absent) {
+        (Some(_), _) => None,
+        // A kernel of another series than the family's golden: nothing to
+        // compare with, said plainly.
+        (None, Some(why)) => Some(CheckResult::new(name, Status::Skipped, why)),
+        (None, None) => Some(CheckResult::new(
             name,
             Status::Incomplete,
             format!("no golden {case_golden} to compare with; create it with `lto-harness bless <case>`"),
-        )
-    })
+        )),
+    }
 }
 
 fn golden_label(case: &crate::case::Case) -> String {
@@ -45,8 +54,9 @@ pub fn static_check(
     case: &crate::case::Case,
     facts: &KernelFacts,
     golden: Option<&Golden>,
+    absent: Option<&str>,
 ) -> CheckResult {
-    if let Some(r) = no_golden(STATIC, golden, &golden_label(case)) {
+    if let Some(r) = no_golden(STATIC, golden, absent, &golden_label(case)) {
         return r;
     }
     let golden = golden.expect("checked above");
@@ -116,6 +126,7 @@ pub fn boot_check(
     case: &crate::case::Case,
     facts: &KernelFacts,
     golden: Option<&Golden>,
+    absent: Option<&str>,
     console: Option<&Console>,
     boot: &CheckResult,
 ) -> CheckResult {
@@ -132,7 +143,7 @@ pub fn boot_check(
             "the console shows no initcalls before `Run /init`: is `initcall_debug` on the command line?",
         );
     }
-    if let Some(r) = no_golden(BOOT, golden, &golden_label(case)) {
+    if let Some(r) = no_golden(BOOT, golden, absent, &golden_label(case)) {
         return r;
     }
     let golden = golden.expect("checked above");

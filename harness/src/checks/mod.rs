@@ -85,6 +85,9 @@ pub fn unobserved(name: &str, what: &str, boot: &CheckResult) -> CheckResult {
 pub struct Expectations<'a> {
     /// The case's initcall golden (None: not loaded, e.g. about to be blessed).
     pub golden: Option<&'a Golden>,
+    /// Why there is no golden for this kernel's series (the initcall
+    /// checks then skip with it).
+    pub golden_absent: Option<&'a str>,
     pub lkdtm: &'a cfi::LkdtmExpectations,
 }
 
@@ -114,13 +117,20 @@ pub fn judge(
             CheckKind::Boot => {}
             CheckKind::Initcalls => {
                 out.push(static_or(initcalls::STATIC, &|f| {
-                    initcalls::static_check(case, f, expect.golden)
+                    initcalls::static_check(case, f, expect.golden, expect.golden_absent)
                 }));
                 out.push(static_or(initcall_script::SCRIPT, &|f| {
                     initcall_script::script_check(f)
                 }));
                 out.push(match facts {
-                    Some(f) => initcalls::boot_check(case, f, expect.golden, console, &boot),
+                    Some(f) => initcalls::boot_check(
+                        case,
+                        f,
+                        expect.golden,
+                        expect.golden_absent,
+                        console,
+                        &boot,
+                    ),
                     None => unobserved(initcalls::BOOT, "a kernel", &boot),
                 });
             }

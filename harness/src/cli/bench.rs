@@ -112,7 +112,8 @@ fn record_history(report: &mut BenchReport, env: &Environment, c: &CommonArgs) {
         .map(|s| s.identity.key())
         .unwrap_or_default();
     let toolchain = &env.toolchain.version;
-    match lto_harness::history::record_bench(report, &source_key, toolchain, &history) {
+    let version = env.source.as_ref().map(|s| s.version.as_str());
+    match lto_harness::history::record_bench(report, &source_key, toolchain, version, &history) {
         Ok(regs) => report.regressions = regs,
         Err(e) => eprintln!(
             "lto-harness: warning: history {} not updated: {e:#}",

@@ -61,6 +61,37 @@ fn latest(records: &[Record]) -> BTreeMap<String, Latest> {
     out
 }
 
+/// Records relabelled so that only like is compared with like: when the
+/// history holds more than one kernel series or toolchain, each case's
+/// records become one line per (case, series, toolchain), labelled
+/// `case · linux 6.1 · clang 16.0.6`; with one, labels stay the case names.
+fn lines(records: Vec<Record>) -> Vec<Record> {
+    let kinds: std::collections::BTreeSet<(Option<String>, String)> = records
+        .iter()
+        .map(|r| (r.series(), r.toolchain.clone()))
+        .collect();
+    if kinds.len() < 2 {
+        return records;
+    }
+    records
+        .into_iter()
+        .map(|mut r| {
+            let series = r
+                .series()
+                .map_or("linux ?".into(), |s| format!("linux {s}"));
+            r.case = format!("{} · {series} · {}", r.case, short_toolchain(&r.toolchain));
+            r
+        })
+        .collect()
+}
+
+/// `Debian clang version 19.1.7 (3~deb12u1)` → `clang 19.1.7`.
+fn short_toolchain(t: &str) -> String {
+    t.split_once("clang version ")
+        .and_then(|(_, v)| v.split_whitespace().next())
+        .map_or_else(|| t.to_owned(), |v| format!("clang {v}"))
+}
+
 /// Text as HTML: `&`, `<` and `>` escaped.
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -80,6 +111,7 @@ pub fn render(history_path: &Path, dir: &Path) -> Result<usize> {
             history_path.display()
         );
     }
+    let records = lines(records);
     let latest = latest(&records);
     let mut cases: Vec<&Latest> = latest.values().collect();
     cases.sort_by_key(|(r, _)| case_order(r));
@@ -305,6 +337,7 @@ mod tests {
             source: "s".into(),
             build_key: "k".into(),
             toolchain: "t".into(),
+            kernel_version: None,
             metrics: [
                 ("size.text".to_string(), f(text, Basis::Exact)),
                 ("workload.getppid".to_string(), f(getppid, Basis::Icount)),
@@ -341,6 +374,34 @@ mod tests {
             html.matches(">\nx86_64 full+cfi\n</text>").count() >= 3,
             "case labels missing"
         );
+    }
+
+    #[test]
+    fn kernels_of_other_series_and_toolchains_are_other_lines() {
+        let mut a = rec("x86_64-lto-full-cfi", Lto::Full, "2026-01-01", 100.0, 50.0);
+        a.kernel_version = Some("6.12.117".into());
+        a.toolchain = "Debian clang version 19.1.7 (3~deb12u1)".into();
+        let mut b = a.clone();
+        b.date = "2026-01-02".into();
+        b.kernel_version = Some("6.1.192".into());
+        // Much bigger: were it compared with 6.12, a regression.
+        b.metrics.get_mut("size.text").unwrap().value = 500.0;
+        let mut c = a.clone();
+        c.date = "2026-01-03".into();
+        c.toolchain = "Debian clang version 16.0.6 (15~deb12u1)".into();
+        let l = lines(vec![a.clone(), b.clone(), c]);
+        let labels: std::collections::BTreeSet<&str> = l.iter().map(|r| r.case.as_str()).collect();
+        assert_eq!(
+            labels.into_iter().collect::<Vec<_>>(),
+            [
+                "x86_64-lto-full-cfi · linux 6.1 · clang 19.1.7",
+                "x86_64-lto-full-cfi · linux 6.12 · clang 16.0.6",
+                "x86_64-lto-full-cfi · linux 6.12 · clang 19.1.7",
+            ]
+        );
+        assert!(history::regressions(&[a.clone()], &b).is_empty());
+        // One series and toolchain: labels are the case names.
+        assert_eq!(lines(vec![a.clone()])[0].case, "x86_64-lto-full-cfi");
     }
 
     #[test]

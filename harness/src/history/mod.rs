@@ -2,8 +2,9 @@
 //! store (`$XDG_DATA_HOME/lto-harness/history.jsonl` by default), keyed by
 //! source identity, config (build key), toolchain and date, so numbers can
 //! be watched night after night. A metric that moved the wrong way beyond
-//! its noise band since the previous record of the same case is flagged as
-//! a regression.
+//! its noise band since the previous record of the same case, kernel
+//! series and toolchain is flagged as a regression: a 6.1 kernel is never
+//! compared with a 6.12 one, nor a clang-16 build with a clang-19 one.
 
 use crate::bench::stats;
 use crate::bench::{BenchReport, Metric};
@@ -47,7 +48,30 @@ pub struct Record {
     /// Build key (hashes the final config and toolchain).
     pub build_key: String,
     pub toolchain: String,
+    /// The kernel's version (`6.12.117`); records from before it was
+    /// kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_version: Option<String>,
     pub metrics: BTreeMap<String, Figure>,
+}
+
+impl Record {
+    /// The kernel series (`6.12`) records are compared within.
+    pub fn series(&self) -> Option<String> {
+        self.kernel_version
+            .as_deref()
+            .and_then(crate::checks::golden::series)
+    }
+
+    /// Whether `other` measures the same thing: same case, kind and mode,
+    /// kernel series and toolchain.
+    pub fn like(&self, other: &Record) -> bool {
+        self.case == other.case
+            && self.kind == other.kind
+            && self.mode == other.mode
+            && self.toolchain == other.toolchain
+            && self.series() == other.series()
+    }
 }
 
 pub fn default_path() -> PathBuf {
@@ -129,16 +153,11 @@ fn band_pct(prev: &Figure, cur: &Figure, earlier: &[f64]) -> f64 {
     default_band_pct(cur.basis)
 }
 
-/// Regressions of `new` against the latest earlier record of the same case,
-/// kind and mode in `history`.
+/// Regressions of `new` against the latest earlier record like it
+/// ([`Record::like`]: same case, kind, mode, kernel series, toolchain) in
+/// `history`.
 pub fn regressions(history: &[Record], new: &Record) -> Vec<Regression> {
-    let same = |r: &&Record| {
-        r.case == new.case
-            && r.kind == new.kind
-            && r.mode == new.mode
-            && r.date <= new.date
-            && *r != new
-    };
+    let same = |r: &&Record| r.like(new) && r.date <= new.date && *r != new;
     let Some(prev) = history
         .iter()
         .filter(same)
@@ -190,6 +209,7 @@ pub fn record_run(results: &mut crate::model::results::RunResults, path: &Path) 
         .map(|s| s.key())
         .unwrap_or_else(|| "external".into());
     let toolchain = results.toolchain.clone().unwrap_or_default();
+    let kernel_version = results.kernel_version.clone();
     let mut records = Vec::new();
     for c in &mut results.cases {
         let meta: Option<crate::stages::build::BuildMetadata> = c
@@ -201,7 +221,8 @@ pub fn record_run(results: &mut crate::model::results::RunResults, path: &Path) 
         if c.build.status != crate::model::Status::Pass {
             continue;
         }
-        let rec = record_from_run(c, meta.as_ref(), &source, &toolchain, &results.started_at);
+        let mut rec = record_from_run(c, meta.as_ref(), &source, &toolchain, &results.started_at);
+        rec.kernel_version = kernel_version.clone();
         c.regressions = regressions(&past, &rec);
         records.push(rec);
     }
@@ -213,10 +234,14 @@ pub fn record_bench(
     report: &BenchReport,
     source: &str,
     toolchain: &str,
+    kernel_version: Option<&str>,
     path: &Path,
 ) -> Result<Vec<Regression>> {
     let past = load(path)?;
-    let records = records_from_bench(report, source, toolchain);
+    let mut records = records_from_bench(report, source, toolchain);
+    for r in &mut records {
+        r.kernel_version = kernel_version.map(str::to_owned);
+    }
     let regs = records.iter().flat_map(|r| regressions(&past, r)).collect();
     append(path, &records)?;
     Ok(regs)
@@ -264,6 +289,7 @@ pub fn record_from_run(
         source: source.into(),
         build_key: c.build.key.clone().unwrap_or_default(),
         toolchain: toolchain.into(),
+        kernel_version: None,
         metrics,
     }
 }
@@ -312,6 +338,7 @@ pub fn records_from_bench(r: &BenchReport, source: &str, toolchain: &str) -> Vec
             source: source.into(),
             build_key: k.build_key.clone(),
             toolchain: toolchain.into(),
+            kernel_version: None,
             metrics,
         }
     };
@@ -338,6 +365,7 @@ mod tests {
             source: "tarball:abc".into(),
             build_key: "k".into(),
             toolchain: "clang 19".into(),
+            kernel_version: Some("6.12.117".into()),
             metrics: metrics
                 .iter()
                 .map(|(n, v, b)| (n.to_string(), figure(*v, "u", *b, Better::Lower)))
@@ -397,6 +425,24 @@ mod tests {
         assert!(regressions(std::slice::from_ref(&old), &better).is_empty());
         // No earlier record: nothing to compare.
         assert!(regressions(&[], &new).is_empty());
+    }
+
+    #[test]
+    fn only_like_is_compared_with_like() {
+        let old = rec("2026-01-01", &[("size.text", 100.0, Basis::Exact)]);
+        let mut new = rec("2026-01-02", &[("size.text", 150.0, Basis::Exact)]);
+        assert_eq!(regressions(std::slice::from_ref(&old), &new).len(), 1);
+        // Another kernel series: no baseline, no regression.
+        new.kernel_version = Some("6.1.192".into());
+        assert!(regressions(std::slice::from_ref(&old), &new).is_empty());
+        // Another toolchain.
+        new.kernel_version = old.kernel_version.clone();
+        new.toolchain = "clang 16".into();
+        assert!(regressions(std::slice::from_ref(&old), &new).is_empty());
+        // Another stable release of the same series is the same series.
+        new.toolchain = old.toolchain.clone();
+        new.kernel_version = Some("6.12.118".into());
+        assert_eq!(regressions(&[old], &new).len(), 1);
     }
 
     #[test]

@@ -27,9 +27,10 @@ pub(crate) fn bless(
     results: &mut [CaseResult],
     prepared: &Prepared,
 ) -> Vec<Blessing> {
-    let mut goldens = prepared.goldens.clone();
+    let mut goldens = prepared.goldens.by_path.clone();
+    let series = prepared.goldens.series.as_deref();
     let mut out = Vec::new();
-    for (path, (family, orders)) in orders_by_golden(cases, judged) {
+    for (path, (family, orders)) in orders_by_golden(cases, judged, prepared) {
         let names = orders.iter().map(|(i, _)| cases[*i].name.clone()).collect();
         let mut blessing = Blessing {
             family: family.clone(),
@@ -44,7 +45,7 @@ pub(crate) fn bless(
         match agreed_order(cases, &path, &orders) {
             Err(why) => blessing.message = why,
             Ok(order) => {
-                if let Some(g) = write_golden(&mut blessing, &goldens, order) {
+                if let Some(g) = write_golden(&mut blessing, &goldens, order, series) {
                     goldens.insert(path.clone(), g);
                 }
             }
@@ -63,11 +64,12 @@ pub(crate) fn bless(
     out
 }
 
-/// Golden path -> (family, [(case, order or why not)]), for the cases that
-/// check their initcalls against a golden.
+/// Golden path (for the kernels' series) -> (family, [(case, order or why
+/// not)]), for the cases that check their initcalls against a golden.
 fn orders_by_golden(
     cases: &[&Case],
     judged: &[Option<Judged>],
+    prepared: &Prepared,
 ) -> BTreeMap<PathBuf, (String, KernelOrders)> {
     let mut by_golden: BTreeMap<PathBuf, (String, KernelOrders)> = BTreeMap::new();
     for (i, case) in cases.iter().enumerate() {
@@ -82,8 +84,13 @@ fn orders_by_golden(
             Some(f) => checks::initcalls::blessable(f, console.as_ref()),
             None => Err("no kernel was built".into()),
         };
+        let path = prepared
+            .goldens
+            .for_case
+            .get(&case.name)
+            .map_or(&g.path, |r| &r.path);
         by_golden
-            .entry(g.path.clone())
+            .entry(path.clone())
             .or_insert_with(|| (g.family.clone(), vec![]))
             .1
             .push((i, order));
@@ -133,6 +140,7 @@ fn write_golden(
     blessing: &mut Blessing,
     goldens: &BTreeMap<PathBuf, Golden>,
     order: &[Initcall],
+    series: Option<&str>,
 ) -> Option<Golden> {
     let path = blessing.path.clone();
     let old = goldens
@@ -144,7 +152,7 @@ fn write_golden(
         blessing.message = format!("{} initcalls, as before", order.len());
         return None;
     };
-    let text = Golden::render(&blessing.family, order);
+    let text = Golden::render(&blessing.family, series, order);
     if let Err(e) = crate::host::cache::write_atomic(&path, text.as_bytes()) {
         blessing.message = format!("cannot write {}: {e:#}", path.display());
         return None;
@@ -167,5 +175,6 @@ fn write_golden(
     Some(Golden {
         path,
         entries: order.to_vec(),
+        kernel: series.map(str::to_owned),
     })
 }

@@ -21,7 +21,7 @@ pub mod preflight;
 pub mod retry;
 
 pub use build_step::build_case;
-pub use preflight::{dry_run, load_goldens, preflight};
+pub use preflight::{dry_run, load_goldens, preflight, Goldens};
 
 use crate::case::{Case, CheckKind};
 use crate::checks::golden::Golden;
@@ -70,7 +70,7 @@ pub struct RunOptions {
 
 /// What preflight loaded for the checks: the goldens and lkdtm's expectations.
 pub struct Prepared {
-    pub goldens: BTreeMap<PathBuf, Golden>,
+    pub goldens: preflight::Goldens,
     pub lkdtm: LkdtmExpectations,
 }
 
@@ -208,7 +208,7 @@ fn run_case(
         ),
     };
     let mut j = Judged::new(facts, outcome, &boot_step);
-    let mut checks = judge(case, &j, prepared, &prepared.goldens);
+    let mut checks = judge(case, &j, prepared, &prepared.goldens.by_path);
     if let Some(k) = &kernel {
         retry::retry(
             case,
@@ -255,8 +255,24 @@ pub(crate) fn judge(
     prepared: &Prepared,
     goldens: &BTreeMap<PathBuf, Golden>,
 ) -> Vec<CheckResult> {
+    let resolved = prepared.goldens.for_case.get(&case.name);
+    let absent = resolved.and_then(|r| {
+        r.only_for.as_ref().map(|other| {
+            let series = prepared.goldens.series.as_deref().unwrap_or("?");
+            format!(
+                "no golden for Linux {series}: {} has {other}'s order; bless one with \
+                 `lto-harness bless {} --kernel-src <this tree>` (it writes {})",
+                case.golden
+                    .as_ref()
+                    .map_or("the family".into(), |g| g.path.display().to_string()),
+                case.name,
+                r.path.display()
+            )
+        })
+    });
     let expect = Expectations {
-        golden: case.golden.as_ref().and_then(|g| goldens.get(&g.path)),
+        golden: resolved.and_then(|r| goldens.get(&r.path)),
+        golden_absent: absent.as_deref(),
         lkdtm: &prepared.lkdtm,
     };
     checks::judge(

@@ -6,7 +6,7 @@
 use super::{boot_step::boot_request, Environment, Prepared, RunOptions};
 use crate::case::{Case, CheckKind};
 use crate::checks::cfi::LkdtmExpectations;
-use crate::checks::golden::{Golden, GoldenError};
+use crate::checks::golden::{self, Golden, GoldenError};
 use crate::host::toolchain;
 use crate::stages::boot;
 use crate::stages::build;
@@ -15,11 +15,26 @@ use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Loads every golden the cases compare with. A missing golden is an
-/// error unless blessing (which creates it); a malformed one always is,
-/// naming its file and line.
-pub fn load_goldens(cases: &[&Case], bless: bool) -> Result<BTreeMap<PathBuf, Golden>> {
-    let mut out = BTreeMap::new();
+/// The goldens a run compares with: each case's, resolved for the
+/// kernel series (see [`golden::resolve`]), and the goldens by path.
+#[derive(Debug, Clone, Default)]
+pub struct Goldens {
+    pub by_path: BTreeMap<PathBuf, Golden>,
+    /// Case name → its golden for this kernel series.
+    pub for_case: BTreeMap<String, golden::Resolved>,
+    /// The kernels' series (`6.12`), when known.
+    pub series: Option<String>,
+}
+
+/// Loads every golden the cases compare with, for kernels of `series`. A
+/// missing golden is an error unless blessing (which creates it) or the
+/// family only has a golden for another series (the checks then skip,
+/// saying so); a malformed one always is, naming its file and line.
+pub fn load_goldens(cases: &[&Case], bless: bool, series: Option<&str>) -> Result<Goldens> {
+    let mut out = Goldens {
+        series: series.map(str::to_owned),
+        ..Goldens::default()
+    };
     for case in cases {
         let Some(g) = case
             .golden
@@ -28,12 +43,16 @@ pub fn load_goldens(cases: &[&Case], bless: bool) -> Result<BTreeMap<PathBuf, Go
         else {
             continue;
         };
-        if out.contains_key(&g.path) {
+        let resolved = golden::resolve(&g.family, &g.path, series);
+        let path = resolved.path.clone();
+        let elsewhere = resolved.only_for.is_some();
+        out.for_case.insert(case.name.clone(), resolved);
+        if out.by_path.contains_key(&path) || elsewhere {
             continue;
         }
-        match Golden::load(&g.path) {
+        match Golden::load(&path) {
             Ok(golden) => {
-                out.insert(g.path.clone(), golden);
+                out.by_path.insert(path.clone(), golden);
             }
             Err(GoldenError::Io { error, .. })
                 if bless && error.kind() == std::io::ErrorKind::NotFound => {}
@@ -42,7 +61,7 @@ pub fn load_goldens(cases: &[&Case], bless: bool) -> Result<BTreeMap<PathBuf, Go
                     "case {} ({}): golden {} does not exist; create it from the kernel with `lto-harness bless {}`",
                     case.name,
                     case.file.display(),
-                    g.path.display(),
+                    path.display(),
                     case.name
                 )
             }
@@ -59,7 +78,15 @@ pub fn load_goldens(cases: &[&Case], bless: bool) -> Result<BTreeMap<PathBuf, Go
 /// Refuses, before anything is built, a run that cannot work: a missing
 /// tool (naming its package), CFI asked of a toolchain that cannot do it.
 pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Result<Prepared> {
-    let goldens = load_goldens(cases, opts.bless)?;
+    let series = match (&env.source, &opts.kernel_build) {
+        (Some(s), _) => golden::series(&s.version),
+        // kbuild writes the release of an O= directory here.
+        (None, Some(dir)) => std::fs::read_to_string(dir.join("include/config/kernel.release"))
+            .ok()
+            .and_then(|v| golden::series(v.trim())),
+        (None, None) => None,
+    };
+    let goldens = load_goldens(cases, opts.bless, series.as_deref())?;
     results_dir_writable(&opts.results_dir)?;
     let tree = match (&env.source, &opts.kernel_build) {
         (Some(s), _) => Some(s.root.clone()),

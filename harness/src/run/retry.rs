@@ -34,7 +34,7 @@ pub(crate) fn retry(
         });
         let (step2, outcome2) = boot_step::boot_case(case, kernel, env, opts, reporter, attempt);
         *judged = Judged::new(judged.facts.take(), outcome2, &step2);
-        let checks2 = judge(case, judged, prepared, &prepared.goldens);
+        let checks2 = judge(case, judged, prepared, &prepared.goldens.by_path);
         merge_attempt(boot, checks, step2, checks2);
     }
 }
