@@ -2117,6 +2117,44 @@ fn good_path() -> String {
         .to_owned()
 }
 
+/// `--accel auto` (the default) on this machine, where /dev/kvm exists and
+/// KVM hangs before the kernel runs: a few seconds' KVM probe, then TCG,
+/// recorded in results.json with the QEMU version; the next run takes the
+/// answer from the memo (no probe). A fresh TMPDIR keeps the memo this
+/// trial's own.
+fn accel_auto_falls_back_to_tcg() -> Result<(), Failed> {
+    let dir = out_dir("accel-auto");
+    let tmp = dir.join("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    for (n, want) in [(1, "KVM showed no kernel banner in"), (2, "(memo ")] {
+        let res = dir.join(format!("r{n}"));
+        let mut cmd = harness(&["run", "x86_64-lto-none", "--results", res.to_str().unwrap()]);
+        cmd.env("TMPDIR", &tmp);
+        let t = Instant::now();
+        let out = run(cmd)?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        let kvm_works = err.contains(": KVM (") || err.contains("in ") && err.contains("s: KVM");
+        ensure(
+            out.status.success() && (err.contains(want) || kvm_works),
+            || format!("run {n}: {}", describe(&out)),
+        )?;
+        let boot = results(&res)?["cases"][0]["boot"].clone();
+        ensure(
+            boot["accel"] == if kvm_works { "kvm" } else { "tcg" }
+                && boot["qemu_version"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with("QEMU emulator version")),
+            || format!("run {n}: boot {boot}"),
+        )?;
+        eprintln!(
+            "boot::accel_auto_falls_back_to_tcg: run {n} in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
 /// Deterministic bench of none against full LTO + CFI: every icount figure
 /// must repeat exactly from one boot to the next.
 fn deterministic_bench(arch: &str) -> Result<(), Failed> {
@@ -2359,6 +2397,10 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "fault::missing_tools_and_a_damaged_tarball",
         missing_tools_and_a_damaged_tarball,
+    ));
+    trials.push(Trial::test(
+        "boot::accel_auto_falls_back_to_tcg",
+        accel_auto_falls_back_to_tcg,
     ));
     trials.push(Trial::test(
         "ci::apt_mirror_is_the_machines_own",

@@ -530,6 +530,8 @@ mod tests {
                 qemu_command: None,
                 end: None,
                 attempts: vec![],
+                accel: None,
+                qemu_version: None,
             },
             checks: vec![CheckResult::new("boot", status, "m")],
             regressions: vec![],

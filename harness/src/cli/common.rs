@@ -34,8 +34,9 @@ pub struct CommonArgs {
     /// make -j (default: the number of CPUs).
     #[arg(long, short)]
     pub jobs: Option<usize>,
-    /// QEMU accelerator.
-    #[arg(long, value_enum, default_value = "tcg")]
+    /// QEMU accelerator: `auto` boots the kernel under KVM for a few
+    /// seconds first and falls back to TCG when it does not work.
+    #[arg(long, value_enum, default_value = "auto")]
     pub accel: Accel,
     /// History store to append to (default: $XDG_DATA_HOME/lto-harness/history.jsonl).
     #[arg(long, value_name = "FILE", env = "LTO_HARNESS_HISTORY")]

@@ -116,6 +116,12 @@ pub struct BootStep {
     /// last (`status` is the last one's). Empty when it ran once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Status>,
+    /// The accelerator the guest ran under (`tcg`, `kvm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accel: Option<String>,
+    /// `qemu-system-… --version`'s first line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qemu_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

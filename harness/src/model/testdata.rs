@@ -49,6 +49,8 @@ pub fn case(name: &str, build: Status, boot: Status, checks: Vec<CheckResult>) -
             qemu_command: Some("qemu-system-x86_64 -m 512".into()),
             end: Some(BootEnd::Exited { code: Some(0) }),
             attempts: vec![],
+            accel: None,
+            qemu_version: None,
         },
         checks,
         regressions: vec![],

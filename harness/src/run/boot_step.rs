@@ -9,6 +9,7 @@ use crate::checks;
 use crate::events::{Event, Reporter, Step};
 use crate::model::results::BootStep;
 use crate::model::Status;
+use crate::stages::accel;
 use crate::stages::boot::{self, BootOutcome, BootRequest};
 use crate::stages::build::{self, BuiltKernel};
 use crate::stages::image;
@@ -133,6 +134,18 @@ fn boot_and_judge(
     req: &BootRequest,
     reporter: &dyn Reporter,
 ) -> (BootStep, BootOutcome) {
+    let (accel, probed) = accel::resolve(req);
+    if let Some(why) = probed {
+        reporter.report(&Event::Phase {
+            case: &case.name,
+            step: Step::Boot,
+            phase: &why,
+        });
+    }
+    let req = &BootRequest {
+        accel,
+        ..req.clone()
+    };
     let qemu_command = build::shell_line(&boot::qemu_argv(req));
     reporter.report(&Event::Phase {
         case: &case.name,
@@ -155,6 +168,8 @@ fn boot_and_judge(
         qemu_command: Some(qemu_command),
         end: Some(outcome.end.clone()),
         attempts: vec![],
+        accel: Some(accel.name().into()),
+        qemu_version: accel::qemu_version(req.arch.qemu.binary),
     };
     (step, outcome)
 }
@@ -169,6 +184,8 @@ fn unbooted(status: Status, message: String) -> BootStep {
         qemu_command: None,
         end: None,
         attempts: vec![],
+        accel: None,
+        qemu_version: None,
     }
 }
 

@@ -98,6 +98,8 @@ mod tests {
             qemu_command: None,
             end: None,
             attempts: vec![],
+            accel: None,
+            qemu_version: None,
         }
     }
 

@@ -23,11 +23,24 @@ pub const PANIC_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Accel {
-    /// Software emulation: works everywhere, the default.
+    /// KVM when a short test boot shows it works, else TCG (the default;
+    /// see `stages::accel`).
+    Auto,
+    /// Software emulation: works everywhere.
     Tcg,
-    /// Hardware virtualisation: only when asked (it hangs on some hosts
-    /// where /dev/kvm exists but does not work).
+    /// Hardware virtualisation, unprobed (it hangs on some hosts where
+    /// /dev/kvm exists but does not work).
     Kvm,
+}
+
+impl Accel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Auto => "auto",
+            Accel::Tcg => "tcg",
+            Accel::Kvm => "kvm",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -86,8 +99,10 @@ pub fn qemu_argv(req: &BootRequest) -> Vec<String> {
     if let Some(cpu) = q.cpu {
         v.extend(["-cpu".into(), cpu.into()]);
     }
+    // `auto` is resolved before a boot (`stages::accel::resolve`); as a
+    // command line on its own (a dry run), it is the TCG it falls back to.
     let accel = match req.accel {
-        Accel::Tcg => "tcg",
+        Accel::Auto | Accel::Tcg => "tcg",
         Accel::Kvm => "kvm",
     };
     v.extend(
@@ -411,6 +426,27 @@ impl Guest {
 /// a panic (plus [`PANIC_GRACE`] for the rest of the report).
 pub fn boot(req: &BootRequest) -> BootOutcome {
     boot_watching(req, &|_| {})
+}
+
+/// Boots `req` until an event `stop` accepts, the timeout or QEMU's own
+/// exit, then stops QEMU (a probe: the outcome's `end` is a timeout).
+pub fn boot_until(req: &BootRequest, stop: &dyn Fn(&EventKind) -> bool) -> BootOutcome {
+    let mut guest = match Guest::start(req, false) {
+        Ok(g) => g,
+        Err(outcome) => return *outcome,
+    };
+    let deadline = Instant::now() + req.timeout;
+    loop {
+        match guest.next_event(deadline) {
+            Next::Event(e) if !stop(&e.kind) => {}
+            Next::Eof => return guest.finish(None),
+            Next::Event(_) | Next::Deadline => {
+                return guest.finish(Some(BootEnd::TimedOut {
+                    after_seconds: req.timeout.as_secs(),
+                }))
+            }
+        }
+    }
 }
 
 /// How often a watched boot hands its latest console line to the watcher.

@@ -4,6 +4,7 @@
 //! typed too, split into the kernel's fault (fail) and the harness's or
 //! machine's (incomplete).
 
+pub mod accel;
 pub mod boot;
 pub mod build;
 pub mod config;
