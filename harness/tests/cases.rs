@@ -2155,6 +2155,94 @@ fn accel_auto_falls_back_to_tcg() -> Result<(), Failed> {
     Ok(())
 }
 
+/// The ELF readers on a real vmlinux (the shipped x86_64-lto-none and
+/// arm64-lto-full-cfi kernels, from the cache), damaged where they look:
+/// cut at its section headers, at the initcall tables and in the middle,
+/// and with bits flipped in the ELF header, the section header table and
+/// the sections the checks read. Each returns; none panics. (The property
+/// tests do the same, many times over, on real modules.)
+fn vmlinux_readers_survive_damage() -> Result<(), Failed> {
+    use lto_harness::elf::*;
+    use object::{Object, ObjectSection};
+    struct Quiet;
+    impl lto_harness::stages::build::BuildProgress for Quiet {
+        fn phase(&self, _: &str, _: &str) {}
+    }
+    let err = |e: &dyn std::fmt::Display| Failed::from(e.to_string());
+    let cache = lto_harness::host::cache::Cache::open(None).map_err(|e| err(&e))?;
+    let source = lto_harness::stages::source::KernelSource::from_default_tarball(&cache)
+        .map_err(|e| err(&e))?;
+    let toolchain = lto_harness::host::toolchain::Toolchain::detect("-19").map_err(|e| err(&e))?;
+    let builder = lto_harness::stages::build::Builder {
+        cache: &cache,
+        source: &source,
+        toolchain: &toolchain,
+        jobs: 2,
+        cc_wrapper: None,
+    };
+    let cases = lto_harness::case::load_dir(&repo().join("cases")).map_err(|e| err(&e))?;
+    for case in ["x86_64-lto-none", "arm64-lto-full-cfi"] {
+        let c = cases
+            .iter()
+            .find(|c| c.name == case)
+            .ok_or("no such case")?;
+        // The shipped kernel: cached by the case trials (built here if not).
+        let plan = builder.plan(c).map_err(|e| err(&e))?;
+        let kernel = builder.build(&plan, &Quiet).map_err(|e| err(&e))?;
+        let data = std::fs::read(&kernel.vmlinux).map_err(|e| e.to_string())?;
+        let arch = if case.starts_with("arm64") {
+            lto_harness::arch::PROFILES[1]
+        } else {
+            lto_harness::arch::PROFILES[0]
+        };
+        // Where the readers look.
+        let mut spots: Vec<usize> = vec![0, 4, 16, 18, 32, 40, 58, 60, 62];
+        let file = object::File::parse(&*data).map_err(|e| e.to_string())?;
+        for name in [
+            ".init.data",
+            "__ksymtab",
+            "__kcrctab",
+            "__mcount_loc",
+            ".orc_unwind",
+            ".notes",
+            ".symtab",
+            ".strtab",
+        ] {
+            if let Some(range) = file.section_by_name(name).and_then(|s| s.file_range()) {
+                spots.push(range.0 as usize);
+                spots.push((range.0 + range.1 / 2) as usize);
+            }
+        }
+        let shoff = u64::from_le_bytes(data[40..48].try_into().unwrap_or_default()) as usize;
+        spots.extend([shoff, shoff + 24, shoff + 64 + 24, data.len() - 8]);
+        let read_all = |d: &[u8]| {
+            let _ = initcalls::static_order_from_bytes(d);
+            let _ = initcalls::table_labels(d);
+            let _ = modversions::kernel_crcs(d);
+            let _ = ftrace::vmlinux_mcount(d, arch);
+            let _ = kcfi::kcfi_evidence(d, arch);
+            let _ = notes::lto_note(d);
+            let _ = orc::orc_facts(d);
+            let _ = sections::llvm_suffixed(d);
+            let _ = module::kernel_vermagic(d);
+        };
+        let mut n = 0;
+        for &at in &spots {
+            if at >= data.len() {
+                continue;
+            }
+            let mut copy = data.clone();
+            copy[at] ^= 0x40;
+            copy[at.saturating_sub(1)] ^= 0x01;
+            read_all(&copy);
+            read_all(&data[..at]);
+            n += 2;
+        }
+        ensure(n >= 20, || format!("{case}: only {n} damaged copies"))?;
+    }
+    Ok(())
+}
+
 /// Deterministic bench of none against full LTO + CFI: every icount figure
 /// must repeat exactly from one boot to the next.
 fn deterministic_bench(arch: &str) -> Result<(), Failed> {
@@ -2397,6 +2485,10 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "fault::missing_tools_and_a_damaged_tarball",
         missing_tools_and_a_damaged_tarball,
+    ));
+    trials.push(Trial::test(
+        "elf::vmlinux_readers_survive_damage",
+        vmlinux_readers_survive_damage,
     ));
     trials.push(Trial::test(
         "boot::accel_auto_falls_back_to_tcg",
