@@ -2243,6 +2243,38 @@ fn vmlinux_readers_survive_damage() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A deterministic bench whose boot runs a plan longer than one step's
+/// limit (24 getppid samples of about 1.3 s, a 15 s step timeout): every
+/// sample is in time, so the bench passes. (The final wait for the agent
+/// once reused the deadline taken before the plan ran, and this failed.)
+fn bench_plan_longer_than_a_step() -> Result<(), Failed> {
+    let dir = out_dir("bench-long-plan");
+    let mut cmd = harness(&[
+        "bench",
+        "x86_64-lto-none",
+        "x86_64-lto-none",
+        "--boots",
+        "1",
+        "--samples",
+        "24",
+        "--workloads",
+        "getppid",
+        "--step-timeout",
+        "15",
+        "--results",
+        dir.to_str().unwrap(),
+    ]);
+    cmd.env("LTO_HARNESS_HISTORY", dir.join("history.jsonl"));
+    let t = Instant::now();
+    let out = run(cmd)?;
+    let took = t.elapsed();
+    ensure(out.status.success(), || describe(&out))?;
+    // Two boots, each over the limit in all: the plan really was longer.
+    ensure(took > Duration::from_secs(30), || {
+        format!("the bench took only {took:?}: the plan was not longer than a step")
+    })
+}
+
 /// Deterministic bench of none against full LTO + CFI: every icount figure
 /// must repeat exactly from one boot to the next.
 fn deterministic_bench(arch: &str) -> Result<(), Failed> {
@@ -2508,6 +2540,10 @@ fn main() -> std::process::ExitCode {
             move || deterministic_bench(arch),
         ));
     }
+    trials.push(Trial::test(
+        "bench::plan_longer_than_a_step",
+        bench_plan_longer_than_a_step,
+    ));
     trials.push(Trial::test(
         "dashboard::renders_in_chromium",
         dashboard_renders_in_chromium,
