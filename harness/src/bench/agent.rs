@@ -151,6 +151,9 @@ impl Agent {
 
 /// The agent's kernel command line: the case's without `initcall_debug`,
 /// `norandmaps` in deterministic mode, and the plan if any.
+/// The kernel's COMMAND_LINE_SIZE on x86_64 and arm64 (with its NUL).
+const KERNEL_CMDLINE_MAX: usize = 2048;
+
 fn cmdline(case: &Case, mode: Mode, plan: &[&Workload]) -> Vec<String> {
     let mut cmdline: Vec<String> = case
         .cmdline
@@ -196,6 +199,21 @@ pub(super) fn boot_agent(
         stderr_log: s.dir.join(format!("bench-qemu-stderr-{round}.log")),
         icount: opts.mode == Mode::Deterministic,
     };
+    // The plan rides on the kernel command line, which the kernel cuts at
+    // COMMAND_LINE_SIZE (2048 bytes on x86_64 and arm64): a longer one
+    // would run a shorter plan than the harness waits for.
+    let line = boot::kernel_cmdline(&req);
+    if line.len() >= KERNEL_CMDLINE_MAX {
+        anyhow::bail!(
+            "{}: {} samples of {} workload(s) per boot make a kernel command line of {} bytes, \
+             and the kernel keeps {}: ask for fewer --samples (and more --boots)",
+            s.case.name,
+            opts.samples,
+            plan.len() / opts.samples.max(1),
+            line.len(),
+            KERNEL_CMDLINE_MAX - 1
+        );
+    }
     s.logs.push(log);
     let guest =
         Guest::start(&req, true).map_err(|o| anyhow::anyhow!("{}: {:?}", s.case.name, o.end))?;
