@@ -1960,9 +1960,9 @@ fn results_dir_full_or_read_only() -> Result<(), Failed> {
     )
 }
 
-/// The fault table's input rows. A missing tool (QEMU) is an error and
-/// exit 2 within seconds, before the source is even extracted, naming the
-/// Debian package; a damaged kernel tarball is a clear
+/// The fault table's input rows. A missing tool (QEMU, then clang) is an
+/// error and exit 2 within seconds, before the source is even extracted,
+/// naming the Debian package; a damaged kernel tarball is a clear
 /// error naming it, exit 2, with nothing published in the cache.
 fn missing_tools_and_a_damaged_tarball() -> Result<(), Failed> {
     let dir = out_dir("fault-inputs");
@@ -2000,6 +2000,36 @@ fn missing_tools_and_a_damaged_tarball() -> Result<(), Failed> {
     ensure(
         !cache.join("src").exists() && !cache.join("builds").exists(),
         || "the source was extracted or something built without QEMU".into(),
+    )?;
+    // Without clang (PATH without clang*, ld.lld* and llvm-*).
+    let noclang = dir.join("bin-noclang");
+    let _ = std::fs::remove_dir_all(&noclang);
+    std::fs::create_dir_all(&noclang).map_err(|e| e.to_string())?;
+    for e in std::fs::read_dir(&bin).into_iter().flatten().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if !(n.starts_with("clang") || n.starts_with("ld.lld") || n.starts_with("llvm-")) {
+            let _ = std::os::unix::fs::symlink(e.path(), noclang.join(&n));
+        }
+    }
+    let _ = std::os::unix::fs::symlink(
+        "/usr/bin/qemu-system-x86_64",
+        noclang.join("qemu-system-x86_64"),
+    );
+    let mut cmd = harness(&[
+        "run",
+        "x86_64-lto-none",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--results",
+        dir.join("r0").to_str().unwrap(),
+    ]);
+    cmd.env("PATH", &noclang);
+    let out = run(cmd)?;
+    ensure(
+        out.status.code() == Some(2)
+            && String::from_utf8_lossy(&out.stderr)
+                .contains("install the Debian package `clang-19 lld-19 llvm-19`"),
+        || format!("no clang: {}", describe(&out)),
     )?;
     // A damaged tarball: Debian's, cut to 8 MiB.
     let bad = dir.join("linux-source-6.12.tar.xz");
