@@ -188,12 +188,16 @@ pub(super) fn boot_agent(
     run: &RunOptions,
 ) -> Result<Agent> {
     let log = s.dir.join(format!("bench-console-{round}.log"));
+    // The boot to the agent is a boot: it may take as long as the case
+    // lets its boots take (slow on a busy machine under -icount); each
+    // workload sample, and the wait for the agent after them, is a step.
+    let boot_limit = Duration::from_secs(s.case.timeout_secs).max(opts.step_timeout);
     let req = BootRequest {
         arch: s.case.arch.profile(),
         image: s.kernel.image.clone(),
         initrd: s.initrd.clone(),
         cmdline: cmdline(s.case, opts.mode, plan),
-        timeout: opts.step_timeout,
+        timeout: boot_limit,
         accel: run.accel,
         log: log.clone(),
         stderr_log: s.dir.join(format!("bench-qemu-stderr-{round}.log")),
@@ -221,8 +225,7 @@ pub(super) fn boot_agent(
         guest,
         case: s.case.name.clone(),
     };
-    let deadline = Instant::now() + opts.step_timeout;
-    let stamp = agent.stamp(deadline)?;
+    let stamp = agent.stamp(Instant::now() + boot_limit)?;
     for w in plan {
         let v = agent.result(w, Instant::now() + opts.step_timeout)?;
         s.samples.workloads[w.index].push(v);

@@ -31,8 +31,8 @@ pub struct BenchArgs {
     /// Only these workloads (comma-separated).
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
-    /// Limit, in seconds, for one boot to the agent or one workload
-    /// sample (not for a boot's whole plan).
+    /// Limit, in seconds, for one workload sample (not for a boot's whole
+    /// plan; the boot to the agent has the case's boot timeout).
     #[arg(long, value_name = "SECONDS")]
     step_timeout: Option<u64>,
     #[command(flatten)]
