@@ -1979,17 +1979,21 @@ fn missing_tools_and_a_damaged_tarball() -> Result<(), Failed> {
         }
     }
     let cache = dir.join("cache");
-    let mut cmd = harness(&[
-        "run",
-        "x86_64-lto-none",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--results",
-        dir.join("r1").to_str().unwrap(),
-    ]);
-    cmd.env("PATH", &bin);
+    // `run x86_64-lto-none` on the trial's cache with only `path` on PATH.
+    let run_on_path = |path: &Path, results: &str| {
+        let mut cmd = harness(&[
+            "run",
+            "x86_64-lto-none",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--results",
+            dir.join(results).to_str().unwrap(),
+        ]);
+        cmd.env("PATH", path);
+        run(cmd)
+    };
     let t = Instant::now();
-    let out = run(cmd)?;
+    let out = run_on_path(&bin, "r1")?;
     let err = String::from_utf8_lossy(&out.stderr);
     ensure(
         out.status.code() == Some(2)
@@ -2015,16 +2019,7 @@ fn missing_tools_and_a_damaged_tarball() -> Result<(), Failed> {
         "/usr/bin/qemu-system-x86_64",
         noclang.join("qemu-system-x86_64"),
     );
-    let mut cmd = harness(&[
-        "run",
-        "x86_64-lto-none",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--results",
-        dir.join("r0").to_str().unwrap(),
-    ]);
-    cmd.env("PATH", &noclang);
-    let out = run(cmd)?;
+    let out = run_on_path(&noclang, "r0")?;
     ensure(
         out.status.code() == Some(2)
             && String::from_utf8_lossy(&out.stderr)
