@@ -50,11 +50,7 @@ fn session() -> Option<(String, AgentSession)> {
             panic!("{name}: the kernel did not build; run `lto-harness run {name}` to see why")
         }
     };
-    let env = Environment {
-        cache: cache.clone(),
-        source: Some(source.clone()),
-        toolchain: toolchain.clone(),
-    };
+    let env = Environment::new(cache.clone(), Some(source.clone()), toolchain.clone());
     let icount = std::env::var("LTO_HARNESS_BENCH_ICOUNT").is_ok_and(|v| v == "1");
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-bench");
     let s = AgentSession::start(case, &kernel, &env, &dir, icount).expect("boot the agent");

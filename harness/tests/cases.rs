@@ -44,6 +44,8 @@ fn harness(args: &[&str]) -> Command {
             Ok(())
         });
     }
+    // A toolchain matrix in the user's environment is not the trials'.
+    c.env_remove("LTO_HARNESS_LLVM");
     // Test runs must not land in the user's performance history.
     c.env(
         "LTO_HARNESS_HISTORY",
@@ -2180,6 +2182,84 @@ fn accel_auto_falls_back_to_tcg() -> Result<(), Failed> {
     Ok(())
 }
 
+/// The toolchain axis on a real kernel: `run --llvm -15,-19` is two
+/// results of one case, told apart in results.json, JUnit, KCIDB and the
+/// plan; clang 15 has no kCFI, so its variant is skipped with the reason
+/// (the symbol Kconfig would drop) and nothing is built, while clang 19's
+/// builds (the plain case's cached kernel: same key), boots and passes.
+fn matrix_results_are_told_apart() -> Result<(), Failed> {
+    let dir = out_dir("toolchain-matrix");
+    let res = dir.join("r");
+    let case = "x86_64-lto-full-cfi";
+    let args = ["run", "--llvm", "-15,-19", case, "--results"];
+    let mut cmd = harness(&args);
+    cmd.arg(&res);
+    let out = run(cmd)?;
+    let r = results(&res).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    ensure(out.status.success(), || {
+        format!("a pass and a skip exit 0: {}", describe(&out))
+    })?;
+    let cases = r["cases"].as_array().cloned().unwrap_or_default();
+    let by = |label: &str| {
+        cases
+            .iter()
+            .find(|c| c["name"] == format!("{case}+{label}").as_str())
+            .cloned()
+            .ok_or_else(|| Failed::from(format!("no {case}+{label} in {r}")))
+    };
+    let (old, new) = (by("clang-15")?, by("clang-19")?);
+    let why = old["build"]["message"].as_str().unwrap_or("");
+    ensure(
+        old["status"] == "skipped"
+            && old["build"]["status"] == "skipped"
+            && why.contains("CONFIG_CFI_CLANG")
+            && why.contains("clang 16 or newer")
+            && old["build"]["key"].is_null(),
+        || format!("clang-15's variant: {old}"),
+    )?;
+    ensure(
+        new["status"] == "pass"
+            && new["toolchain"]
+                .as_str()
+                .is_some_and(|t| t.contains(" 19."))
+            && new["variant"]["case"] == case
+            && new["variant"]["llvm"] == "-19",
+        || format!("clang-19's variant: {new}"),
+    )?;
+    let junit = std::fs::read_to_string(res.join("junit.xml")).map_err(|e| e.to_string())?;
+    ensure(
+        junit.contains(&format!("name=\"{case}+clang-15\""))
+            && junit.contains(&format!("name=\"{case}+clang-19\""))
+            && junit.contains("name=\"toolchain\""),
+        || format!("junit.xml does not tell the toolchains apart:\n{junit}"),
+    )?;
+    let kcidb: Value = serde_json::from_str(
+        &std::fs::read_to_string(res.join("kcidb.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let compilers: Vec<String> = kcidb["builds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| b["compiler"].as_str().unwrap_or("").to_owned())
+        .collect();
+    ensure(
+        compilers.len() == 2
+            && compilers.iter().any(|c| c.contains(" 15."))
+            && compilers.iter().any(|c| c.contains(" 19.")),
+        || format!("kcidb builds' compilers: {compilers:?}"),
+    )?;
+    let out = run(harness(&["plan", "--llvm", "-15,-19", case]))?;
+    let plan: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    ensure(
+        plan["include"].as_array().map(Vec::len) == Some(2)
+            && plan["include"][0]["llvm"] == "-15"
+            && plan["include"][1]["case"] == case,
+        || format!("plan: {plan}"),
+    )?;
+    Ok(())
+}
+
 /// The ELF readers on a real vmlinux (the shipped x86_64-lto-none and
 /// arm64-lto-full-cfi kernels, from the cache), damaged where they look:
 /// cut at its section headers, at the initcall tables and in the middle,
@@ -2581,6 +2661,17 @@ fn main() -> std::process::ExitCode {
         "ci::apt_mirror_is_the_machines_own",
         apt_mirror_is_the_machines_own,
     ));
+    // clang 15 (no kCFI) comes from `ci/setup --llvm -15`.
+    let clang15 = ["clang-15", "ld.lld-15", "llvm-nm-15"]
+        .iter()
+        .all(|t| lto_harness::host::toolchain::find_in_path(t).is_some());
+    trials.push(
+        Trial::test(
+            "toolchain::matrix_results_are_told_apart",
+            matrix_results_are_told_apart,
+        )
+        .with_ignored_flag(!clang15),
+    );
     trials.push(Trial::test(
         "ci::sharded_runs_merge_to_one_run",
         sharded_runs_merge_to_one_run,

@@ -71,6 +71,23 @@ pub fn select<'a>(
     select_named(all, names, include_slow, "case")
 }
 
+/// The toolchain axis: with more than one toolchain (`make LLVM=`
+/// spelling, label), every case once per toolchain, its variants side by
+/// side; with one, the cases themselves.
+pub fn matrix(cases: &[&Case], toolchains: &[(String, String)]) -> Vec<Case> {
+    if toolchains.len() < 2 {
+        return cases.iter().map(|c| (*c).clone()).collect();
+    }
+    cases
+        .iter()
+        .flat_map(|c| {
+            toolchains
+                .iter()
+                .map(move |(llvm, label)| c.for_toolchain(llvm, label))
+        })
+        .collect()
+}
+
 /// Picks `kind`s (cases, mutants) by name; with no names, every one not
 /// tagged `slow` (unless `include_slow`). Naming one always selects it.
 pub fn select_named<'a, T: Selectable>(
@@ -103,6 +120,27 @@ mod tests {
 
     fn parse(text: &str) -> Result<Case, CaseError> {
         Case::parse(Path::new("/nonexistent/cases/x86_64-test.yaml"), text)
+    }
+
+    #[test]
+    fn a_matrix_names_each_variant_and_keeps_its_case() {
+        let a = parse("arch: x86_64\nlto: full\ncfi: on\n").unwrap();
+        let tcs = [("-16".to_owned(), "clang-16".to_owned())];
+        // One toolchain: the case itself, no variant.
+        let one = matrix(&[&a], &tcs);
+        assert_eq!(one[0].name, "x86_64-test");
+        assert_eq!(one[0].variant, None);
+        let tcs = [tcs[0].clone(), ("-22".to_owned(), "clang-22".to_owned())];
+        let two = matrix(&[&a], &tcs);
+        let names: Vec<&str> = two.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["x86_64-test+clang-16", "x86_64-test+clang-22"]);
+        assert_eq!(two[1].case_name(), "x86_64-test");
+        assert_eq!(two[1].variant.as_ref().unwrap().llvm, "-22");
+        // A variant of a variant is still named after the case file's case.
+        assert_eq!(
+            two[1].for_toolchain("-19", "clang-19").name,
+            "x86_64-test+clang-19"
+        );
     }
 
     #[test]

@@ -12,9 +12,10 @@
 mod load;
 mod parse;
 
-pub use load::{load_dir, select, select_named, Selectable};
+pub use load::{load_dir, matrix, select, select_named, Selectable};
 pub(crate) use parse::{first_line_of_error, valid_name};
 
+pub use crate::model::Variant;
 use crate::model::{Arch, Lto, Switch};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -148,7 +149,15 @@ pub struct Case {
     pub tags: Vec<String>,
     /// Extra shell lines run by the guest's /init, before the end marker.
     pub init_commands: Vec<String>,
+    /// On the toolchain axis, which toolchain this variant of the case is
+    /// built with (see [`Case::for_toolchain`]). None: the run's only
+    /// toolchain, and `name` is the case file's.
+    pub variant: Option<Variant>,
 }
+
+/// What separates a case's name from its toolchain's in a variant's name
+/// (case names never contain it).
+pub const VARIANT_SEPARATOR: char = '+';
 
 /// Which golden a case's initcall order is compared with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -182,6 +191,25 @@ pub enum CaseError {
 }
 
 impl Case {
+    /// This case built with another toolchain: named `<name>+<label>`.
+    pub fn for_toolchain(&self, llvm: &str, label: &str) -> Case {
+        let case = self.case_name().to_owned();
+        Case {
+            name: format!("{case}{VARIANT_SEPARATOR}{label}"),
+            variant: Some(Variant {
+                case,
+                llvm: llvm.to_owned(),
+                label: label.to_owned(),
+            }),
+            ..self.clone()
+        }
+    }
+
+    /// The case file's case name (a variant's name without its toolchain).
+    pub fn case_name(&self) -> &str {
+        self.variant.as_ref().map_or(&self.name, |v| &v.case)
+    }
+
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t == tag)
     }

@@ -106,6 +106,7 @@ impl Case {
             cfi_expect,
             tags: raw.tags,
             init_commands: raw.init_commands,
+            variant: None,
         })
     }
 }

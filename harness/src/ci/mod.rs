@@ -44,9 +44,9 @@ impl fmt::Display for Shard {
     }
 }
 
-/// What decides which kernel a case builds, as far as the case file says:
-/// cases with equal keys share one build (the cache key also hashes the
-/// source and toolchain, which are the same for every case of a run).
+/// What decides which kernel a case builds, as far as the case file and
+/// its toolchain variant say: cases with equal keys share one build (the
+/// cache key also hashes the source, the same for every case of a run).
 fn kernel_key(c: &Case) -> String {
     let fragments: Vec<String> = c
         .fragments
@@ -66,7 +66,8 @@ fn kernel_key(c: &Case) -> String {
         c.cfi.name(),
         c.base,
         fragments,
-        c.config
+        c.config,
+        c.variant.as_ref().map(|v| &v.llvm)
     ])
     .to_string()
 }
@@ -169,6 +170,10 @@ pub fn plan(cases: &[&Case], shards: Option<usize>) -> Value {
             .map(|c| {
                 json!({
                     "name": c.name,
+                    // What a job of the matrix runs: `run --llvm LLVM CASE`.
+                    "case": c.case_name(),
+                    "llvm": c.variant.as_ref().map(|v| &v.llvm),
+                    "toolchain": c.variant.as_ref().map(|v| &v.label),
                     "arch": c.arch.name(),
                     "lto": c.lto.name(),
                     "cfi": c.cfi.name(),
@@ -504,6 +509,31 @@ mod tests {
         assert_eq!(p["include"][0]["shard"], "1/3");
     }
 
+    #[test]
+    fn a_toolchain_matrix_plans_and_shards_each_variant_as_its_own_kernel() {
+        let all = cases();
+        let sel: Vec<&Case> = all.iter().take(2).collect();
+        let tcs = [
+            ("-16".to_owned(), "clang-16".to_owned()),
+            ("-22".to_owned(), "clang-22".to_owned()),
+        ];
+        let m = crate::case::matrix(&sel, &tcs);
+        let msel: Vec<&Case> = m.iter().collect();
+        let p = plan(&msel, None);
+        let inc = p["include"].as_array().unwrap();
+        assert_eq!(inc.len(), 4);
+        assert_eq!(inc[1]["name"], format!("{}+clang-22", sel[0].name));
+        assert_eq!(inc[1]["case"], sel[0].name.as_str());
+        assert_eq!(inc[1]["llvm"], "-22");
+        assert_eq!(inc[1]["toolchain"], "clang-22");
+        // Two toolchains are two kernels, so four shards get one each.
+        let sizes: Vec<usize> = (1..=4).map(|k| shard(&msel, k, 4).unwrap().len()).collect();
+        assert_eq!(sizes, [1, 1, 1, 1]);
+        assert_eq!(plan(&msel, Some(4))["include"][0]["kernels"], 1);
+        // Without a matrix, a plan entry has no toolchain.
+        assert!(plan(&sel, None)["include"][0]["llvm"].is_null());
+    }
+
     fn result(name: &str, status: Status) -> CaseResult {
         let mut c = CaseResult {
             name: name.into(),
@@ -535,6 +565,8 @@ mod tests {
             },
             checks: vec![CheckResult::new("boot", status, "m")],
             regressions: vec![],
+            toolchain: None,
+            variant: None,
         };
         c.compute_status();
         c

@@ -45,6 +45,7 @@ pub fn bench(cases_dir: &Path, args: BenchArgs) -> Result<u8> {
     let names = [args.case_a.clone(), args.case_b.clone()];
     let picked = common::select(&all, &names, true)?;
     let c = &args.common;
+    common::one_toolchain(c, "bench")?;
     let (env, opts) = common::environment(c, None, None)?;
     run::preflight(&picked, &env, &opts)?;
     let reporter = lto_harness::events::for_stderr();

@@ -28,9 +28,18 @@ pub struct CommonArgs {
     /// Cache directory (default: $XDG_CACHE_HOME/lto-harness).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// make LLVM=: `1`, a version suffix such as `-19`, or a prefix dir ending in `/`.
-    #[arg(long, default_value = "-19")]
-    pub llvm: String,
+    /// make LLVM=: `1`, a version suffix such as `-19`, or a prefix dir
+    /// ending in `/`. Several (`-16,-19,-22`, or the option repeated) make
+    /// a toolchain matrix: every case once per toolchain, its result named
+    /// `<case>+clang-<major>`.
+    #[arg(
+        long,
+        default_value = "-19",
+        value_delimiter = ',',
+        env = "LTO_HARNESS_LLVM",
+        allow_hyphen_values = true
+    )]
+    pub llvm: Vec<String>,
     /// make -j (default: the number of CPUs).
     #[arg(long, short)]
     pub jobs: Option<usize>,
@@ -99,7 +108,10 @@ pub fn environment(
     timeout: Option<u64>,
 ) -> Result<(Environment, RunOptions)> {
     let cache = Cache::open(c.cache_dir.as_deref())?;
-    let toolchain = Toolchain::detect(&c.llvm)?;
+    let mut toolchains = Toolchain::detect_all(&c.llvm)?.into_iter();
+    let toolchain = toolchains
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no toolchain: give --llvm at least one value"))?;
     let source = match (kernel_build, &c.kernel_src) {
         (Some(_), _) => None,
         // A file is a kernel tarball (extracted into the cache once).
@@ -108,14 +120,38 @@ pub fn environment(
         (None, None) => Some(KernelSource::from_default_tarball(&cache)?),
     };
     let opts = run_options(c, kernel_build, timeout);
-    Ok((
-        Environment {
-            cache,
-            source,
-            toolchain,
-        },
-        opts,
-    ))
+    let mut env = Environment::new(cache, source, toolchain);
+    env.other_toolchains = toolchains.collect();
+    Ok((env, opts))
+}
+
+/// The one toolchain of a command that builds with one (`series`,
+/// `mutate`, `bench`): a matrix is refused, naming the command.
+pub fn one_toolchain(c: &CommonArgs, command: &str) -> Result<Toolchain> {
+    match c.llvm.as_slice() {
+        [one] => Toolchain::detect(one),
+        many => anyhow::bail!(
+            "{command} builds with one toolchain; --llvm names {} ({}): run it once per toolchain",
+            many.len(),
+            many.join(",")
+        ),
+    }
+}
+
+/// The toolchain labels of a matrix for naming case variants
+/// ([`case::matrix`]): from `LLVM=-N` itself where it can, else from the
+/// detected clang.
+pub fn matrix_labels(llvms: &[String]) -> Result<Vec<(String, String)>> {
+    llvms
+        .iter()
+        .map(|l| {
+            let label = match lto_harness::host::toolchain::spelled_label(l) {
+                Some(label) => label,
+                None => Toolchain::detect(l)?.label(),
+            };
+            Ok((l.clone(), label))
+        })
+        .collect()
 }
 
 /// The run options the common arguments say (no blessing, no retries).

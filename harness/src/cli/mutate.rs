@@ -10,7 +10,6 @@ use clap::Args;
 use lto_harness::case;
 use lto_harness::events::Fanout;
 use lto_harness::host::cache::Cache;
-use lto_harness::host::toolchain::Toolchain;
 use lto_harness::mutate::{self, MutateRequest, MutateResults};
 use lto_harness::output::writer::ResultsWriter;
 use lto_harness::stages::source;
@@ -50,7 +49,7 @@ pub fn mutate(cases_dir: &Path, args: MutateArgs) -> Result<u8> {
         );
     }
     let cache = Cache::open(c.cache_dir.as_deref())?;
-    let toolchain = Toolchain::detect(&c.llvm)?;
+    let toolchain = common::one_toolchain(c, "mutate")?;
     // A git tree: --kernel-src, else the default source committed once.
     let (tree, base) = match &c.kernel_src {
         Some(t) => (t.clone(), args.base.unwrap_or_else(|| "HEAD".into())),

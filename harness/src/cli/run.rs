@@ -27,7 +27,10 @@ pub fn bless(cases_dir: &Path, mut args: RunArgs) -> Result<u8> {
 /// `run`: the selected cases, or with `--dry-run` the commands they would run.
 pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
     let all = case::load_dir(cases_dir)?;
-    let selected = select(&all, &args)?;
+    let named = common::select(&all, &args.names, args.include_slow)?;
+    // The toolchain axis: every case once per toolchain of `--llvm`.
+    let matrix = case::matrix(&named, &common::matrix_labels(&args.common.llvm)?);
+    let selected = shard(&matrix, &args)?;
     // Before the source is opened (a first run extracts it): a missing
     // tool is said at once.
     if !args.dry_run {
@@ -58,10 +61,10 @@ pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
     Ok(exit_code(&results))
 }
 
-/// The cases the names pick (see `common::select`), cut down to `--shard`
-/// K/N when given, which is said on stderr.
-fn select<'a>(all: &'a [Case], args: &RunArgs) -> Result<Vec<&'a Case>> {
-    let mut selected = common::select(all, &args.names, args.include_slow)?;
+/// The cases of the matrix, cut down to `--shard` K/N when given, which
+/// is said on stderr.
+fn shard<'a>(matrix: &'a [Case], args: &RunArgs) -> Result<Vec<&'a Case>> {
+    let mut selected: Vec<&Case> = matrix.iter().collect();
     if let Some(s) = args.shard {
         selected = lto_harness::ci::shard(&selected, s.k, s.n)?;
         let names: Vec<&str> = selected.iter().map(|c| c.name.as_str()).collect();
@@ -84,10 +87,9 @@ fn announce(env: &Environment) {
     if let Some(s) = &env.source {
         eprintln!("source: {} (Linux {})", s.identity.describe(), s.version);
     }
-    eprintln!(
-        "toolchain: {} (LLVM={})",
-        env.toolchain.version, env.toolchain.llvm
-    );
+    for t in env.toolchains() {
+        eprintln!("toolchain: {} (LLVM={})", t.version, t.llvm);
+    }
 }
 
 /// Appends the run to the history store; a failure there is a warning.

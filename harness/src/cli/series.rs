@@ -8,7 +8,6 @@ use clap::Args;
 use lto_harness::case;
 use lto_harness::events::Fanout;
 use lto_harness::host::cache::Cache;
-use lto_harness::host::toolchain::Toolchain;
 use lto_harness::output::writer::ResultsWriter;
 use lto_harness::series::{self, SeriesRequest, SeriesResults};
 use std::path::{Path, PathBuf};
@@ -47,7 +46,7 @@ pub fn series(cases_dir: &Path, args: SeriesArgs) -> Result<u8> {
     let all = case::load_dir(cases_dir)?;
     let selected = common::select(&all, &args.names, args.include_slow)?;
     let cache = Cache::open(c.cache_dir.as_deref())?;
-    let toolchain = Toolchain::detect(&c.llvm)?;
+    let toolchain = common::one_toolchain(c, "series")?;
     let opts = common::run_options(c, None, args.timeout);
     let terminal = lto_harness::events::for_stderr();
     let writer = ResultsWriter::new();

@@ -282,13 +282,17 @@ pub fn record_from_run(
         date: date.into(),
         kind: "run".into(),
         mode: None,
-        case: c.name.clone(),
+        // A matrix variant is filed under its case, told apart by toolchain.
+        case: c
+            .variant
+            .as_ref()
+            .map_or_else(|| c.name.clone(), |v| v.case.clone()),
         arch: c.arch,
         lto: c.lto,
         cfi: c.cfi,
         source: source.into(),
         build_key: c.build.key.clone().unwrap_or_default(),
-        toolchain: toolchain.into(),
+        toolchain: c.toolchain.as_deref().unwrap_or(toolchain).into(),
         kernel_version: None,
         metrics,
     }
@@ -443,6 +447,31 @@ mod tests {
         new.toolchain = old.toolchain.clone();
         new.kernel_version = Some("6.12.118".into());
         assert_eq!(regressions(&[old], &new).len(), 1);
+    }
+
+    #[test]
+    fn a_matrix_variant_is_filed_under_its_case_and_toolchain() {
+        let mut c = crate::model::testdata::case(
+            "x86_64-lto-full-cfi+clang-22",
+            crate::model::Status::Pass,
+            crate::model::Status::Pass,
+            vec![],
+        );
+        c.toolchain = Some("Debian clang version 22.1.8".into());
+        c.variant = Some(crate::model::Variant {
+            case: "x86_64-lto-full-cfi".into(),
+            llvm: "-22".into(),
+            label: "clang-22".into(),
+        });
+        let r = record_from_run(&c, None, "tarball:abc", "clang 16; clang 22", "2026-01-01");
+        assert_eq!(r.case, "x86_64-lto-full-cfi");
+        assert_eq!(r.toolchain, "Debian clang version 22.1.8");
+        // Without a variant: the result's name and the run's toolchain.
+        c.variant = None;
+        c.toolchain = None;
+        let r = record_from_run(&c, None, "tarball:abc", "clang 19", "2026-01-01");
+        assert_eq!(r.case, "x86_64-lto-full-cfi+clang-22");
+        assert_eq!(r.toolchain, "clang 19");
     }
 
     #[test]

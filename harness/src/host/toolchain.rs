@@ -81,6 +81,57 @@ impl Toolchain {
         })
     }
 
+    /// Every toolchain of a matrix (`make LLVM=` spellings), detected; two
+    /// that are the same clang version are refused, since their results
+    /// could not be told apart.
+    pub fn detect_all(llvms: &[String]) -> Result<Vec<Toolchain>> {
+        if llvms.is_empty() {
+            bail!("no toolchain: give --llvm at least one value");
+        }
+        let mut out: Vec<Toolchain> = Vec::new();
+        for l in llvms {
+            let t = Toolchain::detect(l)?;
+            if let Some(same) = out.iter().find(|o| o.label() == t.label()) {
+                bail!(
+                    "LLVM={} and LLVM={} are both {} ({}): name each toolchain once",
+                    same.llvm,
+                    t.llvm,
+                    t.label(),
+                    t.version
+                );
+            }
+            out.push(t);
+        }
+        Ok(out)
+    }
+
+    /// The clang major version from `clang --version`'s first line.
+    pub fn major(&self) -> Option<u32> {
+        major_version(&self.version)
+    }
+
+    /// The short name results use for this toolchain: `clang-22` (from
+    /// `LLVM=-22` itself, else from the clang's version).
+    pub fn label(&self) -> String {
+        if let Some(l) = spelled_label(&self.llvm) {
+            return l;
+        }
+        match self.major() {
+            Some(m) => format!("clang-{m}"),
+            // A name that is safe as a directory name.
+            None => format!("llvm{}", self.llvm)
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect(),
+        }
+    }
+
     /// Whether this clang accepts `-fsanitize=kcfi` for `arch` (what the
     /// kernel's CFI_CLANG needs): a real compile of an empty file. The
     /// error carries clang's own words.
@@ -99,8 +150,20 @@ impl Toolchain {
     }
 }
 
-/// The clang and ld.lld names kbuild derives from `LLVM=`, and the Debian
-/// packages that provide them.
+/// The label `LLVM=-22` gives without running anything (`clang-22`);
+/// None for `1` and prefix directories, whose version only clang knows.
+pub fn spelled_label(llvm: &str) -> Option<String> {
+    let ver = llvm.strip_prefix('-')?;
+    (!ver.is_empty() && ver.chars().all(|c| c.is_ascii_digit())).then(|| format!("clang-{ver}"))
+}
+
+/// `clang version 22.1.8 (…)` → 22: the number after the word `version`.
+pub fn major_version(version_line: &str) -> Option<u32> {
+    let mut words = version_line.split_whitespace();
+    words.find(|w| *w == "version")?;
+    words.next()?.split('.').next()?.parse().ok()
+}
+
 /// `make LLVM=<llvm>`'s clang, ld.lld and llvm-nm, and the Debian
 /// packages that provide them.
 fn tool_names(llvm: &str) -> Result<(String, String, String, String)> {
@@ -276,6 +339,56 @@ mod tests {
         for arch in Arch::ALL {
             assert_eq!(tc.check_kcfi(arch), Ok(()), "{arch}");
         }
+    }
+
+    #[test]
+    fn clang_versions_give_labels() {
+        assert_eq!(
+            major_version("Debian clang version 22.1.8 (++20250101-1~deb12u1)"),
+            Some(22)
+        );
+        assert_eq!(major_version("clang version 16.0.6"), Some(16));
+        assert_eq!(major_version("Homebrew clang"), None);
+        assert_eq!(major_version("clang version x.y"), None);
+        let t = |v: &str| Toolchain {
+            llvm: "-19".into(),
+            clang: "clang-19".into(),
+            ld_lld: "ld.lld-19".into(),
+            llvm_nm: "llvm-nm-19".into(),
+            version: v.into(),
+        };
+        assert_eq!(
+            t("Debian clang version 19.1.7 (3~deb12u1)").label(),
+            "clang-19"
+        );
+        assert_eq!(t("something else").label(), "clang-19");
+        let mut p = t("clang version 18.1.8");
+        p.llvm = "/opt/llvm/bin/".into();
+        assert_eq!(p.label(), "clang-18");
+        p.version = "mystery".into();
+        assert_eq!(p.label(), "llvm_opt_llvm_bin_");
+        assert_eq!(spelled_label("-16").as_deref(), Some("clang-16"));
+        assert_eq!(spelled_label("1"), None);
+    }
+
+    #[test]
+    fn a_matrix_refuses_one_toolchain_twice() {
+        crate::skip_unless!(
+            "a_matrix_refuses_one_toolchain_twice",
+            crate::host::needs::Need::Tool {
+                tool: "clang-19",
+                package: "clang-19"
+            },
+            crate::host::needs::Need::Tool {
+                tool: "ld.lld-19",
+                package: "lld-19"
+            },
+        );
+        let e = Toolchain::detect_all(&["-19".into(), "/usr/lib/llvm-19/bin/".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("both clang-19"), "{e}");
+        assert!(Toolchain::detect_all(&[]).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Model: the vocabulary every stage, check, output and feature shares:
 //! statuses and faults ([`status`]), what a kernel is ([`kernel`]), the
-//! results of a run ([`results`]), performance figures ([`perf`]) and
-//! mutants' verdicts ([`mutation`]).
+//! results of a run ([`results`]), performance figures ([`perf`]),
+//! mutants' verdicts ([`mutation`]) and toolchain variants ([`variant`]).
 //! Types only (and their serde forms); nothing here runs a process or
 //! reads a kernel, and nothing here depends on the rest of the crate.
 
@@ -11,6 +11,7 @@ pub mod perf;
 pub mod results;
 pub mod source;
 pub mod status;
+pub mod variant;
 
 /// Sample results for the tests of the model and of every output format.
 #[cfg(test)]
@@ -19,3 +20,4 @@ pub(crate) mod testdata;
 pub use kernel::{Arch, Cfi, Lto, Switch};
 pub use results::CheckResult;
 pub use status::{Fault, Status};
+pub use variant::Variant;

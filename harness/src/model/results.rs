@@ -138,6 +138,13 @@ pub struct CaseResult {
     /// run of this case in the history.
     #[serde(default)]
     pub regressions: Vec<crate::model::perf::Regression>,
+    /// The clang that built the kernel (`clang --version`'s first line);
+    /// None when the harness built nothing (`--kernel-build`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toolchain: Option<String>,
+    /// In a toolchain matrix, the case and toolchain this result is of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<crate::model::Variant>,
 }
 
 impl CaseResult {

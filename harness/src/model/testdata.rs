@@ -54,6 +54,8 @@ pub fn case(name: &str, build: Status, boot: Status, checks: Vec<CheckResult>) -
         },
         checks,
         regressions: vec![],
+        toolchain: None,
+        variant: None,
     };
     c.compute_status();
     c

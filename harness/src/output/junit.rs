@@ -19,6 +19,9 @@ pub fn junit(r: &RunResults) -> Result<String> {
         suite.add_property(("arch", c.arch.name()));
         suite.add_property(("lto", c.lto.name()));
         suite.add_property(("cfi", c.cfi.name()));
+        if let Some(t) = &c.toolchain {
+            suite.add_property(("toolchain", t.as_str()));
+        }
         for t in c.tests() {
             let mut tc = TestCase::new(t.id(), test_status(&t));
             tc.set_classname(format!("lto-harness.{}", c.name));

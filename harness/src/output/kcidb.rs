@@ -236,7 +236,9 @@ fn build(ids: &Ids, build_id: &str, r: &RunResults, c: &CaseResult) -> Value {
     put(&mut b, "checkout_id", ids.checkout.clone());
     put(&mut b, "origin", ids.origin.clone());
     put(&mut b, "architecture", kcidb_origin(c.arch.name()));
-    put(&mut b, "compiler", r.toolchain.as_deref().map(kcidb_text));
+    // The case's own clang (a matrix has several), else the run's.
+    let compiler = c.toolchain.as_deref().or(r.toolchain.as_deref());
+    put(&mut b, "compiler", compiler.map(kcidb_text));
     put(&mut b, "config_name", kcidb_text(&config_name(c)));
     put(&mut b, "status", kcidb_status(c.build.status));
     if c.build.seconds.is_finite() {
@@ -268,6 +270,9 @@ fn build_misc(c: &CaseResult) -> Map<String, Value> {
     put(&mut misc, "lto", c.lto.name());
     put(&mut misc, "cfi", c.cfi.name());
     put(&mut misc, "case_status", c.status.name());
+    if let Some(v) = &c.variant {
+        put(&mut misc, "toolchain", v.label.as_str());
+    }
     put(&mut misc, "reused", c.build.reused);
     put(&mut misc, "key", c.build.key.clone());
     put(&mut misc, "log", path_value(c.build.log.as_deref()));

@@ -134,10 +134,19 @@ fn case_table(r: &RunResults) -> String {
 
 /// Every step or check that did not pass, or passed only on a retry, one
 /// per line with the first line of its message; or a line saying all
-/// passed.
+/// passed. A case skipped at its build (its toolchain cannot build it)
+/// is one line: everything after the build is skipped with it.
 fn not_passing(r: &RunResults) -> String {
     let mut notes = Vec::new();
     for c in &r.cases {
+        if c.build.status == Status::Skipped {
+            notes.push(format!(
+                "- {} build: skipped, and everything after it: {}",
+                c.name,
+                first_line(&c.build.message, 400)
+            ));
+            continue;
+        }
         for i in c.tests() {
             let what = i.id();
             if i.status != Status::Pass {
@@ -172,6 +181,30 @@ fn not_passing(r: &RunResults) -> String {
 mod tests {
     use super::*;
     use crate::model::testdata::{fixtures, sample};
+
+    #[test]
+    fn a_case_skipped_at_its_build_is_one_line() {
+        let mut r = sample();
+        let c = &mut r.cases[0];
+        c.build.status = Status::Skipped;
+        c.build.message = "clang-15 cannot compile -fsanitize=kcfi".into();
+        c.boot.status = Status::Skipped;
+        for k in &mut c.checks {
+            k.status = Status::Skipped;
+        }
+        let name = c.name.clone();
+        let md = markdown_summary(&r);
+        let lines: Vec<&str> = md
+            .lines()
+            .filter(|l| l.starts_with(&format!("- {name} ")))
+            .collect();
+        assert_eq!(
+            lines,
+            [format!(
+                "- {name} build: skipped, and everything after it: clang-15 cannot compile -fsanitize=kcfi"
+            )]
+        );
+    }
 
     #[test]
     fn markdown_lists_every_failing_check() {

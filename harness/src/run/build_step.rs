@@ -66,6 +66,30 @@ pub fn build_case(
     (step, kernel)
 }
 
+/// The step of a case its toolchain cannot build: skipped with the reason
+/// preflight found, nothing built.
+pub fn unsupported(case: &Case, why: &str, reporter: &dyn Reporter) -> BuildStep {
+    let step = BuildStep {
+        status: Status::Skipped,
+        message: why.to_owned(),
+        seconds: 0.0,
+        reused: false,
+        key: None,
+        artifacts: None,
+        log: None,
+        metadata: None,
+        error_lines: vec![],
+    };
+    reporter.report(&Event::StepFinished {
+        case: &case.name,
+        step: Step::Build,
+        status: step.status,
+        seconds: 0.0,
+        message: &step.message,
+    });
+    step
+}
+
 /// The kernel: from `--kernel-build`, else built (or found in the cache).
 fn build_kernel(
     case: &Case,
@@ -76,7 +100,7 @@ fn build_kernel(
     match (&opts.kernel_build, &env.source) {
         (Some(dir), _) => build::from_existing(dir, case),
         (None, Some(source)) => {
-            let builder = env.builder(source, opts);
+            let builder = env.builder(source, opts, case);
             let plan = builder.plan(case).map_err(BuildError::Incomplete)?;
             builder.build(&plan, &Progress { reporter })
         }

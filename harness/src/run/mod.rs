@@ -44,7 +44,11 @@ pub struct Environment {
     pub cache: Cache,
     /// None with `--kernel-build` (nothing is built).
     pub source: Option<KernelSource>,
+    /// The toolchain (the first of a matrix).
     pub toolchain: Toolchain,
+    /// A toolchain matrix's other toolchains (`--llvm -16,-19,-22`); each
+    /// case variant ([`Case::variant`]) names its own.
+    pub other_toolchains: Vec<Toolchain>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,20 +76,54 @@ pub struct RunOptions {
 pub struct Prepared {
     pub goldens: preflight::Goldens,
     pub lkdtm: LkdtmExpectations,
+    /// Case name → why its toolchain cannot build it: the case is skipped
+    /// with that reason, nothing built.
+    pub unsupported: BTreeMap<String, String>,
 }
 
 impl Environment {
-    /// The builder for `source` with the run's options.
+    /// The environment of one toolchain.
+    pub fn new(cache: Cache, source: Option<KernelSource>, toolchain: Toolchain) -> Environment {
+        Environment {
+            cache,
+            source,
+            toolchain,
+            other_toolchains: vec![],
+        }
+    }
+
+    /// Every toolchain of the run, the first one first.
+    pub fn toolchains(&self) -> impl Iterator<Item = &Toolchain> {
+        std::iter::once(&self.toolchain).chain(&self.other_toolchains)
+    }
+
+    /// The toolchain `case` is built with: its variant's, else the first.
+    pub fn toolchain_for(&self, case: &Case) -> &Toolchain {
+        case.variant
+            .as_ref()
+            .and_then(|v| self.toolchains().find(|t| t.llvm == v.llvm))
+            .unwrap_or(&self.toolchain)
+    }
+
+    /// What results say the run was built with: the toolchain's version,
+    /// or a matrix's versions joined by `; `.
+    pub fn toolchain_summary(&self) -> String {
+        let all: Vec<&str> = self.toolchains().map(|t| t.version.as_str()).collect();
+        all.join("; ")
+    }
+
+    /// The builder of `case` for `source` with the run's options.
     pub(crate) fn builder<'a>(
         &'a self,
         source: &'a KernelSource,
         opts: &RunOptions,
+        case: &Case,
     ) -> Builder<'a> {
         Builder {
             cc_wrapper: opts.cc_wrapper,
             cache: &self.cache,
             source,
-            toolchain: &self.toolchain,
+            toolchain: self.toolchain_for(case),
             jobs: opts.jobs,
         }
     }
@@ -135,7 +173,10 @@ pub fn run(
     std::thread::scope(|s| {
         s.spawn(move || {
             for (i, case) in cases.iter().enumerate() {
-                let (step, kernel) = build_case(case, env, opts, reporter);
+                let (step, kernel) = match prepared.unsupported.get(&case.name) {
+                    Some(why) => (build_step::unsupported(case, why, reporter), None),
+                    None => build_case(case, env, opts, reporter),
+                };
                 if tx.send((i, step, kernel)).is_err() {
                     return;
                 }
@@ -176,7 +217,7 @@ pub fn run(
         seconds: t.elapsed().as_secs_f64(),
         source: env.source.as_ref().map(|s| s.identity.clone()),
         kernel_version: env.source.as_ref().map(|s| s.version.clone()),
-        toolchain: Some(env.toolchain.version.clone()),
+        toolchain: Some(env.toolchain_summary()),
         cases: cases_out,
         blessed,
         summary: Summary::default(),
@@ -202,6 +243,10 @@ fn run_case(
         .map(|k| KernelFacts::gather(case, k));
     let (mut boot_step, outcome) = match &kernel {
         Some(k) => boot_step::boot_case(case, k, env, opts, reporter, 0),
+        None if build_step.status == Status::Skipped => (
+            boot_step::skipped("not built: the build step says why"),
+            None,
+        ),
         None => (
             boot_step::skipped("the build did not produce a kernel"),
             None,
@@ -239,6 +284,11 @@ fn run_case(
         boot: boot_step,
         checks,
         regressions: vec![],
+        toolchain: env
+            .source
+            .as_ref()
+            .map(|_| env.toolchain_for(case).version.clone()),
+        variant: case.variant.clone(),
     };
     r.compute_status();
     reporter.report(&Event::CaseFinished {

@@ -1,7 +1,7 @@
 //! Preflight: what is checked and loaded before anything is built: the
 //! goldens (a malformed one names its file and line), lkdtm's expectations,
-//! every tool a case needs (naming its Debian package), kCFI support of the
-//! toolchain. Also the dry run: the exact commands a run would execute.
+//! every tool a case needs (naming its Debian package), kCFI support of
+//! each case's toolchain (a case its toolchain cannot build is skipped). Also the dry run: the exact commands a run would execute.
 
 use super::{boot_step::boot_request, Environment, Prepared, RunOptions};
 use crate::case::{Case, CheckKind};
@@ -75,8 +75,9 @@ pub fn load_goldens(cases: &[&Case], bless: bool, series: Option<&str>) -> Resul
     Ok(out)
 }
 
-/// Refuses, before anything is built, a run that cannot work: a missing
-/// tool (naming its package), CFI asked of a toolchain that cannot do it.
+/// Refuses, before anything is built, a run that cannot work (a missing
+/// tool, naming its package), and finds the cases their toolchain cannot
+/// build (CFI asked of a clang without kCFI), which are skipped.
 pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Result<Prepared> {
     let series = match (&env.source, &opts.kernel_build) {
         (Some(s), _) => golden::series(&s.version),
@@ -105,25 +106,41 @@ pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Resul
             cases.len()
         );
     }
+    let mut unsupported = BTreeMap::new();
     for case in cases {
         let arch = case.arch.profile();
         image::busybox_for(arch, &env.cache)
             .with_context(|| format!("case {}: no busybox for {}", case.name, arch.name))?;
-        if case.cfi.is_on() && opts.kernel_build.is_none() {
-            if let Err(why) = env.toolchain.check_kcfi(case.arch) {
-                bail!(
-                    "{}: case {} asks for CFI, but {} ({}) cannot compile -fsanitize=kcfi for {}: {why}\n\
-                     kCFI needs clang 16 or newer (Debian: clang-19)",
-                    case.file.display(),
-                    case.name,
-                    env.toolchain.clang.display(),
-                    env.toolchain.version,
-                    arch.clang_target
-                );
-            }
+        if let Some(why) = unsupported_by_toolchain(case, env, opts) {
+            unsupported.insert(case.name.clone(), why);
         }
     }
-    Ok(Prepared { goldens, lkdtm })
+    Ok(Prepared {
+        goldens,
+        lkdtm,
+        unsupported,
+    })
+}
+
+/// Why the case's toolchain cannot build what it asks for, when it
+/// cannot: kCFI from a clang without `-fsanitize=kcfi` (Kconfig would
+/// silently drop `CONFIG_CFI_CLANG`, whose `depends on` is that very
+/// compiler test). The case is then skipped, not failed.
+fn unsupported_by_toolchain(case: &Case, env: &Environment, opts: &RunOptions) -> Option<String> {
+    if !case.cfi.is_on() || opts.kernel_build.is_some() {
+        return None;
+    }
+    let tc = env.toolchain_for(case);
+    let why = tc.check_kcfi(case.arch).err()?;
+    let first = why.lines().next().unwrap_or("").trim();
+    Some(format!(
+        "{} ({}) cannot compile -fsanitize=kcfi for {}, so Kconfig would drop \
+         CONFIG_CFI_CLANG (it depends on $(cc-option,-fsanitize=kcfi)); kCFI needs \
+         clang 16 or newer. clang said: {first}",
+        tc.label(),
+        tc.version,
+        case.arch.profile().clang_target
+    ))
 }
 
 /// The host tools the cases need (the build's when `builds`, each arch's
@@ -179,7 +196,7 @@ pub fn dry_run(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Result<
                 opts.results_dir.join(&case.name).join("initramfs.cpio.gz"),
             ),
             (None, Some(source)) => {
-                let builder = env.builder(source, opts);
+                let builder = env.builder(source, opts, case);
                 let plan = builder.plan(case)?;
                 out.push_str(&format!(
                     "mkdir -p {} {}\n",

@@ -183,11 +183,11 @@ impl<'a> Checker<'a> {
 
     /// The environment that builds the worktree as it is checked out now.
     fn environment(&self, wt: &Worktree) -> Result<Environment> {
-        Ok(Environment {
-            cache: self.cache.clone(),
-            source: Some(KernelSource::from_dir(&wt.path)?),
-            toolchain: self.toolchain.clone(),
-        })
+        Ok(Environment::new(
+            self.cache.clone(),
+            Some(KernelSource::from_dir(&wt.path)?),
+            self.toolchain.clone(),
+        ))
     }
 
     /// The preflight of `cases` (goldens, tools, lkdtm's expectations from
