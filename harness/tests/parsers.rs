@@ -299,11 +299,11 @@ proptest! {
                 let _ = lto_harness::ci::merge(vec![r.clone(), good]);
                 let _ = lto_harness::ci::merge(vec![r.clone(), r.clone()]);
                 let _ = lto_harness::output::junit::junit(&r);
-                let _ = lto_harness::output::kcidb::kcidb(&r, "lto_harness");
+                let _ = lto_harness::output::kcidb::kcidb(&r, &Default::default());
                 let _ = lto_harness::output::markdown::markdown_summary(&r);
                 let _ = lto_harness::output::libtest::libtest_json(&r);
                 let out = dir.path().join("out");
-                let _ = lto_harness::output::write_all(&r, &out);
+                let _ = lto_harness::output::write_all(&r, &out, &Default::default());
             }
         }
     }

@@ -18,9 +18,11 @@
 //! * [`agent`]: booting a kernel as an agent and talking to it;
 //! * [`schedule`]: the deterministic and the wall scheduler;
 //! * [`report`]: the metrics, bench.json and the table;
+//! * [`kcidb`]: the figures as KCIDB tests (bench-kcidb.json);
 //! * [`stats`]: medians, intervals and verdicts.
 
 pub mod agent;
+pub mod kcidb;
 pub mod report;
 pub mod schedule;
 pub mod stats;

@@ -11,6 +11,27 @@ use crate::stages::build::BuildMetadata;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// The units of bench figures (bench.json's `unit`), which KCIDB data
+/// converts ([`super::kcidb::number`]).
+pub mod unit {
+    pub const SECONDS: &str = "s";
+    pub const BYTES: &str = "bytes";
+    pub const MIB: &str = "MiB";
+    /// Guest time under `-icount shift=0`: a guest ns is an instruction.
+    pub const GUEST_SECONDS: &str = "guest s (1 ns = 1 instruction)";
+    pub const INSTRUCTIONS_PER_OP: &str = "instructions/op";
+    pub const NS_PER_OP: &str = "ns/op";
+    /// Every unit a bench writes.
+    pub const ALL: [&str; 6] = [
+        SECONDS,
+        BYTES,
+        MIB,
+        GUEST_SECONDS,
+        INSTRUCTIONS_PER_OP,
+        NS_PER_OP,
+    ];
+}
+
 /// One figure read off a build's metadata.
 pub struct BuildFigure {
     pub name: &'static str,
@@ -34,44 +55,62 @@ pub fn build_figures(m: &BuildMetadata) -> Vec<BuildFigure> {
     };
     let modules: u64 = m.modules.iter().map(|x| x.bytes).sum();
     vec![
-        f("build.wall", "s", Basis::BuildOnce, true, m.wall_seconds),
-        f("build.cpu", "s", Basis::BuildOnce, true, m.cpu_seconds),
+        f(
+            "build.wall",
+            unit::SECONDS,
+            Basis::BuildOnce,
+            true,
+            m.wall_seconds,
+        ),
+        f(
+            "build.cpu",
+            unit::SECONDS,
+            Basis::BuildOnce,
+            true,
+            m.cpu_seconds,
+        ),
         f(
             "build.peak_rss",
-            "MiB",
+            unit::MIB,
             Basis::BuildOnce,
             false,
             m.max_rss_kib as f64 / 1024.0,
         ),
         f(
             "size.text",
-            "bytes",
+            unit::BYTES,
             Basis::Exact,
             false,
             m.vmlinux.text as f64,
         ),
         f(
             "size.data",
-            "bytes",
+            unit::BYTES,
             Basis::Exact,
             false,
             m.vmlinux.data as f64,
         ),
         f(
             "size.bss",
-            "bytes",
+            unit::BYTES,
             Basis::Exact,
             false,
             m.vmlinux.bss as f64,
         ),
         f(
             "size.image",
-            "bytes",
+            unit::BYTES,
             Basis::Exact,
             false,
             m.image_bytes as f64,
         ),
-        f("size.modules", "bytes", Basis::Exact, false, modules as f64),
+        f(
+            "size.modules",
+            unit::BYTES,
+            Basis::Exact,
+            false,
+            modules as f64,
+        ),
     ]
 }
 
@@ -181,10 +220,10 @@ fn timed_metrics(a: &Samples, b: &Samples, workloads: &[Workload], mode: Mode) -
     let (basis, unit, per_op) = match mode {
         Mode::Deterministic => (
             Basis::Icount,
-            "guest s (1 ns = 1 instruction)",
-            "instructions/op",
+            unit::GUEST_SECONDS,
+            unit::INSTRUCTIONS_PER_OP,
         ),
-        Mode::Wall => (Basis::Wall, "s", "ns/op"),
+        Mode::Wall => (Basis::Wall, unit::SECONDS, unit::NS_PER_OP),
     };
     let timed = |name: &str, unit: &str, a: &[f64], b: &[f64]| {
         let spec = Spec {

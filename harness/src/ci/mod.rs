@@ -736,7 +736,7 @@ mod tests {
     fn load_results_reads_a_dir_or_a_file() {
         let d = tempfile::tempdir().unwrap();
         let r = part("t", 1.0, vec![result("a", Status::Pass)]);
-        crate::output::write_all(&r, d.path()).unwrap();
+        crate::output::write_all(&r, d.path(), &Default::default()).unwrap();
         assert_eq!(load_results(d.path()).unwrap().cases[0].name, "a");
         assert_eq!(
             load_results(&d.path().join("results.json")).unwrap().cases[0].name,

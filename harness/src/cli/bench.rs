@@ -1,14 +1,17 @@
 //! `bench`: benchmarks kernel B against kernel A (build cost, sizes, boot,
 //! in-guest workloads), prints the table, records it in the history and
-//! writes bench.json.
+//! writes bench.json and bench-kcidb.json (the figures as KCIDB tests).
 
 use super::common::{self, CommonArgs};
 use anyhow::Result;
 use clap::Args;
+use lto_harness::bench::kcidb::{bench_kcidb, BenchContext};
 use lto_harness::bench::{self, BenchOptions, BenchReport};
 use lto_harness::case::{self, Case};
 use lto_harness::events::Reporter;
+use lto_harness::output::kcidb::QemuEnvironment;
 use lto_harness::run::{self, Environment, RunOptions};
+use lto_harness::stages::boot::Accel;
 use lto_harness::stages::build::BuiltKernel;
 use std::path::Path;
 
@@ -47,6 +50,7 @@ pub fn bench(cases_dir: &Path, args: BenchArgs) -> Result<u8> {
     let c = &args.common;
     common::one_toolchain(c, "bench")?;
     let (env, opts) = common::environment(c, None, None)?;
+    let kcidb = common::kcidb_options(&c.kcidb, &c.results)?;
     run::preflight(&picked, &env, &opts)?;
     let reporter = lto_harness::events::for_stderr();
     let mut kernels = build(&picked, &env, &opts, reporter.as_ref())?;
@@ -65,8 +69,36 @@ pub fn bench(cases_dir: &Path, args: BenchArgs) -> Result<u8> {
     std::fs::create_dir_all(&c.results)?;
     let path = c.results.join("bench.json");
     lto_harness::host::cache::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;
-    eprintln!("bench: {:.0} s; wrote {}", report.seconds, path.display());
+    let kcidb_path = c.results.join("bench-kcidb.json");
+    let cx = BenchContext {
+        source: env.source.as_ref().map(|s| &s.identity),
+        kernel_version: env.source.as_ref().map(|s| s.version.as_str()),
+        toolchain: Some(&env.toolchain.version),
+        qemu: [qemu(picked[0], &opts), qemu(picked[1], &opts)],
+    };
+    let data = bench_kcidb(&report, &cx, &kcidb);
+    lto_harness::host::cache::write_atomic(&kcidb_path, &serde_json::to_vec_pretty(&data)?)?;
+    eprintln!(
+        "bench: {:.0} s; wrote {} and {}",
+        report.seconds,
+        path.display(),
+        kcidb_path.display()
+    );
     Ok(0)
+}
+
+/// The QEMU a case's bench boots ran under: its version, and the
+/// accelerator (bench boots are not probed: `auto` is the TCG it falls
+/// back to, as `stages::boot::qemu_argv` has it).
+fn qemu(case: &Case, opts: &RunOptions) -> QemuEnvironment {
+    let accel = match opts.accel {
+        Accel::Kvm => Accel::Kvm,
+        Accel::Auto | Accel::Tcg => Accel::Tcg,
+    };
+    QemuEnvironment {
+        version: lto_harness::stages::accel::qemu_version(case.arch.profile().qemu.binary),
+        accel: Some(accel.name().into()),
+    }
 }
 
 /// Builds the cases' kernels, in order; an error names the first that failed.

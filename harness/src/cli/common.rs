@@ -1,13 +1,15 @@
 //! What the subcommands share: the options of everything that builds and
 //! boots ([`CommonArgs`]), `run`'s arguments (also `bless`'s, and what
-//! `gate` runs with), and the helpers that turn them into the library's
-//! [`Environment`] and [`RunOptions`].
+//! `gate` runs with), how kcidb.json is written ([`KcidbArgs`], also
+//! `merge`'s), and the helpers that turn them into the library's
+//! [`Environment`], [`RunOptions`] and [`KcidbOptions`].
 
 use anyhow::Result;
 use clap::Args;
 use lto_harness::case::{self, Case};
 use lto_harness::host::cache::Cache;
 use lto_harness::host::toolchain::Toolchain;
+use lto_harness::output::kcidb::{self, KcidbOptions};
 use lto_harness::run::{Environment, RunOptions};
 use lto_harness::stages::boot::Accel;
 use lto_harness::stages::source::KernelSource;
@@ -55,6 +57,35 @@ pub struct CommonArgs {
     /// with the tool's own settings (CCACHE_DIR, SCCACHE_* backends).
     #[arg(long, value_enum, value_name = "TOOL")]
     pub cc_wrapper: Option<lto_harness::host::toolchain::CcWrapper>,
+    #[command(flatten)]
+    pub kcidb: KcidbArgs,
+}
+
+/// How kcidb.json is written, for submitting it to KernelCI.
+#[derive(Args, Clone)]
+pub struct KcidbArgs {
+    /// KCIDB origin, as KernelCI issued it (lower-case letters, digits,
+    /// `_`): every object's `origin` and the prefix of its ID.
+    #[arg(long, value_name = "NAME", default_value = kcidb::DEFAULT_ORIGIN,
+          value_parser = parse_origin)]
+    pub kcidb_origin: String,
+    /// The URL the results directory is published at: the logs and files
+    /// kcidb.json names get `log_url`s (URL/<path in the results dir>).
+    #[arg(long, value_name = "URL", value_parser = parse_base_url)]
+    pub artifact_base_url: Option<String>,
+}
+
+fn parse_origin(s: &str) -> Result<String, String> {
+    kcidb::check_origin(s).map(|()| s.to_owned())
+}
+
+fn parse_base_url(s: &str) -> Result<String, String> {
+    kcidb::check_base_url(s).map(|()| s.to_owned())
+}
+
+/// How kcidb.json is written for results published from `results`.
+pub fn kcidb_options(k: &KcidbArgs, results: &std::path::Path) -> Result<KcidbOptions> {
+    KcidbOptions::new(&k.kcidb_origin, k.artifact_base_url.as_deref(), results)
 }
 
 #[derive(Args)]

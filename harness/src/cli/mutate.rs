@@ -68,7 +68,7 @@ pub fn mutate(cases_dir: &Path, args: MutateArgs) -> Result<u8> {
     );
     let opts = common::run_options(c, None, args.timeout);
     let terminal = lto_harness::events::for_stderr();
-    let writer = ResultsWriter::new();
+    let writer = ResultsWriter::new(common::kcidb_options(&c.kcidb, &c.results)?);
     let reporter = Fanout(vec![terminal.as_ref(), &writer]);
     let req = MutateRequest {
         tree: &tree,

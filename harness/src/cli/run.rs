@@ -45,7 +45,7 @@ pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
     announce(&env);
     let dir = &args.common.results;
     let terminal = lto_harness::events::for_stderr();
-    let writer = ResultsWriter::new();
+    let writer = ResultsWriter::new(common::kcidb_options(&args.common.kcidb, dir)?);
     let reporter = Fanout(vec![terminal.as_ref(), &writer]);
     let mut results = run::run(&selected, &env, &opts, &prepared, &reporter);
     // The history fills in the performance regressions the results record.

@@ -49,7 +49,7 @@ pub fn series(cases_dir: &Path, args: SeriesArgs) -> Result<u8> {
     let toolchain = common::one_toolchain(c, "series")?;
     let opts = common::run_options(c, None, args.timeout);
     let terminal = lto_harness::events::for_stderr();
-    let writer = ResultsWriter::new();
+    let writer = ResultsWriter::new(common::kcidb_options(&c.kcidb, &c.results)?);
     let reporter = Fanout(vec![terminal.as_ref(), &writer]);
     let req = SeriesRequest {
         tree: &tree,

@@ -7,7 +7,8 @@
 //! * `junit.xml` ([`junit`]): JUnit XML, for CI test reports;
 //! * `libtest.jsonl` ([`libtest`]): libtest's JSON lines, for tools that
 //!   read `cargo test`;
-//! * `kcidb.json` ([`kcidb`]): KernelCI's KCIDB I/O data;
+//! * `kcidb.json` ([`kcidb`]): KernelCI's KCIDB I/O data, with the
+//!   origin and published URLs its [`KcidbOptions`] say;
 //! * `summary.md` ([`markdown`]): a few lines for a mail or a job summary.
 //!
 //! Every format has one test per step and check, as
@@ -22,17 +23,19 @@ pub mod markdown;
 mod text;
 pub mod writer;
 
+pub use kcidb::KcidbOptions;
+
 use crate::model::results::RunResults;
 use anyhow::{Context, Result};
 use std::path::Path;
 
 /// Writes every format of `results` into `dir` (created if need be):
-/// `results.json`, `junit.xml`, `libtest.jsonl`, `kcidb.json`,
-/// `summary.md`. All or nothing: each is written in full to a temporary
-/// file first, and only when all five are on disk are they renamed into
+/// `results.json`, `junit.xml`, `libtest.jsonl`, `kcidb.json` (as
+/// `kcidb` says), `summary.md`. All or nothing: each is written in full
+/// to a temporary file first, and only when all five are on disk are they renamed into
 /// place, so a full disk or an error leaves the previous run's files as
 /// they were.
-pub fn write_all(results: &RunResults, dir: &Path) -> Result<()> {
+pub fn write_all(results: &RunResults, dir: &Path, kcidb: &KcidbOptions) -> Result<()> {
     use std::io::Write;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let files: [(&str, Vec<u8>); 5] = [
@@ -41,7 +44,7 @@ pub fn write_all(results: &RunResults, dir: &Path) -> Result<()> {
         ("libtest.jsonl", libtest::libtest_json(results).into_bytes()),
         (
             "kcidb.json",
-            serde_json::to_vec_pretty(&kcidb::kcidb(results, "lto_harness"))?,
+            serde_json::to_vec_pretty(&kcidb::kcidb(results, kcidb))?,
         ),
         (
             "summary.md",
@@ -81,7 +84,7 @@ mod tests {
     fn results_json_round_trips() {
         let d = tempfile::tempdir().unwrap();
         let r = run(vec![case("a", Status::Pass, Status::Pass, vec![])]);
-        write_all(&r, d.path()).unwrap();
+        write_all(&r, d.path(), &KcidbOptions::default()).unwrap();
         let back: RunResults =
             serde_json::from_slice(&std::fs::read(d.path().join("results.json")).unwrap()).unwrap();
         assert_eq!(back.cases[0].name, "a");
@@ -93,7 +96,8 @@ mod tests {
     fn write_puts_every_format_next_to_results_json() {
         let d = tempfile::tempdir().unwrap();
         let r = sample();
-        write_all(&r, d.path()).unwrap();
+        let opts = KcidbOptions::new("my_ci", Some("https://h/r"), Path::new("/r")).unwrap();
+        write_all(&r, d.path(), &opts).unwrap();
         for f in [
             "results.json",
             "junit.xml",
@@ -105,7 +109,12 @@ mod tests {
         }
         let k: Value =
             serde_json::from_slice(&std::fs::read(d.path().join("kcidb.json")).unwrap()).unwrap();
-        assert_eq!(k, kcidb::kcidb(&r, "lto_harness"));
+        assert_eq!(k, kcidb::kcidb(&r, &opts));
+        assert_eq!(k["builds"][0]["origin"], "my_ci");
+        assert_eq!(
+            k["builds"][0]["log_url"],
+            "https://h/r/x86_64-lto-full-cfi/build.log"
+        );
         assert_eq!(
             std::fs::read_to_string(d.path().join("libtest.jsonl")).unwrap(),
             libtest::libtest_json(&r)

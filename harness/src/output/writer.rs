@@ -1,22 +1,29 @@
 //! The result writer: a consumer of the event stream that writes a run's
 //! result files (results.json, junit.xml, libtest.jsonl, kcidb.json,
-//! summary.md) into the directory a [`Event::RunFinished`] names. An error
+//! summary.md) into the directory a [`Event::RunFinished`] names, kcidb.json
+//! with the [`KcidbOptions`] it was made with. An error
 //! is kept and returned by [`ResultsWriter::finish`]: results that could
 //! not be written are never silently lost.
 
+use super::KcidbOptions;
 use crate::events::{Event, Reporter};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 #[derive(Default)]
 pub struct ResultsWriter {
+    kcidb: KcidbOptions,
     written: Mutex<Vec<PathBuf>>,
     errors: Mutex<Vec<anyhow::Error>>,
 }
 
 impl ResultsWriter {
-    pub fn new() -> Self {
-        Self::default()
+    /// A writer of kcidb.json as `kcidb` says.
+    pub fn new(kcidb: KcidbOptions) -> Self {
+        ResultsWriter {
+            kcidb,
+            ..Self::default()
+        }
     }
 
     /// The directories written so far, in order.
@@ -39,7 +46,7 @@ impl Reporter for ResultsWriter {
         let Event::RunFinished { results, dir } = event else {
             return;
         };
-        match super::write_all(results, dir) {
+        match super::write_all(results, dir, &self.kcidb) {
             Ok(()) => {
                 if let Ok(mut w) = self.written.lock() {
                     w.push(dir.to_path_buf());
@@ -76,7 +83,7 @@ mod tests {
     #[test]
     fn writes_on_run_finished_and_reports_what_it_could_not_write() {
         let d = tempfile::tempdir().unwrap();
-        let w = ResultsWriter::new();
+        let w = ResultsWriter::new(KcidbOptions::new("my_ci", None, d.path()).unwrap());
         let r = empty();
         w.report(&Event::RunFinished {
             results: &r,
@@ -84,6 +91,10 @@ mod tests {
         });
         assert!(d.path().join("results.json").is_file());
         assert!(d.path().join("junit.xml").is_file());
+        // kcidb.json as the writer was told.
+        let k: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.path().join("kcidb.json")).unwrap()).unwrap();
+        assert_eq!(k["checkouts"][0]["origin"], "my_ci");
         // A directory that cannot be created: the error comes back, named.
         let file = d.path().join("a-file");
         std::fs::write(&file, "").unwrap();
