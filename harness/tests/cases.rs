@@ -2560,6 +2560,171 @@ fn dashboard_renders_in_chromium() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A results directory copied anywhere reproduces its verdict: the case's
+/// `reproduce.sh`, run from a copy in a fresh temporary directory with
+/// `--boot-only` and the kernel the run booted, exits 0 and prints the
+/// recorded verdict; its make and QEMU lines are the run's, with the
+/// script's own paths in place of the machine's; and a recorded outcome
+/// the boot does not match makes it exit 1.
+fn a_copied_results_dir_reproduces_the_verdict() -> Result<(), Failed> {
+    let case = "x86_64-lto-none";
+    let dir = out_dir("reproduce");
+    let run_dir = dir.join("run");
+    let out = run(harness(&[
+        "run",
+        case,
+        "--results",
+        run_dir.to_str().unwrap(),
+    ]))?;
+    let r = results(&run_dir).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    let c = &r["cases"][0];
+    ensure(
+        out.status.code() == Some(0) && c["status"] == "pass",
+        || format!("{case} did not pass:\n{}", describe(&out)),
+    )?;
+    let image = Path::new(
+        c["build"]["artifacts"]
+            .as_str()
+            .ok_or("no build.artifacts")?,
+    )
+    .join("image");
+    // A copy of the case's results in a fresh place.
+    let elsewhere = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let cp = Command::new("cp")
+        .arg("-r")
+        .arg(run_dir.join(case))
+        .arg(elsewhere.path())
+        .status()
+        .map_err(|e| e.to_string())?;
+    ensure(cp.success(), || "cp -r failed".into())?;
+    let script = elsewhere.path().join(case).join("reproduce.sh");
+    let text =
+        std::fs::read_to_string(&script).map_err(|e| format!("{}: {e}", script.display()))?;
+    ensure(text.contains("\nset -euo pipefail\n"), || {
+        "no set -euo pipefail".into()
+    })?;
+    // The QEMU line the run recorded, with the script's kernel and the
+    // initramfs beside it.
+    let initrd = run_dir.join(case).join("initramfs.cpio.gz");
+    let qemu = c["boot"]["qemu_command"]
+        .as_str()
+        .ok_or("no qemu_command")?
+        .replace(
+            &format!("-kernel {}", image.display()),
+            "-kernel \"$KERNEL\"",
+        )
+        .replace(
+            &format!("-initrd {}", initrd.display()),
+            "-initrd \"$INITRD\"",
+        );
+    ensure(
+        text.contains(&format!("\"$BOOT_TIMEOUT\" {qemu} </dev/null")),
+        || format!("the script lacks the run's QEMU line `{qemu}`:\n{text}"),
+    )?;
+    // The make lines the kernel was built with (metadata.json), with the
+    // script's source tree and O= dir.
+    let meta: Value = serde_json::from_slice(
+        &std::fs::read(run_dir.join(case).join("metadata.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let lines: Vec<&str> = meta["make_commands"]
+        .as_array()
+        .ok_or("no make_commands")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let words: Vec<&str> = lines.first().ok_or("no make command")?.split(' ').collect();
+    let at = |flag: &str| words.iter().position(|w| *w == flag).map(|i| words[i + 1]);
+    let root = at("-C").ok_or("no -C")?;
+    let work = words
+        .iter()
+        .find_map(|w| w.strip_prefix("O="))
+        .ok_or("no O=")?;
+    for l in &lines {
+        let ours: Vec<String> = l
+            .split(' ')
+            .map(|w| {
+                if let Some(rest) = w.strip_prefix(root) {
+                    format!("\"$SRC\"{rest}")
+                } else if w == format!("O={work}") {
+                    "O=\"$WORK\"".into()
+                } else if let Some(rest) = w.strip_prefix(work) {
+                    format!("\"$WORK\"{rest}")
+                } else if w.starts_with("-j") && w[2..].chars().all(|c| c.is_ascii_digit()) {
+                    "-j\"$JOBS\"".into()
+                } else {
+                    w.to_owned()
+                }
+            })
+            .collect();
+        let ours = format!("\n    step {}\n", ours.join(" "));
+        ensure(text.contains(&ours), || {
+            format!("the script lacks the make line `{l}` as `{}`", ours.trim())
+        })?;
+    }
+    let bash_n = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .map_err(|e| e.to_string())?;
+    ensure(bash_n.status.success(), || describe(&bash_n))?;
+    if lto_harness::host::toolchain::find_in_path("shellcheck").is_some() {
+        let sc = Command::new("shellcheck")
+            .arg(&script)
+            .output()
+            .map_err(|e| e.to_string())?;
+        ensure(sc.status.success(), || describe(&sc))?;
+    }
+    // Run from the copy, somewhere else again.
+    let reproduce = |script: &Path, work: &str| -> Result<Output, Failed> {
+        Command::new("bash")
+            .arg(script)
+            .arg("--boot-only")
+            .arg(&image)
+            .arg("--work")
+            .arg(elsewhere.path().join(work))
+            .current_dir(elsewhere.path())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running {}: {e}", script.display()).into())
+    };
+    let out = reproduce(&script, "work")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure(out.status.code() == Some(0), || {
+        format!("reproduce.sh did not exit 0:\n{}", describe(&out))
+    })?;
+    for want in [
+        "expected: pass (every step and check passed)",
+        "end marker: rc=0, as recorded",
+        "kernel panic: no, as recorded",
+        "guest steps: as recorded",
+        "in the recorded order",
+        "outcome: matches the recorded one",
+    ] {
+        ensure(stdout.contains(want), || {
+            format!("no `{want}` in:\n{}", describe(&out))
+        })?;
+    }
+    ensure(elsewhere.path().join("work/console.log").is_file(), || {
+        "no console.log in the script's work dir".into()
+    })?;
+    // A recorded outcome this boot does not match: exit 1, saying what.
+    let tampered = elsewhere.path().join(case).join("tampered.sh");
+    std::fs::write(
+        &tampered,
+        text.replace("\nRECORDED_END=rc=0\n", "\nRECORDED_END=rc=1\n"),
+    )
+    .map_err(|e| e.to_string())?;
+    let out = reproduce(&tampered, "work-2")?;
+    ensure(
+        out.status.code() == Some(1)
+            && String::from_utf8_lossy(&out.stdout)
+                .contains("end marker: rc=0, recorded: rc=1 (DIFFERS)"),
+        || format!("a tampered record was not told apart:\n{}", describe(&out)),
+    )?;
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let cases = lto_harness::case::load_dir(&repo().join("cases")).expect("shipped cases parse");
@@ -2689,6 +2854,10 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "dashboard::renders_in_chromium",
         dashboard_renders_in_chromium,
+    ));
+    trials.push(Trial::test(
+        "reproduce::a_copied_results_dir_reproduces_the_verdict",
+        a_copied_results_dir_reproduces_the_verdict,
     ));
     // exit_code() rather than exit(): destructors (temp dirs) still run.
     libtest_mimic::run(&args, trials).exit_code()

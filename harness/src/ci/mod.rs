@@ -567,6 +567,7 @@ mod tests {
             regressions: vec![],
             toolchain: None,
             variant: None,
+            recipe: None,
         };
         c.compute_status();
         c

@@ -166,7 +166,7 @@ pub fn major_version(version_line: &str) -> Option<u32> {
 
 /// `make LLVM=<llvm>`'s clang, ld.lld and llvm-nm, and the Debian
 /// packages that provide them.
-fn tool_names(llvm: &str) -> Result<(String, String, String, String)> {
+pub fn tool_names(llvm: &str) -> Result<(String, String, String, String)> {
     if llvm == "1" {
         return Ok((
             "clang".into(),

@@ -145,6 +145,11 @@ pub struct CaseResult {
     /// In a toolchain matrix, the case and toolchain this result is of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<crate::model::Variant>,
+    /// How to build and boot this kernel again: what the case's
+    /// `reproduce.sh` is written from. Known while the run writes its
+    /// results; not in results.json (a loaded result has none).
+    #[serde(skip)]
+    pub recipe: Option<crate::model::recipe::Recipe>,
 }
 
 impl CaseResult {

@@ -15,11 +15,16 @@
 //! [`CaseResult::tests`](crate::model::results::CaseResult::tests)
 //! enumerates them: `build`, `boot` and `check:<name>` for each check
 //! other than `boot` (which the boot step already is).
+//!
+//! Beside them, each case the run built (or failed to build) gets
+//! `<case>/reproduce.sh` ([`reproduce`]): a script that builds and boots
+//! its kernel again on another machine and compares the outcome.
 
 pub mod junit;
 pub mod kcidb;
 pub mod libtest;
 pub mod markdown;
+pub mod reproduce;
 mod text;
 pub mod writer;
 
@@ -66,11 +71,48 @@ pub fn write_all(results: &RunResults, dir: &Path, kcidb: &KcidbOptions) -> Resu
             .with_context(|| format!("writing {}", path.display()))?;
         staged.push((tmp, path));
     }
+    // Each case's reproduce.sh, staged with the rest.
+    for (path, text) in reproducers(results, dir) {
+        use std::os::unix::fs::PermissionsExt;
+        let case_dir = path.parent().unwrap_or(dir);
+        std::fs::create_dir_all(case_dir)
+            .with_context(|| format!("creating {}", case_dir.display()))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(case_dir)
+            .with_context(|| format!("writing {}", path.display()))?;
+        tmp.write_all(text.as_bytes())
+            .and_then(|_| {
+                tmp.as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(0o755))
+            })
+            .and_then(|_| tmp.as_file().sync_all())
+            .with_context(|| format!("writing {}", path.display()))?;
+        staged.push((tmp, path));
+    }
     for (tmp, path) in staged {
         tmp.persist(&path)
             .with_context(|| format!("renaming into {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Each case's `reproduce.sh` (path, text), for the cases with a recipe;
+/// what the recorded console showed is read from the boot's log.
+fn reproducers(results: &RunResults, dir: &Path) -> Vec<(std::path::PathBuf, String)> {
+    results
+        .cases
+        .iter()
+        .filter_map(|c| {
+            let recipe = c.recipe.as_ref()?;
+            let recorded = c
+                .boot
+                .console_log
+                .as_ref()
+                .and_then(|l| std::fs::read(l).ok())
+                .map(|b| reproduce::ConsoleFacts::of(&b));
+            let text = reproduce::script(results, c, recipe, recorded.as_ref());
+            Some((dir.join(&c.name).join(reproduce::SCRIPT), text))
+        })
+        .collect()
 }
 
 #[cfg(test)]

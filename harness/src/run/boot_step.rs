@@ -64,7 +64,7 @@ pub(crate) fn boot_case(
             None,
         ),
         Ok(()) => {
-            let req = attempt_request(case, kernel, &initrd, &dir, opts, attempt);
+            let req = attempt_request(case, &kernel.image, &initrd, &dir, opts, attempt);
             let (step, outcome) = boot_and_judge(case, &req, reporter);
             (step, Some(outcome))
         }
@@ -109,15 +109,15 @@ fn write_image(
 
 /// The boot request of one attempt: its number on the kernel command line
 /// (in the log and in init's environment), and its own log files.
-fn attempt_request(
+pub(crate) fn attempt_request(
     case: &Case,
-    kernel: &BuiltKernel,
+    image: &Path,
     initrd: &Path,
     dir: &Path,
     opts: &RunOptions,
     attempt: usize,
 ) -> BootRequest {
-    let mut req = boot_request(case, &kernel.image, initrd, dir, opts);
+    let mut req = boot_request(case, image, initrd, dir, opts);
     req.cmdline
         .push(crate::guest::protocol::attempt_word(attempt));
     if attempt > 0 {

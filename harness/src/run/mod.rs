@@ -18,6 +18,7 @@ pub mod boot_step;
 pub mod build_step;
 pub mod hygiene;
 pub mod preflight;
+pub mod reproduce;
 pub mod retry;
 
 pub use build_step::build_case;
@@ -289,8 +290,20 @@ fn run_case(
             .as_ref()
             .map(|_| env.toolchain_for(case).version.clone()),
         variant: case.variant.clone(),
+        recipe: None,
     };
     r.compute_status();
+    // What the case's reproduce.sh is written from, for a kernel that was
+    // built (or failed to build), not one skipped or never attempted.
+    if matches!(r.build.status, Status::Pass | Status::Fail) {
+        match reproduce::recipe(case, env, opts, &r.boot) {
+            Ok(recipe) => r.recipe = Some(recipe),
+            Err(e) => reporter.report(&Event::Warning {
+                case: &case.name,
+                message: &format!("no reproduce.sh: {e:#}"),
+            }),
+        }
+    }
     reporter.report(&Event::CaseFinished {
         case: &case.name,
         status: r.status,
