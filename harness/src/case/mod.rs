@@ -9,6 +9,7 @@
 //! reads files and directories ([`Case::load`], [`load_dir`]) and picks
 //! cases by name ([`select`]).
 
+pub mod external;
 mod load;
 mod parse;
 
@@ -153,6 +154,9 @@ pub struct Case {
     /// built with (see [`Case::for_toolchain`]). None: the run's only
     /// toolchain, and `name` is the case file's.
     pub variant: Option<Variant>,
+    /// Checks reported as skipped with the reason instead of judged (the
+    /// case of a kernel built elsewhere: [`external`]). Empty for case files.
+    pub not_judged: Vec<(CheckKind, String)>,
 }
 
 /// What separates a case's name from its toolchain's in a variant's name

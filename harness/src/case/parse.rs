@@ -107,6 +107,7 @@ impl Case {
             tags: raw.tags,
             init_commands: raw.init_commands,
             variant: None,
+            not_judged: vec![],
         })
     }
 }

@@ -15,6 +15,11 @@ use crate::model::Lto;
 use crate::stages::build::BuiltKernel;
 use std::collections::BTreeMap;
 
+/// Why a kernel built elsewhere has no vmlinux facts.
+pub const NO_VMLINUX: &str = "no vmlinux was given with the kernel (built elsewhere)";
+/// Why a kernel built elsewhere has no .config facts.
+pub const NO_CONFIG: &str = "no .config was given with the kernel (built elsewhere)";
+
 /// What the build's files say about the kernel, read once per case.
 /// Each part that could not be read carries the reason instead.
 #[derive(Debug, Clone)]
@@ -36,15 +41,25 @@ pub struct KernelFacts {
     pub objects: Option<ObjectFacts>,
     /// What the build's files say about each LTO mechanism.
     pub mech: MechanismFacts,
+    /// Why the static checks cannot be judged at all (a kernel built
+    /// elsewhere came without vmlinux): they skip with this reason.
+    pub absent: Option<String>,
 }
 
 impl KernelFacts {
     /// Reads .config, vmlinux and the case's modules from a build.
     pub fn gather(case: &Case, kernel: &BuiltKernel) -> KernelFacts {
-        let config = std::fs::read_to_string(&kernel.config)
-            .map(|t| crate::stages::config::parse_config(&t))
-            .map_err(|e| format!("cannot read {}: {e}", kernel.config.display()));
-        let vmlinux = elf::read(&kernel.vmlinux).map_err(|e| format!("{e:#}"));
+        let config = match &kernel.config {
+            Some(c) => std::fs::read_to_string(c)
+                .map(|t| crate::stages::config::parse_config(&t))
+                .map_err(|e| format!("cannot read {}: {e}", c.display())),
+            None => Err(NO_CONFIG.into()),
+        };
+        let none = std::path::PathBuf::from("vmlinux");
+        let vmlinux = match &kernel.vmlinux {
+            Some(v) => elf::read(v).map_err(|e| format!("{e:#}")),
+            None => Err(NO_VMLINUX.into()),
+        };
         fn on<T>(
             vmlinux: &Result<Vec<u8>, String>,
             path: &std::path::Path,
@@ -55,7 +70,7 @@ impl KernelFacts {
                 Err(e) => Err(e.clone()),
             }
         }
-        let path = &kernel.vmlinux;
+        let path = kernel.vmlinux.as_ref().unwrap_or(&none);
         let initcalls = on(&vmlinux, path, static_order_from_bytes);
         let kcfi = on(&vmlinux, path, |d| {
             kcfi::kcfi_evidence(d, case.arch.profile())
@@ -88,6 +103,7 @@ impl KernelFacts {
             modules,
             table_labels,
             initcall_script,
+            absent: kernel.vmlinux.is_none().then(|| NO_VMLINUX.to_owned()),
             objects: kernel.files.objects.clone(),
             mech: MechanismFacts::gather(
                 case.arch.profile(),
@@ -119,6 +135,7 @@ impl KernelFacts {
             initcall_script: None,
             objects: None,
             mech: MechanismFacts::empty(),
+            absent: None,
         }
     }
 

@@ -107,6 +107,9 @@ pub fn judge(
     // Every static half goes through here, and is marked static.
     let static_or = |name: &str, f: &dyn Fn(&KernelFacts) -> CheckResult| {
         match facts {
+            Some(KernelFacts {
+                absent: Some(why), ..
+            }) => CheckResult::new(name, Status::Skipped, why.clone()),
             Some(facts) => f(facts),
             None => CheckResult::new(name, Status::Skipped, "no kernel to inspect"),
         }
@@ -222,7 +225,34 @@ pub fn judge(
             }
         }
     }
+    for (kind, why) in &case.not_judged {
+        out.extend(
+            check_names(case, *kind, expect)
+                .into_iter()
+                .map(|name| CheckResult::new(&name, Status::Skipped, why.clone())),
+        );
+    }
     out
+}
+
+/// The names of the checks one kind gives on `case` (`cfi.static` and
+/// one per lkdtm CFI test, …): what [`judge`] names them when there is
+/// nothing to judge.
+fn check_names(case: &Case, kind: CheckKind, expect: &Expectations) -> Vec<String> {
+    if kind == CheckKind::Hygiene {
+        return vec![hygiene::BUILD.to_owned()];
+    }
+    let only = Case {
+        checks: vec![kind],
+        not_judged: vec![],
+        ..case.clone()
+    };
+    let boot = CheckResult::new("boot", Status::Skipped, "");
+    judge(&only, None, expect, None, boot)
+        .into_iter()
+        .skip(1)
+        .map(|c| c.name)
+        .collect()
 }
 
 /// [`judge`] for a boot that happened.

@@ -98,8 +98,12 @@ pub struct RunArgs {
     /// Print the exact make and QEMU commands instead of running them.
     #[arg(long)]
     pub dry_run: bool,
-    /// Judge an existing build directory (O=) instead of building.
-    #[arg(long, value_name = "DIR", conflicts_with = "kernel_src")]
+    /// Judge a kernel built elsewhere instead of building: a kbuild O=
+    /// directory, a TuxMake output directory, a Debian linux-image .deb, or
+    /// a boot image (with config, vmlinux[.xz], modules/ or modules.tar.xz
+    /// beside it). With no case named, the kernel's own .config makes the
+    /// case (`external-<arch>`).
+    #[arg(long, value_name = "PATH", conflicts_with = "kernel_src")]
     pub kernel_build: Option<PathBuf>,
     /// Override every case's boot timeout, in seconds.
     #[arg(long, value_name = "SECONDS")]

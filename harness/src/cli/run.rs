@@ -27,7 +27,16 @@ pub fn bless(cases_dir: &Path, mut args: RunArgs) -> Result<u8> {
 /// `run`: the selected cases, or with `--dry-run` the commands they would run.
 pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
     let all = case::load_dir(cases_dir)?;
-    let named = common::select(&all, &args.names, args.include_slow)?;
+    // A kernel built elsewhere with no case named: the case its own
+    // .config makes (see case::external).
+    let elsewhere = match &args.kernel_build {
+        Some(path) if args.names.is_empty() => Some(external_case(path, &args.common)?),
+        _ => None,
+    };
+    let named = match &elsewhere {
+        Some(c) => vec![c],
+        None => common::select(&all, &args.names, args.include_slow)?,
+    };
     // The toolchain axis: every case once per toolchain of `--llvm`.
     let matrix = case::matrix(&named, &common::matrix_labels(&args.common.llvm)?);
     let selected = shard(&matrix, &args)?;
@@ -59,6 +68,41 @@ pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
     writer.finish()?;
     eprintln!("{}", results.summary_line(dir));
     Ok(exit_code(&results))
+}
+
+/// The case of a kernel built elsewhere when none is named, made from
+/// what came with it (said on stderr).
+fn external_case(path: &Path, c: &common::CommonArgs) -> Result<Case> {
+    let cache = lto_harness::host::cache::Cache::open(c.cache_dir.as_deref())?;
+    let ext = lto_harness::stages::build::external::open(path, &cache, None)?;
+    let arch = ext.arch.ok_or_else(|| {
+        anyhow::anyhow!(
+            "--kernel-build {}: cannot tell its arch (no .config beside it, and the image \
+             header is not a bzImage or arm64 Image): name a case",
+            path.display()
+        )
+    })?;
+    let config = ext
+        .kernel
+        .config
+        .as_deref()
+        .and_then(|p| std::fs::read_to_string(p).ok());
+    let case = case::external::for_kernel_built_elsewhere(arch, config.as_deref(), path);
+    eprintln!(
+        "--kernel-build {}: a {} ({}, lto={}, cfi={}){}; judged as {}",
+        path.display(),
+        ext.layout.name(),
+        arch.name(),
+        case.lto.name(),
+        case.cfi.name(),
+        if ext.missing.is_empty() {
+            String::new()
+        } else {
+            format!(", without {}", ext.missing.join(", "))
+        },
+        case.name
+    );
+    Ok(case)
 }
 
 /// The cases of the matrix, cut down to `--shard` K/N when given, which

@@ -38,6 +38,88 @@ pub fn markdown_summary(r: &RunResults) -> String {
     }
     out.push('\n');
     out.push_str(&not_passing(r));
+    for c in r.cases.iter().filter(|c| c.status.is_bad()) {
+        out.push('\n');
+        out.push_str(&report(r, c));
+    }
+    out
+}
+
+/// How many evidence lines a report quotes.
+const EVIDENCE_LINES: usize = 12;
+
+/// A failing or incomplete case as a kernel test bot reports it: what was
+/// built (base, config, compiler), the first thing that went wrong with
+/// its evidence, and how to see it again.
+fn report(r: &RunResults, c: &crate::model::results::CaseResult) -> String {
+    let mut out = format!("### {}: {}\n\n", c.name, c.status.name().to_uppercase());
+    let mut base = Vec::new();
+    if let Some(v) = &r.kernel_version {
+        base.push(format!("Linux {v}"));
+    }
+    if let Some(s) = &r.source {
+        base.push(s.describe());
+    }
+    if !base.is_empty() {
+        let _ = writeln!(out, "- base: {}", base.join(", "));
+    }
+    let key = c
+        .build
+        .key
+        .as_deref()
+        .map(|k| format!(" (build key {})", k.get(..12).unwrap_or(k)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "- config: {} {}, LTO {}, CFI {}{key}; the fragments are inline in reproduce.sh",
+        c.arch.name(),
+        c.variant
+            .as_ref()
+            .map_or(c.name.as_str(), |v| v.case.as_str()),
+        c.lto.name(),
+        c.cfi.name()
+    );
+    if let Some(t) = c.toolchain.as_deref().or(r.toolchain.as_deref()) {
+        let _ = writeln!(out, "- compiler: {t}");
+    }
+    // The first failure, else the first incomplete step or check.
+    let tests = c.tests();
+    let first = tests
+        .iter()
+        .find(|i| i.status == Status::Fail)
+        .or_else(|| tests.iter().find(|i| i.status == Status::Incomplete));
+    if let Some(i) = first {
+        let _ = writeln!(
+            out,
+            "- first {}: {}: {}",
+            if i.status == Status::Fail {
+                "failure"
+            } else {
+                "incomplete"
+            },
+            i.id(),
+            first_line(i.message, 400)
+        );
+        if !i.details.is_empty() {
+            out.push_str("\n```\n");
+            for d in i.details.iter().take(EVIDENCE_LINES) {
+                let _ = writeln!(out, "{d}");
+            }
+            if i.details.len() > EVIDENCE_LINES {
+                let _ = writeln!(out, "... {} more lines", i.details.len() - EVIDENCE_LINES);
+            }
+            out.push_str("```\n\n");
+        }
+        if let Some(log) = i.log {
+            let _ = writeln!(out, "- log: {}", log.display());
+        }
+    }
+    let _ = writeln!(
+        out,
+        "- reproduce: `{}/reproduce.sh` (builds and boots this kernel again on a Debian \
+         machine and compares the outcome; `--boot-only IMAGE` boots a given kernel)",
+        c.name
+    );
     out
 }
 
@@ -181,6 +263,51 @@ fn not_passing(r: &RunResults) -> String {
 mod tests {
     use super::*;
     use crate::model::testdata::{fixtures, sample};
+
+    #[test]
+    fn a_failing_case_reads_like_a_bot_report() {
+        let mut r = sample();
+        let c = r
+            .cases
+            .iter_mut()
+            .find(|c| c.status == Status::Fail)
+            .expect("the sample has a failing case");
+        let name = c.name.clone();
+        c.toolchain = Some("Debian clang version 22.1.8".into());
+        let failing = c
+            .checks
+            .iter_mut()
+            .find(|k| k.status == Status::Fail)
+            .expect("a failing check");
+        failing.details = (0..20)
+            .map(|i| format!("console line {i}: evidence"))
+            .collect();
+        let check = failing.name.clone();
+        let md = markdown_summary(&r);
+        let report = md
+            .split(&format!("### {name}: FAIL"))
+            .nth(1)
+            .expect("a report for the failing case");
+        assert!(
+            report.contains("- compiler: Debian clang version 22.1.8"),
+            "{report}"
+        );
+        // Build and boot passed here, so the first failure is the check.
+        assert!(
+            report.contains(&format!("- first failure: check:{check}: ")),
+            "{report}"
+        );
+        assert!(report.contains("console line 0: evidence"), "{report}");
+        assert!(report.contains("... 8 more lines"), "{report}");
+        assert!(
+            report.contains(&format!("`{name}/reproduce.sh`")),
+            "{report}"
+        );
+        // Passing cases get no report.
+        for c in r.cases.iter().filter(|c| c.status == Status::Pass) {
+            assert!(!md.contains(&format!("### {}:", c.name)), "{md}");
+        }
+    }
 
     #[test]
     fn a_case_skipped_at_its_build_is_one_line() {

@@ -98,7 +98,7 @@ fn build_kernel(
     reporter: &dyn Reporter,
 ) -> Result<BuiltKernel, BuildError> {
     match (&opts.kernel_build, &env.source) {
-        (Some(dir), _) => build::from_existing(dir, case),
+        (Some(dir), _) => build::from_existing(dir, case, &env.cache),
         (None, Some(source)) => {
             let builder = env.builder(source, opts, case);
             let plan = builder.plan(case).map_err(BuildError::Incomplete)?;

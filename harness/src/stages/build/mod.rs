@@ -16,6 +16,7 @@
 //! make runs in its own process group (see [`crate::host::proc`]); its output is
 //! saved whole to `build.log`, and a failure carries the last error lines.
 
+pub mod external;
 pub mod integrity;
 mod make;
 pub mod seed;
@@ -166,8 +167,11 @@ impl BuildFiles {
 pub struct BuiltKernel {
     pub key: String,
     pub dir: PathBuf,
-    pub config: PathBuf,
-    pub vmlinux: PathBuf,
+    /// None for a kernel built elsewhere that came without one.
+    pub config: Option<PathBuf>,
+    /// None for a kernel built elsewhere that came without one (a distro
+    /// package, a bare image): the static checks then skip.
+    pub vmlinux: Option<PathBuf>,
     pub image: PathBuf,
     /// Module name (underscored, as in /proc/modules) to .ko path.
     pub modules: BTreeMap<String, PathBuf>,
@@ -799,8 +803,8 @@ fn load_published(dir: &Path) -> Option<BuiltKernel> {
     Some(BuiltKernel {
         key: meta.key.clone(),
         dir: dir.to_owned(),
-        config: dir.join("config"),
-        vmlinux: dir.join("vmlinux"),
+        config: Some(dir.join("config")),
+        vmlinux: Some(dir.join("vmlinux")),
         image: dir.join("image"),
         modules,
         metadata_path: Some(meta_path),
@@ -811,54 +815,43 @@ fn load_published(dir: &Path) -> Option<BuiltKernel> {
     })
 }
 
-/// A kernel built elsewhere: an `O=` directory with .config, vmlinux, the
-/// boot image and modules. Its LTO/CFI setting must match the case.
-pub fn from_existing(dir: &Path, case: &Case) -> Result<BuiltKernel, BuildError> {
-    let arch = case.arch.profile();
-    let need = |rel: &str| -> Result<PathBuf, BuildError> {
-        let p = dir.join(rel);
-        if p.is_file() {
-            Ok(p)
-        } else {
-            Err(infra(anyhow::anyhow!(
-                "--kernel-build {}: no {rel} (is this an {} build directory?)",
-                dir.display(),
-                arch.name
-            )))
-        }
-    };
-    let config = need(".config")?;
-    let vmlinux = need("vmlinux")?;
-    let image = need(arch.boot_image)?;
-    let text = std::fs::read_to_string(&config).map_err(infra)?;
-    let wanted = config::parse_config(&config::lto_cfi_fragment(case));
-    let mismatches = config::verify(&wanted, &text);
-    if !mismatches.is_empty() {
-        let list: Vec<String> = mismatches.iter().map(|m| m.to_string()).collect();
+/// A kernel built elsewhere, for a named case (see [`external`]): its
+/// .config's LTO/CFI setting must match the case's; without a .config
+/// that cannot be told, and the checks that need one skip.
+pub fn from_existing(dir: &Path, case: &Case, cache: &Cache) -> Result<BuiltKernel, BuildError> {
+    let ext = external::open(dir, cache, Some(case.arch))?;
+    if let Some(a) = ext.arch.filter(|a| *a != case.arch) {
         return Err(BuildError::Failed {
             message: format!(
-                "--kernel-build {} does not match case {}: {}",
+                "--kernel-build {} is an {} kernel; case {} is {}",
                 dir.display(),
+                a.name(),
                 case.name,
-                list.join("; ")
+                case.arch.name()
             ),
-            tail: list,
+            tail: vec![],
             log: None,
         });
     }
-    Ok(BuiltKernel {
-        key: format!("external:{}", dir.display()),
-        dir: dir.to_owned(),
-        config,
-        vmlinux,
-        image,
-        modules: find_modules(dir).into_iter().collect(),
-        metadata: None,
-        metadata_path: None,
-        log: None,
-        files: BuildFiles::in_build_dir(dir, arch),
-        reused: true,
-    })
+    if let Some(config) = &ext.kernel.config {
+        let text = std::fs::read_to_string(config).map_err(infra)?;
+        let wanted = config::parse_config(&config::lto_cfi_fragment(case));
+        let mismatches = config::verify(&wanted, &text);
+        if !mismatches.is_empty() {
+            let list: Vec<String> = mismatches.iter().map(|m| m.to_string()).collect();
+            return Err(BuildError::Failed {
+                message: format!(
+                    "--kernel-build {} does not match case {}: {}",
+                    dir.display(),
+                    case.name,
+                    list.join("; ")
+                ),
+                tail: list,
+                log: None,
+            });
+        }
+    }
+    Ok(ext.kernel)
 }
 
 /// Every `*.ko` under `dir`, by module name (dashes as underscores).

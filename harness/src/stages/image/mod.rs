@@ -467,8 +467,8 @@ mod tests {
         let mut kernel = BuiltKernel {
             key: "k".into(),
             dir: d.path().into(),
-            config: d.path().join("config"),
-            vmlinux: d.path().join("vmlinux"),
+            config: Some(d.path().join("config")),
+            vmlinux: Some(d.path().join("vmlinux")),
             image: d.path().join("image"),
             modules: Default::default(),
             metadata: None,
