@@ -89,6 +89,7 @@ pub fn for_kernel_built_elsewhere(arch: Arch, config: Option<&str>, path: &Path)
         lto,
         cfi,
         base: "external".into(),
+        base_config: None,
         fragments: vec![],
         config: Default::default(),
         make_vars: Default::default(),

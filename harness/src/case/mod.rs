@@ -125,8 +125,12 @@ pub struct Case {
     pub arch: Arch,
     pub lto: Lto,
     pub cfi: Switch,
-    /// The kconfig make target the config starts from (`tinyconfig`, `defconfig`, ...).
+    /// What the config starts from, as the case file says it: a kconfig
+    /// make target (`tinyconfig`, `defconfig`, ...) or a config file.
     pub base: String,
+    /// The config file `base` names, resolved (None for a make target):
+    /// copied to `.config` and brought up to date with `olddefconfig`.
+    pub base_config: Option<PathBuf>,
     /// Fragment files, resolved to absolute paths.
     pub fragments: Vec<PathBuf>,
     /// Inline config symbols: `CONFIG_FOO: y`.

@@ -77,7 +77,7 @@ impl Case {
         let at = At { file: path };
         let dir = path.parent().unwrap_or(Path::new("."));
         let name = name(&at, path, raw.name.as_ref())?;
-        let base = base(&at, raw.base.as_ref())?;
+        let (base, base_config) = base(&at, dir, raw.base.as_ref())?;
         let fragments = fragments(&at, dir, &raw.fragments)?;
         let config = config(&at, &raw.config)?;
         let make_vars = make_vars(&at, &raw.make_vars)?;
@@ -95,6 +95,7 @@ impl Case {
             lto: raw.lto,
             cfi: raw.cfi.value,
             base,
+            base_config,
             fragments,
             config,
             make_vars,
@@ -180,21 +181,42 @@ fn name(at: &At, path: &Path, name: Option<&Spanned<String>>) -> Result<String, 
     }
 }
 
-/// `base:`, a kconfig make target; [`DEFAULT_BASE`] when absent.
-fn base(at: &At, base: Option<&Spanned<String>>) -> Result<String, CaseError> {
+/// `base:`, a kconfig make target, or a config file (a path with a `/`
+/// or ending in `.config`, resolved against the case's directory, e.g. a
+/// distro's `config-6.12.x-amd64`); [`DEFAULT_BASE`] when absent.
+fn base(
+    at: &At,
+    dir: &Path,
+    base: Option<&Spanned<String>>,
+) -> Result<(String, Option<PathBuf>), CaseError> {
     let Some(b) = base else {
-        return Ok(DEFAULT_BASE.to_owned());
+        return Ok((DEFAULT_BASE.to_owned(), None));
     };
+    if b.value.contains('/') || b.value.ends_with(".config") {
+        let p = dir.join(&b.value);
+        if !p.is_file() {
+            return Err(at.field(
+                b,
+                format!(
+                    "base: no such config file `{}` (resolved to {})",
+                    b.value,
+                    p.display()
+                ),
+            ));
+        }
+        return Ok((b.value.clone(), Some(p)));
+    }
     if !(b.value.ends_with("config") && symbol_chars(&b.value)) {
         return Err(at.field(
             b,
             format!(
-                "base: expected a kconfig make target such as `tinyconfig` or `defconfig`, found `{}`",
+                "base: expected a kconfig make target such as `tinyconfig` or `defconfig`, \
+                 or a config file (a path with a `/`), found `{}`",
                 b.value
             ),
         ));
     }
-    Ok(b.value.clone())
+    Ok((b.value.clone(), None))
 }
 
 /// `fragments:`, resolved against the case's directory; each must exist.
@@ -440,6 +462,33 @@ mod tests {
         assert_eq!(c.base, "tinyconfig");
         assert_eq!(c.timeout_secs, DEFAULT_TIMEOUT_SECS);
         assert_eq!(c.checks, vec![CheckKind::Boot]);
+    }
+
+    #[test]
+    fn base_is_a_make_target_or_a_config_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("configs")).unwrap();
+        std::fs::write(d.path().join("configs/debian.config"), "CONFIG_X86_64=y\n").unwrap();
+        let at = |text: &str| Case::parse(&d.path().join("c.yaml"), text);
+        let c = at("arch: x86_64\nlto: full\ncfi: on\nbase: configs/debian.config\n").unwrap();
+        assert_eq!(c.base, "configs/debian.config");
+        assert_eq!(
+            c.base_config.as_deref(),
+            Some(d.path().join("configs/debian.config").as_path())
+        );
+        let e = at("arch: x86_64\nlto: full\ncfi: on\nbase: configs/nope.config\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("c.yaml:4:") && e.contains("no such config file"),
+            "{e}"
+        );
+        assert_eq!(
+            parse("arch: x86_64\nlto: none\ncfi: off\nbase: defconfig\n")
+                .unwrap()
+                .base_config,
+            None
+        );
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub struct BuildPlan {
     /// Every symbol the fragments ask for (later fragments win).
     pub requested: Requested,
     pub base: String,
+    /// A config file the config starts from instead of a make target.
+    pub base_config: Option<PathBuf>,
     pub config_key: String,
     /// `NAME=value` words on the build's make command line (the case's
     /// `make_vars`).
@@ -290,6 +292,16 @@ impl Builder<'_> {
         for (label, text) in &fragments {
             parts.push((label.as_str(), text.as_bytes()));
         }
+        // Only when there is one: the keys of make-target cases stay the same.
+        let base_text = match &case.base_config {
+            Some(p) => Some(
+                std::fs::read(p).with_context(|| format!("reading base config {}", p.display()))?,
+            ),
+            None => None,
+        };
+        if let Some(t) = &base_text {
+            parts.push(("base-config", t));
+        }
         let config_key = cache::hash_parts(parts);
         let work_key = self.source.identity.work_key();
         Ok(BuildPlan {
@@ -299,6 +311,7 @@ impl Builder<'_> {
             fragments,
             requested,
             base: case.base.clone(),
+            base_config: case.base_config.clone(),
             config_key,
             make_vars: case
                 .make_vars
@@ -363,12 +376,17 @@ impl Builder<'_> {
         let mut build = with(&[format!("-j{}", self.jobs)]);
         build.extend(plan.make_vars.iter().cloned());
         build.extend(plan.arch.make_targets.iter().map(|s| s.to_string()));
-        vec![
-            with(std::slice::from_ref(&plan.base)),
-            merge,
-            with(&["olddefconfig".into()]),
-            build,
-        ]
+        let start = match &plan.base_config {
+            // `cp` then the merge and olddefconfig bring it up to date.
+            Some(file) => vec![
+                "cp".into(),
+                "--".into(),
+                file.display().to_string(),
+                plan.work_dir.join(".config").display().to_string(),
+            ],
+            None => with(std::slice::from_ref(&plan.base)),
+        };
+        vec![start, merge, with(&["olddefconfig".into()]), build]
     }
 
     /// Returns the kernel, from the cache when its key is published.
@@ -951,6 +969,49 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
             "arch: x86_64\nlto: none\ncfi: off\nmodules: [test_module]\n",
         )
         .unwrap()
+    }
+
+    /// A config file as `base:` is copied to `.config` first (no make
+    /// target), and its text is part of the config key: another file is
+    /// another config, a make-target case's key is unchanged.
+    #[test]
+    fn a_base_config_file_is_copied_and_keyed_by_its_text() {
+        let d = tempfile::tempdir().unwrap();
+        let src = fake_kernel(d.path());
+        let (source, cache, tc) = fixture_parts(d.path(), &src);
+        let builder = Builder {
+            cc_wrapper: None,
+            cache: &cache,
+            source: &source,
+            toolchain: &tc,
+            jobs: 2,
+        };
+        let cases = d.path().join("cases");
+        std::fs::create_dir_all(&cases).unwrap();
+        std::fs::write(cases.join("distro.config"), "CONFIG_X86_64=y\n").unwrap();
+        let yaml = "arch: x86_64\nlto: none\ncfi: off\nbase: distro.config\n";
+        let case = Case::parse(&cases.join("d.yaml"), yaml).unwrap();
+        let plan = builder.plan(&case).unwrap();
+        let cmds = builder.commands(&plan);
+        assert_eq!(cmds[0][0], "cp");
+        assert_eq!(
+            cmds[0][2],
+            cases.join("distro.config").display().to_string()
+        );
+        assert!(cmds[0][3].ends_with(".config"));
+        assert!(cmds[2].iter().any(|w| w == "olddefconfig"));
+        let plain = builder
+            .plan(
+                &Case::parse(&cases.join("d.yaml"), "arch: x86_64\nlto: none\ncfi: off\n").unwrap(),
+            )
+            .unwrap();
+        assert_ne!(plan.config_key, plain.config_key);
+        std::fs::write(
+            cases.join("distro.config"),
+            "CONFIG_X86_64=y\nCONFIG_FOO=y\n",
+        )
+        .unwrap();
+        assert_ne!(builder.plan(&case).unwrap().config_key, plan.config_key);
     }
 
     /// Two builders racing on the same inputs (as two harness runs sharing a
