@@ -19,6 +19,8 @@
 //! Neither stage ever panics, whatever the input, and both run in time linear
 //! in the input size.
 
+pub mod ktap;
+
 use crate::guest::protocol::MARKER;
 use serde::Serialize;
 

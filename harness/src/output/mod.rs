@@ -9,6 +9,8 @@
 //!   read `cargo test`;
 //! * `kcidb.json` ([`kcidb`]): KernelCI's KCIDB I/O data, with the
 //!   origin and published URLs its [`KcidbOptions`] say;
+//! * `results.ktap` ([`ktap`]): KTAP version 1, a subtest per case, for
+//!   the kernel's own test tools (`kunit.py parse`);
 //! * `summary.md` ([`markdown`]): a few lines for a mail or a job summary.
 //!
 //! Every format has one test per step and check, as
@@ -22,6 +24,7 @@
 
 pub mod junit;
 pub mod kcidb;
+pub mod ktap;
 pub mod libtest;
 pub mod markdown;
 pub mod reproduce;
@@ -36,14 +39,14 @@ use std::path::Path;
 
 /// Writes every format of `results` into `dir` (created if need be):
 /// `results.json`, `junit.xml`, `libtest.jsonl`, `kcidb.json` (as
-/// `kcidb` says), `summary.md`. All or nothing: each is written in full
-/// to a temporary file first, and only when all five are on disk are they renamed into
-/// place, so a full disk or an error leaves the previous run's files as
-/// they were.
+/// `kcidb` says), `results.ktap`, `summary.md`. All or nothing: each is
+/// written in full to a temporary file first, and only when all six are
+/// on disk are they renamed into place, so a full disk or an error
+/// leaves the previous run's files as they were.
 pub fn write_all(results: &RunResults, dir: &Path, kcidb: &KcidbOptions) -> Result<()> {
     use std::io::Write;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let files: [(&str, Vec<u8>); 5] = [
+    let files: [(&str, Vec<u8>); 6] = [
         ("results.json", serde_json::to_vec_pretty(results)?),
         ("junit.xml", junit::junit(results)?.into_bytes()),
         ("libtest.jsonl", libtest::libtest_json(results).into_bytes()),
@@ -51,6 +54,7 @@ pub fn write_all(results: &RunResults, dir: &Path, kcidb: &KcidbOptions) -> Resu
             "kcidb.json",
             serde_json::to_vec_pretty(&kcidb::kcidb(results, kcidb))?,
         ),
+        ("results.ktap", ktap::ktap(results).into_bytes()),
         (
             "summary.md",
             markdown::markdown_summary(results).into_bytes(),
@@ -145,6 +149,7 @@ mod tests {
             "junit.xml",
             "libtest.jsonl",
             "kcidb.json",
+            "results.ktap",
             "summary.md",
         ] {
             assert!(d.path().join(f).is_file(), "{f}");
