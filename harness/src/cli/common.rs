@@ -30,18 +30,8 @@ pub struct CommonArgs {
     /// Cache directory (default: $XDG_CACHE_HOME/lto-harness).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// make LLVM=: `1`, a version suffix such as `-19`, or a prefix dir
-    /// ending in `/`. Several (`-16,-19,-22`, or the option repeated) make
-    /// a toolchain matrix: every case once per toolchain, its result named
-    /// `<case>+clang-<major>`.
-    #[arg(
-        long,
-        default_value = "-19",
-        value_delimiter = ',',
-        env = "LTO_HARNESS_LLVM",
-        allow_hyphen_values = true
-    )]
-    pub llvm: Vec<String>,
+    #[command(flatten)]
+    pub toolchains: ToolchainArgs,
     /// make -j (default: the number of CPUs).
     #[arg(long, short)]
     pub jobs: Option<usize>,
@@ -86,6 +76,24 @@ fn parse_base_url(s: &str) -> Result<String, String> {
 /// How kcidb.json is written for results published from `results`.
 pub fn kcidb_options(k: &KcidbArgs, results: &std::path::Path) -> Result<KcidbOptions> {
     KcidbOptions::new(&k.kcidb_origin, k.artifact_base_url.as_deref(), results)
+}
+
+/// The toolchain(s) a command builds with (`run`, `plan` and everything
+/// that builds).
+#[derive(Args)]
+pub struct ToolchainArgs {
+    /// make LLVM=: `1`, a version suffix such as `-19`, or a prefix dir
+    /// ending in `/`. Several (`-16,-19,-22`, or the option repeated) make
+    /// a toolchain matrix: every case once per toolchain, its result named
+    /// `<case>+clang-<major>`.
+    #[arg(
+        long,
+        default_value = "-19",
+        value_delimiter = ',',
+        env = "LTO_HARNESS_LLVM",
+        allow_hyphen_values = true
+    )]
+    pub llvm: Vec<String>,
 }
 
 #[derive(Args)]
@@ -143,7 +151,7 @@ pub fn environment(
     timeout: Option<u64>,
 ) -> Result<(Environment, RunOptions)> {
     let cache = Cache::open(c.cache_dir.as_deref())?;
-    let mut toolchains = Toolchain::detect_all(&c.llvm)?.into_iter();
+    let mut toolchains = Toolchain::detect_all(&c.toolchains.llvm)?.into_iter();
     let toolchain = toolchains
         .next()
         .ok_or_else(|| anyhow::anyhow!("no toolchain: give --llvm at least one value"))?;
@@ -163,7 +171,7 @@ pub fn environment(
 /// The one toolchain of a command that builds with one (`series`,
 /// `mutate`, `bench`): a matrix is refused, naming the command.
 pub fn one_toolchain(c: &CommonArgs, command: &str) -> Result<Toolchain> {
-    match c.llvm.as_slice() {
+    match c.toolchains.llvm.as_slice() {
         [one] => Toolchain::detect(one),
         many => anyhow::bail!(
             "{command} builds with one toolchain; --llvm names {} ({}): run it once per toolchain",

@@ -18,15 +18,8 @@ pub struct PlanArgs {
     /// that build the same kernel kept together.
     #[arg(long, value_name = "N")]
     shards: Option<usize>,
-    /// A toolchain matrix (as `run --llvm`): every case once per toolchain.
-    #[arg(
-        long,
-        default_value = "-19",
-        value_delimiter = ',',
-        env = "LTO_HARNESS_LLVM",
-        allow_hyphen_values = true
-    )]
-    llvm: Vec<String>,
+    #[command(flatten)]
+    toolchains: common::ToolchainArgs,
 }
 
 /// `plan`: the matrix of the selected cases, pretty-printed JSON on stdout.
@@ -36,7 +29,7 @@ pub fn plan(cases_dir: &Path, args: PlanArgs) -> Result<u8> {
     }
     let all = case::load_dir(cases_dir)?;
     let named = common::select(&all, &args.names, args.include_slow)?;
-    let matrix = case::matrix(&named, &common::matrix_labels(&args.llvm)?);
+    let matrix = case::matrix(&named, &common::matrix_labels(&args.toolchains.llvm)?);
     let selected: Vec<&case::Case> = matrix.iter().collect();
     let plan = lto_harness::ci::plan(&selected, args.shards);
     println!("{}", serde_json::to_string_pretty(&plan)?);

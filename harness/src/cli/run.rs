@@ -38,7 +38,10 @@ pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
         None => common::select(&all, &args.names, args.include_slow)?,
     };
     // The toolchain axis: every case once per toolchain of `--llvm`.
-    let matrix = case::matrix(&named, &common::matrix_labels(&args.common.llvm)?);
+    let matrix = case::matrix(
+        &named,
+        &common::matrix_labels(&args.common.toolchains.llvm)?,
+    );
     let selected = shard(&matrix, &args)?;
     // Before the source is opened (a first run extracts it): a missing
     // tool is said at once.
