@@ -90,8 +90,17 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
                         format!(", {} zero and not judged", f.null_entries)
                     } else {
                         String::new()
-                    }
-                ));
+                    },
+                )
+                    + &if f.unnamed_code > 0 {
+                        format!(
+                            "; {} in code no symbol covers (overridden weak functions the \
+                             linker kept; the kernel skips them), holding the NOP",
+                            f.unnamed_code
+                        )
+                    } else {
+                        String::new()
+                    });
             }
         }
     }

@@ -48,6 +48,14 @@ pub struct McountFacts {
     /// How many of those sites follow a landing pad (IBT's `ENDBR64`,
     /// `BTI C`).
     pub after_landing_pad: u64,
+    /// Entries in code no function symbol covers (past the end of the
+    /// function before them, by its symbol's size): an overridden `__weak`
+    /// function whose code the linker kept but whose symbol it dropped
+    /// (`free_initmem` in 6.1's init/main.c). The kernel skips those
+    /// records at boot (`FTRACE_MCOUNT_MAX_OFFSET`, since 6.0), and newer
+    /// sorttables zero them; not judged below, but they must hold the NOP.
+    #[serde(default)]
+    pub unnamed_code: u64,
     /// How many entries are at no function in any of the arch's layouts
     /// (the function's start, after its landing pad, before it).
     pub not_function_start_count: u64,
@@ -71,17 +79,22 @@ pub fn vmlinux_mcount(vmlinux: &[u8], arch: &ArchProfile) -> Result<Option<Mcoun
     let mut start = None;
     let mut stop = None;
     let mut functions: Vec<(u64, &str)> = Vec::new();
+    // Each function symbol's extent, for telling code inside a function
+    // from code no symbol covers.
+    let mut extents: Vec<(u64, u64)> = Vec::new();
     for sym in file.symbols() {
         let Ok(name) = sym.name() else { continue };
         match name {
             "__start_mcount_loc" => start = Some(sym.address()),
             "__stop_mcount_loc" => stop = Some(sym.address()),
             _ if sym.kind() == SymbolKind::Text && !sym.is_undefined() => {
-                functions.push((sym.address(), name))
+                functions.push((sym.address(), name));
+                extents.push((sym.address(), sym.address().saturating_add(sym.size())));
             }
             _ => {}
         }
     }
+    let extents = Extents::new(extents);
     let (start, stop) = match (start, stop) {
         (None, None) => return Ok(None),
         (Some(a), Some(b)) => (a, b),
@@ -136,6 +149,9 @@ pub fn vmlinux_mcount(vmlinux: &[u8], arch: &ArchProfile) -> Result<Option<Mcoun
                     facts.not_nop.push((address, what));
                 }
             }
+            Site::NoFunction(_, Ok(())) if extents.outside_every_function(address) => {
+                facts.unnamed_code += 1;
+            }
             Site::NoFunction(why, nop) => {
                 facts.not_function_start_count += 1;
                 if facts.not_function_start.len() < MAX_EXAMPLES {
@@ -151,6 +167,37 @@ pub fn vmlinux_mcount(vmlinux: &[u8], arch: &ArchProfile) -> Result<Option<Mcoun
         }
     }
     Ok(Some(facts))
+}
+
+/// Function symbols' extents `[start, start + size)` sorted by start,
+/// with the furthest end reached by any symbol up to each one.
+struct Extents(Vec<(u64, u64, u64)>);
+
+impl Extents {
+    fn new(mut extents: Vec<(u64, u64)>) -> Extents {
+        extents.sort_unstable();
+        let mut furthest = 0;
+        Extents(
+            extents
+                .into_iter()
+                .map(|(start, end)| {
+                    furthest = furthest.max(end);
+                    (start, end, furthest)
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether `address` lies in code no function symbol covers: past the
+    /// end of every function before it. Not when no symbol lies before
+    /// it, nor when the nearest one has size 0 (its extent is unknown).
+    fn outside_every_function(&self, address: u64) -> bool {
+        let before = self.0.partition_point(|(a, _, _)| *a <= address);
+        match before.checked_sub(1).and_then(|i| self.0.get(i)) {
+            Some(&(start, end, furthest)) => end > start && furthest <= address,
+            None => false,
+        }
+    }
 }
 
 /// What an mcount entry is.
@@ -346,6 +393,56 @@ mod tests {
                 ..McountFacts::default()
             }
         );
+    }
+
+    /// An entry past the end of the function before it (by symbol size)
+    /// is an overridden weak function's kept code, as in Linux 6.1: counted
+    /// apart and not a failure when it holds the NOP; an entry inside a
+    /// function, or in unnamed code without the NOP, still is.
+    #[test]
+    fn entries_in_code_no_symbol_covers_are_dropped_weak_functions() {
+        let a = cat(&[&NOP5, &[0xc3]]);
+        let b = cat(&[&NOP5, &NOP5, &[0xc3]]);
+        // Unnamed code at 0x06 (NOP5 then ret), and 0xcc at 0x30.
+        let data = vmlinux(
+            elf::EM_X86_64,
+            &[("a", 0, &a), ("", 0x06, &a), ("b", 0x10, &b)],
+            &[0, 0x06, 0x10, 0x15, 0x30],
+            0,
+        );
+        // Give a and b their sizes (as a real vmlinux's symbols have).
+        let sized = with_sizes(&data, &[("a", a.len() as u64), ("b", b.len() as u64)]);
+        let f = vmlinux_mcount(&sized, Arch::X86_64.profile())
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.unnamed_code, 1, "{f:?}");
+        assert_eq!(f.layouts, layouts(&[("NOP5 at the function's entry", 2)]));
+        // b+0x5 is inside b; 0x30 is unnamed but holds no NOP.
+        assert_eq!(f.not_function_start_count, 2, "{f:?}");
+        assert_eq!(f.not_nop_count, 1, "{f:?}");
+        // Without sizes nothing is known to lie outside a function.
+        let f = vmlinux_mcount(&data, Arch::X86_64.profile())
+            .unwrap()
+            .unwrap();
+        assert_eq!((f.unnamed_code, f.not_function_start_count), (0, 3));
+    }
+
+    /// `data` with the named symbols' `st_size` set (64-bit ELF symtab).
+    fn with_sizes(data: &[u8], sizes: &[(&str, u64)]) -> Vec<u8> {
+        use object::{Object, ObjectSymbol};
+        let file = object::File::parse(data).unwrap();
+        let symtab = file.section_by_name(".symtab").unwrap();
+        let (off, _) = object::ObjectSection::file_range(&symtab).unwrap();
+        let mut out = data.to_vec();
+        for sym in file.symbols() {
+            let Some((_, size)) = sizes.iter().find(|(n, _)| sym.name() == Ok(*n)) else {
+                continue;
+            };
+            // Elf64_Sym: name 4, info 1, other 1, shndx 2, value 8, size 8.
+            let at = off as usize + sym.index().0 * 24 + 16;
+            out[at..at + 8].copy_from_slice(&size.to_le_bytes());
+        }
+        out
     }
 
     #[test]
