@@ -84,7 +84,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
             } else {
                 seen.push(format!(
                     "vmlinux: {} sites, each a function start holding the NOP ({} after a landing pad{})",
-                    f.entries,
+                    f.entries.saturating_sub(f.unnamed_code),
                     f.after_landing_pad,
                     if f.null_entries > 0 {
                         format!(", {} zero and not judged", f.null_entries)

@@ -838,18 +838,15 @@ fn load_published(dir: &Path) -> Option<BuiltKernel> {
 /// that cannot be told, and the checks that need one skip.
 pub fn from_existing(dir: &Path, case: &Case, cache: &Cache) -> Result<BuiltKernel, BuildError> {
     let ext = external::open(dir, cache, Some(case.arch))?;
+    // The wrong kernel for the case is a bad input, not a kernel fault.
     if let Some(a) = ext.arch.filter(|a| *a != case.arch) {
-        return Err(BuildError::Failed {
-            message: format!(
-                "--kernel-build {} is an {} kernel; case {} is {}",
-                dir.display(),
-                a.name(),
-                case.name,
-                case.arch.name()
-            ),
-            tail: vec![],
-            log: None,
-        });
+        return Err(infra(anyhow::anyhow!(
+            "--kernel-build {} is an {} kernel; case {} is {}",
+            dir.display(),
+            a.name(),
+            case.name,
+            case.arch.name()
+        )));
     }
     if let Some(config) = &ext.kernel.config {
         let text = std::fs::read_to_string(config).map_err(infra)?;
@@ -958,6 +955,21 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         (source, cache, fake_toolchain())
     }
 
+    /// A two-job builder of the fixture's parts.
+    fn test_builder<'a>(
+        source: &'a KernelSource,
+        cache: &'a Cache,
+        tc: &'a Toolchain,
+    ) -> Builder<'a> {
+        Builder {
+            cc_wrapper: None,
+            cache,
+            source,
+            toolchain: tc,
+            jobs: 2,
+        }
+    }
+
     struct Quiet;
     impl BuildProgress for Quiet {
         fn phase(&self, _: &str, _: &str) {}
@@ -979,13 +991,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         let d = tempfile::tempdir().unwrap();
         let src = fake_kernel(d.path());
         let (source, cache, tc) = fixture_parts(d.path(), &src);
-        let builder = Builder {
-            cc_wrapper: None,
-            cache: &cache,
-            source: &source,
-            toolchain: &tc,
-            jobs: 2,
-        };
+        let builder = test_builder(&source, &cache, &tc);
         let cases = d.path().join("cases");
         std::fs::create_dir_all(&cases).unwrap();
         std::fs::write(cases.join("distro.config"), "CONFIG_X86_64=y\n").unwrap();
@@ -1022,13 +1028,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         let d = tempfile::tempdir().unwrap();
         let src = fake_kernel(d.path());
         let (source, cache, tc) = fixture_parts(d.path(), &src);
-        let builder = Builder {
-            cc_wrapper: None,
-            cache: &cache,
-            source: &source,
-            toolchain: &tc,
-            jobs: 2,
-        };
+        let builder = test_builder(&source, &cache, &tc);
         let keys: Vec<String> = std::thread::scope(|s| {
             let hs: Vec<_> = ["a", "b"]
                 .iter()
@@ -1071,13 +1071,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         let src = fake_kernel(d.path());
         std::fs::write(src.join("fail"), "").unwrap();
         let (source, cache, tc) = fixture_parts(d.path(), &src);
-        let builder = Builder {
-            cc_wrapper: None,
-            cache: &cache,
-            source: &source,
-            toolchain: &tc,
-            jobs: 2,
-        };
+        let builder = test_builder(&source, &cache, &tc);
         let plan = builder.plan(&case_named("a")).unwrap();
         match builder.build(&plan, &Quiet) {
             Err(BuildError::Failed { message, log, .. }) => {
@@ -1093,13 +1087,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         std::fs::remove_file(src.join("fail")).unwrap();
         // The tree changed (a file went away): a new source identity, a fresh build.
         let source = KernelSource::from_dir(&src).unwrap();
-        let builder = Builder {
-            cc_wrapper: None,
-            cache: &cache,
-            source: &source,
-            toolchain: &tc,
-            jobs: 2,
-        };
+        let builder = test_builder(&source, &cache, &tc);
         let k = builder
             .build(&builder.plan(&case_named("a")).unwrap(), &Quiet)
             .ok()
@@ -1123,13 +1111,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
             );
         std::fs::write(src.join("Makefile"), mk).unwrap();
         let (source, cache, tc) = fixture_parts(d.path(), &src);
-        let builder = Builder {
-            cc_wrapper: None,
-            cache: &cache,
-            source: &source,
-            toolchain: &tc,
-            jobs: 2,
-        };
+        let builder = test_builder(&source, &cache, &tc);
         match builder.build(&builder.plan(&case_named("a")).unwrap(), &Quiet) {
             Err(BuildError::Failed { message, .. }) => {
                 assert!(
