@@ -66,10 +66,11 @@ pub fn normalise(symbol: &str) -> (String, Option<String>) {
     }
 }
 
-/// `foo.llvm.12345` → `foo` (ThinLTO promoted locals); other names unchanged.
+/// `foo.llvm.12345` → `foo` (ThinLTO promoted locals); other names
+/// unchanged, `.llvm.1` too: a promoted local has a name before the suffix.
 fn strip_llvm_suffix(name: &str) -> &str {
     match name.rfind(".llvm.") {
-        Some(dot) if all_digits(&name[dot + ".llvm.".len()..]) => &name[..dot],
+        Some(dot) if dot > 0 && all_digits(&name[dot + ".llvm.".len()..]) => &name[..dot],
         _ => name,
     }
 }
@@ -568,6 +569,9 @@ mod tests {
         // Only `.llvm.<digits>` is a ThinLTO suffix.
         assert_eq!(norm("foo.llvm.x"), plain("foo.llvm.x"));
         assert_eq!(norm("foo.cold"), plain("foo.cold"));
+        // A suffix with no name before it is not one (proptest found the
+        // console line `calling  .llvm.1` normalising to an empty name).
+        assert_eq!(norm(".llvm.1"), plain(".llvm.1"));
     }
 
     #[test]
