@@ -108,6 +108,7 @@ pub fn for_kernel_built_elsewhere(arch: Arch, config: Option<&str>, path: &Path)
         cfi_expect: Default::default(),
         tags: vec![],
         init_commands: vec![],
+        kunit: Default::default(),
         variant: None,
         not_judged,
     }

@@ -61,6 +61,9 @@ pub enum CheckKind {
     /// The build log has no warning that the LTO-none build of the same
     /// config (in the same run) lacks.
     Hygiene,
+    /// The KUnit suites the case names (`kunit:`), built in and run at
+    /// boot: each test's KTAP result is a check `kunit.<suite>.<test>`.
+    Kunit,
 }
 
 impl CheckKind {
@@ -79,6 +82,7 @@ impl CheckKind {
             CheckKind::StackProtector => "stack_protector",
             CheckKind::Vdso => "vdso",
             CheckKind::Hygiene => "hygiene",
+            CheckKind::Kunit => "kunit",
         }
     }
 }
@@ -133,7 +137,9 @@ pub struct Case {
     pub base_config: Option<PathBuf>,
     /// Fragment files, resolved to absolute paths.
     pub fragments: Vec<PathBuf>,
-    /// Inline config symbols: `CONFIG_FOO: y`.
+    /// Inline config symbols: `CONFIG_FOO: y`; with `kunit:`, also
+    /// `CONFIG_KUNIT` and each suite's symbol, `y` (merged and verified
+    /// like the rest).
     pub config: BTreeMap<String, String>,
     /// Variables on make's command line for the kernel build, which
     /// override the kernel's Makefiles: `CFLAGS_REMOVE_vdso.o:
@@ -154,6 +160,11 @@ pub struct Case {
     pub tags: Vec<String>,
     /// Extra shell lines run by the guest's /init, before the end marker.
     pub init_commands: Vec<String>,
+    /// KUnit suites to build in and judge from the boot's KTAP: the
+    /// suite's name (its `struct kunit_suite`'s `.name`) to the Kconfig
+    /// symbol that builds it. Their symbols are in `config` too. Empty
+    /// for a case without `kunit:`.
+    pub kunit: BTreeMap<String, String>,
     /// On the toolchain axis, which toolchain this variant of the case is
     /// built with (see [`Case::for_toolchain`]). None: the run's only
     /// toolchain, and `name` is the case file's.
@@ -177,6 +188,9 @@ pub struct GoldenRef {
 }
 
 pub const DEFAULT_TIMEOUT_SECS: u64 = 120;
+/// The symbol KUnit itself is built with, `y` in a case with `kunit:`
+/// (built in, its suites run at boot).
+pub const KUNIT_SYMBOL: &str = "CONFIG_KUNIT";
 pub const DEFAULT_BASE: &str = "tinyconfig";
 
 /// A case file that could not be read or is not valid.

@@ -7,7 +7,7 @@
 
 use super::{
     Case, CaseError, CfiExpect, CheckKind, GoldenRef, ModuleSpec, DEFAULT_BASE,
-    DEFAULT_TIMEOUT_SECS,
+    DEFAULT_TIMEOUT_SECS, KUNIT_SYMBOL,
 };
 use crate::model::{Arch, Lto, Switch};
 use serde::Deserialize;
@@ -68,6 +68,8 @@ struct CaseFile {
     tags: Vec<String>,
     #[serde(default)]
     init_commands: Vec<String>,
+    #[serde(default)]
+    kunit: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
 }
 
 impl Case {
@@ -79,7 +81,8 @@ impl Case {
         let name = name(&at, path, raw.name.as_ref())?;
         let (base, base_config) = base(&at, dir, raw.base.as_ref())?;
         let fragments = fragments(&at, dir, &raw.fragments)?;
-        let config = config(&at, &raw.config)?;
+        let mut config = config(&at, &raw.config)?;
+        let kunit = kunit(&at, raw.kunit.as_ref(), &mut config)?;
         let make_vars = make_vars(&at, &raw.make_vars)?;
         let timeout_secs = timeout(&at, raw.timeout.as_ref())?;
         let modules = modules(&at, &raw.modules)?;
@@ -107,6 +110,7 @@ impl Case {
             cfi_expect,
             tags: raw.tags,
             init_commands: raw.init_commands,
+            kunit,
             variant: None,
             not_judged: vec![],
         })
@@ -260,6 +264,75 @@ fn config(
     Ok(out)
 }
 
+/// `kunit:`, KUnit suite names (letters, digits, `_`, `-`, as the suite's
+/// `.name`) to the `CONFIG_` symbols that build them, located at the
+/// value. [`KUNIT_SYMBOL`] and every symbol go into `config` as `y`, to be
+/// merged and verified with the rest; `config:` asking otherwise for one
+/// of them is an error. Empty when absent; when present it names a suite.
+fn kunit(
+    at: &At,
+    kunit: Option<&Spanned<BTreeMap<String, Spanned<String>>>>,
+    config: &mut BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, CaseError> {
+    let Some(k) = kunit else {
+        return Ok(BTreeMap::new());
+    };
+    if k.value.is_empty() {
+        return Err(at.field(
+            k,
+            "kunit: names no suite; expected `suite: CONFIG_SYMBOL` entries, \
+             e.g. `list_sort: CONFIG_TEST_LIST_SORT`"
+                .into(),
+        ));
+    }
+    let conflict = |sym: &str| {
+        config.get(sym).filter(|v| v.as_str() != "y").map(|v| {
+            format!("`config:` sets {sym} to `{v}`, but KUnit suites run at boot only built in (y)")
+        })
+    };
+    if let Some(why) = conflict(KUNIT_SYMBOL) {
+        return Err(at.field(k, format!("kunit: {why}")));
+    }
+    let mut out = BTreeMap::new();
+    for (suite, sym) in &k.value {
+        let suite_ok = !suite.is_empty()
+            && suite
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        if !suite_ok {
+            return Err(at.field(
+                sym,
+                format!("kunit: `{suite}` is not a KUnit suite name (letters, digits, `_`, `-`)"),
+            ));
+        }
+        let sym_ok = sym.value.strip_prefix("CONFIG_").is_some_and(|r| {
+            !r.is_empty()
+                && r.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        });
+        if !sym_ok {
+            return Err(at.field(
+                sym,
+                format!(
+                    "kunit: `{suite}`: `{}` is not a CONFIG_ symbol (`CONFIG_` and upper-case \
+                     letters, digits, `_`): name the Kconfig symbol that builds the suite, \
+                     e.g. CONFIG_TEST_LIST_SORT",
+                    sym.value
+                ),
+            ));
+        }
+        if let Some(why) = conflict(&sym.value) {
+            return Err(at.field(sym, format!("kunit: `{suite}`: {why}")));
+        }
+        out.insert(suite.clone(), sym.value.clone());
+    }
+    config.insert(KUNIT_SYMBOL.to_owned(), "y".to_owned());
+    for sym in out.values() {
+        config.insert(sym.clone(), "y".to_owned());
+    }
+    Ok(out)
+}
+
 /// `make_vars:`: make variable names (letters, digits, `_`, `.`, `-`, not
 /// starting with a digit or `-`) to one-line values; located at the value.
 fn make_vars(
@@ -329,9 +402,17 @@ fn modules(at: &At, modules: &[Spanned<ModuleEntry>]) -> Result<Vec<ModuleSpec>,
 
 /// `checks:`, after the boot check that is always there, without repeats;
 /// each check's prerequisites must be in the file (`modules` needs
-/// modules, `initcalls` needs `initcall_debug` and a golden).
+/// modules, `initcalls` needs `initcall_debug` and a golden, `kunit` its
+/// suites), and suites under `kunit:` need the `kunit` check.
 fn checks(at: &At, raw: &CaseFile, has_modules: bool) -> Result<Vec<CheckKind>, CaseError> {
     let mut checks = vec![CheckKind::Boot];
+    let listed = |k: CheckKind| raw.checks.as_ref().is_some_and(|c| c.value.contains(&k));
+    if let Some(k) = raw.kunit.as_ref().filter(|_| !listed(CheckKind::Kunit)) {
+        return Err(at.field(
+            k,
+            "kunit: names suites, but `checks:` does not list `kunit`: add it, or they are built and never judged".into(),
+        ));
+    }
     let Some(c) = &raw.checks else {
         return Ok(checks);
     };
@@ -341,6 +422,9 @@ fn checks(at: &At, raw: &CaseFile, has_modules: bool) -> Result<Vec<CheckKind>, 
         }
     }
     let needs = |message: &str| Err(at.field(c, message.into()));
+    if checks.contains(&CheckKind::Kunit) && raw.kunit.is_none() {
+        return needs("checks: `kunit` needs `kunit:`, the suites to run (`suite: CONFIG_SYMBOL`, e.g. `list_sort: CONFIG_TEST_LIST_SORT`)");
+    }
     if checks.contains(&CheckKind::Modules) && !has_modules {
         return needs("checks: `modules` needs at least one entry under `modules:`");
     }
@@ -586,6 +670,106 @@ mod tests {
             c.make_vars.get("CFLAGS_REMOVE_vdso.o").map(String::as_str),
             Some("$(CC_FLAGS_LTO)")
         );
+    }
+
+    const KUNIT: &str = "arch: x86_64\nlto: full\ncfi: on\nchecks: [cfi, kunit]\n\
+                         config:\n  CONFIG_FOO: y\n\
+                         kunit:\n  list_sort: CONFIG_TEST_LIST_SORT\n  lib_sort: CONFIG_TEST_SORT\n";
+
+    #[test]
+    fn kunit_suites_are_read_and_their_symbols_built_in() {
+        let c = parse(KUNIT).unwrap();
+        assert_eq!(
+            c.checks,
+            [CheckKind::Boot, CheckKind::Cfi, CheckKind::Kunit]
+        );
+        let suites: Vec<(&str, &str)> = c
+            .kunit
+            .iter()
+            .map(|(s, k)| (s.as_str(), k.as_str()))
+            .collect();
+        assert_eq!(
+            suites,
+            [
+                ("lib_sort", "CONFIG_TEST_SORT"),
+                ("list_sort", "CONFIG_TEST_LIST_SORT")
+            ]
+        );
+        let config: Vec<(&str, &str)> = c
+            .config
+            .iter()
+            .map(|(s, v)| (s.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            config,
+            [
+                ("CONFIG_FOO", "y"),
+                ("CONFIG_KUNIT", "y"),
+                ("CONFIG_TEST_LIST_SORT", "y"),
+                ("CONFIG_TEST_SORT", "y"),
+            ]
+        );
+        // Saying `y` again in `config:` is no conflict; names may have `-`.
+        let c = parse(
+            &KUNIT
+                .replace("CONFIG_FOO: y", "CONFIG_TEST_SORT: y")
+                .replace("lib_sort:", "string-stream-test:"),
+        )
+        .unwrap();
+        assert_eq!(c.kunit["string-stream-test"], "CONFIG_TEST_SORT");
+        // Without `kunit:`, nothing is added.
+        let c = parse("arch: x86_64\nlto: full\ncfi: on\nconfig:\n  CONFIG_FOO: y\n").unwrap();
+        assert!(c.kunit.is_empty());
+        assert_eq!(c.config.keys().collect::<Vec<_>>(), ["CONFIG_FOO"]);
+    }
+
+    #[test]
+    fn kunit_errors_name_the_file_line_and_field() {
+        let full = |text: &str| parse(text).unwrap_err().to_string();
+        // A bad symbol, at its line (the 8th).
+        let e = full(&KUNIT.replace("CONFIG_TEST_LIST_SORT", "TEST_LIST_SORT"));
+        assert!(
+            e.starts_with("/nonexistent/cases/x86_64-test.yaml:8:")
+                && e.contains("kunit: `list_sort`: `TEST_LIST_SORT` is not a CONFIG_ symbol"),
+            "{e}"
+        );
+        for bad in ["CONFIG_test_sort", "CONFIG_", "y", "CONFIG_TEST SORT"] {
+            let (line, _, msg) = err_at(&KUNIT.replace("CONFIG_TEST_SORT", bad));
+            assert_eq!(line, 9, "{bad}: {msg}");
+            assert!(msg.starts_with("kunit: `lib_sort`:"), "{bad}: {msg}");
+        }
+        // A bad suite name, at its value.
+        for bad in ["'lib sort'", "'lib.sort'", "'kunit/x'", "''"] {
+            let (line, _, msg) = err_at(&KUNIT.replace("lib_sort:", &format!("{bad}:")));
+            assert_eq!(line, 9, "{bad}: {msg}");
+            assert!(msg.contains("is not a KUnit suite name"), "{bad}: {msg}");
+        }
+        // `config:` asking for a suite's symbol or KUnit as anything but y.
+        let (line, _, msg) = err_at(&KUNIT.replace("CONFIG_FOO: y", "CONFIG_TEST_SORT: m"));
+        assert_eq!(line, 9);
+        assert!(msg.contains("sets CONFIG_TEST_SORT to `m`"), "{msg}");
+        let (line, _, msg) = err_at(&KUNIT.replace("CONFIG_FOO: y", "CONFIG_KUNIT: n"));
+        assert_eq!(line, 8);
+        assert!(msg.contains("sets CONFIG_KUNIT to `n`"), "{msg}");
+        // No suite at all (a map is located at its first entry, here its `{}`).
+        let (line, _, msg) =
+            err_at("arch: x86_64\nlto: full\ncfi: on\nchecks: [kunit]\nkunit: {}\n");
+        assert_eq!(line, 5);
+        assert!(msg.contains("kunit: names no suite"), "{msg}");
+        // Not a map.
+        let (line, _, _) =
+            err_at("arch: x86_64\nlto: full\ncfi: on\nchecks: [kunit]\nkunit: [list_sort]\n");
+        assert_eq!(line, 5);
+        // The check without suites: at `checks:`, as `initcalls` without a golden.
+        let (line, _, msg) = err_at("arch: x86_64\nlto: full\ncfi: on\nchecks: [cfi, kunit]\n");
+        assert_eq!(line, 4);
+        assert!(msg.starts_with("checks: `kunit` needs `kunit:`"), "{msg}");
+        // Suites without the check: at `kunit:`, whether or not there is a `checks:`.
+        let (line, _, msg) = err_at(&KUNIT.replace("checks: [cfi, kunit]", "checks: [cfi]"));
+        assert_eq!(line, 8);
+        assert!(msg.contains("`checks:` does not list `kunit`"), "{msg}");
+        let (line, _, _) = err_at(&KUNIT.replace("checks: [cfi, kunit]\n", ""));
+        assert_eq!(line, 7);
     }
 
     #[test]

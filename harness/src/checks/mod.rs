@@ -19,7 +19,10 @@
 //! * [`orc`]: `orc.static`, `.boot` (x86);
 //! * [`vdso`]: `vdso.static`, `.boot` (a guest program calls clock_gettime);
 //! * `stack_protector.REPORT_STACK_CANARY` ([`lkdtm`]);
-//! * [`hygiene`]: `hygiene.build`, judged after the run (LTO-only warnings).
+//! * [`hygiene`]: `hygiene.build`, judged after the run (LTO-only warnings);
+//! * [`kunit`]: `kunit.<suite>.<test>`, each test of the KUnit suites the
+//!   case names, from the KTAP they print at boot (`kunit.<suite>` for one
+//!   that never ran).
 //!
 //! The mechanism checks read [`mechanism_facts`].
 //!
@@ -43,6 +46,7 @@ pub mod hygiene;
 pub mod initcall_script;
 pub mod initcalls;
 pub mod islands;
+pub mod kunit;
 pub mod lkdtm;
 pub mod lto_identity;
 pub mod mechanism_facts;
@@ -202,6 +206,7 @@ pub fn judge(
                 out.push(static_or(vdso::STATIC, &|f| vdso::static_check(case, f)));
                 out.push(vdso::boot_check(console, &boot));
             }
+            CheckKind::Kunit => out.extend(kunit::boot_checks(case, facts, console, &boot)),
             CheckKind::StackProtector => {
                 let skip = facts
                     .filter(|f| f.config_is_y("CONFIG_STACKPROTECTOR") != Some(true))
