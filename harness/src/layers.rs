@@ -32,6 +32,7 @@ const ORDER: &[&str] = &[
     "compare",
     "ci",
     "series",
+    "bisect",
     "mutate",
 ];
 

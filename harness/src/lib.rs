@@ -21,6 +21,8 @@
 //!   retries and blessing;
 //! * the features built on a run: [`bench`], [`history`], [`dashboard`],
 //!   [`compare`] (and gate), [`series`], [`ci`] (plan, shard, merge);
+//! * [`bisect`]: the first bad commit of a range (or patch of a series),
+//!   in the series machinery's worktree;
 //! * [`mutate`]: small patches that break one mechanism each, run in the
 //!   series machinery's worktree; every check must fail on one.
 //!
@@ -53,6 +55,7 @@ pub mod dashboard;
 pub mod history;
 pub mod series;
 
+pub mod bisect;
 pub mod mutate;
 
 #[cfg(test)]

@@ -586,6 +586,7 @@ mod tests {
             toolchain: Some("clang 19.1.7".into()),
             cases,
             blessed: vec![],
+            bisected: None,
             summary: Summary::default(),
         };
         r.summarise();

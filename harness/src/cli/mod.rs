@@ -1,10 +1,11 @@
 //! The command line's shape: the [`Cli`] arguments, the [`Command`]
 //! subcommands, and [`dispatch`], which hands each subcommand to its own
-//! file (`list`, `run` and `bless`, `series`, `mutate`, `compare` and `gate`,
+//! file (`list`, `run` and `bless`, `series`, `bisect`, `mutate`, `compare` and `gate`,
 //! `bench`, `report`, `judge`, `plan`, `merge`). The help text is the doc
 //! comments on the arguments.
 
 mod bench;
+mod bisect;
 mod common;
 mod compare;
 mod judge;
@@ -46,6 +47,10 @@ enum Command {
     /// Apply a patch series to a kernel git tree (in the harness's own
     /// worktree), build and check the cases, and name the patch that broke what.
     Series(series::SeriesArgs),
+    /// Find the first commit between --good and --bad of a kernel git
+    /// tree at which the cases (or one step or check) fail, in the
+    /// harness's own worktree; resumable.
+    Bisect(bisect::BisectArgs),
     /// Apply each mutant (a patch that breaks one LTO mechanism, in
     /// `<cases>/mutants/`) in the harness's worktree of a kernel git tree,
     /// build and check its cases and controls, and say whether the checks
@@ -81,6 +86,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => run::run(cases, args),
         Command::Bless(args) => run::bless(cases, args),
         Command::Series(args) => series::series(cases, args),
+        Command::Bisect(args) => bisect::bisect(cases, args),
         Command::Mutate(args) => mutate::mutate(cases, args),
         Command::Compare(args) => compare::compare(args),
         Command::Gate(args) => compare::gate(cases, args),

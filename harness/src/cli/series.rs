@@ -1,6 +1,7 @@
 //! `series`: applies a patch series to a kernel git tree (in the harness's
 //! own worktree), builds and checks the cases at the tip (or at every patch
-//! with `--each`), names the patch that broke what, and writes series.json.
+//! with `--each`), names the patch that broke what (with `--bisect`, by
+//! bisecting the series), and writes series.json.
 
 use super::common::{self, CommonArgs};
 use anyhow::{Context, Result};
@@ -24,8 +25,14 @@ pub struct SeriesArgs {
     #[arg(long, value_name = "PATH")]
     series: PathBuf,
     /// Build and check at the base and after every patch, not only at the tip.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "bisect")]
     each: bool,
+    /// When the tip fails, find the patch that broke it by bisection:
+    /// about log2(patches) + 1 builds instead of one per patch.
+    #[arg(long)]
+    bisect: bool,
+    #[command(flatten)]
+    bisect_options: super::bisect::BisectOptions,
     /// Also run cases tagged `slow`.
     #[arg(long)]
     include_slow: bool,
@@ -57,6 +64,26 @@ pub fn series(cases_dir: &Path, args: SeriesArgs) -> Result<u8> {
         series: &args.series,
         each: args.each,
     };
+    if args.bisect {
+        let b = &args.bisect_options;
+        let r = lto_harness::bisect::series::bisect_series(
+            &selected,
+            &cache,
+            &toolchain,
+            &opts,
+            &req,
+            lto_harness::bisect::Target::parse(b.what.as_deref()),
+            b.point_retries,
+            b.restart,
+            &reporter,
+        )?;
+        writer.finish()?;
+        write_report(&r.series, &c.results)?;
+        if let Some(b) = &r.bisection {
+            super::bisect::print_report(b, &c.results);
+        }
+        return Ok(r.exit_code());
+    }
     // validate emits RunFinished for each run it makes; the writer writes them.
     let r = series::validate(&selected, &cache, &toolchain, &opts, &req, &reporter)?;
     writer.finish()?;

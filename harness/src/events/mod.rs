@@ -1,5 +1,5 @@
 //! Events: one typed stream of what happens while the harness works, in
-//! the order it happens. `run`, `bench`, `series` and `mutate` emit it; the
+//! the order it happens. `run`, `bench`, `series`, `bisect` and `mutate` emit it; the
 //! terminal and plain reporters ([`terminal`], [`plain`]) show it to a
 //! person, and the result writer (`crate::output::ResultsWriter`) writes
 //! the result files when a run finishes. Emitters never print; sinks never
@@ -104,6 +104,19 @@ pub enum Event<'a> {
         case: &'a str,
         verdict: Verdict,
         detail: &'a str,
+    },
+    /// `bisect` moved to a commit: its short hash, subject, and why it
+    /// is tested (`the bad end`, `9 commits left`).
+    BisectPoint {
+        commit: &'a str,
+        title: &'a str,
+        why: &'a str,
+    },
+    /// What a bisected commit turned out to be, and why.
+    BisectVerdict {
+        commit: &'a str,
+        verdict: crate::model::bisection::Verdict,
+        reason: &'a str,
     },
     /// A run's results are complete and belong in `dir`.
     RunFinished {

@@ -38,6 +38,14 @@ pub fn line(event: &Event<'_>) -> Option<String> {
         } => format!("bench: round {round}/{rounds}, sample {sample}/{samples}: {workload}"),
         Event::SeriesPoint { label, title } => format!("series: {label}: {title}"),
         Event::MutantPoint { label, title } => format!("mutate: {label}: {title}"),
+        Event::BisectPoint { commit, title, why } => {
+            format!("bisect: {commit} ({why}): {title}")
+        }
+        Event::BisectVerdict {
+            commit,
+            verdict,
+            reason,
+        } => format!("bisect: {commit} is {verdict}: {reason}"),
         Event::MutantVerdict {
             mutant,
             case,

@@ -1,11 +1,12 @@
 //! Model: the vocabulary every stage, check, output and feature shares:
 //! statuses and faults ([`status`]), what a kernel is ([`kernel`]), the
 //! results of a run ([`results`]), performance figures ([`perf`]),
-//! mutants' verdicts ([`mutation`]), toolchain variants ([`variant`]) and
+//! mutants' verdicts ([`mutation`]), bisection's verdicts ([`bisection`]), toolchain variants ([`variant`]) and
 //! the recipe of a case's reproducer script ([`recipe`]).
 //! Types only (and their serde forms); nothing here runs a process or
 //! reads a kernel, and nothing here depends on the rest of the crate.
 
+pub mod bisection;
 pub mod kernel;
 pub mod mutation;
 pub mod perf;

@@ -278,6 +278,9 @@ pub struct RunResults {
     /// What `bless` / `run --bless` did to the initcall goldens.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blessed: Vec<Blessing>,
+    /// Set by `bisect` on the run of the first bad commit it found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bisected: Option<crate::model::bisection::Bisected>,
     pub summary: Summary,
 }
 

@@ -73,6 +73,7 @@ pub fn run(cases: Vec<CaseResult>) -> RunResults {
         toolchain: None,
         cases,
         blessed: vec![],
+        bisected: None,
         summary: Summary::default(),
     };
     r.summarise();
@@ -138,6 +139,7 @@ pub fn sample() -> RunResults {
             ),
         ],
         blessed: vec![],
+        bisected: None,
         summary: Summary::default(),
     };
     r.summarise();

@@ -114,9 +114,25 @@ fn report(r: &RunResults, c: &crate::model::results::CaseResult) -> String {
             let _ = writeln!(out, "- log: {}", log.display());
         }
     }
+    let mut dir = String::new();
+    if let Some(b) = &r.bisected {
+        let short = |c: &str| c.get(..12).unwrap_or(c).to_owned();
+        let _ = writeln!(
+            out,
+            "- bisected to: {} (\"{}\"), the first bad commit between good {} and bad {}, in {} builds",
+            short(&b.commit),
+            b.subject,
+            b.good.iter().map(|g| short(g)).collect::<Vec<_>>().join(", "),
+            short(&b.bad),
+            b.builds
+        );
+        if !b.results_dir.is_empty() {
+            dir = format!("{}/", b.results_dir.trim_end_matches('/'));
+        }
+    }
     let _ = writeln!(
         out,
-        "- reproduce: `{}/reproduce.sh` (builds and boots this kernel again on a Debian \
+        "- reproduce: `{dir}{}/reproduce.sh` (builds and boots this kernel again on a Debian \
          machine and compares the outcome; `--boot-only IMAGE` boots a given kernel)",
         c.name
     );
@@ -307,6 +323,28 @@ mod tests {
         for c in r.cases.iter().filter(|c| c.status == Status::Pass) {
             assert!(!md.contains(&format!("### {}:", c.name)), "{md}");
         }
+        assert!(!md.contains("bisected"), "{md}");
+        // After a bisection: the commit, and the reproducer where it is.
+        r.bisected = Some(crate::model::bisection::Bisected {
+            commit: "0123456789abcdef0123".into(),
+            subject: "x86/setup: move the dumper".into(),
+            good: vec!["aaaaaaaaaaaaaaaa".into()],
+            bad: "bbbbbbbbbbbbbbbbbbbb".into(),
+            builds: 5,
+            results_dir: "0123456789ab".into(),
+        });
+        let md = markdown_summary(&r);
+        assert!(
+            md.contains(
+                "- bisected to: 0123456789ab (\"x86/setup: move the dumper\"), the first bad commit \
+                 between good aaaaaaaaaaaa and bad bbbbbbbbbbbb, in 5 builds\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(&format!("`0123456789ab/{name}/reproduce.sh`")),
+            "{md}"
+        );
     }
 
     #[test]

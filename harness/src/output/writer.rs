@@ -76,6 +76,7 @@ mod tests {
             toolchain: None,
             cases: vec![],
             blessed: vec![],
+            bisected: None,
             summary: Summary::default(),
         }
     }

@@ -221,6 +221,7 @@ pub fn run(
         toolchain: Some(env.toolchain_summary()),
         cases: cases_out,
         blessed,
+        bisected: None,
         summary: Summary::default(),
     };
     out.summarise();

@@ -6,7 +6,7 @@
 use super::patches::Patch;
 use crate::model::results::RunResults;
 use crate::model::Status;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// One point of the series that was built and checked.
@@ -31,7 +31,7 @@ impl Point {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseAtPoint {
     pub case: String,
     pub status: Status,

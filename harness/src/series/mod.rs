@@ -251,17 +251,19 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// Applies the series in the harness's worktree, then runs the cases at
-/// the tip (or at every point with `each`). Results of each point go under
-/// `opts.results_dir/<point>/`; the worktree is kept for the next run.
-pub fn validate(
-    cases: &[&Case],
-    cache: &Cache,
-    toolchain: &Toolchain,
-    opts: &RunOptions,
-    req: &SeriesRequest,
-    reporter: &dyn Reporter,
-) -> Result<SeriesResults> {
+/// A series applied in the harness's worktree: the worktree (locked), the
+/// results so far (nothing built), and the commit at the base and after
+/// each patch; `commits` is empty when the series did not apply
+/// (`results.not_applied` says why).
+pub struct Applied {
+    pub wt: Worktree,
+    pub results: SeriesResults,
+    pub commits: Vec<(usize, String)>,
+}
+
+/// Reads the series and applies all of it in the harness's worktree of
+/// the tree, before anything is built.
+pub fn apply_series(cache: &Cache, req: &SeriesRequest) -> Result<Applied> {
     let scratch = cache.temp_dir("series")?;
     let patches = load(req.series, scratch.path())?;
     let wt = Worktree::create(cache, req.tree, req.base)?;
@@ -277,29 +279,59 @@ pub fn validate(
         points: vec![],
         changes: vec![],
     };
-    // The whole series must apply before anything is built.
-    let mut commits = match apply_all(&wt, &patches, base_commit)? {
+    let commits = match apply_all(&wt, &patches, base_commit)? {
         Ok(commits) => commits,
         Err(failure) => {
             results.not_applied = Some(failure);
-            return Ok(results);
+            vec![]
         }
     };
+    Ok(Applied {
+        wt,
+        results,
+        commits,
+    })
+}
+
+/// Applies the series in the harness's worktree, then runs the cases at
+/// the tip (or at every point with `each`). Results of each point go under
+/// `opts.results_dir/<point>/`; the worktree is kept for the next run.
+pub fn validate(
+    cases: &[&Case],
+    cache: &Cache,
+    toolchain: &Toolchain,
+    opts: &RunOptions,
+    req: &SeriesRequest,
+    reporter: &dyn Reporter,
+) -> Result<SeriesResults> {
+    let Applied {
+        wt,
+        mut results,
+        mut commits,
+    } = apply_series(cache, req)?;
+    // The whole series must apply before anything is built.
+    if results.not_applied.is_some() {
+        return Ok(results);
+    }
     if !req.each {
         // Only the tip.
         commits.drain(..commits.len() - 1);
     }
     let mut checker = Checker::new(cache, toolchain, opts, reporter);
     for (after, commit) in commits {
-        let title = patches.iter().find(|p| p.index == after).map_or_else(
-            || format!("{} ({})", req.base, commit.get(..12).unwrap_or(&commit)),
-            |p| p.subject.clone(),
-        );
+        let title = results
+            .patches
+            .iter()
+            .find(|p| p.index == after)
+            .map_or_else(
+                || format!("{} ({})", req.base, commit.get(..12).unwrap_or(&commit)),
+                |p| p.subject.clone(),
+            );
         results
             .points
             .push(checker.point(&wt, cases, after, commit, &title)?);
     }
-    results.changes = changes(&results.points, &patches);
+    results.changes = changes(&results.points, &results.patches);
     Ok(results)
 }
 

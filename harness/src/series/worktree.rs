@@ -139,6 +139,48 @@ impl Worktree {
         git_ok(&self.path, &["rev-parse", "HEAD"])
     }
 
+    /// Runs a read-only git command in the worktree (`rev-list`,
+    /// `rev-parse`, `log`): its trimmed stdout, or an error with git's
+    /// stderr.
+    pub fn query(&self, args: &[&str]) -> Result<String> {
+        git_ok(&self.path, args)
+    }
+
+    /// The full hash of a commit-ish, or an error naming what was asked.
+    pub fn commit_of(&self, rev: &str) -> Result<String> {
+        git_ok(
+            &self.path,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{rev}^{{commit}}"),
+            ],
+        )
+        .with_context(|| format!("`{rev}` is not a commit of the tree"))
+    }
+
+    /// A commit's subject line (empty when git cannot say).
+    pub fn subject(&self, commit: &str) -> String {
+        git_ok(&self.path, &["log", "-1", "--format=%s", commit]).unwrap_or_default()
+    }
+
+    /// Whether `ancestor` is `commit` or one of its ancestors.
+    pub fn is_ancestor(&self, ancestor: &str, commit: &str) -> Result<bool> {
+        let out = git(
+            &self.path,
+            &["merge-base", "--is-ancestor", ancestor, commit],
+        )?;
+        match out.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => bail!(
+                "git merge-base --is-ancestor {ancestor} {commit}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        }
+    }
+
     pub fn checkout(&self, commit: &str) -> Result<()> {
         git_ok(&self.path, &["checkout", "--quiet", "--detach", commit]).map(|_| ())
     }
