@@ -47,6 +47,13 @@ pub struct CommonArgs {
     /// with the tool's own settings (CCACHE_DIR, SCCACHE_* backends).
     #[arg(long, value_enum, value_name = "TOOL")]
     pub cc_wrapper: Option<lto_harness::host::toolchain::CcWrapper>,
+    /// Build every selected case at once, sharing one pool of `--jobs`
+    /// job tokens (a GNU make jobserver) with the boots: each make joins
+    /// the pool (no -jN), each boot holds a token, and a build starts only
+    /// when its estimated peak memory fits beside the builds running.
+    /// For `run`, `bless` and `gate`; the other commands refuse it.
+    #[arg(long)]
+    pub pool: bool,
     #[command(flatten)]
     pub kcidb: KcidbArgs,
 }
@@ -169,8 +176,12 @@ pub fn environment(
 }
 
 /// The one toolchain of a command that builds with one (`series`,
-/// `mutate`, `bench`): a matrix is refused, naming the command.
+/// `mutate`, `bisect`, `bench`): a matrix is refused, naming the command,
+/// and so is `--pool` (these commands keep their own schedule).
 pub fn one_toolchain(c: &CommonArgs, command: &str) -> Result<Toolchain> {
+    if c.pool {
+        anyhow::bail!("{command} does not build in a job pool: --pool is for run, bless and gate");
+    }
     match c.toolchains.llvm.as_slice() {
         [one] => Toolchain::detect(one),
         many => anyhow::bail!(
@@ -195,6 +206,14 @@ pub fn matrix_labels(llvms: &[String]) -> Result<Vec<(String, String)>> {
             Ok((l.clone(), label))
         })
         .collect()
+}
+
+/// The job pool of `run --pool`: `jobs` tokens, and builds admitted
+/// within the memory available now.
+pub fn pool(jobs: usize) -> Result<lto_harness::host::jobserver::Pool> {
+    let memory = lto_harness::host::machine::memory_available();
+    lto_harness::host::jobserver::Pool::new(jobs, memory)
+        .map_err(|e| anyhow::anyhow!("cannot make the job pool of --pool: {e}"))
 }
 
 /// The run options the common arguments say (no blessing, no retries).

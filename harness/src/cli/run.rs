@@ -120,12 +120,16 @@ fn shard<'a>(matrix: &'a [Case], args: &RunArgs) -> Result<Vec<&'a Case>> {
     Ok(selected)
 }
 
-/// The environment, and the run options with `--bless` and `--retries`.
+/// The environment (with the job pool of `--pool`), and the run options
+/// with `--bless` and `--retries`.
 fn options(args: &RunArgs) -> Result<(Environment, RunOptions)> {
-    let (env, mut opts) =
+    let (mut env, mut opts) =
         common::environment(&args.common, args.kernel_build.as_ref(), args.timeout)?;
     opts.bless = args.bless;
     opts.retries = args.retries;
+    if args.common.pool && !args.dry_run {
+        env.pool = Some(common::pool(opts.jobs)?);
+    }
     Ok((env, opts))
 }
 

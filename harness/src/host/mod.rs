@@ -1,9 +1,11 @@
 //! Host: the plumbing between the harness and this machine: processes in
 //! their own groups ([`proc`]), the content-addressed cache ([`cache`]),
-//! the compilers and tools found here ([`toolchain`]), and what the
-//! machine has to share ([`machine`]).
+//! the compilers and tools found here ([`toolchain`]), what the
+//! machine has to share ([`machine`]), and the job pool concurrent builds
+//! and boots share ([`jobserver`]).
 
 pub mod cache;
+pub mod jobserver;
 pub mod machine;
 pub mod needs;
 pub mod proc;

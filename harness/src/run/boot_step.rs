@@ -2,11 +2,14 @@
 //! (the latest console line as live output) and gives the boot verdict.
 //! An image the build cannot make (a missing module) fails the step; one
 //! the harness cannot write leaves it incomplete, by the error's type.
+//! In a job pool (`run --pool`) the step holds one token of it from the
+//! image to QEMU's end (the KVM probe of `--accel auto` included).
 
 use super::{Environment, RunOptions};
 use crate::case::{Case, CheckKind};
 use crate::checks;
 use crate::events::{Event, Reporter, Step};
+use crate::host::jobserver::Pool;
 use crate::model::results::BootStep;
 use crate::model::Status;
 use crate::stages::accel;
@@ -55,7 +58,7 @@ pub(crate) fn boot_case(
     let t = Instant::now();
     let dir = opts.results_dir.join(&case.name);
     let initrd = dir.join("initramfs.cpio.gz");
-    let (step, outcome) = match write_image(case, kernel, env, &initrd, reporter) {
+    let boot = || match write_image(case, kernel, env, &initrd, reporter) {
         Err((status, message)) => (
             BootStep {
                 seconds: t.elapsed().as_secs_f64(),
@@ -69,6 +72,20 @@ pub(crate) fn boot_case(
             (step, Some(outcome))
         }
     };
+    let (step, outcome) = match env.pool.as_ref() {
+        None => boot(),
+        Some(pool) => {
+            reporter.report(&Event::Phase {
+                case: &case.name,
+                step: Step::Boot,
+                phase: "waiting for a job token",
+            });
+            holding_token(pool, boot).unwrap_or_else(|e| {
+                let why = format!("cannot take a job token from the pool: {e}");
+                (unbooted(Status::Incomplete, why), None)
+            })
+        }
+    };
     reporter.report(&Event::StepFinished {
         case: &case.name,
         step: Step::Boot,
@@ -77,6 +94,12 @@ pub(crate) fn boot_case(
         message: &step.message,
     });
     (step, outcome)
+}
+
+/// Runs `f` (a boot) holding one token of `pool`, waiting for it first.
+fn holding_token<T>(pool: &Pool, f: impl FnOnce() -> T) -> std::io::Result<T> {
+    let _token = pool.acquire()?;
+    Ok(f())
 }
 
 /// Writes the case's initramfs. A module the case lists that the build did
@@ -192,4 +215,35 @@ fn unbooted(status: Status, message: String) -> BootStep {
 /// The boot step of a case whose build gave no kernel.
 pub(crate) fn skipped(why: &str) -> BootStep {
     unbooted(Status::Skipped, why.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A boot in the pool holds one token while it runs and gives it back.
+    #[test]
+    fn a_boot_holds_a_token_while_it_runs() {
+        let pool = Pool::new(2, None).unwrap();
+        let during = holding_token(&pool, || pool.available().unwrap()).unwrap();
+        assert_eq!(during, 1);
+        assert_eq!(pool.available().unwrap(), 2);
+        // Two boots at once take both; a third waits for one of them.
+        let first = pool.acquire().unwrap();
+        let waited = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                holding_token(&pool, || {
+                    holding_token(&pool, || {
+                        waited.store(true, std::sync::atomic::Ordering::SeqCst)
+                    })
+                })
+            });
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            assert!(!waited.load(std::sync::atomic::Ordering::SeqCst));
+            drop(first);
+        });
+        assert!(waited.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(pool.available().unwrap(), 2);
+    }
 }

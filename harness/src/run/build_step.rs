@@ -102,7 +102,7 @@ fn build_kernel(
         (None, Some(source)) => {
             let builder = env.builder(source, opts, case);
             let plan = builder.plan(case).map_err(BuildError::Incomplete)?;
-            builder.build(&plan, &Progress { reporter })
+            builder.build_in(&plan, &Progress { reporter }, env.pool.as_ref())
         }
         (None, None) => Err(BuildError::Incomplete(anyhow::anyhow!("no kernel source"))),
     }

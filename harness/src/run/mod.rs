@@ -3,7 +3,15 @@
 //! core); up to [`RunOptions::boot_jobs`] boot workers each take the next
 //! kernel that is ready, write its case's initramfs, boot it and judge it,
 //! so boots overlap the next build and each other (a TCG guest keeps one
-//! core busy). In order, for one case:
+//! core busy).
+//!
+//! With a job pool ([`Environment::pool`], `run --pool`) every case's
+//! build starts at once on a thread of its own instead, and the pool
+//! keeps the machine's share: each build waits for room in its memory
+//! gate and a job token before its make starts (make then takes its
+//! further jobs from the same pool), and each boot holds a token while it
+//! runs, so running compile jobs plus boots never exceed `--jobs`
+//! (see [`crate::host::jobserver`]). In order, for one case:
 //!
 //! [`preflight`] (before anything, for all cases) → [`build_step`] →
 //! [`boot_step`] → judging (`crate::checks`) → [`retry`] (new boots of the
@@ -29,6 +37,7 @@ use crate::checks::golden::Golden;
 use crate::checks::{self, cfi::LkdtmExpectations, Expectations, KernelFacts};
 use crate::events::{Event, Reporter, Step};
 use crate::host::cache::Cache;
+use crate::host::jobserver::Pool;
 use crate::host::toolchain::Toolchain;
 use crate::model::results::{BuildStep, CaseResult, RunResults, Summary};
 use crate::model::{CheckResult, Status};
@@ -50,6 +59,10 @@ pub struct Environment {
     /// A toolchain matrix's other toolchains (`--llvm -16,-19,-22`); each
     /// case variant ([`Case::variant`]) names its own.
     pub other_toolchains: Vec<Toolchain>,
+    /// The job pool builds and boots share (`run --pool`): with one, every
+    /// case builds at once within it; None (the default) builds one case
+    /// after another, each `make -jN`.
+    pub pool: Option<Pool>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +103,7 @@ impl Environment {
             source,
             toolchain,
             other_toolchains: vec![],
+            pool: None,
         }
     }
 
@@ -171,18 +185,31 @@ pub fn run(
     let ready = Mutex::new(rx);
     let done: Mutex<Vec<Option<(CaseResult, Judged)>>> =
         Mutex::new((0..cases.len()).map(|_| None).collect());
+    let build = |case: &Case| match prepared.unsupported.get(&case.name) {
+        Some(why) => (build_step::unsupported(case, why, reporter), None),
+        None => build_case(case, env, opts, reporter),
+    };
     std::thread::scope(|s| {
-        s.spawn(move || {
+        if env.pool.is_some() {
+            // Every build at once; the pool decides when each make starts.
             for (i, case) in cases.iter().enumerate() {
-                let (step, kernel) = match prepared.unsupported.get(&case.name) {
-                    Some(why) => (build_step::unsupported(case, why, reporter), None),
-                    None => build_case(case, env, opts, reporter),
-                };
-                if tx.send((i, step, kernel)).is_err() {
-                    return;
-                }
+                let (tx, build) = (tx.clone(), &build);
+                s.spawn(move || {
+                    let (step, kernel) = build(case);
+                    let _ = tx.send((i, step, kernel));
+                });
             }
-        });
+            drop(tx);
+        } else {
+            s.spawn(move || {
+                for (i, case) in cases.iter().enumerate() {
+                    let (step, kernel) = build(case);
+                    if tx.send((i, step, kernel)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
         for _ in 0..opts.boot_jobs.clamp(1, cases.len().max(1)) {
             s.spawn(|| loop {
                 // The lock is held only to take the next ready kernel.

@@ -2,8 +2,11 @@
 //! in its own process group ([`crate::host::proc`]), its output appended
 //! whole to a log and fed line by line to a progress callback, the lines
 //! worth showing of a failure picked out, and every command as a shell
-//! line runnable by hand.
+//! line runnable by hand. In a shared job pool (`run --pool`, see
+//! [`crate::host::jobserver`]) each command holds a token while it runs,
+//! and a make joins the pool instead of its own `-jN`.
 
+use crate::host::jobserver::Pool;
 use crate::host::proc;
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, Write};
@@ -18,6 +21,24 @@ pub fn run_logged(
     append: bool,
     on_line: &(dyn Fn(&str) + Sync),
 ) -> Result<(std::process::ExitStatus, proc::Usage)> {
+    run_logged_in(argv, log, append, None, on_line)
+}
+
+/// [`run_logged`], in `pool` when given: the command waits for a job
+/// token and holds it until it has been waited for; a make runs without
+/// its `-jN` and takes its further jobs from the pool. The log's `$` line
+/// is the command as it ran.
+pub fn run_logged_in(
+    argv: &[String],
+    log: &Path,
+    append: bool,
+    pool: Option<&Pool>,
+    on_line: &(dyn Fn(&str) + Sync),
+) -> Result<(std::process::ExitStatus, proc::Usage)> {
+    let argv = &match pool {
+        Some(p) => p.argv_for(argv),
+        None => argv.to_vec(),
+    };
     let program = &argv[0];
     let package = if program == "make" {
         "make"
@@ -35,12 +56,23 @@ pub fn run_logged(
         .open(log)
         .with_context(|| format!("opening {}", log.display()))?;
     writeln!(logf, "$ {}", shell_line(argv))?;
+    if let Some(p) = pool {
+        writeln!(logf, "# {}", p.describe())?;
+    }
     let (reader, writer) = std::io::pipe()?;
     let mut cmd = Command::new(program);
     cmd.args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(writer.try_clone()?)
         .stderr(writer);
+    // Held until the child has been waited for (the end of this function).
+    let _token = match pool {
+        Some(p) => Some(
+            p.join(&mut cmd)
+                .context("taking a job token from the pool")?,
+        ),
+        None => None,
+    };
     let child = proc::spawn(&mut cmd).with_context(|| format!("starting {}", shell_line(argv)))?;
     drop(cmd); // close our copies of the pipe's write end
     std::thread::scope(|s| {

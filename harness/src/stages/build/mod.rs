@@ -15,13 +15,20 @@
 //!
 //! make runs in its own process group (see [`crate::host::proc`]); its output is
 //! saved whole to `build.log`, and a failure carries the last error lines.
+//!
+//! Built in a shared job pool ([`Builder::build_in`], `run --pool`), every
+//! command holds a token of the pool while it runs, and the build's make
+//! waits first for room in the pool's memory gate (its estimated peak:
+//! [`estimated_peak_bytes`]) and then joins the pool without its `-jN`.
+//! The commands as printed, recorded and keyed keep `-jN`: the job count
+//! is in no key.
 
 pub mod external;
 pub mod integrity;
 mod make;
 pub mod seed;
 
-pub use make::{error_tail, now_rfc3339, run_logged, shell_line};
+pub use make::{error_tail, now_rfc3339, run_logged, run_logged_in, shell_line};
 
 use crate::arch::ArchProfile;
 use crate::case::Case;
@@ -29,6 +36,7 @@ use crate::elf::initcall_script::{nm_initcalls, ObjectInitcalls};
 use crate::elf::objects::{object_facts, ObjectFacts};
 use crate::elf::sizes::{self, Sizes};
 use crate::host::cache::{self, Cache};
+use crate::host::jobserver::Pool;
 use crate::host::proc;
 use crate::host::toolchain::{CcWrapper, CcWrapperStats, Toolchain};
 use crate::model::source::SourceIdentity;
@@ -395,7 +403,19 @@ impl Builder<'_> {
         plan: &BuildPlan,
         progress: &dyn BuildProgress,
     ) -> Result<BuiltKernel, BuildError> {
-        let configured = self.final_config(plan, progress)?;
+        self.build_in(plan, progress, None)
+    }
+
+    /// [`Builder::build`], in `pool` when given: each command holds a
+    /// token, and make waits for room in the memory gate, then joins the
+    /// pool (see [`crate::host::jobserver`]).
+    pub fn build_in(
+        &self,
+        plan: &BuildPlan,
+        progress: &dyn BuildProgress,
+        pool: Option<&Pool>,
+    ) -> Result<BuiltKernel, BuildError> {
+        let configured = self.final_config(plan, progress, pool)?;
         let key = self.build_key(plan, &configured.text);
         let dest = self.cache.build_dir(&key);
         if let Published::Ready(k) = check_published(&dest) {
@@ -430,7 +450,7 @@ impl Builder<'_> {
             .cache
             .lock(&format!("work-{}", dir_name(&plan.work_dir)))
             .map_err(infra)?;
-        let made = self.make(plan, &configured.text, progress)?;
+        let made = self.make(plan, &configured.text, progress, pool)?;
         progress.phase(&plan.case, "collect");
         self.publish(plan, &key, &configured, &made, &dest)
             .map_err(infra)?;
@@ -450,6 +470,7 @@ impl Builder<'_> {
         &self,
         plan: &BuildPlan,
         progress: &dyn BuildProgress,
+        pool: Option<&Pool>,
     ) -> Result<Configured, BuildError> {
         let memo = self.cache.config_memo(&plan.config_key);
         if let Ok(text) = std::fs::read_to_string(&memo) {
@@ -461,19 +482,21 @@ impl Builder<'_> {
             .cache
             .lock(&format!("work-{}", dir_name(&plan.work_dir)))
             .map_err(infra)?;
-        let text = self.configure(plan)?;
+        let text = self.configure(plan, pool)?;
         let seconds = t.elapsed().as_secs_f64();
         cache::write_atomic(&memo, text.as_bytes()).map_err(infra)?;
         Ok(Configured { text, seconds })
     }
 
     /// Runs the build's `make` in the work dir (holding its lock) with the
-    /// final config in place.
+    /// final config in place; in a pool, once its estimated peak memory
+    /// fits beside the builds running.
     fn make(
         &self,
         plan: &BuildPlan,
         final_config: &str,
         progress: &dyn BuildProgress,
+        pool: Option<&Pool>,
     ) -> Result<Made, BuildError> {
         let seeded = if plan.work_dir.join("vmlinux").exists() {
             None
@@ -492,10 +515,29 @@ impl Builder<'_> {
         if let Some(line) = &seeded {
             std::fs::write(&log, format!("# {line}\n")).map_err(infra)?;
         }
-        progress.phase(&plan.case, "make");
+        let _admitted = pool.map(|p| {
+            let peak = estimated_peak_bytes(self.cache, &plan.case, &plan.base);
+            p.memory().try_admit(peak).unwrap_or_else(|| {
+                progress.phase(
+                    &plan.case,
+                    &format!(
+                        "waiting for memory ({} MiB estimated peak, {} MiB taken by running builds)",
+                        peak >> 20,
+                        p.memory().reserved() >> 20
+                    ),
+                );
+                p.memory().admit(peak)
+            })
+        });
+        // In a pool, make waits for a token before it starts.
+        let phase = match pool {
+            Some(_) => "make (in the job pool: waiting for a token)",
+            None => "make",
+        };
+        progress.phase(&plan.case, phase);
         let wrapper_before = self.cc_wrapper.map(|w| w.counters());
         let t = Instant::now();
-        let (status, usage) = run_logged(&build_cmd, &log, seeded.is_some(), &|l| {
+        let (status, usage) = run_logged_in(&build_cmd, &log, seeded.is_some(), pool, &|l| {
             progress.line(&plan.case, l)
         })
         .map_err(infra)?;
@@ -688,7 +730,7 @@ impl Builder<'_> {
 
     /// Runs base config, merge_config.sh and olddefconfig in the work dir and
     /// verifies every requested symbol. Returns the final .config text.
-    fn configure(&self, plan: &BuildPlan) -> Result<String, BuildError> {
+    fn configure(&self, plan: &BuildPlan, pool: Option<&Pool>) -> Result<String, BuildError> {
         std::fs::create_dir_all(plan.work_dir.join("lto-harness-fragments")).map_err(infra)?;
         for (path, (_, text)) in self.fragment_paths(plan).iter().zip(&plan.fragments) {
             std::fs::write(path, text).map_err(infra)?;
@@ -697,7 +739,7 @@ impl Builder<'_> {
         let _ = std::fs::remove_file(&log);
         let commands = self.commands(plan);
         for cmd in &commands[..3] {
-            let (status, _) = run_logged(cmd, &log, true, &|_| {}).map_err(infra)?;
+            let (status, _) = run_logged_in(cmd, &log, true, pool, &|_| {}).map_err(infra)?;
             if !status.success() {
                 return Err(BuildError::Failed {
                     message: format!("config step failed ({status}): {}", shell_line(cmd)),
@@ -807,6 +849,44 @@ fn check_published(dir: &Path) -> Published {
         (Some(k), integrity::Integrity::Unsealed) => Published::Unsealed(Box::new(k)),
         (Some(k), _) => Published::Ready(Box::new(k)),
     }
+}
+
+/// The peak memory assumed for a build of a base config with no earlier
+/// build to go by: 1 GiB for `tinyconfig`, 4 GiB for anything bigger (a
+/// defconfig's full-LTO link of vmlinux.o).
+pub fn default_peak_bytes(base: &str) -> u64 {
+    if base == "tinyconfig" {
+        1 << 30
+    } else {
+        4 << 30
+    }
+}
+
+/// The highest peak RSS (`max_rss_kib` of metadata.json: the largest
+/// single process, for LTO the vmlinux.o link) recorded by an earlier
+/// build of `case` in the cache, in bytes.
+pub fn recorded_peak_bytes(cache: &Cache, case: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Peak {
+        case: String,
+        max_rss_kib: u64,
+    }
+    // The folder every build entry is in.
+    let builds = cache.build_dir("_").parent()?.to_owned();
+    std::fs::read_dir(builds)
+        .ok()?
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join(cache::COMPLETE)).ok())
+        .filter_map(|d| serde_json::from_slice::<Peak>(&d).ok())
+        .filter(|p| p.case == case && p.max_rss_kib > 0)
+        .map(|p| p.max_rss_kib.saturating_mul(1024))
+        .max()
+}
+
+/// What a build of `case` (from `base`) is assumed to take at its peak:
+/// what earlier builds of it recorded, else [`default_peak_bytes`].
+pub fn estimated_peak_bytes(cache: &Cache, case: &str, base: &str) -> u64 {
+    recorded_peak_bytes(cache, case).unwrap_or_else(|| default_peak_bytes(base))
 }
 
 /// Loads a published build entry, if it is whole.
@@ -1125,6 +1205,81 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
             !src.join("count").exists(),
             "make ran after config verification failed"
         );
+    }
+
+    /// In a job pool the build's commands hold tokens and make runs
+    /// without its -jN, joined to the pool; what is printed, recorded
+    /// and keyed does not change: the same key as a build of another job
+    /// count outside any pool, -jN still in the recorded commands.
+    #[test]
+    fn a_pooled_build_joins_the_pool_and_keeps_its_key() {
+        crate::skip_unless!("a_pooled_build_joins_the_pool_and_keeps_its_key", MAKE);
+        let d = tempfile::tempdir().unwrap();
+        let src = fake_kernel(d.path());
+        let (source, cache, tc) = fixture_parts(d.path(), &src);
+        let builder = test_builder(&source, &cache, &tc);
+        let pool = Pool::new(3, Some(64 << 30)).unwrap();
+        let plan = builder.plan(&case_named("a")).unwrap();
+        let k = match builder.build_in(&plan, &Quiet, Some(&pool)) {
+            Ok(k) => k,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(!k.reused);
+        assert_eq!(pool.available().unwrap(), 3, "a token was not given back");
+        assert_eq!(pool.memory().reserved(), 0);
+        let log = std::fs::read_to_string(k.log.as_ref().unwrap()).unwrap();
+        let ran = log.lines().find(|l| l.starts_with("$ make")).unwrap();
+        assert!(
+            !ran.contains("-j2") && ran.ends_with("bzImage modules"),
+            "{ran}"
+        );
+        assert!(log.contains("# in the shared job pool of 3"), "{log}");
+        let config_log = std::fs::read_to_string(plan.work_dir.join("lto-harness-config.log"));
+        assert!(config_log
+            .unwrap()
+            .contains("# in the shared job pool of 3"));
+        let recorded = &k.metadata.as_ref().unwrap().make_commands;
+        assert!(recorded.last().unwrap().contains(" -j2 "), "{recorded:?}");
+        assert_eq!(builder.commands(&plan).last().unwrap()[6], "-j2");
+        // Another cache, another job count, no pool: the same keys.
+        let other_cache = Cache::open(Some(&d.path().join("other-cache"))).unwrap();
+        let other = Builder {
+            jobs: 7,
+            ..test_builder(&source, &other_cache, &tc)
+        };
+        let other_plan = other.plan(&case_named("a")).unwrap();
+        assert_eq!(other_plan.config_key, plan.config_key);
+        let unpooled = other.build(&other_plan, &Quiet).ok().unwrap();
+        assert_eq!(unpooled.key, k.key);
+        let log = std::fs::read_to_string(unpooled.log.as_ref().unwrap()).unwrap();
+        assert!(log.contains(" -j7 ") && !log.contains("job pool"), "{log}");
+    }
+
+    /// A build's peak is what earlier builds of the case recorded (the
+    /// highest), else 1 GiB for tinyconfig and 4 GiB for anything bigger.
+    #[test]
+    fn a_builds_peak_is_estimated_from_earlier_builds_of_its_case() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::open(Some(d.path())).unwrap();
+        let entry = |key: &str, json: &str| {
+            let dir = cache.build_dir(key);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(cache::COMPLETE), json).unwrap();
+        };
+        let meta = |case: &str, kib: u64| {
+            format!(r#"{{"case": "{case}", "max_rss_kib": {kib}, "jobs": 2}}"#)
+        };
+        entry("k1", &meta("a", 500 << 10));
+        entry("k2", &meta("a", 700 << 10));
+        entry("k3", &meta("b", 2 << 20));
+        entry("k4", "not json");
+        assert_eq!(recorded_peak_bytes(&cache, "a"), Some(700 << 20));
+        assert_eq!(recorded_peak_bytes(&cache, "c"), None);
+        assert_eq!(estimated_peak_bytes(&cache, "b", "tinyconfig"), 2 << 30);
+        assert_eq!(estimated_peak_bytes(&cache, "c", "tinyconfig"), 1 << 30);
+        assert_eq!(estimated_peak_bytes(&cache, "c", "defconfig"), 4 << 30);
+        let empty = Cache::open(Some(&d.path().join("empty"))).unwrap();
+        assert_eq!(recorded_peak_bytes(&empty, "a"), None);
     }
 
     #[test]

@@ -1,0 +1,557 @@
+//! One pool of job tokens shared by everything a run starts at once
+//! (`run --pool`): concurrent kernel builds and boots, so that running
+//! compile jobs plus boots never exceed `--jobs`.
+//!
+//! The pool is a GNU make jobserver (the `jobserver` crate's
+//! [`jobserver::Client::new`]: a pipe holding `--jobs` one-byte tokens).
+//! Every process the harness starts in the pool holds one token, taken by
+//! the harness before it starts and given back when it has been waited for:
+//!
+//! * a `make` counts that token as its implicit slot (GNU make's first job
+//!   needs no token) and reads every further token from the pipe itself:
+//!   [`Pool::join`] passes it the pipe (`MAKEFLAGS=-j --jobserver-auth=R,W`,
+//!   the descriptors left open across exec). Such a make is started
+//!   without `-jN` ([`Pool::argv_for`]): one given `-jN` on its command
+//!   line resets jobserver mode and makes a pool of its own;
+//! * anything else (a QEMU boot, `merge_config.sh`) holds its one token
+//!   while it runs ([`Pool::acquire`]).
+//!
+//! A build also passes the [`MemoryGate`] before its make: it does not
+//! start while the estimated peak memory of the builds running plus its
+//! own would exceed what the machine had available, unless nothing else
+//! runs. A token lost with a process killed outright (SIGKILL of a make
+//! that held pipe tokens) is not given back; that only happens when the
+//! harness itself is going down.
+
+use std::io;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Condvar, Mutex};
+
+/// The run's job tokens (a make jobserver) and its memory gate.
+#[derive(Debug)]
+pub struct Pool {
+    client: jobserver::Client,
+    size: usize,
+    memory: MemoryGate,
+}
+
+/// One job token, given back to the pool when dropped.
+#[derive(Debug)]
+pub struct Token {
+    _acquired: jobserver::Acquired,
+}
+
+impl Pool {
+    /// A pool of `size` tokens (at least one); builds are admitted within
+    /// `memory_budget` bytes (None: one build at a time).
+    pub fn new(size: usize, memory_budget: Option<u64>) -> io::Result<Pool> {
+        let size = size.max(1);
+        Ok(Pool {
+            client: jobserver::Client::new(size)?,
+            size,
+            memory: MemoryGate::new(memory_budget),
+        })
+    }
+
+    /// How many tokens the pool has in all.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// How many tokens are free right now (in the pipe).
+    pub fn available(&self) -> io::Result<usize> {
+        self.client.available()
+    }
+
+    /// The memory gate builds pass before their make.
+    pub fn memory(&self) -> &MemoryGate {
+        &self.memory
+    }
+
+    /// Takes one token, waiting for one to be free.
+    pub fn acquire(&self) -> io::Result<Token> {
+        Ok(Token {
+            _acquired: self.client.acquire()?,
+        })
+    }
+
+    /// The command line `argv` runs with in the pool: a make's job count
+    /// (`-jN`, `-j N`, `-j`, `--jobs[=N]`) is dropped, anything else is
+    /// unchanged.
+    pub fn argv_for(&self, argv: &[String]) -> Vec<String> {
+        match argv.first() {
+            Some(p) if is_make(p) => without_job_count(argv),
+            _ => argv.to_vec(),
+        }
+    }
+
+    /// Takes the token `cmd` runs on (waiting for one) and, when `cmd` is
+    /// a make, lets it take its further jobs from the pool: the token is
+    /// then its implicit slot. Hold the token until `cmd` has been waited
+    /// for; start `cmd` with an argv from [`Pool::argv_for`].
+    pub fn join(&self, cmd: &mut Command) -> io::Result<Token> {
+        let token = self.acquire()?;
+        if is_make(&cmd.get_program().to_string_lossy()) {
+            self.client.configure_make(cmd);
+        }
+        Ok(token)
+    }
+
+    /// One line for a log: what running in the pool means.
+    pub fn describe(&self) -> String {
+        format!(
+            "in the shared job pool of {} token(s): one held by the harness for this command; \
+             a make takes its further jobs from MAKEFLAGS --jobserver-auth, with no -jN",
+            self.size
+        )
+    }
+}
+
+/// Whether `program` is GNU make (by its file name).
+fn is_make(program: &str) -> bool {
+    matches!(
+        Path::new(program).file_name().and_then(|n| n.to_str()),
+        Some("make" | "gmake")
+    )
+}
+
+/// `argv` without make's job-count options.
+pub fn without_job_count(argv: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(argv.len());
+    let mut words = argv.iter().peekable();
+    while let Some(w) = words.next() {
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if w == "-j" || w == "--jobs" {
+            // `-j N`: the count is the next word when it is a number.
+            if words.peek().is_some_and(|n| digits(n)) {
+                words.next();
+            }
+            continue;
+        }
+        if w.strip_prefix("-j").is_some_and(digits) || w.strip_prefix("--jobs=").is_some_and(digits)
+        {
+            continue;
+        }
+        out.push(w.clone());
+    }
+    out
+}
+
+/// Admits builds while the estimated peak memory of those running plus
+/// the next one fits the budget; one build is always admitted when none
+/// runs (else a build bigger than the machine would wait forever).
+#[derive(Debug)]
+pub struct MemoryGate {
+    budget: Option<u64>,
+    state: Mutex<Reserved>,
+    freed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Reserved {
+    bytes: u64,
+    builds: usize,
+}
+
+/// A build's place within the memory budget, given back when dropped.
+#[derive(Debug)]
+pub struct Admission<'a> {
+    gate: &'a MemoryGate,
+    bytes: u64,
+}
+
+impl MemoryGate {
+    /// A gate of `budget` bytes (None: one build at a time).
+    pub fn new(budget: Option<u64>) -> MemoryGate {
+        MemoryGate {
+            budget,
+            state: Mutex::new(Reserved::default()),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn fits(&self, r: &Reserved, bytes: u64) -> bool {
+        r.builds == 0
+            || self
+                .budget
+                .is_some_and(|b| r.bytes.saturating_add(bytes) <= b)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Reserved> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn reserve(&self, r: &mut Reserved, bytes: u64) -> Admission<'_> {
+        r.bytes += bytes;
+        r.builds += 1;
+        Admission { gate: self, bytes }
+    }
+
+    /// Admits a build of `bytes` estimated peak now, if it fits.
+    pub fn try_admit(&self, bytes: u64) -> Option<Admission<'_>> {
+        let mut r = self.lock();
+        self.fits(&r, bytes).then(|| self.reserve(&mut r, bytes))
+    }
+
+    /// Admits a build of `bytes` estimated peak, waiting until it fits.
+    pub fn admit(&self, bytes: u64) -> Admission<'_> {
+        let mut r = self.lock();
+        while !self.fits(&r, bytes) {
+            r = self.freed.wait(r).unwrap_or_else(|e| e.into_inner());
+        }
+        self.reserve(&mut r, bytes)
+    }
+
+    /// The bytes reserved by the builds admitted and not yet finished.
+    pub fn reserved(&self) -> u64 {
+        self.lock().bytes
+    }
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        let mut r = self.gate.lock();
+        r.bytes = r.bytes.saturating_sub(self.bytes);
+        r.builds = r.builds.saturating_sub(1);
+        drop(r);
+        self.gate.freed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::needs::Need;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    const MAKE: Need = Need::Tool {
+        tool: "make",
+        package: "make",
+    };
+    const FLOCK: Need = Need::Tool {
+        tool: "flock",
+        package: "util-linux",
+    };
+    const GIB: u64 = 1 << 30;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_make_in_the_pool_loses_its_job_count_and_nothing_else() {
+        let pool = Pool::new(3, None).unwrap();
+        assert_eq!(
+            pool.argv_for(&words(
+                "make -C /src O=/o LLVM=-19 -j16 CFLAGS_REMOVE_x.o=-jx bzImage"
+            )),
+            words("make -C /src O=/o LLVM=-19 CFLAGS_REMOVE_x.o=-jx bzImage")
+        );
+        assert_eq!(
+            without_job_count(&words("make -j 4 a --jobs=2 b -j c --jobs 3 d --jobs")),
+            words("make a b c d")
+        );
+        // Only a make's: another program's `-j2` is its own business.
+        assert_eq!(
+            pool.argv_for(&words("/usr/bin/make -j2 all")),
+            words("/usr/bin/make all")
+        );
+        assert_eq!(pool.argv_for(&words("xz -j2 f")), words("xz -j2 f"));
+    }
+
+    /// A boot's token: one fewer free while it is held, back when dropped.
+    #[test]
+    fn a_token_is_held_and_given_back() {
+        let pool = Pool::new(2, None).unwrap();
+        assert_eq!(pool.size(), 2);
+        assert_eq!(pool.available().unwrap(), 2);
+        let a = pool.acquire().unwrap();
+        assert_eq!(pool.available().unwrap(), 1);
+        let b = pool.acquire().unwrap();
+        assert_eq!(pool.available().unwrap(), 0);
+        // A third waits until one is given back.
+        let got = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _c = pool.acquire().unwrap();
+                got.store(true, Ordering::SeqCst);
+            });
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(!got.load(Ordering::SeqCst), "a third token out of two");
+            drop(a);
+        });
+        assert!(got.load(Ordering::SeqCst));
+        drop(b);
+        assert_eq!(pool.available().unwrap(), 2);
+    }
+
+    /// The gate refuses a build that would not fit beside those running,
+    /// and lets it start once one of them finishes.
+    #[test]
+    fn the_memory_gate_waits_for_room() {
+        let gate = MemoryGate::new(Some(6 * GIB));
+        let big = gate.try_admit(4 * GIB).expect("the first build fits");
+        let small = gate.try_admit(GIB).expect("4 + 1 of 6 GiB fits");
+        assert!(gate.try_admit(2 * GIB).is_none(), "5 + 2 > 6 GiB");
+        assert_eq!(gate.reserved(), 5 * GIB);
+        let started = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _a = gate.admit(2 * GIB);
+                started.store(true, Ordering::SeqCst);
+            });
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(!started.load(Ordering::SeqCst), "started beyond the budget");
+            // 4 + 2 of 6 GiB fits: it starts.
+            drop(small);
+            let t = Instant::now();
+            while !started.load(Ordering::SeqCst) {
+                assert!(
+                    t.elapsed() < Duration::from_secs(10),
+                    "not started with room"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        drop(big);
+        assert_eq!(gate.reserved(), 0);
+        // A build bigger than the whole budget runs, alone.
+        let huge = gate.try_admit(64 * GIB).expect("alone, any build starts");
+        assert!(gate.try_admit(1).is_none());
+        drop(huge);
+        // Unknown memory: one at a time.
+        let unknown = MemoryGate::new(None);
+        let one = unknown.try_admit(GIB).unwrap();
+        assert!(unknown.try_admit(1).is_none());
+        drop(one);
+        assert!(unknown.try_admit(1).is_some());
+    }
+
+    /// A Makefile of 8 targets, each counting itself in `running` for
+    /// 0.3 s (under flock) and keeping the highest count in `max`.
+    const COUNTING: &str = "T := a b c d e f g h\n\
+all: $(T)\n\
+$(T):\n\
+\t@flock $(DIR)/lock sh -c 'n=$$(($$(cat $(DIR)/running) + 1)); echo $$n > $(DIR)/running; \
+if [ $$n -gt $$(cat $(DIR)/max) ]; then echo $$n > $(DIR)/max; fi'\n\
+\t@sleep 0.3\n\
+\t@flock $(DIR)/lock sh -c 'echo $$(($$(cat $(DIR)/running) - 1)) > $(DIR)/running'\n\
+.PHONY: all $(T)\n";
+
+    /// Runs `makes` makes of [`COUNTING`] at once, each through the
+    /// build's own path (`run_logged_in` with the pool, given `-j8` that
+    /// the pool drops), and returns the most jobs that ran at once.
+    fn most_at_once(pool: &Pool, makes: usize) -> usize {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        std::fs::write(dir.join("Makefile"), COUNTING).unwrap();
+        std::fs::write(dir.join("running"), "0\n").unwrap();
+        std::fs::write(dir.join("max"), "0\n").unwrap();
+        std::thread::scope(|s| {
+            let runs: Vec<_> = (0..makes)
+                .map(|i| {
+                    s.spawn(move || {
+                        let argv = vec![
+                            "make".to_owned(),
+                            "-C".into(),
+                            dir.display().to_string(),
+                            format!("DIR={}", dir.display()),
+                            "-j8".into(),
+                        ];
+                        let log = dir.join(format!("make-{i}.log"));
+                        let (status, _) = crate::stages::build::run_logged_in(
+                            &argv,
+                            &log,
+                            false,
+                            Some(pool),
+                            &|_| {},
+                        )
+                        .unwrap();
+                        let text = std::fs::read_to_string(&log).unwrap();
+                        assert!(status.success(), "{text}");
+                        assert!(!text.contains("-j8"), "the pool left -j8:\n{text}");
+                        assert!(!text.contains("warning"), "{text}");
+                    })
+                })
+                .collect();
+            for r in runs {
+                r.join().unwrap();
+            }
+        });
+        let read = |f: &str| -> usize {
+            std::fs::read_to_string(dir.join(f))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(read("running"), 0);
+        read("max")
+    }
+
+    /// Two and three makes joined to one pool of 3 tokens never run more
+    /// than 3 jobs at once, and do run several at once (each make's own
+    /// token plus the ones it takes from the shared pipe); every token is
+    /// back in the pool afterwards.
+    #[test]
+    fn concurrent_makes_share_one_pool() {
+        crate::skip_unless!("concurrent_makes_share_one_pool", MAKE, FLOCK);
+        let pool = Pool::new(3, None).unwrap();
+        let one = most_at_once(&pool, 1);
+        assert!(one <= 3, "one make ran {one} jobs at once in a pool of 3");
+        assert!(
+            one > 1,
+            "one make ran its jobs one at a time: it took no token from the pipe"
+        );
+        for makes in [2, 3] {
+            let t = Instant::now();
+            let most = most_at_once(&pool, makes);
+            eprintln!(
+                "{makes} makes in a pool of 3: at most {most} jobs at once, {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
+            assert!(
+                most <= 3,
+                "{makes} makes ran {most} jobs at once in a pool of 3"
+            );
+            assert!(most > 1, "{makes} makes never ran two jobs at once");
+            assert_eq!(pool.available().unwrap(), 3, "a token was not given back");
+        }
+    }
+
+    /// Set for the child of [`ctrl_c_kills_every_pooled_make`]: its
+    /// scratch directory.
+    const CHILD: &str = "LTO_HARNESS_TEST_POOLED_CTRL_C";
+
+    /// A make of two jobs that record their pids and sleep.
+    const SLEEPING: &str = "all: a b\n\
+a b:\n\
+\t@sh -c 'echo $$$$ > $(NAME)-$@.pid.tmp && mv $(NAME)-$@.pid.tmp $(NAME)-$@.pid && exec sleep 60'\n\
+.PHONY: all a b\n";
+
+    /// Not a test by itself: the harness side of
+    /// [`ctrl_c_kills_every_pooled_make`], run in a child process. Two
+    /// makes at once in a pool of 4, with the interrupt handler installed.
+    #[test]
+    #[ignore = "the child process of ctrl_c_kills_every_pooled_make"]
+    fn pooled_makes_until_interrupted() {
+        let Some(dir) = std::env::var_os(CHILD).map(PathBuf::from) else {
+            return;
+        };
+        crate::host::proc::install_interrupt_handler();
+        let pool = Pool::new(4, None).unwrap();
+        std::thread::scope(|s| {
+            for name in ["one", "two"] {
+                let (pool, dir) = (&pool, &dir);
+                s.spawn(move || {
+                    let argv = vec![
+                        "make".to_owned(),
+                        "-C".into(),
+                        dir.display().to_string(),
+                        format!("NAME={name}"),
+                        "-j2".into(),
+                    ];
+                    let log = dir.join(format!("{name}.log"));
+                    let _ = crate::stages::build::run_logged_in(
+                        &argv,
+                        &log,
+                        false,
+                        Some(pool),
+                        &|_| {},
+                    );
+                });
+            }
+        });
+    }
+
+    /// Processes of process group `pgid` that are not zombies.
+    fn live_in_group(pgid: i32) -> Vec<i32> {
+        let mut out = vec![];
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // After the command's closing parenthesis: state ppid pgrp.
+            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+                continue;
+            };
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            if f.len() > 2 && f[0] != "Z" && f[2].parse() == Ok(pgid) {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
+    fn pgid_of(pid: i32) -> i32 {
+        // SAFETY: getpgid only reads the process table.
+        unsafe { libc::getpgid(pid) }
+    }
+
+    /// SIGINT to a harness running two pooled makes at once kills both,
+    /// with every job they started: the interrupt handler's process
+    /// groups cover each concurrent make. Runs the harness side in a
+    /// child process (the handler exits the process).
+    #[test]
+    fn ctrl_c_kills_every_pooled_make() {
+        crate::skip_unless!("ctrl_c_kills_every_pooled_make", MAKE);
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("Makefile"), SLEEPING).unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "host::jobserver::tests::pooled_makes_until_interrupted",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, d.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pids = ["one-a", "one-b", "two-a", "two-b"].map(|n| d.path().join(format!("{n}.pid")));
+        let start = Instant::now();
+        while !pids.iter().all(|p| p.exists()) {
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("the two makes did not start their four jobs in 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let jobs: Vec<i32> = pids
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap().trim().parse().unwrap())
+            .collect();
+        let mut groups: Vec<i32> = jobs.iter().map(|&j| pgid_of(j)).collect();
+        groups.sort();
+        groups.dedup();
+        assert_eq!(groups.len(), 2, "two makes, two groups: {groups:?}");
+        assert!(
+            !groups.contains(&(child.id() as i32)),
+            "a make ran in the harness's own group"
+        );
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{status}");
+        let start = Instant::now();
+        loop {
+            let left: Vec<i32> = groups.iter().flat_map(|&g| live_in_group(g)).collect();
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "left running after SIGINT: {left:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
