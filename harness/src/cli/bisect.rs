@@ -4,13 +4,11 @@
 //! bisection resumes from) and, when it finds the commit, summary.md.
 
 use super::common::{self, CommonArgs};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use lto_harness::bisect::{self, BisectRequest, BisectResults, Target};
 use lto_harness::case;
-use lto_harness::events::Fanout;
 use lto_harness::host::cache::Cache;
-use lto_harness::output::writer::ResultsWriter;
 use std::path::{Path, PathBuf};
 
 /// What `bisect` and `series --bisect` share: what decides good and bad,
@@ -57,18 +55,14 @@ pub struct BisectArgs {
 /// find), 1 when the good end fails too, 2 when it could not decide.
 pub fn bisect(cases_dir: &Path, args: BisectArgs) -> Result<u8> {
     let c = &args.common;
-    let tree = c
-        .kernel_src
-        .clone()
-        .context("bisect: --kernel-src GIT_TREE is required (the tree to bisect)")?;
+    let tree = common::git_tree(c, "bisect", "the tree to bisect")?;
     let all = case::load_dir(cases_dir)?;
     let selected = common::select(&all, &args.names, args.include_slow)?;
     let cache = Cache::open(c.cache_dir.as_deref())?;
     let toolchain = common::one_toolchain(c, "bisect")?;
     let opts = common::run_options(c, None, args.timeout);
-    let terminal = lto_harness::events::for_stderr();
-    let writer = ResultsWriter::new(common::kcidb_options(&c.kcidb, &c.results)?);
-    let reporter = Fanout(vec![terminal.as_ref(), &writer]);
+    let reporting = common::Reporting::new(&c.kcidb, &c.results)?;
+    let reporter = reporting.fanout();
     let req = BisectRequest {
         tree: &tree,
         good: &args.good,
@@ -78,7 +72,7 @@ pub fn bisect(cases_dir: &Path, args: BisectArgs) -> Result<u8> {
         restart: args.bisect.restart,
     };
     let r = bisect::bisect(&selected, &cache, &toolchain, &opts, &req, &reporter)?;
-    writer.finish()?;
+    reporting.writer.finish()?;
     print_report(&r, &c.results);
     Ok(r.exit_code())
 }

@@ -7,9 +7,11 @@
 use anyhow::Result;
 use clap::Args;
 use lto_harness::case::{self, Case};
+use lto_harness::events::{Fanout, Reporter};
 use lto_harness::host::cache::Cache;
 use lto_harness::host::toolchain::Toolchain;
 use lto_harness::output::kcidb::{self, KcidbOptions};
+use lto_harness::output::writer::ResultsWriter;
 use lto_harness::run::{Environment, RunOptions};
 use lto_harness::stages::boot::Accel;
 use lto_harness::stages::source::KernelSource;
@@ -238,4 +240,35 @@ pub fn run_options(
         retries: 0,
         cc_wrapper: c.cc_wrapper,
     }
+}
+
+/// The reporters of a command that writes results: the terminal's (or
+/// plain lines in a CI log) and the results writer, which writes each run
+/// into the directory its `RunFinished` names.
+pub struct Reporting {
+    terminal: Box<dyn Reporter>,
+    pub writer: ResultsWriter,
+}
+
+impl Reporting {
+    /// For results published from `results` (kcidb.json's URLs).
+    pub fn new(k: &KcidbArgs, results: &std::path::Path) -> Result<Reporting> {
+        Ok(Reporting {
+            terminal: lto_harness::events::for_stderr(),
+            writer: ResultsWriter::new(kcidb_options(k, results)?),
+        })
+    }
+
+    /// Both, in order: every event to the terminal, then to the writer.
+    pub fn fanout(&self) -> Fanout<'_> {
+        Fanout(vec![self.terminal.as_ref(), &self.writer])
+    }
+}
+
+/// `--kernel-src` as the git tree a command works in (`series`,
+/// `bisect`), or an error saying that it is required.
+pub fn git_tree(c: &CommonArgs, command: &str, what: &str) -> Result<PathBuf> {
+    c.kernel_src
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("{command}: --kernel-src GIT_TREE is required ({what})"))
 }

@@ -8,10 +8,8 @@ use super::common::{self, CommonArgs};
 use anyhow::{Context, Result};
 use clap::Args;
 use lto_harness::case;
-use lto_harness::events::Fanout;
 use lto_harness::host::cache::Cache;
 use lto_harness::mutate::{self, MutateRequest, MutateResults};
-use lto_harness::output::writer::ResultsWriter;
 use lto_harness::stages::source;
 use std::path::Path;
 
@@ -67,9 +65,8 @@ pub fn mutate(cases_dir: &Path, args: MutateArgs) -> Result<u8> {
         tree.display()
     );
     let opts = common::run_options(c, None, args.timeout);
-    let terminal = lto_harness::events::for_stderr();
-    let writer = ResultsWriter::new(common::kcidb_options(&c.kcidb, &c.results)?);
-    let reporter = Fanout(vec![terminal.as_ref(), &writer]);
+    let reporting = common::Reporting::new(&c.kcidb, &c.results)?;
+    let reporter = reporting.fanout();
     let req = MutateRequest {
         tree: &tree,
         base: &base,
@@ -77,7 +74,7 @@ pub fn mutate(cases_dir: &Path, args: MutateArgs) -> Result<u8> {
     };
     // run emits RunFinished for the base and each mutant; the writer writes them.
     let r = mutate::run(&all, &cache, &toolchain, &opts, &req, &reporter)?;
-    writer.finish()?;
+    reporting.writer.finish()?;
     write_report(&r, &c.results)?;
     Ok(r.exit_code())
 }

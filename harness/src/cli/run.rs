@@ -6,9 +6,8 @@
 use super::common::{self, RunArgs};
 use anyhow::Result;
 use lto_harness::case::{self, Case};
-use lto_harness::events::{Event, Fanout, Reporter};
+use lto_harness::events::{Event, Reporter};
 use lto_harness::model::results::{BlessStatus, RunResults};
-use lto_harness::output::writer::ResultsWriter;
 use lto_harness::run::{self, Environment, RunOptions};
 use std::path::Path;
 
@@ -56,9 +55,8 @@ pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
     let prepared = run::preflight(&selected, &env, &opts)?;
     announce(&env);
     let dir = &args.common.results;
-    let terminal = lto_harness::events::for_stderr();
-    let writer = ResultsWriter::new(common::kcidb_options(&args.common.kcidb, dir)?);
-    let reporter = Fanout(vec![terminal.as_ref(), &writer]);
+    let reporting = common::Reporting::new(&args.common.kcidb, dir)?;
+    let reporter = reporting.fanout();
     let mut results = run::run(&selected, &env, &opts, &prepared, &reporter);
     // The history fills in the performance regressions the results record.
     record_history(&mut results, &args.common);
@@ -68,7 +66,7 @@ pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
         results: &results,
         dir,
     });
-    writer.finish()?;
+    reporting.writer.finish()?;
     eprintln!("{}", results.summary_line(dir));
     Ok(exit_code(&results))
 }

@@ -7,9 +7,7 @@ use super::common::{self, CommonArgs};
 use anyhow::{Context, Result};
 use clap::Args;
 use lto_harness::case;
-use lto_harness::events::Fanout;
 use lto_harness::host::cache::Cache;
-use lto_harness::output::writer::ResultsWriter;
 use lto_harness::series::{self, SeriesRequest, SeriesResults};
 use std::path::{Path, PathBuf};
 
@@ -46,18 +44,14 @@ pub struct SeriesArgs {
 /// `series`: validates the series; exits as its report says.
 pub fn series(cases_dir: &Path, args: SeriesArgs) -> Result<u8> {
     let c = &args.common;
-    let tree = c
-        .kernel_src
-        .clone()
-        .context("series: --kernel-src GIT_TREE is required (the tree the series applies to)")?;
+    let tree = common::git_tree(c, "series", "the tree the series applies to")?;
     let all = case::load_dir(cases_dir)?;
     let selected = common::select(&all, &args.names, args.include_slow)?;
     let cache = Cache::open(c.cache_dir.as_deref())?;
     let toolchain = common::one_toolchain(c, "series")?;
     let opts = common::run_options(c, None, args.timeout);
-    let terminal = lto_harness::events::for_stderr();
-    let writer = ResultsWriter::new(common::kcidb_options(&c.kcidb, &c.results)?);
-    let reporter = Fanout(vec![terminal.as_ref(), &writer]);
+    let reporting = common::Reporting::new(&c.kcidb, &c.results)?;
+    let reporter = reporting.fanout();
     let req = SeriesRequest {
         tree: &tree,
         base: &args.base,
@@ -77,7 +71,7 @@ pub fn series(cases_dir: &Path, args: SeriesArgs) -> Result<u8> {
             b.restart,
             &reporter,
         )?;
-        writer.finish()?;
+        reporting.writer.finish()?;
         write_report(&r.series, &c.results)?;
         if let Some(b) = &r.bisection {
             super::bisect::print_report(b, &c.results);
@@ -86,7 +80,7 @@ pub fn series(cases_dir: &Path, args: SeriesArgs) -> Result<u8> {
     }
     // validate emits RunFinished for each run it makes; the writer writes them.
     let r = series::validate(&selected, &cache, &toolchain, &opts, &req, &reporter)?;
-    writer.finish()?;
+    reporting.writer.finish()?;
     write_report(&r, &c.results)?;
     Ok(r.exit_code())
 }
