@@ -4,7 +4,7 @@
 //! bisecting the series), and writes series.json.
 
 use super::common::{self, CommonArgs};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use lto_harness::case;
 use lto_harness::host::cache::Cache;
