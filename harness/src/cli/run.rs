@@ -57,7 +57,9 @@ pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
     let dir = &args.common.results;
     let reporting = common::Reporting::new(&args.common.kcidb, dir)?;
     let reporter = reporting.fanout();
+    let sampler = lto_harness::host::cpustat::Sampler::start(std::time::Duration::from_secs(5));
     let mut results = run::run(&selected, &env, &opts, &prepared, &reporter);
+    report_cpu_use(sampler.finish(), &results, dir);
     // The history fills in the performance regressions the results record.
     record_history(&mut results, &args.common);
     report_regressions(&results);
@@ -142,6 +144,44 @@ fn announce(env: &Environment) {
 }
 
 /// Appends the run to the history store; a failure there is a warning.
+/// What the run did with the machine: how busy each core was (from
+/// `/proc/stat`) and the wall time against the floor the builds made in
+/// this run set (their CPU seconds over the cores), on stderr and in
+/// `cpu-use.json` of the results directory.
+fn report_cpu_use(usage: Option<lto_harness::host::cpustat::CpuUse>, r: &RunResults, dir: &Path) {
+    let Some(usage) = usage else { return };
+    let build_cpu: f64 = r
+        .cases
+        .iter()
+        .filter(|c| !c.build.reused)
+        .filter_map(|c| c.build.metadata.as_deref())
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .filter_map(|m| m["cpu_seconds"].as_f64())
+        .sum();
+    let floor = build_cpu / usage.cores.max(1) as f64;
+    eprintln!("cpu: {}", usage.line());
+    if floor > 0.0 {
+        eprintln!(
+            "cpu: the builds made here took {build_cpu:.0} CPU s, a floor of {floor:.0} s on {} cores; \
+             the run took {:.0} s wall, {:.2} x the floor",
+            usage.cores,
+            r.seconds,
+            r.seconds / floor
+        );
+    }
+    let json = serde_json::json!({
+        "cpu": usage,
+        "build_cpu_seconds": build_cpu,
+        "floor_seconds": floor,
+        "wall_seconds": r.seconds,
+    });
+    let _ = std::fs::create_dir_all(dir);
+    if let Ok(bytes) = serde_json::to_vec_pretty(&json) {
+        let _ = lto_harness::host::cache::write_atomic(&dir.join("cpu-use.json"), &bytes);
+    }
+}
+
 fn record_history(results: &mut RunResults, c: &common::CommonArgs) {
     let history = common::history_path(c);
     if let Err(e) = lto_harness::history::record_run(results, &history) {

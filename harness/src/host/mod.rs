@@ -1,10 +1,12 @@
 //! Host: the plumbing between the harness and this machine: processes in
 //! their own groups ([`proc`]), the content-addressed cache ([`cache`]),
 //! the compilers and tools found here ([`toolchain`]), what the
-//! machine has to share ([`machine`]), and the job pool concurrent builds
+//! machine has to share ([`machine`]) and how busy its cores were
+//! ([`cpustat`]), and the job pool concurrent builds
 //! and boots share ([`jobserver`]).
 
 pub mod cache;
+pub mod cpustat;
 pub mod jobserver;
 pub mod machine;
 pub mod needs;
