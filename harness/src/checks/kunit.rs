@@ -223,6 +223,33 @@ mod tests {
         );
     }
 
+    /// The same case on a real kernel whose list_sort() was made unstable
+    /// (the mutant kunit-list-sort-unstable): list_sort_test fails, with
+    /// KUnit's assertion as the message and its lines as evidence; the
+    /// other suites still pass.
+    #[test]
+    fn a_real_kernel_with_an_unstable_list_sort_fails_its_test() {
+        let log = fixture("kunit-boot/x86_64-lto-full-cfi-kunit-list-sort-unstable.log");
+        let c = judge(&shipped(), None, &log, Status::Pass);
+        let bad: Vec<&CheckResult> = c.iter().filter(|c| c.status != Status::Pass).collect();
+        assert_eq!(bad.len(), 1, "{:?}", names(&c));
+        assert_eq!(bad[0].name, "kunit.list_sort.list_sort_test");
+        assert_eq!(bad[0].status, Status::Fail);
+        assert_eq!(
+            bad[0].message,
+            "not ok: ASSERTION FAILED at lib/test_list_sort.c:98"
+        );
+        assert!(
+            bad[0]
+                .details
+                .iter()
+                .any(|d| d == "order of equivalent elements not preserved"),
+            "{:?}",
+            bad[0].details
+        );
+        assert_eq!(c.len(), 6);
+    }
+
     /// Dispatched by [`crate::checks::judge`] for a case asking for
     /// `kunit` (after `boot`, which the KTAP lines do not trouble), and
     /// listed by name when the kernel cannot be judged.
@@ -365,7 +392,10 @@ mod tests {
         let failed: Vec<&CheckResult> = c.iter().filter(|c| c.status == Status::Fail).collect();
         assert_eq!(failed.len(), 1, "{:?}", names(&c));
         assert_eq!(failed[0].name, "kunit.example.example_simple_test");
-        assert_eq!(failed[0].message, "not ok");
+        assert_eq!(
+            failed[0].message,
+            "not ok: EXPECTATION FAILED at lib/kunit/example-test.c:30"
+        );
         assert!(
             failed[0]
                 .details

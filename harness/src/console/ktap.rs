@@ -459,7 +459,16 @@ fn verdict(t: &KtapTest) -> (Status, String) {
 /// One test's check: its verdict; when bad, its subtests that did not
 /// pass, its console line and its log as details.
 fn check(name: &str, t: &KtapTest) -> CheckResult {
-    let (status, message) = verdict(t);
+    let (status, mut message) = verdict(t);
+    // A bare `not ok`: say the first failed expectation, as kunit_tool
+    // shows it (`# list_sort_test: ASSERTION FAILED at lib/x.c:98`).
+    if matches!(t.outcome, Outcome::Fail(ref r) if r.is_empty()) {
+        if let Some(l) = t.log.iter().find(|l| l.contains("FAILED at ")) {
+            let l = l.trim_start_matches(|c: char| c == '#' || c.is_whitespace());
+            let l = l.split_once(": ").map_or(l, |(_, rest)| rest);
+            message = format!("{message}: {l}");
+        }
+    }
     let mut details: Vec<String> = t
         .subtests
         .iter()
@@ -556,7 +565,10 @@ mod tests {
         let failed: Vec<&CheckResult> = c.iter().filter(|c| c.status == Status::Fail).collect();
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].name, "kunit.example.example_simple_test");
-        assert_eq!(failed[0].message, "not ok");
+        assert_eq!(
+            failed[0].message,
+            "not ok: EXPECTATION FAILED at lib/kunit/example-test.c:30"
+        );
         assert!(failed[0]
             .details
             .iter()
