@@ -7,6 +7,11 @@
 //! (same arch, LTO, CFI, base, fragments and inline config; e.g. the test
 //! fixtures that reuse `x86_64-lto-none`'s kernel) always go to the same
 //! shard, so no kernel is built on two machines.
+//!
+//! [`simulate`] replays a run's recorded build profiles on another number
+//! of cores (`plan --simulate`), sequentially and in the job pool.
+
+pub mod simulate;
 
 use crate::case::Case;
 use crate::model::results::RunResults;

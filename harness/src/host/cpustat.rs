@@ -5,6 +5,10 @@
 //! iowait), overall and as a timeline. It counts every process on the
 //! machine, not only the harness's, so a run measured with it wants a
 //! machine doing nothing else.
+//!
+//! A [`GroupSampler`] instead follows one process group (a build's make
+//! and everything it started): the CPU seconds it has used so far, every
+//! few seconds, so a build's profile is its own even beside other builds.
 
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -172,6 +176,127 @@ impl Drop for Sampler {
     }
 }
 
+/// The clock ticks per second `/proc/<pid>/stat` counts in.
+fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// From a `/proc/<pid>/stat` text: the process group, and the clock
+/// ticks the process and its waited-for children used (utime + stime +
+/// cutime + cstime). `None` for anything else.
+pub fn parse_pid_stat(text: &str) -> Option<(i32, u64)> {
+    // The command name (field 2) may hold spaces and parentheses.
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // f[0] is field 3 (state): pgrp is field 5, utime..cstime 14..17.
+    let pgrp = f.get(2)?.parse().ok()?;
+    let mut ticks = 0u64;
+    for i in 11..=14 {
+        ticks = ticks.saturating_add(f.get(i)?.parse::<i64>().ok()?.max(0) as u64);
+    }
+    Some((pgrp, ticks))
+}
+
+/// CPU seconds the processes of group `pgid` have used so far: each
+/// live member's own time plus what its waited-for children used, so a
+/// process that ended counts once, in the parent that waited for it (a
+/// make's time covers every compile it ran). A child not yet waited for
+/// is missed until it is.
+pub fn group_cpu_seconds(pgid: i32) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut ticks = 0u64;
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if let Some((g, t)) = parse_pid_stat(&text) {
+            if g == pgid {
+                ticks = ticks.saturating_add(t);
+            }
+        }
+    }
+    ticks as f64 / ticks_per_second()
+}
+
+/// Samples one process group's CPU seconds on a thread until
+/// [`GroupSampler::finish`]: `[seconds since start, CPU seconds so far]`.
+pub struct GroupSampler {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Vec<[f64; 2]>>>,
+}
+
+impl GroupSampler {
+    /// Starts sampling group `pgid` every `every` (the first sample at 0).
+    pub fn start(pgid: i32, every: Duration) -> GroupSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut samples = vec![[0.0, group_cpu_seconds(pgid)]];
+            let mut next = start + every;
+            while !flag.load(Ordering::Relaxed) {
+                while Instant::now() < next && !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100).min(every));
+                }
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                samples.push([start.elapsed().as_secs_f64(), group_cpu_seconds(pgid)]);
+                next += every;
+            }
+            samples
+        });
+        GroupSampler {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops sampling; the samples, ending with `[wall, cpu]` when the
+    /// group's total is known (its make waited for). A sample taken as
+    /// the group was ending (its CPU below an earlier one's) is dropped.
+    pub fn finish(mut self, end: Option<[f64; 2]>) -> Vec<[f64; 2]> {
+        self.stop.store(true, Ordering::Relaxed);
+        let taken = self
+            .handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        let mut samples: Vec<[f64; 2]> = Vec::with_capacity(taken.len() + 1);
+        for s in taken {
+            if samples.last().is_none_or(|l| s[1] >= l[1]) {
+                samples.push(s);
+            }
+        }
+        if let Some(end) = end {
+            samples.retain(|s| s[0] < end[0]);
+            samples.push(end);
+        }
+        samples
+    }
+}
+
+impl Drop for GroupSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +349,44 @@ mod tests {
         // At least the busy loop's share of one core.
         let busy_cores: f64 = u.busy.iter().sum();
         assert!(busy_cores > 0.5, "{u:?}");
+    }
+
+    #[test]
+    fn pid_stat_fields_are_read_past_the_command_name() {
+        let line = "4242 (make (x) y) S 1 4240 4240 0 -1 4194560 10 20 0 0 \
+                    150 30 700 120 20 0 1 0 100 0 0";
+        assert_eq!(parse_pid_stat(line), Some((4240, 150 + 30 + 700 + 120)));
+        assert_eq!(parse_pid_stat("4242 (cut) S 1"), None);
+        assert_eq!(parse_pid_stat("garbage"), None);
+    }
+
+    #[test]
+    fn a_group_sampler_counts_a_process_groups_work() {
+        use std::os::unix::process::CommandExt;
+        // A child in its own group burning one core for about 0.6 s, in
+        // a grandchild the child waits for.
+        let mut child = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "sh -c 'end=$(($(date +%s%N)+600000000)); \
+                    while [ $(date +%s%N) -lt $end ]; do :; done'; sleep 0.3",
+            ])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = child.id() as i32;
+        let s = GroupSampler::start(pgid, Duration::from_millis(200));
+        child.wait().unwrap();
+        let samples = s.finish(None);
+        assert!(samples.len() >= 3, "{samples:?}");
+        // Times rise, CPU never falls, and the grandchild's work shows
+        // (in the shell that waited for it) before the group ended.
+        assert!(samples.windows(2).all(|w| w[1][0] > w[0][0]), "{samples:?}");
+        assert!(
+            samples.windows(2).all(|w| w[1][1] >= w[0][1]),
+            "{samples:?}"
+        );
+        let most = samples.iter().map(|s| s[1]).fold(0.0, f64::max);
+        assert!(most > 0.3, "{samples:?}");
     }
 }

@@ -53,3 +53,61 @@ impl std::fmt::Display for Regression {
         )
     }
 }
+
+/// How one build's make used the machine over time: its process group's
+/// CPU seconds sampled as it ran, and where its output said a phase
+/// began. `plan --simulate` replays it on another number of cores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildProfile {
+    /// The jobs the make could run at once (`-jN`, or the pool's tokens).
+    pub jobs: usize,
+    /// Built in a job pool beside other builds: the profile shows the
+    /// build's share of the machine, not what it would do alone.
+    pub shared: bool,
+    /// `[seconds since make started, CPU seconds its processes used so far]`.
+    pub samples: Vec<[f64; 2]>,
+    /// Phases the make's output announced, first occurrence of each.
+    pub marks: Vec<Mark>,
+}
+
+/// A phase of a build, from the first output line that announced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mark {
+    /// Seconds since make started.
+    pub at: f64,
+    /// `link vmlinux.o`, `link vmlinux`, `link modules`.
+    pub what: String,
+}
+
+impl Mark {
+    /// The phase a kbuild output line announces, if any: the LTO (or
+    /// plain) link of `vmlinux.o`, the final link of `vmlinux`, the first
+    /// module link.
+    pub fn of_line(line: &str) -> Option<&'static str> {
+        let mut w = line.split_whitespace();
+        match (w.next()?, w.next()?, w.next()) {
+            ("LD", "vmlinux.o", None) => Some("link vmlinux.o"),
+            ("LD", "vmlinux", None) => Some("link vmlinux"),
+            ("LD", "[M]", Some(_)) => Some("link modules"),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod profile_tests {
+    use super::Mark;
+
+    #[test]
+    fn kbuild_lines_announce_link_phases() {
+        assert_eq!(Mark::of_line("  LD      vmlinux.o"), Some("link vmlinux.o"));
+        assert_eq!(Mark::of_line("  LD      vmlinux"), Some("link vmlinux"));
+        assert_eq!(
+            Mark::of_line("  LD [M]  drivers/misc/lkdtm/lkdtm.ko"),
+            Some("link modules")
+        );
+        assert_eq!(Mark::of_line("  LD      arch/x86/boot/setup.elf"), None);
+        assert_eq!(Mark::of_line("  CC      kernel/fork.o"), None);
+        assert_eq!(Mark::of_line(""), None);
+    }
+}

@@ -2,16 +2,19 @@
 //! in its own process group ([`crate::host::proc`]), its output appended
 //! whole to a log and fed line by line to a progress callback, the lines
 //! worth showing of a failure picked out, and every command as a shell
-//! line runnable by hand. In a shared job pool (`run --pool`, see
+//! line runnable by hand; a build's make is also profiled (its process
+//! group's CPU seconds sampled as it runs). In a shared job pool (`run --pool`, see
 //! [`crate::host::jobserver`]) each command holds a token while it runs,
 //! and a make joins the pool instead of its own `-jN`.
 
+use crate::host::cpustat::GroupSampler;
 use crate::host::jobserver::Pool;
 use crate::host::proc;
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Runs `argv` in its own process group with stdout+stderr appended to
 /// `log`, feeding each output line to `on_line`.
@@ -35,6 +38,32 @@ pub fn run_logged_in(
     pool: Option<&Pool>,
     on_line: &(dyn Fn(&str) + Sync),
 ) -> Result<(std::process::ExitStatus, proc::Usage)> {
+    let (status, usage, _) = run_inner(argv, log, append, pool, None, on_line)?;
+    Ok((status, usage))
+}
+
+/// [`run_logged_in`], sampling the command's process group every `every`
+/// (see [`GroupSampler`]): also returns `[seconds, CPU seconds so far]`
+/// from its start to its end (the last sample is the waited-for total).
+pub fn run_profiled(
+    argv: &[String],
+    log: &Path,
+    append: bool,
+    pool: Option<&Pool>,
+    every: Duration,
+    on_line: &(dyn Fn(&str) + Sync),
+) -> Result<(std::process::ExitStatus, proc::Usage, Vec<[f64; 2]>)> {
+    run_inner(argv, log, append, pool, Some(every), on_line)
+}
+
+fn run_inner(
+    argv: &[String],
+    log: &Path,
+    append: bool,
+    pool: Option<&Pool>,
+    profile: Option<Duration>,
+    on_line: &(dyn Fn(&str) + Sync),
+) -> Result<(std::process::ExitStatus, proc::Usage, Vec<[f64; 2]>)> {
     let argv = &match pool {
         Some(p) => p.argv_for(argv),
         None => argv.to_vec(),
@@ -73,8 +102,11 @@ pub fn run_logged_in(
         ),
         None => None,
     };
+    let t = Instant::now();
     let child = proc::spawn(&mut cmd).with_context(|| format!("starting {}", shell_line(argv)))?;
     drop(cmd); // close our copies of the pipe's write end
+               // The child leads its own process group (proc::spawn).
+    let sampler = profile.map(|every| GroupSampler::start(child.pid() as i32, every));
     std::thread::scope(|s| {
         let pump = s.spawn(move || -> std::io::Result<()> {
             let mut r = BufReader::new(reader);
@@ -89,10 +121,14 @@ pub fn run_logged_in(
             }
         });
         let waited = child.wait();
+        let wall = t.elapsed().as_secs_f64();
         let pumped = pump.join().unwrap_or(Ok(()));
-        let r = waited?;
+        let (status, usage) = waited?;
         pumped?;
-        Ok(r)
+        let samples = sampler
+            .map(|s| s.finish(Some([wall, usage.cpu_seconds()])))
+            .unwrap_or_default();
+        Ok((status, usage, samples))
     })
 }
 

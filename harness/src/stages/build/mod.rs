@@ -28,7 +28,7 @@ pub mod integrity;
 mod make;
 pub mod seed;
 
-pub use make::{error_tail, now_rfc3339, run_logged, run_logged_in, shell_line};
+pub use make::{error_tail, now_rfc3339, run_logged, run_logged_in, run_profiled, shell_line};
 
 use crate::arch::ArchProfile;
 use crate::case::Case;
@@ -39,6 +39,7 @@ use crate::host::cache::{self, Cache};
 use crate::host::jobserver::Pool;
 use crate::host::proc;
 use crate::host::toolchain::{CcWrapper, CcWrapperStats, Toolchain};
+use crate::model::perf::{BuildProfile, Mark};
 use crate::model::source::SourceIdentity;
 use crate::model::{Arch, Cfi, Fault, Lto, Switch};
 use crate::stages::config::{self, Requested};
@@ -47,7 +48,11 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How often a build's make is sampled for its profile.
+const PROFILE_EVERY: Duration = Duration::from_secs(2);
 
 /// Bumped when the artefact layout changes, so old entries are not reused.
 const LAYOUT_VERSION: &str = "lto-harness-build-v2";
@@ -107,6 +112,10 @@ pub struct BuildMetadata {
     /// What the compiler cache did (`--cc-wrapper`), when one was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cc_wrapper: Option<CcWrapperStats>,
+    /// How the make used the machine over time (builds before this field
+    /// have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<BuildProfile>,
     pub built_at: String,
 }
 
@@ -238,6 +247,7 @@ struct Made {
     usage: proc::Usage,
     cc_wrapper: Option<CcWrapperStats>,
     log: PathBuf,
+    profile: BuildProfile,
 }
 
 /// Progress reports from a running build.
@@ -537,11 +547,34 @@ impl Builder<'_> {
         progress.phase(&plan.case, phase);
         let wrapper_before = self.cc_wrapper.map(|w| w.counters());
         let t = Instant::now();
-        let (status, usage) = run_logged_in(&build_cmd, &log, seeded.is_some(), pool, &|l| {
-            progress.line(&plan.case, l)
-        })
+        let marks: Mutex<Vec<Mark>> = Mutex::new(Vec::new());
+        let (status, usage, samples) = run_profiled(
+            &build_cmd,
+            &log,
+            seeded.is_some(),
+            pool,
+            PROFILE_EVERY,
+            &|l| {
+                if let Some(what) = Mark::of_line(l) {
+                    let mut m = marks.lock().unwrap_or_else(|e| e.into_inner());
+                    if !m.iter().any(|m| m.what == what) {
+                        m.push(Mark {
+                            at: t.elapsed().as_secs_f64(),
+                            what: what.into(),
+                        });
+                    }
+                }
+                progress.line(&plan.case, l)
+            },
+        )
         .map_err(infra)?;
         let wall_seconds = t.elapsed().as_secs_f64();
+        let profile = BuildProfile {
+            jobs: pool.map_or(self.jobs, Pool::size),
+            shared: pool.is_some(),
+            samples,
+            marks: marks.into_inner().unwrap_or_else(|e| e.into_inner()),
+        };
         if !status.success() {
             return Err(BuildError::Failed {
                 message: format!("make failed ({status}): {}", shell_line(&build_cmd)),
@@ -562,6 +595,7 @@ impl Builder<'_> {
             usage,
             cc_wrapper,
             log,
+            profile,
         })
     }
 
@@ -724,6 +758,7 @@ impl Builder<'_> {
             modules,
             make_commands: self.commands(plan).iter().map(|c| shell_line(c)).collect(),
             cc_wrapper: made.cc_wrapper.clone(),
+            profile: Some(made.profile.clone()),
             built_at: now_rfc3339(),
         })
     }
@@ -994,7 +1029,7 @@ mod tests {
         std::fs::write(src.join("Makefile"), "VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\n\
 tinyconfig:\n\tmkdir -p $(O) && : > $(O)/.config\n\
 olddefconfig:\n\t@true\n\
-bzImage:\n\techo build >> $(CURDIR)/count\n\tsleep 1\n\ttest ! -e $(CURDIR)/fail\n\
+bzImage:\n\techo build >> $(CURDIR)/count\n\t@echo '  LD      vmlinux.o'\n\tsleep 1\n\ttest ! -e $(CURDIR)/fail\n\
 \tmkdir -p $(O)/arch/x86/boot $(O)/lib\n\tcp /bin/true $(O)/vmlinux\n\techo img > $(O)/arch/x86/boot/bzImage\n\
 \techo map > $(O)/System.map\n\
 modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
@@ -1137,6 +1172,16 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
             .unwrap();
         assert!(k.reused);
         assert!(k.modules.contains_key("test_module"));
+        // The make's profile: sampled from its start to its waited-for
+        // end, with the phase its output announced.
+        let p = k.metadata.as_ref().unwrap().profile.clone().unwrap();
+        assert!(!p.shared && p.jobs == 2, "{p:?}");
+        assert_eq!(p.samples.first().map(|s| s[0]), Some(0.0), "{p:?}");
+        let end = p.samples.last().unwrap();
+        assert!(end[0] >= 1.0, "the make slept 1 s: {p:?}");
+        assert_eq!(p.marks.len(), 1, "{p:?}");
+        assert_eq!(p.marks[0].what, "link vmlinux.o");
+        assert!(p.marks[0].at <= end[0], "{p:?}");
         assert_eq!(
             std::fs::read_to_string(src.join("count")).unwrap(),
             "build\n"
