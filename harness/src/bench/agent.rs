@@ -275,6 +275,7 @@ impl AgentSession {
             bless: false,
             retries: 0,
             cc_wrapper: None,
+            pool: false,
         };
         let agent = boot_agent(&mut subject, 0, &[], &opts, &run)?;
         Ok(AgentSession {

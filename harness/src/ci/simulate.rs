@@ -355,6 +355,7 @@ mod tests {
             shared: false,
             samples,
             marks: vec![],
+            steps: 0,
         }
     }
 

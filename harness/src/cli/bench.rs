@@ -50,10 +50,15 @@ pub fn bench(cases_dir: &Path, args: BenchArgs) -> Result<u8> {
     let c = &args.common;
     common::one_toolchain(c, "bench")?;
     let (env, opts) = common::environment(c, None, None)?;
+    let mut env = env
+        .pooled(&opts)
+        .map_err(|e| anyhow::anyhow!("cannot make the job pool: {e}"))?;
     let kcidb = common::kcidb_options(&c.kcidb, &c.results)?;
     run::preflight(&picked, &env, &opts)?;
     let reporter = lto_harness::events::for_stderr();
     let mut kernels = build(&picked, &env, &opts, reporter.as_ref())?;
+    // The benchmark's boots run alone, as they always have: no pool.
+    env.pool = None;
     let kb = kernels.pop().expect("two kernels");
     let ka = kernels.pop().expect("two kernels");
     let mut report = bench::bench(
@@ -101,16 +106,35 @@ fn qemu(case: &Case, opts: &RunOptions) -> QemuEnvironment {
     }
 }
 
-/// Builds the cases' kernels, in order; an error names the first that failed.
+/// Builds the cases' kernels: at once in the environment's job pool, else
+/// in order. Nothing is benchmarked until every build has finished, so
+/// the pool never runs beside a measured boot. An error names the first
+/// case (in order) that failed.
 fn build(
     picked: &[&Case],
     env: &Environment,
     opts: &RunOptions,
     reporter: &dyn Reporter,
 ) -> Result<Vec<BuiltKernel>> {
+    let built: Vec<_> = if env.pool.is_some() {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = picked
+                .iter()
+                .map(|case| s.spawn(move || run::build_case(case, env, opts, reporter)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a build thread panicked"))
+                .collect()
+        })
+    } else {
+        picked
+            .iter()
+            .map(|case| run::build_case(case, env, opts, reporter))
+            .collect()
+    };
     let mut kernels = Vec::new();
-    for case in picked {
-        let (step, kernel) = run::build_case(case, env, opts, reporter);
+    for (case, (step, kernel)) in picked.iter().zip(built) {
         match kernel {
             Some(k) => kernels.push(k),
             None => anyhow::bail!("{}: no kernel to benchmark: {}", case.name, step.message),

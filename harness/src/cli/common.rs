@@ -53,9 +53,13 @@ pub struct CommonArgs {
     /// job tokens (a GNU make jobserver) with the boots: each make joins
     /// the pool (no -jN), each boot holds a token, and a build starts only
     /// when its estimated peak memory fits beside the builds running.
-    /// For `run`, `bless` and `gate`; the other commands refuse it.
+    /// The default; the flag is kept for scripts that name it.
     #[arg(long)]
     pub pool: bool,
+    /// Build one case after another, each `make -jN`, with boots beside
+    /// (the order before the job pool; for comparison).
+    #[arg(long, conflicts_with = "pool")]
+    pub sequential: bool,
     #[command(flatten)]
     pub kcidb: KcidbArgs,
 }
@@ -178,12 +182,8 @@ pub fn environment(
 }
 
 /// The one toolchain of a command that builds with one (`series`,
-/// `mutate`, `bisect`, `bench`): a matrix is refused, naming the command,
-/// and so is `--pool` (these commands keep their own schedule).
+/// `mutate`, `bisect`, `bench`): a matrix is refused, naming the command.
 pub fn one_toolchain(c: &CommonArgs, command: &str) -> Result<Toolchain> {
-    if c.pool {
-        anyhow::bail!("{command} does not build in a job pool: --pool is for run, bless and gate");
-    }
     match c.toolchains.llvm.as_slice() {
         [one] => Toolchain::detect(one),
         many => anyhow::bail!(
@@ -210,14 +210,6 @@ pub fn matrix_labels(llvms: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// The job pool of `run --pool`: `jobs` tokens, and builds admitted
-/// within the memory available now.
-pub fn pool(jobs: usize) -> Result<lto_harness::host::jobserver::Pool> {
-    let memory = lto_harness::host::machine::memory_available();
-    lto_harness::host::jobserver::Pool::new(jobs, memory)
-        .map_err(|e| anyhow::anyhow!("cannot make the job pool of --pool: {e}"))
-}
-
 /// The run options the common arguments say (no blessing, no retries).
 pub fn run_options(
     c: &CommonArgs,
@@ -239,6 +231,7 @@ pub fn run_options(
         bless: false,
         retries: 0,
         cc_wrapper: c.cc_wrapper,
+        pool: !c.sequential,
     }
 }
 

@@ -120,16 +120,18 @@ fn shard<'a>(matrix: &'a [Case], args: &RunArgs) -> Result<Vec<&'a Case>> {
     Ok(selected)
 }
 
-/// The environment (with the job pool of `--pool`), and the run options
-/// with `--bless` and `--retries`.
+/// The environment (with the job pool, unless `--sequential`), and the
+/// run options with `--bless` and `--retries`.
 fn options(args: &RunArgs) -> Result<(Environment, RunOptions)> {
-    let (mut env, mut opts) =
+    let (env, mut opts) =
         common::environment(&args.common, args.kernel_build.as_ref(), args.timeout)?;
     opts.bless = args.bless;
     opts.retries = args.retries;
-    if args.common.pool && !args.dry_run {
-        env.pool = Some(common::pool(opts.jobs)?);
-    }
+    // A dry run starts nothing: no pool.
+    opts.pool &= !args.dry_run;
+    let env = env
+        .pooled(&opts)
+        .map_err(|e| anyhow::anyhow!("cannot make the job pool: {e}"))?;
     Ok((env, opts))
 }
 

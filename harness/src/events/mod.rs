@@ -50,6 +50,14 @@ pub enum Event<'a> {
         step: Step<'a>,
         phase: &'a str,
     },
+    /// How far a step is: a build's kbuild steps so far, and how many the
+    /// last build of the same config took (None: no such build yet).
+    Progress {
+        case: &'a str,
+        step: Step<'a>,
+        done: usize,
+        total: Option<usize>,
+    },
     /// A line a step's process printed: make's output, the guest console.
     Output {
         case: &'a str,

@@ -6,6 +6,30 @@ use super::{Event, Reporter};
 
 pub struct PlainReporter;
 
+/// How far a step is, said at every tenth of the expected total (or
+/// every 1000 steps when there is none), else nothing: a CI log gets a
+/// dozen lines per build, not one per compile.
+pub fn progress_line(done: usize, total: Option<usize>) -> Option<String> {
+    match total {
+        Some(t) if t > 0 => {
+            let tenth = |d: usize| d * 10 / t;
+            (done > 0 && done <= t && tenth(done) != tenth(done - 1)).then(|| {
+                format!(
+                    "{}, about {} % of the last build's {t} steps",
+                    steps(done),
+                    done * 100 / t
+                )
+            })
+        }
+        _ => (done > 0 && done.is_multiple_of(1000)).then(|| steps(done)),
+    }
+}
+
+/// `1234 kbuild steps`.
+pub fn steps(done: usize) -> String {
+    format!("{done} kbuild steps")
+}
+
 /// The line an event gives, if any (shared with the terminal reporter,
 /// which prints the same lines above its spinners).
 pub fn line(event: &Event<'_>) -> Option<String> {
@@ -13,6 +37,12 @@ pub fn line(event: &Event<'_>) -> Option<String> {
         Event::StepStarted { case, step } => format!("[{case}] {step}: started"),
         Event::Phase { case, step, phase } => format!("[{case}] {step}: {phase}"),
         Event::Output { .. } | Event::RunFinished { .. } => return None,
+        Event::Progress {
+            case,
+            step,
+            done,
+            total,
+        } => format!("[{case}] {step}: {}", progress_line(*done, *total)?),
         Event::StepFinished {
             case,
             step,
@@ -71,6 +101,38 @@ mod tests {
     use super::*;
     use crate::events::Step;
     use crate::model::Status;
+
+    #[test]
+    fn progress_is_said_at_each_tenth_only() {
+        let said: Vec<usize> = (0..=120)
+            .filter(|d| progress_line(*d, Some(100)).is_some())
+            .collect();
+        assert_eq!(said, vec![10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+        assert_eq!(
+            progress_line(50, Some(100)).unwrap(),
+            "50 kbuild steps, about 50 % of the last build's 100 steps"
+        );
+        // A total of 3: each step is a tenth or more.
+        assert_eq!(
+            (1..=3)
+                .filter(|d| progress_line(*d, Some(3)).is_some())
+                .count(),
+            3
+        );
+        assert_eq!(progress_line(999, None), None);
+        assert_eq!(progress_line(2000, None).unwrap(), "2000 kbuild steps");
+        assert_eq!(progress_line(0, Some(0)), None);
+        let e = Event::Progress {
+            case: "c",
+            step: Step::Build,
+            done: 30,
+            total: Some(100),
+        };
+        assert_eq!(
+            line(&e).unwrap(),
+            "[c] build: 30 kbuild steps, about 30 % of the last build's 100 steps"
+        );
+    }
 
     #[test]
     fn lines_keep_the_format_ci_logs_have_always_had() {

@@ -1,7 +1,9 @@
 //! The terminal reporter: an indicatif spinner per running step with its
 //! elapsed time and, as it goes, its phase and the last line its process
-//! printed (make's current target, the guest's last console line); the
-//! plain reporter's lines scroll above the spinners.
+//! printed (make's current target, the guest's last console line); a
+//! build's spinner also says how far it is (kbuild steps against the last
+//! build of its config). With the job pool every building kernel has its
+//! spinner at once. The plain reporter's lines scroll above the spinners.
 
 use super::{plain, Event, Reporter};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -54,6 +56,22 @@ impl Reporter for TerminalReporter {
             Event::Phase { case, step, phase } => {
                 if let Some(b) = bars.get(&format!("{case}/{step}")) {
                     b.set_message(phase.to_string());
+                }
+            }
+            Event::Progress {
+                case,
+                step,
+                done,
+                total,
+            } => {
+                if let Some(b) = bars.get(&format!("{case}/{step}")) {
+                    let how_far = match total {
+                        Some(t) if *t > 0 => {
+                            format!("{}/{t} steps ({} %)", done, (done * 100 / t).min(99))
+                        }
+                        _ => format!("{done} steps"),
+                    };
+                    b.set_prefix(format!("{case} {step} {how_far}"));
                 }
             }
             Event::Output { case, step, line } => {

@@ -54,6 +54,12 @@ impl Pool {
         })
     }
 
+    /// A pool of `size` tokens admitting builds within the memory this
+    /// machine has available now.
+    pub fn for_machine(size: usize) -> io::Result<Pool> {
+        Pool::new(size, crate::host::machine::memory_available())
+    }
+
     /// How many tokens the pool has in all.
     pub fn size(&self) -> usize {
         self.size

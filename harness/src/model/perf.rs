@@ -68,6 +68,27 @@ pub struct BuildProfile {
     pub samples: Vec<[f64; 2]>,
     /// Phases the make's output announced, first occurrence of each.
     pub marks: Vec<Mark>,
+    /// How many kbuild steps (`  CC      kernel/fork.o` lines) it printed:
+    /// how far the next build of the same config is, as it goes.
+    #[serde(default)]
+    pub steps: usize,
+}
+
+/// Whether a make output line is a kbuild step: two spaces, a tag in
+/// capitals (`CC`, `LD [M]`, `OBJTOOL`), spaces, a target.
+pub fn is_kbuild_step(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("  ") else {
+        return false;
+    };
+    let mut w = rest.split_whitespace();
+    let (Some(tag), Some(_)) = (w.next(), w.next()) else {
+        return false;
+    };
+    !rest.starts_with(' ')
+        && tag.len() <= 8
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// A phase of a build, from the first output line that announced it.
@@ -109,5 +130,28 @@ mod profile_tests {
         assert_eq!(Mark::of_line("  LD      arch/x86/boot/setup.elf"), None);
         assert_eq!(Mark::of_line("  CC      kernel/fork.o"), None);
         assert_eq!(Mark::of_line(""), None);
+    }
+
+    #[test]
+    fn kbuild_steps_are_told_from_other_output() {
+        use super::is_kbuild_step;
+        for l in [
+            "  CC      kernel/fork.o",
+            "  LD [M]  drivers/misc/lkdtm/lkdtm.ko",
+            "  OBJTOOL vmlinux.o",
+            "  GEN     Makefile",
+        ] {
+            assert!(is_kbuild_step(l), "{l}");
+        }
+        for l in [
+            "make[1]: Entering directory '/x'",
+            "kernel/fork.c:12:3: warning: unused",
+            "  CC",
+            "   CC      indented.o",
+            "  Cc      mixed.o",
+            "",
+        ] {
+            assert!(!is_kbuild_step(l), "{l}");
+        }
     }
 }

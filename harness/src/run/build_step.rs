@@ -31,6 +31,14 @@ impl BuildProgress for Progress<'_> {
             line,
         });
     }
+    fn steps(&self, case: &str, done: usize, total: Option<usize>) {
+        self.reporter.report(&Event::Progress {
+            case,
+            step: Step::Build,
+            done,
+            total,
+        });
+    }
     fn warning(&self, case: &str, message: &str) {
         self.reporter.report(&Event::Warning { case, message });
     }

@@ -84,6 +84,10 @@ pub struct RunOptions {
     pub retries: usize,
     /// A compiler cache in front of clang.
     pub cc_wrapper: Option<crate::host::toolchain::CcWrapper>,
+    /// Build and boot in one job pool of `jobs` tokens (the default;
+    /// false: one build after another, `run --sequential`). The pool
+    /// itself is the environment's ([`Environment::pooled`]).
+    pub pool: bool,
 }
 
 /// What preflight loaded for the checks: the goldens and lkdtm's expectations.
@@ -105,6 +109,16 @@ impl Environment {
             other_toolchains: vec![],
             pool: None,
         }
+    }
+
+    /// This environment with the job pool `opts` asks for (none when it
+    /// asks for the sequential order).
+    pub fn pooled(mut self, opts: &RunOptions) -> std::io::Result<Environment> {
+        self.pool = match opts.pool {
+            true => Some(Pool::for_machine(opts.jobs)?),
+            false => None,
+        };
+        Ok(self)
     }
 
     /// Every toolchain of the run, the first one first.

@@ -183,11 +183,13 @@ impl<'a> Checker<'a> {
 
     /// The environment that builds the worktree as it is checked out now.
     fn environment(&self, wt: &Worktree) -> Result<Environment> {
-        Ok(Environment::new(
+        Environment::new(
             self.cache.clone(),
             Some(KernelSource::from_dir(&wt.path)?),
             self.toolchain.clone(),
-        ))
+        )
+        .pooled(self.opts)
+        .context("making the job pool")
     }
 
     /// The preflight of `cases` (goldens, tools, lkdtm's expectations from

@@ -39,7 +39,7 @@ use crate::host::cache::{self, Cache};
 use crate::host::jobserver::Pool;
 use crate::host::proc;
 use crate::host::toolchain::{CcWrapper, CcWrapperStats, Toolchain};
-use crate::model::perf::{BuildProfile, Mark};
+use crate::model::perf::{is_kbuild_step, BuildProfile, Mark};
 use crate::model::source::SourceIdentity;
 use crate::model::{Arch, Cfi, Fault, Lto, Switch};
 use crate::stages::config::{self, Requested};
@@ -48,6 +48,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -255,6 +256,9 @@ pub trait BuildProgress: Sync {
     fn phase(&self, case: &str, phase: &str);
     /// A line of make output (the reporter shows the latest).
     fn line(&self, _case: &str, _line: &str) {}
+    /// The make printed its `done`-th kbuild step; the last build of this
+    /// config took `total`.
+    fn steps(&self, _case: &str, _done: usize, _total: Option<usize>) {}
     /// Something to tell the user that is not a failure.
     fn warning(&self, _case: &str, _message: &str) {}
 }
@@ -548,6 +552,8 @@ impl Builder<'_> {
         let wrapper_before = self.cc_wrapper.map(|w| w.counters());
         let t = Instant::now();
         let marks: Mutex<Vec<Mark>> = Mutex::new(Vec::new());
+        let steps = AtomicUsize::new(0);
+        let total = recorded_steps(self.cache, &plan.case, &plan.config_key);
         let (status, usage, samples) = run_profiled(
             &build_cmd,
             &log,
@@ -555,6 +561,10 @@ impl Builder<'_> {
             pool,
             PROFILE_EVERY,
             &|l| {
+                if is_kbuild_step(l) {
+                    let done = steps.fetch_add(1, Ordering::Relaxed) + 1;
+                    progress.steps(&plan.case, done, total);
+                }
                 if let Some(what) = Mark::of_line(l) {
                     let mut m = marks.lock().unwrap_or_else(|e| e.into_inner());
                     if !m.iter().any(|m| m.what == what) {
@@ -574,6 +584,7 @@ impl Builder<'_> {
             shared: pool.is_some(),
             samples,
             marks: marks.into_inner().unwrap_or_else(|e| e.into_inner()),
+            steps: steps.into_inner(),
         };
         if !status.success() {
             return Err(BuildError::Failed {
@@ -918,6 +929,29 @@ pub fn recorded_peak_bytes(cache: &Cache, case: &str) -> Option<u64> {
         .max()
 }
 
+/// How many kbuild steps the largest earlier build of `case` with this
+/// config printed (its profile's `steps`): what the next one is measured
+/// against as it goes. None before any profiled build of it.
+pub fn recorded_steps(cache: &Cache, case: &str, config_key: &str) -> Option<usize> {
+    #[derive(Deserialize)]
+    struct Steps {
+        case: String,
+        config_key: String,
+        #[serde(default)]
+        profile: Option<BuildProfile>,
+    }
+    let builds = cache.build_dir("_").parent()?.to_owned();
+    std::fs::read_dir(builds)
+        .ok()?
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join(cache::COMPLETE)).ok())
+        .filter_map(|d| serde_json::from_slice::<Steps>(&d).ok())
+        .filter(|s| s.case == case && s.config_key == config_key)
+        .filter_map(|s| s.profile.map(|p| p.steps))
+        .filter(|n| *n > 0)
+        .max()
+}
+
 /// What a build of `case` (from `base`) is assumed to take at its peak:
 /// what earlier builds of it recorded, else [`default_peak_bytes`].
 pub fn estimated_peak_bytes(cache: &Cache, case: &str, base: &str) -> u64 {
@@ -1182,6 +1216,14 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         assert_eq!(p.marks.len(), 1, "{p:?}");
         assert_eq!(p.marks[0].what, "link vmlinux.o");
         assert!(p.marks[0].at <= end[0], "{p:?}");
+        // Its one kbuild step is what the next build of the config is
+        // measured against; another config has no such build.
+        assert_eq!(p.steps, 1, "{p:?}");
+        // (The entry is the case that won the race's, a or b.)
+        let winner = &k.metadata.as_ref().unwrap().case;
+        let plan = builder.plan(&case_named(winner)).unwrap();
+        assert_eq!(recorded_steps(&cache, winner, &plan.config_key), Some(1));
+        assert_eq!(recorded_steps(&cache, winner, "another"), None);
         assert_eq!(
             std::fs::read_to_string(src.join("count")).unwrap(),
             "build\n"
