@@ -32,7 +32,7 @@
 use crate::model::perf::BuildProfile;
 use crate::model::results::RunResults;
 use crate::stages::build::BuildMetadata;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// A stretch of a profile busier than this many cores is parallel.
 pub const PARALLEL_ABOVE: f64 = 1.25;
@@ -46,6 +46,9 @@ pub struct Job {
     pub profile: BuildProfile,
     /// Serial seconds of the boot after the build (0: no boot).
     pub boot_seconds: f64,
+    /// The job whose kernel this one boots (a second case on the same
+    /// kernel): its boot waits for that build.
+    pub after: Option<usize>,
 }
 
 /// A piece of work: how much, and how many cores it can use.
@@ -63,7 +66,7 @@ pub struct Segment {
 /// taken in a pool (which the model cannot use: see the module doc).
 pub fn jobs_of(r: &RunResults) -> (Vec<Job>, Vec<String>, Vec<String>) {
     let (mut jobs, mut missing, mut shared) = (Vec::new(), Vec::new(), Vec::new());
-    let mut seen = BTreeSet::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for c in &r.cases {
         let meta = c
             .build
@@ -83,8 +86,10 @@ pub fn jobs_of(r: &RunResults) -> (Vec<Job>, Vec<String>, Vec<String>) {
             shared.push(c.name.clone());
             continue;
         }
-        // A second case on the same kernel only boots.
-        let first = seen.insert(meta.key.clone());
+        // A second case on the same kernel only boots, after that build.
+        let after = seen.get(&meta.key).copied();
+        let first = after.is_none();
+        seen.entry(meta.key.clone()).or_insert(jobs.len());
         jobs.push(Job {
             name: c.name.clone(),
             config_seconds: if first { meta.config_seconds } else { 0.0 },
@@ -97,6 +102,7 @@ pub fn jobs_of(r: &RunResults) -> (Vec<Job>, Vec<String>, Vec<String>) {
                 }
             },
             boot_seconds: c.boot.seconds,
+            after,
         });
     }
     (jobs, missing, shared)
@@ -197,7 +203,7 @@ pub fn simulate(jobs: &[Job], cores: usize, schedule: Schedule) -> Outcome {
     // Order of arrival for the pool's first come, first served.
     let mut queue: VecDeque<usize> = (0..live.len()).collect();
     loop {
-        admit(&mut live, &mut queue, cores, schedule);
+        admit(&mut live, jobs, &mut queue, cores, schedule);
         let rates = rates(&live, n, schedule);
         let next = live
             .iter()
@@ -246,10 +252,24 @@ pub fn simulate(jobs: &[Job], cores: usize, schedule: Schedule) -> Outcome {
 }
 
 /// Starts what may start now.
-fn admit(live: &mut [Live], queue: &mut VecDeque<usize>, cores: usize, schedule: Schedule) {
-    // A job with nothing to build goes straight to its boot.
+fn admit(
+    live: &mut [Live],
+    jobs: &[Job],
+    queue: &mut VecDeque<usize>,
+    cores: usize,
+    schedule: Schedule,
+) {
+    // A job with nothing to build goes to its boot once its kernel is
+    // built (its own: at once).
+    let built: Vec<bool> = live
+        .iter()
+        .map(|l| !matches!(l.state, State::Waiting | State::Building))
+        .collect();
     for (i, l) in live.iter_mut().enumerate() {
-        if l.state == State::Waiting && l.left_in_build == 0 {
+        let ready = jobs[i]
+            .after
+            .is_none_or(|a| built.get(a).copied().unwrap_or(true));
+        if l.state == State::Waiting && l.left_in_build == 0 && ready {
             l.state = if l.segs.is_empty() {
                 State::Done
             } else {
@@ -264,7 +284,10 @@ fn admit(live: &mut [Live], queue: &mut VecDeque<usize>, cores: usize, schedule:
     match schedule {
         Schedule::Sequential { boot_jobs } => {
             if !live.iter().any(|l| l.state == State::Building) {
-                if let Some(l) = live.iter_mut().find(|l| l.state == State::Waiting) {
+                if let Some(l) = live
+                    .iter_mut()
+                    .find(|l| l.state == State::Waiting && l.left_in_build > 0)
+                {
                     l.state = State::Building;
                 }
             }
@@ -283,8 +306,15 @@ fn admit(live: &mut [Live], queue: &mut VecDeque<usize>, cores: usize, schedule:
                 .filter(|l| matches!(l.state, State::Building | State::Booting))
                 .count();
             let mut free = cores.saturating_sub(held);
+            // Queued jobs with nothing to build wait for their kernel
+            // outside the queue's order.
+            let mut skipped = VecDeque::new();
             while free > 0 {
                 let Some(i) = queue.pop_front() else { break };
+                if live[i].state == State::Waiting && live[i].left_in_build == 0 {
+                    skipped.push_back(i);
+                    continue;
+                }
                 let l = &mut live[i];
                 l.state = match l.state {
                     State::Waiting => State::Building,
@@ -292,6 +322,9 @@ fn admit(live: &mut [Live], queue: &mut VecDeque<usize>, cores: usize, schedule:
                     other => other,
                 };
                 free -= 1;
+            }
+            while let Some(i) = skipped.pop_back() {
+                queue.push_front(i);
             }
         }
     }
@@ -365,6 +398,7 @@ mod tests {
             config_seconds: 0.0,
             profile: profile(2, stretches),
             boot_seconds: boot,
+            after: None,
         }
     }
 
@@ -447,6 +481,75 @@ mod tests {
         assert!(close(seq.wall, 30.0), "{seq:?}");
     }
 
+    /// A real results.json's cases pointed at metadata files: one with a
+    /// profile, one on the same kernel (it only boots), one built in a
+    /// pool, one from before profiles, one whose file is gone.
+    #[test]
+    fn jobs_are_read_from_a_runs_results() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text =
+            std::fs::read_to_string(root.join("tests/fixtures/results/all-pass.json")).unwrap();
+        let mut r: RunResults = serde_json::from_str(&text).unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let meta = |key: &str, profile: Option<BuildProfile>| {
+            let mut m: serde_json::Value = serde_json::json!({
+                "key": key, "config_key": "c", "case": "x", "arch": "x86_64",
+                "lto": "none", "cfi": "off", "base": "tinyconfig",
+                "source": {"kind": "tarball", "path": "/t", "sha256": "00"},
+                "kernel_version": "6.12", "toolchain": "clang", "llvm": "-19",
+                "jobs": 2, "config_seconds": 7.0, "wall_seconds": 1.0,
+                "cpu_seconds": 1.0, "user_seconds": 1.0, "system_seconds": 0.0,
+                "max_rss_kib": 1, "vmlinux": {"text": 1, "data": 1, "bss": 1},
+                "image_bytes": 1, "modules": [], "make_commands": [],
+                "built_at": "2026-11-27T00:00:00Z"
+            });
+            if let Some(p) = profile {
+                m["profile"] = serde_json::to_value(p).unwrap();
+            }
+            let n = std::fs::read_dir(d.path()).unwrap().count();
+            let path = d.path().join(format!("{key}-{n}.json"));
+            std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+            path
+        };
+        let p = profile(2, &[(10.0, 2.0), (5.0, 1.0)]);
+        let shared = BuildProfile {
+            shared: true,
+            ..p.clone()
+        };
+        let files = [
+            Some(meta("k1", Some(p.clone()))),
+            Some(meta("k1", Some(p.clone()))),
+            Some(meta("k2", Some(shared))),
+            Some(meta("k3", None)),
+            Some(d.path().join("gone.json")),
+            None,
+        ];
+        for (c, f) in r.cases.iter_mut().zip(files) {
+            c.build.metadata = f;
+            c.boot.seconds = 3.0;
+        }
+        let (jobs, missing, shared) = jobs_of(&r);
+        assert_eq!(jobs.len(), 2, "{jobs:?}");
+        assert_eq!(jobs[0].name, r.cases[0].name);
+        assert_eq!((jobs[0].config_seconds, jobs[0].boot_seconds), (7.0, 3.0));
+        assert_eq!(segments(&jobs[0].profile).len(), 2);
+        // The second case on kernel k1 only boots.
+        assert_eq!(jobs[1].config_seconds, 0.0);
+        assert!(segments(&jobs[1].profile).is_empty());
+        assert_eq!(shared, vec![r.cases[2].name.clone()]);
+        assert_eq!(missing.len(), 3, "{missing:?}");
+        assert_eq!(jobs[1].after, Some(0));
+        // 7 s of config, 10 s at 2 cores, 5 s serial, then both 3 s boots
+        // at once (the second case's waits for the kernel).
+        for schedule in [Schedule::Sequential { boot_jobs: 2 }, Schedule::Pool] {
+            let o = simulate(&jobs, 2, schedule);
+            assert!(close(o.wall, 7.0 + 10.0 + 5.0 + 3.0), "{schedule:?}: {o:?}");
+        }
+        // One boot at a time: the second boot after the first.
+        let o = simulate(&jobs, 2, Schedule::Sequential { boot_jobs: 1 });
+        assert!(close(o.wall, 7.0 + 10.0 + 5.0 + 6.0), "{o:?}");
+    }
+
     #[test]
     fn nothing_to_do_takes_no_time() {
         assert_eq!(simulate(&[], 4, Schedule::Pool).wall, 0.0);
@@ -455,6 +558,7 @@ mod tests {
             config_seconds: 0.0,
             profile: profile(2, &[]),
             boot_seconds: 0.0,
+            after: None,
         };
         assert_eq!(simulate(&[empty], 4, Schedule::Pool).wall, 0.0);
     }
