@@ -550,6 +550,41 @@ mod tests {
         assert!(close(o.wall, 7.0 + 10.0 + 5.0 + 6.0), "{o:?}");
     }
 
+    /// The six shipped cases' real profiles, from a cold `--sequential`
+    /// run on a 2-core machine (4685 s; see the README): replayed on 2
+    /// cores they give that wall back, and the pool beats the order on
+    /// more cores.
+    #[test]
+    fn real_profiles_replay_to_the_measured_wall() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/profiles/cold-sequential");
+        let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
+        let mut r: RunResults = serde_json::from_str(&text).unwrap();
+        for c in &mut r.cases {
+            c.build.metadata = Some(dir.join(&c.name).join("metadata.json"));
+        }
+        let (jobs, missing, shared) = jobs_of(&r);
+        assert_eq!(jobs.len(), 6, "missing {missing:?}, shared {shared:?}");
+        let seq = simulate(&jobs, 2, Schedule::Sequential { boot_jobs: 2 });
+        let off = (seq.wall - r.seconds).abs() / r.seconds;
+        assert!(
+            off < 0.03,
+            "simulated {:.0} s, measured {:.0} s",
+            seq.wall,
+            r.seconds
+        );
+        let pool = simulate(&jobs, 2, Schedule::Pool);
+        assert!(
+            pool.wall < seq.wall && pool.wall >= pool.floor - 1e-6,
+            "{pool:?}"
+        );
+        let (seq16, pool16) = (
+            simulate(&jobs, 16, Schedule::Sequential { boot_jobs: 2 }),
+            simulate(&jobs, 16, Schedule::Pool),
+        );
+        assert!(pool16.wall < 0.8 * seq16.wall, "{seq16:?} {pool16:?}");
+    }
+
     #[test]
     fn nothing_to_do_takes_no_time() {
         assert_eq!(simulate(&[], 4, Schedule::Pool).wall, 0.0);
