@@ -908,6 +908,23 @@ pub fn default_peak_bytes(base: &str) -> u64 {
     }
 }
 
+/// The part `T` of every published build's metadata.json in the cache
+/// (entries that do not read as `T` left out).
+fn published_metadata<T: serde::de::DeserializeOwned>(cache: &Cache) -> Vec<T> {
+    // The folder every build entry is in.
+    let Some(builds) = cache.build_dir("_").parent().map(Path::to_owned) else {
+        return vec![];
+    };
+    let Ok(entries) = std::fs::read_dir(builds) else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join(cache::COMPLETE)).ok())
+        .filter_map(|d| serde_json::from_slice::<T>(&d).ok())
+        .collect()
+}
+
 /// The highest peak RSS (`max_rss_kib` of metadata.json: the largest
 /// single process, for LTO the vmlinux.o link) recorded by an earlier
 /// build of `case` in the cache, in bytes.
@@ -917,13 +934,8 @@ pub fn recorded_peak_bytes(cache: &Cache, case: &str) -> Option<u64> {
         case: String,
         max_rss_kib: u64,
     }
-    // The folder every build entry is in.
-    let builds = cache.build_dir("_").parent()?.to_owned();
-    std::fs::read_dir(builds)
-        .ok()?
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join(cache::COMPLETE)).ok())
-        .filter_map(|d| serde_json::from_slice::<Peak>(&d).ok())
+    published_metadata::<Peak>(cache)
+        .into_iter()
         .filter(|p| p.case == case && p.max_rss_kib > 0)
         .map(|p| p.max_rss_kib.saturating_mul(1024))
         .max()
@@ -940,12 +952,8 @@ pub fn recorded_steps(cache: &Cache, case: &str, config_key: &str) -> Option<usi
         #[serde(default)]
         profile: Option<BuildProfile>,
     }
-    let builds = cache.build_dir("_").parent()?.to_owned();
-    std::fs::read_dir(builds)
-        .ok()?
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join(cache::COMPLETE)).ok())
-        .filter_map(|d| serde_json::from_slice::<Steps>(&d).ok())
+    published_metadata::<Steps>(cache)
+        .into_iter()
         .filter(|s| s.case == case && s.config_key == config_key)
         .filter_map(|s| s.profile.map(|p| p.steps))
         .filter(|n| *n > 0)
