@@ -88,7 +88,7 @@ fn simulate(from: &Path, cores: &[usize], boot_jobs: usize) -> Result<u8> {
     );
     println!();
     println!(
-        "| cores | sequential (s) | pool (s) | floor (s) | sequential / floor | pool / floor |"
+        "| cores | sequential (s) | pool (s) | model floor (s) | sequential / floor | pool / floor |"
     );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
     for &n in cores {
