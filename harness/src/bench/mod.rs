@@ -163,11 +163,12 @@ pub fn bench<'a>(
         Mode::Wall => schedule::wall(&mut subjects, &workloads, opts, run, reporter)?,
     }
     let [sa, sb] = &subjects;
+    let metrics = report::metrics(sa, sb, &workloads, opts.mode);
     Ok(BenchReport {
         mode: opts.mode,
-        note: report::note(opts.mode),
+        note: report::note(opts.mode, &metrics),
         started_at,
-        metrics: report::metrics(sa, sb, &workloads, opts.mode),
+        metrics,
         seconds: t.elapsed().as_secs_f64(),
         a: KernelInfo::of(sa),
         b: KernelInfo::of(sb),

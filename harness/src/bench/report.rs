@@ -43,7 +43,11 @@ pub struct BuildFigure {
 }
 
 /// Build cost and sizes of one kernel, the same list for `bench` and for
-/// the history of `run`.
+/// the history of `run`. A build made in the job pool beside other builds
+/// has no `build.wall`: its wall time is its share of a shared machine,
+/// which depends on what else was building, and comparing it with a build
+/// that had the machine (or with another night's mix) would be noise
+/// taken for a regression. Its CPU seconds and peak still compare.
 pub fn build_figures(m: &BuildMetadata) -> Vec<BuildFigure> {
     let f = |name, unit, basis, time_like, value| BuildFigure {
         name,
@@ -54,64 +58,69 @@ pub fn build_figures(m: &BuildMetadata) -> Vec<BuildFigure> {
         value,
     };
     let modules: u64 = m.modules.iter().map(|x| x.bytes).sum();
-    vec![
+    let shared = m.profile.as_ref().is_some_and(|p| p.shared);
+    let wall = (!shared).then(|| {
         f(
             "build.wall",
             unit::SECONDS,
             Basis::BuildOnce,
             true,
             m.wall_seconds,
-        ),
-        f(
-            "build.cpu",
-            unit::SECONDS,
-            Basis::BuildOnce,
-            true,
-            m.cpu_seconds,
-        ),
-        f(
-            "build.peak_rss",
-            unit::MIB,
-            Basis::BuildOnce,
-            false,
-            m.max_rss_kib as f64 / 1024.0,
-        ),
-        f(
-            "size.text",
-            unit::BYTES,
-            Basis::Exact,
-            false,
-            m.vmlinux.text as f64,
-        ),
-        f(
-            "size.data",
-            unit::BYTES,
-            Basis::Exact,
-            false,
-            m.vmlinux.data as f64,
-        ),
-        f(
-            "size.bss",
-            unit::BYTES,
-            Basis::Exact,
-            false,
-            m.vmlinux.bss as f64,
-        ),
-        f(
-            "size.image",
-            unit::BYTES,
-            Basis::Exact,
-            false,
-            m.image_bytes as f64,
-        ),
-        f(
-            "size.modules",
-            unit::BYTES,
-            Basis::Exact,
-            false,
-            modules as f64,
-        ),
-    ]
+        )
+    });
+    wall.into_iter()
+        .chain([
+            f(
+                "build.cpu",
+                unit::SECONDS,
+                Basis::BuildOnce,
+                true,
+                m.cpu_seconds,
+            ),
+            f(
+                "build.peak_rss",
+                unit::MIB,
+                Basis::BuildOnce,
+                false,
+                m.max_rss_kib as f64 / 1024.0,
+            ),
+            f(
+                "size.text",
+                unit::BYTES,
+                Basis::Exact,
+                false,
+                m.vmlinux.text as f64,
+            ),
+            f(
+                "size.data",
+                unit::BYTES,
+                Basis::Exact,
+                false,
+                m.vmlinux.data as f64,
+            ),
+            f(
+                "size.bss",
+                unit::BYTES,
+                Basis::Exact,
+                false,
+                m.vmlinux.bss as f64,
+            ),
+            f(
+                "size.image",
+                unit::BYTES,
+                Basis::Exact,
+                false,
+                m.image_bytes as f64,
+            ),
+            f(
+                "size.modules",
+                unit::BYTES,
+                Basis::Exact,
+                false,
+                modules as f64,
+            ),
+        ])
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -199,9 +208,14 @@ fn build_metrics(a: Option<&BuildMetadata>, b: Option<&BuildMetadata>) -> Vec<Me
     let (Some(ma), Some(mb)) = (a, b) else {
         return vec![];
     };
+    let fbs = build_figures(mb);
     build_figures(ma)
         .into_iter()
-        .zip(build_figures(mb))
+        // Only figures both have (a pooled build has no build.wall).
+        .filter_map(|fa| {
+            let fb = fbs.iter().find(|fb| fb.name == fa.name)?;
+            Some((fa, fb))
+        })
         .map(|(fa, fb)| {
             let spec = Spec {
                 name: fa.name,
@@ -267,7 +281,19 @@ impl KernelInfo {
 }
 
 /// What the figures mean, in words, for whoever reads bench.json.
-pub(super) fn note(mode: Mode) -> String {
+pub(super) fn note(mode: Mode, metrics: &[Metric]) -> String {
+    let has = |name: &str| metrics.iter().any(|m| m.name == name);
+    let mut note = note_of_mode(mode);
+    if has("build.cpu") && !has("build.wall") {
+        note.push_str(
+            "; build.wall is left out: a kernel was built in the job pool beside the other, so its wall time is \
+             a share of the machine (build.cpu compares); `bench --sequential` times each build alone",
+        );
+    }
+    note
+}
+
+fn note_of_mode(mode: Mode) -> String {
     match mode {
             Mode::Deterministic => "deterministic mode: boot and workload figures are guest instruction counts under QEMU -icount \
                                     shift=0,sleep=off (1 guest ns = 1 instruction): path length under TCG, not silicon cycles; \
@@ -375,6 +401,41 @@ mod tests {
         assert!(build_metrics(None, None).is_empty());
     }
 
+    /// A real build's metadata (x86_64-lto-full-cfi of the cold
+    /// sequential run), as built alone or, flipped, in the job pool.
+    fn real_metadata(shared: bool) -> BuildMetadata {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/profiles/cold-sequential/x86_64-lto-full-cfi/metadata.json");
+        let mut m: BuildMetadata = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        m.profile.as_mut().unwrap().shared = shared;
+        m
+    }
+
+    #[test]
+    fn a_build_in_the_pool_has_no_wall_time_to_compare() {
+        let names =
+            |m: &BuildMetadata| -> Vec<&str> { build_figures(m).iter().map(|f| f.name).collect() };
+        let (alone, pooled) = (real_metadata(false), real_metadata(true));
+        assert_eq!(
+            names(&alone)[..3],
+            ["build.wall", "build.cpu", "build.peak_rss"]
+        );
+        assert_eq!(names(&pooled)[0], "build.cpu");
+        assert_eq!(names(&pooled), names(&alone)[1..]);
+        // A bench with one side pooled compares everything else, by name.
+        let ms = build_metrics(Some(&alone), Some(&pooled));
+        let got: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(got, names(&pooled));
+        assert!(
+            ms.iter().all(|m| m.a == m.b),
+            "the same build on both sides"
+        );
+        assert!(note(Mode::Wall, &ms).contains("build.wall is left out"));
+        let both = build_metrics(Some(&alone), Some(&alone));
+        assert_eq!(both[0].name, "build.wall");
+        assert!(!note(Mode::Wall, &both).contains("left out"));
+    }
+
     #[test]
     fn the_table_has_a_row_per_metric_and_names_regressions() {
         let w = super::super::workloads::select(&["getppid".into()]).unwrap();
@@ -388,7 +449,7 @@ mod tests {
         };
         let r = BenchReport {
             mode: Mode::Deterministic,
-            note: note(Mode::Deterministic),
+            note: note(Mode::Deterministic, &[]),
             started_at: "t".into(),
             seconds: 1.0,
             a: kernel("a"),

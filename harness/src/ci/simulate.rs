@@ -389,6 +389,7 @@ mod tests {
             samples,
             marks: vec![],
             steps: 0,
+            queued_seconds: 0.0,
         }
     }
 

@@ -72,6 +72,10 @@ pub struct BuildProfile {
     /// how far the next build of the same config is, as it goes.
     #[serde(default)]
     pub steps: usize,
+    /// How long the make waited for a job token before it started (pool
+    /// only; not part of the build's wall time nor of its samples).
+    #[serde(default)]
+    pub queued_seconds: f64,
 }
 
 /// Whether a make output line is a kbuild step: two spaces, a tag in

@@ -127,10 +127,17 @@ fn built(k: &BuiltKernel, opts: &RunOptions, seconds: f64, case_dir: &Path) -> B
             m.wall_seconds
         ),
         (Some(m), false) => format!(
-            "built {short} in {:.0} s ({:.0} CPU s, peak {} MiB)",
+            "built {short} in {:.0} s ({:.0} CPU s, peak {} MiB){}",
             m.wall_seconds,
             m.cpu_seconds,
-            m.max_rss_kib / 1024
+            m.max_rss_kib / 1024,
+            match &m.profile {
+                Some(p) if p.shared => format!(
+                    " in the job pool, after {:.0} s waiting for a token",
+                    p.queued_seconds
+                ),
+                _ => String::new(),
+            }
         ),
         (None, _) => "kernel ready".into(),
     };

@@ -38,13 +38,39 @@ pub fn run_logged_in(
     pool: Option<&Pool>,
     on_line: &(dyn Fn(&str) + Sync),
 ) -> Result<(std::process::ExitStatus, proc::Usage)> {
-    let (status, usage, _) = run_inner(argv, log, append, pool, None, on_line)?;
-    Ok((status, usage))
+    let ran = run_inner(argv, log, append, pool, None, on_line)?;
+    Ok((ran.status, ran.usage))
+}
+
+/// [`run_logged_in`], also saying how long the command waited for a token
+/// apart from how long it ran (its samples are empty).
+pub fn run_timed_in(
+    argv: &[String],
+    log: &Path,
+    append: bool,
+    pool: Option<&Pool>,
+    on_line: &(dyn Fn(&str) + Sync),
+) -> Result<Profiled> {
+    run_inner(argv, log, append, pool, None, on_line)
+}
+
+/// What [`run_profiled`] and [`run_timed_in`] saw of a command.
+#[derive(Debug)]
+pub struct Profiled {
+    pub status: std::process::ExitStatus,
+    pub usage: proc::Usage,
+    /// `[seconds since it started, CPU seconds so far]`, from its start to
+    /// its end (the last sample is the waited-for total).
+    pub samples: Vec<[f64; 2]>,
+    /// How long it waited for a job token before it started (0 outside a
+    /// pool): not part of its wall time.
+    pub queued_seconds: f64,
+    /// How long it ran, from its start to its exit.
+    pub wall_seconds: f64,
 }
 
 /// [`run_logged_in`], sampling the command's process group every `every`
-/// (see [`GroupSampler`]): also returns `[seconds, CPU seconds so far]`
-/// from its start to its end (the last sample is the waited-for total).
+/// (see [`GroupSampler`]), and timing its wait for a token apart from its run.
 pub fn run_profiled(
     argv: &[String],
     log: &Path,
@@ -52,7 +78,7 @@ pub fn run_profiled(
     pool: Option<&Pool>,
     every: Duration,
     on_line: &(dyn Fn(&str) + Sync),
-) -> Result<(std::process::ExitStatus, proc::Usage, Vec<[f64; 2]>)> {
+) -> Result<Profiled> {
     run_inner(argv, log, append, pool, Some(every), on_line)
 }
 
@@ -63,7 +89,7 @@ fn run_inner(
     pool: Option<&Pool>,
     profile: Option<Duration>,
     on_line: &(dyn Fn(&str) + Sync),
-) -> Result<(std::process::ExitStatus, proc::Usage, Vec<[f64; 2]>)> {
+) -> Result<Profiled> {
     let argv = &match pool {
         Some(p) => p.argv_for(argv),
         None => argv.to_vec(),
@@ -95,6 +121,7 @@ fn run_inner(
         .stdout(writer.try_clone()?)
         .stderr(writer);
     // Held until the child has been waited for (the end of this function).
+    let queued = Instant::now();
     let _token = match pool {
         Some(p) => Some(
             p.join(&mut cmd)
@@ -102,6 +129,7 @@ fn run_inner(
         ),
         None => None,
     };
+    let queued_seconds = queued.elapsed().as_secs_f64();
     let t = Instant::now();
     let child = proc::spawn(&mut cmd).with_context(|| format!("starting {}", shell_line(argv)))?;
     drop(cmd); // close our copies of the pipe's write end
@@ -128,7 +156,13 @@ fn run_inner(
         let samples = sampler
             .map(|s| s.finish(Some([wall, usage.cpu_seconds()])))
             .unwrap_or_default();
-        Ok((status, usage, samples))
+        Ok(Profiled {
+            status,
+            usage,
+            samples,
+            queued_seconds,
+            wall_seconds: wall,
+        })
     })
 }
 
@@ -226,5 +260,42 @@ mod tests {
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(text.contains("out\n") && text.contains("err\n"), "{text}");
         assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    /// A command waiting for a token has not started: the wait is its
+    /// `queued_seconds`, not part of its wall time nor of its samples.
+    #[test]
+    fn the_wait_for_a_token_is_not_run_time() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("log");
+        let pool = Pool::new(1, None).unwrap();
+        let held = pool.acquire().unwrap();
+        let argv: Vec<String> = ["sh", "-c", "sleep 0.2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let ran = std::thread::scope(|s| {
+            let run = s.spawn(|| {
+                run_profiled(
+                    &argv,
+                    &log,
+                    false,
+                    Some(&pool),
+                    Duration::from_millis(50),
+                    &|_| {},
+                )
+            });
+            std::thread::sleep(Duration::from_millis(800));
+            drop(held);
+            run.join().unwrap().unwrap()
+        });
+        assert!(ran.status.success());
+        assert!(ran.queued_seconds >= 0.7, "{ran:?}");
+        assert!(
+            (0.15..0.7).contains(&ran.wall_seconds),
+            "the run alone: {ran:?}"
+        );
+        let last = ran.samples.last().unwrap();
+        assert_eq!(last[0], ran.wall_seconds);
     }
 }

@@ -28,7 +28,10 @@ pub mod integrity;
 mod make;
 pub mod seed;
 
-pub use make::{error_tail, now_rfc3339, run_logged, run_logged_in, run_profiled, shell_line};
+pub use make::{
+    error_tail, now_rfc3339, run_logged, run_logged_in, run_profiled, run_timed_in, shell_line,
+    Profiled,
+};
 
 use crate::arch::ArchProfile;
 use crate::case::Case;
@@ -496,8 +499,9 @@ impl Builder<'_> {
             .cache
             .lock(&format!("work-{}", dir_name(&plan.work_dir)))
             .map_err(infra)?;
-        let text = self.configure(plan, pool)?;
-        let seconds = t.elapsed().as_secs_f64();
+        let (text, queued) = self.configure(plan, pool)?;
+        // In a pool, the time its commands waited for a token is not config time.
+        let seconds = (t.elapsed().as_secs_f64() - queued).max(0.0);
         cache::write_atomic(&memo, text.as_bytes()).map_err(infra)?;
         Ok(Configured { text, seconds })
     }
@@ -554,7 +558,7 @@ impl Builder<'_> {
         let marks: Mutex<Vec<Mark>> = Mutex::new(Vec::new());
         let steps = AtomicUsize::new(0);
         let total = recorded_steps(self.cache, &plan.case, &plan.config_key);
-        let (status, usage, samples) = run_profiled(
+        let ran = run_profiled(
             &build_cmd,
             &log,
             seeded.is_some(),
@@ -578,14 +582,21 @@ impl Builder<'_> {
             },
         )
         .map_err(infra)?;
-        let wall_seconds = t.elapsed().as_secs_f64();
+        // Marks were timed from before the wait for a token; the make's
+        // own clock starts when it started.
+        let mut marks = marks.into_inner().unwrap_or_else(|e| e.into_inner());
+        for m in &mut marks {
+            m.at = (m.at - ran.queued_seconds).max(0.0);
+        }
         let profile = BuildProfile {
             jobs: pool.map_or(self.jobs, Pool::size),
             shared: pool.is_some(),
-            samples,
-            marks: marks.into_inner().unwrap_or_else(|e| e.into_inner()),
+            samples: ran.samples,
+            marks,
             steps: steps.into_inner(),
+            queued_seconds: ran.queued_seconds,
         };
+        let (status, usage, wall_seconds) = (ran.status, ran.usage, ran.wall_seconds);
         if !status.success() {
             return Err(BuildError::Failed {
                 message: format!("make failed ({status}): {}", shell_line(&build_cmd)),
@@ -775,8 +786,13 @@ impl Builder<'_> {
     }
 
     /// Runs base config, merge_config.sh and olddefconfig in the work dir and
-    /// verifies every requested symbol. Returns the final .config text.
-    fn configure(&self, plan: &BuildPlan, pool: Option<&Pool>) -> Result<String, BuildError> {
+    /// verifies every requested symbol. Returns the final .config text and
+    /// how long its commands waited for job tokens.
+    fn configure(
+        &self,
+        plan: &BuildPlan,
+        pool: Option<&Pool>,
+    ) -> Result<(String, f64), BuildError> {
         std::fs::create_dir_all(plan.work_dir.join("lto-harness-fragments")).map_err(infra)?;
         for (path, (_, text)) in self.fragment_paths(plan).iter().zip(&plan.fragments) {
             std::fs::write(path, text).map_err(infra)?;
@@ -784,8 +800,11 @@ impl Builder<'_> {
         let log = plan.work_dir.join("lto-harness-config.log");
         let _ = std::fs::remove_file(&log);
         let commands = self.commands(plan);
+        let mut queued = 0.0;
         for cmd in &commands[..3] {
-            let (status, _) = run_logged_in(cmd, &log, true, pool, &|_| {}).map_err(infra)?;
+            let ran = run_timed_in(cmd, &log, true, pool, &|_| {}).map_err(infra)?;
+            queued += ran.queued_seconds;
+            let status = ran.status;
             if !status.success() {
                 return Err(BuildError::Failed {
                     message: format!("config step failed ({status}): {}", shell_line(cmd)),
@@ -808,7 +827,7 @@ impl Builder<'_> {
                 log: Some(log),
             });
         }
-        Ok(text)
+        Ok((text, queued))
     }
 
     fn build_key(&self, plan: &BuildPlan, final_config: &str) -> String {
