@@ -58,69 +58,68 @@ pub fn build_figures(m: &BuildMetadata) -> Vec<BuildFigure> {
         value,
     };
     let modules: u64 = m.modules.iter().map(|x| x.bytes).sum();
-    let shared = m.profile.as_ref().is_some_and(|p| p.shared);
-    let wall = (!shared).then(|| {
+    let mut figures = vec![
         f(
             "build.wall",
             unit::SECONDS,
             Basis::BuildOnce,
             true,
             m.wall_seconds,
-        )
-    });
-    wall.into_iter()
-        .chain([
-            f(
-                "build.cpu",
-                unit::SECONDS,
-                Basis::BuildOnce,
-                true,
-                m.cpu_seconds,
-            ),
-            f(
-                "build.peak_rss",
-                unit::MIB,
-                Basis::BuildOnce,
-                false,
-                m.max_rss_kib as f64 / 1024.0,
-            ),
-            f(
-                "size.text",
-                unit::BYTES,
-                Basis::Exact,
-                false,
-                m.vmlinux.text as f64,
-            ),
-            f(
-                "size.data",
-                unit::BYTES,
-                Basis::Exact,
-                false,
-                m.vmlinux.data as f64,
-            ),
-            f(
-                "size.bss",
-                unit::BYTES,
-                Basis::Exact,
-                false,
-                m.vmlinux.bss as f64,
-            ),
-            f(
-                "size.image",
-                unit::BYTES,
-                Basis::Exact,
-                false,
-                m.image_bytes as f64,
-            ),
-            f(
-                "size.modules",
-                unit::BYTES,
-                Basis::Exact,
-                false,
-                modules as f64,
-            ),
-        ])
-        .collect()
+        ),
+        f(
+            "build.cpu",
+            unit::SECONDS,
+            Basis::BuildOnce,
+            true,
+            m.cpu_seconds,
+        ),
+        f(
+            "build.peak_rss",
+            unit::MIB,
+            Basis::BuildOnce,
+            false,
+            m.max_rss_kib as f64 / 1024.0,
+        ),
+        f(
+            "size.text",
+            unit::BYTES,
+            Basis::Exact,
+            false,
+            m.vmlinux.text as f64,
+        ),
+        f(
+            "size.data",
+            unit::BYTES,
+            Basis::Exact,
+            false,
+            m.vmlinux.data as f64,
+        ),
+        f(
+            "size.bss",
+            unit::BYTES,
+            Basis::Exact,
+            false,
+            m.vmlinux.bss as f64,
+        ),
+        f(
+            "size.image",
+            unit::BYTES,
+            Basis::Exact,
+            false,
+            m.image_bytes as f64,
+        ),
+        f(
+            "size.modules",
+            unit::BYTES,
+            Basis::Exact,
+            false,
+            modules as f64,
+        ),
+    ];
+    if m.profile.as_ref().is_some_and(|p| p.shared) {
+        figures.retain(|f| f.name != "build.wall");
+    }
+    figures
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

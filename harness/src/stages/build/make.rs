@@ -38,7 +38,7 @@ pub fn run_logged_in(
     pool: Option<&Pool>,
     on_line: &(dyn Fn(&str) + Sync),
 ) -> Result<(std::process::ExitStatus, proc::Usage)> {
-    let ran = run_inner(argv, log, append, pool, None, on_line)?;
+    let ran = run_timed_in(argv, log, append, pool, on_line)?;
     Ok((ran.status, ran.usage))
 }
 
