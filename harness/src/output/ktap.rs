@@ -274,17 +274,45 @@ mod tests {
     }
 
     /// The kernel tree's `tools/testing/kunit/kunit.py`: the one extracted
-    /// into the cache (`src/<key>/`), if any.
-    fn kunit_py() -> Option<PathBuf> {
-        let cache = crate::host::cache::Cache::open(None).ok()?;
-        let mut trees: Vec<PathBuf> = std::fs::read_dir(cache.src_dir())
-            .ok()?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().join("tools/testing/kunit/kunit.py"))
-            .filter(|p| p.is_file())
-            .collect();
-        trees.sort();
-        trees.pop()
+    /// into the cache (`src/<key>/`) when a run has unpacked a tree, else
+    /// the one in Debian's tarball, extracting that directory alone into
+    /// `scratch` (a new machine's unit tests run before any kernel tree is
+    /// unpacked). None when neither is there.
+    fn kunit_py(scratch: &Path) -> Option<PathBuf> {
+        let in_tree = |root: PathBuf| -> Option<PathBuf> {
+            let mut trees: Vec<PathBuf> = std::fs::read_dir(root)
+                .ok()?
+                .filter_map(|e| e.ok())
+                .map(|e| e.path().join("tools/testing/kunit/kunit.py"))
+                .filter(|p| p.is_file())
+                .collect();
+            trees.sort();
+            trees.pop()
+        };
+        if let Some(p) = crate::host::cache::Cache::open(None)
+            .ok()
+            .and_then(|c| in_tree(c.src_dir()))
+        {
+            return Some(p);
+        }
+        let tarball = Path::new(crate::stages::source::DEFAULT_TARBALL);
+        if !tarball.is_file() {
+            return None;
+        }
+        let status = std::process::Command::new("tar")
+            .arg("-xJf")
+            .arg(tarball)
+            .arg("-C")
+            .arg(scratch)
+            .args(["--wildcards", "*/tools/testing/kunit/*"])
+            .status()
+            .ok()?;
+        assert!(
+            status.success(),
+            "tar could not extract kunit_tool from {}",
+            tarball.display()
+        );
+        in_tree(scratch.to_owned())
     }
 
     /// Runs `kunit.py parse` (with `extra` arguments) on `file`: its exit
@@ -317,10 +345,11 @@ mod tests {
                 package: "python3"
             }
         );
-        let Some(kunit) = kunit_py() else {
+        let scratch = tempfile::tempdir().unwrap();
+        let Some(kunit) = kunit_py(scratch.path()) else {
             let need = Need::File {
-                path: "~/.cache/lto-harness/src/<key>/tools/testing/kunit/kunit.py",
-                package: "linux-source-6.12",
+                path: crate::stages::source::DEFAULT_TARBALL,
+                package: crate::stages::source::DEFAULT_TARBALL_PACKAGE,
             };
             crate::skip_unless!("kunit_py_parses_results_ktap", need);
             unreachable!("the need above is never met");
