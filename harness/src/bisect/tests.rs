@@ -10,19 +10,8 @@ use crate::model::testdata;
 use crate::model::Status;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::process::Command;
 
-fn sh(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
+use crate::host::testgit::git as sh;
 
 /// A repository: `c00` .. `c16` on main, where `c06` is a merge of a side
 /// branch with two commits (`s1`, `s2`) forked at `c03`. The hashes by

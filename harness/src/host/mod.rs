@@ -3,7 +3,8 @@
 //! the compilers and tools found here ([`toolchain`]), what the
 //! machine has to share ([`machine`]) and how busy its cores were
 //! ([`cpustat`]), and the job pool concurrent builds
-//! and boots share ([`jobserver`]).
+//! and boots share ([`jobserver`]); in tests, a `git` that is the
+//! same everywhere (`testgit`).
 
 pub mod cache;
 pub mod cpustat;
@@ -11,4 +12,6 @@ pub mod jobserver;
 pub mod machine;
 pub mod needs;
 pub mod proc;
+#[cfg(test)]
+pub mod testgit;
 pub mod toolchain;

@@ -1010,23 +1010,7 @@ mod tests {
         assert!(odd.initcalls.starts_with("2 "), "{}", odd.initcalls);
     }
 
-    /// `git` in `dir`, with a fixed identity and no user config.
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let o = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap().trim().to_owned()
-    }
+    use crate::host::testgit::git;
 
     #[test]
     fn a_git_source_is_checked_out_in_a_clone_of_the_named_tree() {
