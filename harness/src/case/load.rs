@@ -3,33 +3,20 @@
 //! selection by name or tag ([`select`]).
 
 use super::{Case, CaseError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 impl Case {
     /// Parses and validates one case file.
     pub fn load(path: &Path) -> Result<Case, CaseError> {
-        let text = std::fs::read_to_string(path).map_err(|error| CaseError::Io {
-            file: path.to_owned(),
-            error,
-        })?;
-        Case::parse(path, &text)
+        Case::parse(path, &super::yaml::read_text(path)?)
     }
 }
 
 /// Loads every `*.yaml` directly under `dir`, sorted by name. Fails on the
 /// first invalid file, and on two cases with the same name.
 pub fn load_dir(dir: &Path) -> Result<Vec<Case>, CaseError> {
-    let entries = std::fs::read_dir(dir).map_err(|error| CaseError::Io {
-        file: dir.to_owned(),
-        error,
-    })?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    paths.sort();
     let mut cases: Vec<Case> = Vec::new();
-    for p in paths {
+    for p in super::yaml::yaml_files(dir)? {
         let case = Case::load(&p)?;
         if let Some(other) = cases.iter().find(|c| c.name == case.name) {
             return Err(CaseError::File {

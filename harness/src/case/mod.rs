@@ -12,9 +12,10 @@
 pub mod external;
 mod load;
 mod parse;
+pub(crate) mod yaml;
 
 pub use load::{load_dir, matrix, select, select_named, Selectable};
-pub(crate) use parse::{first_line_of_error, valid_name};
+pub(crate) use parse::valid_name;
 
 pub use crate::model::Variant;
 use crate::model::{Arch, Lto, Switch};
@@ -194,23 +195,7 @@ pub const KUNIT_SYMBOL: &str = "CONFIG_KUNIT";
 pub const DEFAULT_BASE: &str = "tinyconfig";
 
 /// A case file that could not be read or is not valid.
-#[derive(Debug, thiserror::Error)]
-pub enum CaseError {
-    #[error("{file}: cannot read: {error}")]
-    Io {
-        file: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{file}:{line}:{column}: {message}")]
-    At {
-        file: PathBuf,
-        line: u64,
-        column: u64,
-        message: String,
-    },
-    #[error("{file}: {message}")]
-    File { file: PathBuf, message: String },
-}
+pub type CaseError = yaml::FileError;
 
 impl Case {
     /// This case built with another toolchain: named `<name>+<label>`.

@@ -5,6 +5,7 @@
 //! `file:line:column: field: what is wrong`. [`Case::parse`] runs them in a
 //! fixed order: the first invalid field is the one reported.
 
+use super::yaml::{read, At};
 use super::{
     Case, CaseError, CfiExpect, CheckKind, GoldenRef, ModuleSpec, DEFAULT_BASE,
     DEFAULT_TIMEOUT_SECS, KUNIT_SYMBOL,
@@ -75,7 +76,7 @@ struct CaseFile {
 impl Case {
     /// Parses `text` as if read from `path` (fragments resolve relative to it).
     pub fn parse(path: &Path, text: &str) -> Result<Case, CaseError> {
-        let raw = read(path, text)?;
+        let raw: CaseFile = read(path, text)?;
         let at = At { file: path };
         let dir = path.parent().unwrap_or(Path::new("."));
         let name = name(&at, path, raw.name.as_ref())?;
@@ -114,55 +115,6 @@ impl Case {
             variant: None,
             not_judged: vec![],
         })
-    }
-}
-
-/// Makes the errors of one file.
-struct At<'a> {
-    file: &'a Path,
-}
-
-impl At<'_> {
-    /// An error at `field`'s place in the file.
-    fn field<T>(&self, field: &Spanned<T>, message: String) -> CaseError {
-        CaseError::At {
-            file: self.file.to_owned(),
-            line: field.referenced.line(),
-            column: field.referenced.column(),
-            message,
-        }
-    }
-}
-
-/// The YAML into [`CaseFile`]; a syntax, type or unknown-key error is
-/// located where serde-saphyr says, when it says.
-fn read(path: &Path, text: &str) -> Result<CaseFile, CaseError> {
-    serde_saphyr::from_str(text).map_err(|e| {
-        let message = first_line_of_error(&e);
-        match e.location() {
-            Some(loc) => CaseError::At {
-                file: path.to_owned(),
-                line: loc.line(),
-                column: loc.column(),
-                message,
-            },
-            None => CaseError::File {
-                file: path.to_owned(),
-                message,
-            },
-        }
-    })
-}
-
-/// serde-saphyr renders a snippet after the message; keep the message on one
-/// line for our `file:line:col: message` format.
-pub(crate) fn first_line_of_error(e: &serde_saphyr::Error) -> String {
-    let full = e.to_string();
-    let line = full.lines().next().unwrap_or("invalid case file").trim();
-    // Drop a trailing " at line X column Y" that we print ourselves.
-    match line.find(" at line ") {
-        Some(i) => line[..i].to_owned(),
-        None => line.to_owned(),
     }
 }
 

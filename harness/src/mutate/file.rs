@@ -5,7 +5,8 @@
 //! `file:line:column: field: what is wrong`. [`load_dir`] reads them all,
 //! [`select`] picks by name (or every one not tagged `slow`).
 
-use crate::case::{first_line_of_error, valid_name};
+use crate::case::valid_name;
+use crate::case::yaml::{read, At};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 use std::path::{Path, PathBuf};
@@ -64,45 +65,13 @@ impl Mutant {
 }
 
 /// A mutant file that could not be read or is not valid.
-#[derive(Debug, thiserror::Error)]
-pub enum MutantError {
-    #[error("{file}: cannot read: {error}")]
-    Io {
-        file: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{file}:{line}:{column}: {message}")]
-    At {
-        file: PathBuf,
-        line: u64,
-        column: u64,
-        message: String,
-    },
-    #[error("{file}: {message}")]
-    File { file: PathBuf, message: String },
-}
-
-/// Makes the errors of one file.
-struct At<'a> {
-    file: &'a Path,
-}
-
-impl At<'_> {
-    fn field<T>(&self, field: &Spanned<T>, message: String) -> MutantError {
-        MutantError::At {
-            file: self.file.to_owned(),
-            line: field.referenced.line(),
-            column: field.referenced.column(),
-            message,
-        }
-    }
-}
+pub type MutantError = crate::case::yaml::FileError;
 
 impl Mutant {
     /// Parses `text` as if read from `path` (the patch resolves relative
     /// to it); `known` are the names of the cases there are.
     pub fn parse(path: &Path, text: &str, known: &[&str]) -> Result<Mutant, MutantError> {
-        let raw = read(path, text)?;
+        let raw: MutantFile = read(path, text)?;
         let at = At { file: path };
         let name = name(path)?;
         let mechanism = mechanism(&at, &raw.mechanism)?;
@@ -125,32 +94,8 @@ impl Mutant {
 
     /// Reads and validates one mutant file.
     pub fn load(path: &Path, known: &[&str]) -> Result<Mutant, MutantError> {
-        let text = std::fs::read_to_string(path).map_err(|error| MutantError::Io {
-            file: path.to_owned(),
-            error,
-        })?;
-        Mutant::parse(path, &text, known)
+        Mutant::parse(path, &crate::case::yaml::read_text(path)?, known)
     }
-}
-
-/// The YAML into [`MutantFile`]; a syntax, type or unknown-key error is
-/// located where serde-saphyr says.
-fn read(path: &Path, text: &str) -> Result<MutantFile, MutantError> {
-    serde_saphyr::from_str(text).map_err(|e| {
-        let message = first_line_of_error(&e);
-        match e.location() {
-            Some(loc) => MutantError::At {
-                file: path.to_owned(),
-                line: loc.line(),
-                column: loc.column(),
-                message,
-            },
-            None => MutantError::File {
-                file: path.to_owned(),
-                message,
-            },
-        }
-    })
 }
 
 /// The file's stem: a valid name, and not [`BASE`].
@@ -288,17 +233,8 @@ fn killed_by(at: &At, names: &[Spanned<String>]) -> Result<Vec<String>, MutantEr
 /// Every `*.yaml` directly under `dir`, sorted by name; `known` are the
 /// case names. Fails on the first invalid file.
 pub fn load_dir(dir: &Path, known: &[&str]) -> Result<Vec<Mutant>, MutantError> {
-    let entries = std::fs::read_dir(dir).map_err(|error| MutantError::Io {
-        file: dir.to_owned(),
-        error,
-    })?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    paths.sort();
     let mut out: Vec<Mutant> = Vec::new();
-    for p in paths {
+    for p in crate::case::yaml::yaml_files(dir)? {
         let m = Mutant::load(&p, known)?;
         if let Some(other) = out.iter().find(|o| o.name == m.name) {
             return Err(MutantError::File {
