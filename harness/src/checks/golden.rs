@@ -267,13 +267,7 @@ fn initcalls(n: usize) -> String {
 mod tests {
     use super::*;
 
-    fn ic(level: &str, func: &str) -> Initcall {
-        Initcall::new(level, func)
-    }
-
-    fn order(spec: &[(&str, &str)]) -> Vec<Initcall> {
-        spec.iter().map(|&(level, func)| ic(level, func)).collect()
-    }
+    use crate::elf::initcalls::test_support::{ic, order};
 
     // ---- golden ----
 

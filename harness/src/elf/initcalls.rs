@@ -464,6 +464,23 @@ fn alias_rank(name: &str, expected_func: Option<&str>) -> (bool, bool) {
     (id.is_some(), expected_func == Some(func.as_str()))
 }
 
+/// What the tests of initcall orders (here, `checks::golden`,
+/// `checks::boot_order`) write their expectations with.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Initcall;
+
+    /// One initcall.
+    pub fn ic(level: &str, func: &str) -> Initcall {
+        Initcall::new(level, func)
+    }
+
+    /// An order of `(level, function)` pairs.
+    pub fn order(spec: &[(&str, &str)]) -> Vec<Initcall> {
+        spec.iter().map(|&(level, func)| ic(level, func)).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,13 +490,7 @@ mod tests {
     // Only the hand-run test below uses it, to print a readable diff.
     use crate::checks::golden;
 
-    fn ic(level: &str, func: &str) -> Initcall {
-        Initcall::new(level, func)
-    }
-
-    fn order(spec: &[(&str, &str)]) -> Vec<Initcall> {
-        spec.iter().map(|&(level, func)| ic(level, func)).collect()
-    }
+    use super::test_support::{ic, order};
 
     // ---- normalise ----
 
