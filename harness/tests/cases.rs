@@ -718,6 +718,25 @@ fn swapped_golden_fails_then_bless_restores_it() -> Result<(), Failed> {
         err.contains("written: rewritten") && err.contains("2 added, 2 removed"),
         || format!("bless did not report the change:\n{err}"),
     )?;
+    // The log says the re-judged verdicts, and its last word on the case
+    // is the result's (the first judgement, against the swapped golden,
+    // was FAIL).
+    for name in ["initcalls.static", "initcalls.boot"] {
+        ensure(
+            err.contains(&format!(
+                "check:{name}: pass in 0.0 s: re-judged after bless"
+            )),
+            || format!("{name} not re-judged in the log:\n{err}"),
+        )?;
+    }
+    let verdicts: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("[x86_64-lto-none] => "))
+        .collect();
+    ensure(
+        verdicts == ["[x86_64-lto-none] => FAIL", "[x86_64-lto-none] => PASS"],
+        || format!("verdict lines {verdicts:?}:\n{err}"),
+    )?;
     let now = std::fs::read_to_string(&golden).map_err(|e| e.to_string())?;
     let entries = |t: &str| -> Vec<String> {
         t.lines()

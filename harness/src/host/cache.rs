@@ -108,15 +108,43 @@ pub fn publish_dir(tmp: &Path, dest: &Path) -> Result<()> {
     }
 }
 
+/// A uniquely named temporary file beside `dest`, to be written in full
+/// and then renamed onto it, with the mode a plain `File::create` would
+/// give `dest`: the mode `dest` already has, or 0666 less the umask for a
+/// new file (not a temporary file's 0600, which would hide results,
+/// goldens and history from the CI user or web server that reads them).
+pub fn staged_file(dest: &Path) -> Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(|| {
+            format!(
+                "writing {}: cannot create a file in {}",
+                dest.display(),
+                dir.display()
+            )
+        })?;
+    if let Ok(m) = std::fs::metadata(dest) {
+        tmp.as_file()
+            .set_permissions(m.permissions())
+            .with_context(|| format!("setting the mode of {}", tmp.path().display()))?;
+    }
+    Ok(tmp)
+}
+
 /// Writes `contents` to `dest` through a uniquely named temporary file in
-/// the same directory and a rename, so concurrent writers (threads or
-/// processes) never see or steal each other's half-written file.
+/// the same directory and a rename ([`staged_file`]), so concurrent
+/// writers (threads or processes) never see or steal each other's
+/// half-written file.
 pub fn write_atomic(dest: &Path, contents: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let mut tmp = staged_file(dest)?;
     tmp.write_all(contents)
         .with_context(|| format!("writing {}", tmp.path().display()))?;
     tmp.persist(dest)
@@ -195,6 +223,31 @@ mod tests {
             1,
             "temporary files left behind"
         );
+    }
+
+    /// A new file gets the mode `File::create` gives (not the temporary
+    /// file's 0600); a rewritten file keeps the mode it had.
+    #[test]
+    fn atomic_writes_give_plain_file_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let plain = d.path().join("plain");
+        std::fs::write(&plain, "x").unwrap();
+        let new = d.path().join("results.json");
+        write_atomic(&new, b"{}").unwrap();
+        assert_eq!(mode(&new), mode(&plain));
+        assert_ne!(
+            mode(&new),
+            0o600,
+            "the umask here should leave group/other read"
+        );
+        let kept = d.path().join("golden");
+        std::fs::write(&kept, "old").unwrap();
+        std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&kept, b"new").unwrap();
+        assert_eq!(mode(&kept), 0o640);
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "new");
     }
 
     #[test]

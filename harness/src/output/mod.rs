@@ -63,13 +63,7 @@ pub fn write_all(results: &RunResults, dir: &Path, kcidb: &KcidbOptions) -> Resu
     let mut staged = Vec::with_capacity(files.len());
     for (name, bytes) in &files {
         let path = dir.join(name);
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| {
-            format!(
-                "writing {}: cannot create a file in {}",
-                path.display(),
-                dir.display()
-            )
-        })?;
+        let mut tmp = crate::host::cache::staged_file(&path)?;
         tmp.write_all(bytes)
             .and_then(|_| tmp.as_file().sync_all())
             .with_context(|| format!("writing {}", path.display()))?;
@@ -78,11 +72,7 @@ pub fn write_all(results: &RunResults, dir: &Path, kcidb: &KcidbOptions) -> Resu
     // Each case's reproduce.sh, staged with the rest.
     for (path, text) in reproducers(results, dir) {
         use std::os::unix::fs::PermissionsExt;
-        let case_dir = path.parent().unwrap_or(dir);
-        std::fs::create_dir_all(case_dir)
-            .with_context(|| format!("creating {}", case_dir.display()))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(case_dir)
-            .with_context(|| format!("writing {}", path.display()))?;
+        let mut tmp = crate::host::cache::staged_file(&path)?;
         tmp.write_all(text.as_bytes())
             .and_then(|_| {
                 tmp.as_file()
@@ -144,6 +134,12 @@ mod tests {
         let r = sample();
         let opts = KcidbOptions::new("my_ci", Some("https://h/r"), Path::new("/r")).unwrap();
         write_all(&r, d.path(), &opts).unwrap();
+        // Each file with the mode a plain file gets here (a CI artifact
+        // server must be able to read them), not a temporary file's 0600.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let plain = d.path().join("plain");
+        std::fs::write(&plain, "").unwrap();
         for f in [
             "results.json",
             "junit.xml",
@@ -153,6 +149,7 @@ mod tests {
             "summary.md",
         ] {
             assert!(d.path().join(f).is_file(), "{f}");
+            assert_eq!(mode(&d.path().join(f)), mode(&plain), "{f}");
         }
         let k: Value =
             serde_json::from_slice(&std::fs::read(d.path().join("kcidb.json")).unwrap()).unwrap();

@@ -11,6 +11,7 @@ use crate::checks::{
     golden::{self, Golden},
 };
 use crate::elf::initcalls::Initcall;
+use crate::events::{Event, Reporter, Step};
 use crate::model::results::{BlessStatus, Blessing, CaseResult};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ pub(crate) fn bless(
     judged: &[Option<Judged>],
     results: &mut [CaseResult],
     prepared: &Prepared,
+    reporter: &dyn Reporter,
 ) -> Vec<Blessing> {
     let mut goldens = prepared.goldens.by_path.clone();
     let series = prepared.goldens.series.as_deref();
@@ -52,11 +54,21 @@ pub(crate) fn bless(
         }
         out.push(blessing);
     }
-    // Re-judge against the goldens as they now are.
+    // Re-judge against the goldens as they now are, and say what changed.
     for (i, case) in cases.iter().enumerate() {
         if let (Some(j), Some(r)) = (&judged[i], results.get_mut(i)) {
             if case.wants(CheckKind::Initcalls) {
-                r.checks = judge(case, j, prepared, &goldens);
+                let checks = judge(case, j, prepared, &goldens);
+                for c in checks.iter().filter(|c| !r.checks.contains(c)) {
+                    reporter.report(&Event::StepFinished {
+                        case: &case.name,
+                        step: Step::Check(&c.name),
+                        status: c.status,
+                        seconds: 0.0,
+                        message: &format!("re-judged after bless: {}", c.message),
+                    });
+                }
+                r.checks = checks;
                 r.compute_status();
             }
         }

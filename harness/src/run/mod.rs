@@ -247,12 +247,23 @@ pub fn run(
         .unzip();
     let judged: Vec<Option<Judged>> = judged;
     let mut cases_out: Vec<CaseResult> = results.into_iter().flatten().collect();
+    let reported: Vec<Status> = cases_out.iter().map(|r| r.status).collect();
     hygiene::judge(cases, &mut cases_out, reporter);
     let blessed = if opts.bless {
-        bless::bless(cases, &judged, &mut cases_out, prepared)
+        bless::bless(cases, &judged, &mut cases_out, prepared, reporter)
     } else {
         vec![]
     };
+    // A verdict the judgements across cases changed is said again, so the
+    // log's last word on a case is its result's.
+    for (r, was) in cases_out.iter().zip(reported) {
+        if r.status != was {
+            reporter.report(&Event::CaseFinished {
+                case: &r.name,
+                status: r.status,
+            });
+        }
+    }
     let mut out = RunResults {
         harness_version: env!("CARGO_PKG_VERSION").into(),
         started_at,
