@@ -162,7 +162,8 @@ fn built(k: &BuiltKernel, opts: &RunOptions, seconds: f64, case_dir: &Path) -> B
 fn not_built(e: BuildError, seconds: f64, case_dir: &Path) -> BuildStep {
     let status = e.fault().status();
     let (message, log, error_lines) = match e {
-        BuildError::Failed { message, log, tail } => (
+        BuildError::Failed { message, log, tail }
+        | BuildError::OutOfMemory { message, log, tail } => (
             message,
             log.map(|l| copy_into(&l, case_dir, "build.log")),
             tail,

@@ -15,6 +15,10 @@
 //!
 //! make runs in its own process group (see [`crate::host::proc`]); its output is
 //! saved whole to `build.log`, and a failure carries the last error lines.
+//! A make that fails while the kernel's OOM killer strikes is the
+//! machine's failure ([`BuildError::OutOfMemory`], `incomplete`), not the
+//! kernel's; a build whose earlier builds peaked above the machine's
+//! memory and swap is warned of before it starts.
 //!
 //! Built in a shared job pool ([`Builder::build_in`], `run --pool`), every
 //! command holds a token of the pool while it runs, and the build's make
@@ -40,6 +44,7 @@ use crate::elf::objects::{object_facts, ObjectFacts};
 use crate::elf::sizes::{self, Sizes};
 use crate::host::cache::{self, Cache};
 use crate::host::jobserver::Pool;
+use crate::host::machine;
 use crate::host::proc;
 use crate::host::toolchain::{CcWrapper, CcWrapperStats, Toolchain};
 use crate::model::perf::{is_kbuild_step, BuildProfile, Mark};
@@ -217,6 +222,15 @@ pub enum BuildError {
         log: Option<PathBuf>,
         tail: Vec<String>,
     },
+    /// The machine stopped make: its OOM killer killed a process while
+    /// make ran, so the failure says nothing about the kernel. The log is
+    /// kept, as for `Failed`.
+    #[error("{message}")]
+    OutOfMemory {
+        message: String,
+        log: Option<PathBuf>,
+        tail: Vec<String>,
+    },
     /// The harness or the machine failed (missing tool, I/O error).
     #[error("{0:#}")]
     Incomplete(anyhow::Error),
@@ -227,9 +241,36 @@ impl BuildError {
     pub fn fault(&self) -> Fault {
         match self {
             BuildError::Failed { .. } => Fault::Kernel,
-            BuildError::Incomplete(_) => Fault::Harness,
+            BuildError::OutOfMemory { .. } | BuildError::Incomplete(_) => Fault::Harness,
         }
     }
+}
+
+/// Why a failed make was the machine's doing, when the kernel's OOM killer
+/// killed anything between `before` and `after` (counts of
+/// [`machine::oom_kills`]); None when it did not, or cannot be known.
+fn out_of_memory(before: Option<u64>, after: Option<u64>, max_rss_kib: u64) -> Option<String> {
+    let kills = after?.checked_sub(before?).filter(|n| *n > 0)?;
+    let machine = machine::memory().map_or(String::new(), |m| format!("; this machine has {m}"));
+    Some(format!(
+        "out of memory, not a kernel failure: the kernel's OOM killer killed {kills} \
+         process(es) while make ran (the largest process make waited for peaked at {} MiB{machine}). \
+         Give the build more memory or swap, or run fewer builds at once (--sequential)",
+        max_rss_kib >> 10
+    ))
+}
+
+/// What to tell the user before a build whose earlier builds peaked above
+/// all the memory and swap this machine has: the OOM killer may stop it.
+fn memory_warning(peak: Option<u64>, machine: Option<machine::Memory>) -> Option<String> {
+    let (peak, m) = (peak?, machine?);
+    (peak > m.usable()).then(|| {
+        format!(
+            "an earlier build of this case peaked at {} MiB, more than this machine has \
+             ({m}): the OOM killer may stop it (add swap, e.g. a swap file with swapon)",
+            peak >> 20,
+        )
+    })
 }
 
 /// A harness-side error (I/O, a lock, a missing tool) as the build's
@@ -533,6 +574,12 @@ impl Builder<'_> {
         if let Some(line) = &seeded {
             std::fs::write(&log, format!("# {line}\n")).map_err(infra)?;
         }
+        if let Some(w) = memory_warning(
+            recorded_peak_bytes(self.cache, &plan.case),
+            machine::memory(),
+        ) {
+            progress.warning(&plan.case, &w);
+        }
         let _admitted = pool.map(|p| {
             let peak = estimated_peak_bytes(self.cache, &plan.case, &plan.base);
             p.memory().try_admit(peak).unwrap_or_else(|| {
@@ -554,6 +601,7 @@ impl Builder<'_> {
         };
         progress.phase(&plan.case, phase);
         let wrapper_before = self.cc_wrapper.map(|w| w.counters());
+        let oom_kills_before = machine::oom_kills();
         let t = Instant::now();
         let marks: Mutex<Vec<Mark>> = Mutex::new(Vec::new());
         let steps = AtomicUsize::new(0);
@@ -598,11 +646,19 @@ impl Builder<'_> {
         };
         let (status, usage, wall_seconds) = (ran.status, ran.usage, ran.wall_seconds);
         if !status.success() {
-            return Err(BuildError::Failed {
-                message: format!("make failed ({status}): {}", shell_line(&build_cmd)),
-                tail: error_tail(&log),
-                log: Some(log),
-            });
+            let message = format!("make failed ({status}): {}", shell_line(&build_cmd));
+            let tail = error_tail(&log);
+            let log = Some(log);
+            return Err(
+                match out_of_memory(oom_kills_before, machine::oom_kills(), usage.max_rss_kib) {
+                    Some(why) => BuildError::OutOfMemory {
+                        message: format!("{message}: {why}"),
+                        log,
+                        tail,
+                    },
+                    None => BuildError::Failed { message, log, tail },
+                },
+            );
         }
         let cc_wrapper = match (self.cc_wrapper, wrapper_before) {
             (Some(w), Some(Ok(before))) => w.counters().ok().map(|after| CcWrapperStats {
@@ -1214,8 +1270,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
                         let plan = builder.plan(&case_named(n)).unwrap();
                         match builder.build(&plan, &Quiet) {
                             Ok(k) => k.key,
-                            Err(BuildError::Failed { message, .. }) => panic!("{message}"),
-                            Err(BuildError::Incomplete(e)) => panic!("{e:#}"),
+                            Err(e) => panic!("{e:#}"),
                         }
                     })
                 })
@@ -1371,6 +1426,46 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
 
     /// A build's peak is what earlier builds of the case recorded (the
     /// highest), else 1 GiB for tinyconfig and 4 GiB for anything bigger.
+    /// A failed make is the machine's doing only when the OOM killer
+    /// struck while it ran; an unreadable counter never blames the machine.
+    #[test]
+    fn a_failed_make_is_out_of_memory_only_when_the_oom_killer_struck() {
+        let why = out_of_memory(Some(4), Some(6), 3 << 20).expect("two kills");
+        assert!(why.contains("killed 2 process(es)"), "{why}");
+        assert!(why.contains("peaked at 3072 MiB"), "{why}");
+        assert_eq!(out_of_memory(Some(4), Some(4), 1), None);
+        assert_eq!(out_of_memory(None, Some(4), 1), None);
+        assert_eq!(out_of_memory(Some(4), None, 1), None);
+        // A counter that went backwards (another boot's /proc?) says nothing.
+        assert_eq!(out_of_memory(Some(4), Some(1), 1), None);
+        let e = BuildError::OutOfMemory {
+            message: why,
+            log: None,
+            tail: vec![],
+        };
+        assert_eq!(e.fault(), Fault::Harness);
+        assert_eq!(e.fault().status(), crate::model::Status::Incomplete);
+    }
+
+    #[test]
+    fn a_build_bigger_than_memory_and_swap_is_warned_of() {
+        let m = |total: u64, swap: u64| {
+            Some(machine::Memory {
+                total: total << 30,
+                swap: swap << 30,
+                cgroup_limit: None,
+            })
+        };
+        // arm64 defconfig full LTO: 23685 MiB on a 23 GiB machine.
+        let w = memory_warning(Some(23685 << 20), m(23, 0)).expect("warned");
+        assert!(w.contains("peaked at 23685 MiB"), "{w}");
+        assert!(w.contains("(23552 MiB of memory and 0 MiB of swap)"), "{w}");
+        assert_eq!(memory_warning(Some(23685 << 20), m(23, 16)), None);
+        assert_eq!(memory_warning(Some(1 << 30), m(23, 0)), None);
+        assert_eq!(memory_warning(None, m(1, 0)), None);
+        assert_eq!(memory_warning(Some(64 << 30), None), None);
+    }
+
     #[test]
     fn a_builds_peak_is_estimated_from_earlier_builds_of_its_case() {
         let d = tempfile::tempdir().unwrap();
