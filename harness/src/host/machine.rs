@@ -76,10 +76,16 @@ pub fn memory() -> Option<Memory> {
     })
 }
 
-/// Where this process's memory cgroup keeps its limit, from
-/// `/proc/self/cgroup`: v1's `memory` hierarchy, then v2's unified one
-/// (mounted at /sys/fs/cgroup, or at /sys/fs/cgroup/unified beside v1).
+/// Where this process's memory cgroup keeps its limit.
 fn cgroup_limit_files(proc_self_cgroup: &str) -> Vec<std::path::PathBuf> {
+    memory_cgroup_files(proc_self_cgroup, "memory.limit_in_bytes", "memory.max")
+}
+
+/// The files `v1` and `v2` of this process's memory cgroup, from
+/// `/proc/self/cgroup`: v1's `memory` hierarchy first, then v2's unified
+/// one (mounted at /sys/fs/cgroup, or at /sys/fs/cgroup/unified beside
+/// v1). None for the root cgroup, whose files say nothing of its own.
+fn memory_cgroup_files(proc_self_cgroup: &str, v1: &str, v2: &str) -> Vec<std::path::PathBuf> {
     let root = std::path::Path::new("/sys/fs/cgroup");
     let mut out = Vec::new();
     for line in proc_self_cgroup.lines() {
@@ -89,14 +95,14 @@ fn cgroup_limit_files(proc_self_cgroup: &str) -> Vec<std::path::PathBuf> {
             continue;
         };
         let rel = path.trim_start_matches('/');
+        if rel.is_empty() {
+            continue;
+        }
         if controllers.split(',').any(|c| c == "memory") {
-            out.insert(
-                0,
-                root.join("memory").join(rel).join("memory.limit_in_bytes"),
-            );
+            out.insert(0, root.join("memory").join(rel).join(v1));
         } else if id == "0" && controllers.is_empty() {
-            out.push(root.join(rel).join("memory.max"));
-            out.push(root.join("unified").join(rel).join("memory.max"));
+            out.push(root.join(rel).join(v2));
+            out.push(root.join("unified").join(rel).join(v2));
         }
     }
     out
@@ -109,13 +115,55 @@ fn parse_cgroup_limit(text: &str) -> Option<u64> {
     (n < 1 << 60).then_some(n)
 }
 
-/// How many processes the kernel's OOM killer has killed since boot
-/// (`oom_kill` in `/proc/vmstat`, Linux 4.13 and later; a memory cgroup's
-/// kills count too). None when unreadable.
-pub fn oom_kills() -> Option<u64> {
-    parse_oom_kills(&std::fs::read_to_string("/proc/vmstat").ok()?)
+/// Whose processes an [`OomKills`] count covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OomScope {
+    /// This process's memory cgroup (v1 `memory.oom_control`, v2
+    /// `memory.events`), where make and its compilers and linkers run.
+    MemoryCgroup,
+    /// The whole machine (`/proc/vmstat`), when the process is in no
+    /// memory cgroup of its own.
+    Machine,
 }
 
+impl std::fmt::Display for OomScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OomScope::MemoryCgroup => "in this process's memory cgroup",
+            OomScope::Machine => "on this machine",
+        })
+    }
+}
+
+/// How many processes the kernel's OOM killer has killed, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OomKills {
+    pub count: u64,
+    pub scope: OomScope,
+}
+
+/// How many processes the kernel's OOM killer has killed in this
+/// process's memory cgroup, or else on the machine since boot (`oom_kill`
+/// in `/proc/vmstat`, Linux 4.13 and later). None when unreadable.
+pub fn oom_kills() -> Option<OomKills> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let in_cgroup = memory_cgroup_files(&cgroups, "memory.oom_control", "memory.events")
+        .iter()
+        .find_map(|f| parse_oom_kills(&std::fs::read_to_string(f).ok()?))
+        .map(|count| OomKills {
+            count,
+            scope: OomScope::MemoryCgroup,
+        });
+    in_cgroup.or_else(|| {
+        Some(OomKills {
+            count: parse_oom_kills(&std::fs::read_to_string("/proc/vmstat").ok()?)?,
+            scope: OomScope::Machine,
+        })
+    })
+}
+
+/// The `oom_kill N` line of `/proc/vmstat`, `memory.oom_control` or
+/// `memory.events`.
 fn parse_oom_kills(vmstat: &str) -> Option<u64> {
     vmstat.lines().find_map(|l| {
         let mut w = l.split_whitespace();
@@ -170,6 +218,12 @@ mod tests {
             std::path::Path::new("/sys/fs/cgroup/user.slice/ci.scope/memory.max")
         );
         assert!(cgroup_limit_files("garbage\n").is_empty());
+        // The root cgroup has no limit or counters of its own.
+        assert!(cgroup_limit_files("4:memory:/\n0::/\n").is_empty());
+        assert_eq!(
+            memory_cgroup_files(v1, "memory.oom_control", "memory.events")[0],
+            std::path::Path::new("/sys/fs/cgroup/memory/ltooom/memory.oom_control")
+        );
         assert_eq!(parse_cgroup_limit("734003200\n"), Some(734003200));
         assert_eq!(parse_cgroup_limit("max\n"), None);
         assert_eq!(parse_cgroup_limit("9223372036854771712\n"), None);
@@ -195,6 +249,11 @@ mod tests {
     #[test]
     fn oom_kills_are_read_from_vmstat() {
         assert_eq!(parse_oom_kills("pgfault 5\noom_kill 3\nfoo 1\n"), Some(3));
+        // cgroup v1 memory.oom_control, v2 memory.events.
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n";
+        assert_eq!(parse_oom_kills(v1), Some(1));
+        let v2 = "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n";
+        assert_eq!(parse_oom_kills(v2), Some(2));
         assert_eq!(parse_oom_kills("oom_kill_x 3\n"), None);
         assert_eq!(parse_oom_kills("oom_kill\n"), None);
         assert_eq!(parse_oom_kills("oom_kill many\n"), None);

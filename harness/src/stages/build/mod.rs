@@ -248,14 +248,24 @@ impl BuildError {
 
 /// Why a failed make was the machine's doing, when the kernel's OOM killer
 /// killed anything between `before` and `after` (counts of
-/// [`machine::oom_kills`]); None when it did not, or cannot be known.
-fn out_of_memory(before: Option<u64>, after: Option<u64>, max_rss_kib: u64) -> Option<String> {
-    let kills = after?.checked_sub(before?).filter(|n| *n > 0)?;
+/// [`machine::oom_kills`], of one scope); None when it did not, or cannot
+/// be known.
+fn out_of_memory(
+    before: Option<machine::OomKills>,
+    after: Option<machine::OomKills>,
+    max_rss_kib: u64,
+) -> Option<String> {
+    let (before, after) = (before?, after?);
+    if before.scope != after.scope {
+        return None;
+    }
+    let kills = after.count.checked_sub(before.count).filter(|n| *n > 0)?;
     let machine = machine::memory().map_or(String::new(), |m| format!("; this machine has {m}"));
     Some(format!(
         "out of memory, not a kernel failure: the kernel's OOM killer killed {kills} \
-         process(es) while make ran (the largest process make waited for peaked at {} MiB{machine}). \
+         process(es) {} while make ran (the largest process make waited for peaked at {} MiB{machine}). \
          Give the build more memory or swap, or run fewer builds at once (--sequential)",
+        after.scope,
         max_rss_kib >> 10
     ))
 }
@@ -1430,14 +1440,28 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
     /// struck while it ran; an unreadable counter never blames the machine.
     #[test]
     fn a_failed_make_is_out_of_memory_only_when_the_oom_killer_struck() {
-        let why = out_of_memory(Some(4), Some(6), 3 << 20).expect("two kills");
-        assert!(why.contains("killed 2 process(es)"), "{why}");
+        use machine::{OomKills, OomScope};
+        let at = |count, scope| Some(OomKills { count, scope });
+        let cg = OomScope::MemoryCgroup;
+        let why = out_of_memory(at(4, cg), at(6, cg), 3 << 20).expect("two kills");
+        assert!(
+            why.contains("killed 2 process(es) in this process's memory cgroup"),
+            "{why}"
+        );
         assert!(why.contains("peaked at 3072 MiB"), "{why}");
-        assert_eq!(out_of_memory(Some(4), Some(4), 1), None);
-        assert_eq!(out_of_memory(None, Some(4), 1), None);
-        assert_eq!(out_of_memory(Some(4), None, 1), None);
-        // A counter that went backwards (another boot's /proc?) says nothing.
-        assert_eq!(out_of_memory(Some(4), Some(1), 1), None);
+        let m = OomScope::Machine;
+        let why = out_of_memory(at(0, m), at(1, m), 1).expect("one kill");
+        assert!(
+            why.contains("killed 1 process(es) on this machine"),
+            "{why}"
+        );
+        assert_eq!(out_of_memory(at(4, cg), at(4, cg), 1), None);
+        assert_eq!(out_of_memory(None, at(4, cg), 1), None);
+        assert_eq!(out_of_memory(at(4, cg), None, 1), None);
+        // Counts of two scopes cannot be compared.
+        assert_eq!(out_of_memory(at(0, cg), at(9, m), 1), None);
+        // A counter that went backwards (another cgroup's?) says nothing.
+        assert_eq!(out_of_memory(at(4, cg), at(1, cg), 1), None);
         let e = BuildError::OutOfMemory {
             message: why,
             log: None,
