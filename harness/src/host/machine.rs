@@ -84,7 +84,7 @@ fn cgroup_limit_files(proc_self_cgroup: &str) -> Vec<std::path::PathBuf> {
 /// The files `v1` and `v2` of this process's memory cgroup, from
 /// `/proc/self/cgroup`: v1's `memory` hierarchy first, then v2's unified
 /// one (mounted at /sys/fs/cgroup, or at /sys/fs/cgroup/unified beside
-/// v1). None for the root cgroup, whose files say nothing of its own.
+/// v1). Nothing for the root cgroup, whose files say nothing of its own.
 fn memory_cgroup_files(proc_self_cgroup: &str, v1: &str, v2: &str) -> Vec<std::path::PathBuf> {
     let root = std::path::Path::new("/sys/fs/cgroup");
     let mut out = Vec::new();

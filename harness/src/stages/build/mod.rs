@@ -584,14 +584,13 @@ impl Builder<'_> {
         if let Some(line) = &seeded {
             std::fs::write(&log, format!("# {line}\n")).map_err(infra)?;
         }
-        if let Some(w) = memory_warning(
-            recorded_peak_bytes(self.cache, &plan.case),
-            machine::memory(),
-        ) {
+        // Every published build's metadata is read once, for both uses.
+        let recorded_peak = recorded_peak_bytes(self.cache, &plan.case);
+        if let Some(w) = memory_warning(recorded_peak, machine::memory()) {
             progress.warning(&plan.case, &w);
         }
         let _admitted = pool.map(|p| {
-            let peak = estimated_peak_bytes(self.cache, &plan.case, &plan.base);
+            let peak = estimated_peak(recorded_peak, &plan.base);
             p.memory().try_admit(peak).unwrap_or_else(|| {
                 progress.phase(
                     &plan.case,
@@ -1048,7 +1047,13 @@ pub fn recorded_steps(cache: &Cache, case: &str, config_key: &str) -> Option<usi
 /// What a build of `case` (from `base`) is assumed to take at its peak:
 /// what earlier builds of it recorded, else [`default_peak_bytes`].
 pub fn estimated_peak_bytes(cache: &Cache, case: &str, base: &str) -> u64 {
-    recorded_peak_bytes(cache, case).unwrap_or_else(|| default_peak_bytes(base))
+    estimated_peak(recorded_peak_bytes(cache, case), base)
+}
+
+/// The estimate of [`estimated_peak_bytes`] from an already read
+/// [`recorded_peak_bytes`].
+fn estimated_peak(recorded: Option<u64>, base: &str) -> u64 {
+    recorded.unwrap_or_else(|| default_peak_bytes(base))
 }
 
 /// Loads a published build entry, if it is whole.
@@ -1434,8 +1439,6 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         assert!(log.contains(" -j7 ") && !log.contains("job pool"), "{log}");
     }
 
-    /// A build's peak is what earlier builds of the case recorded (the
-    /// highest), else 1 GiB for tinyconfig and 4 GiB for anything bigger.
     /// A failed make is the machine's doing only when the OOM killer
     /// struck while it ran; an unreadable counter never blames the machine.
     #[test]
@@ -1490,6 +1493,8 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         assert_eq!(memory_warning(Some(64 << 30), None), None);
     }
 
+    /// A build's peak is what earlier builds of the case recorded (the
+    /// highest), else 1 GiB for tinyconfig and 4 GiB for anything bigger.
     #[test]
     fn a_builds_peak_is_estimated_from_earlier_builds_of_its_case() {
         let d = tempfile::tempdir().unwrap();
