@@ -1,14 +1,16 @@
 //! `judge`: parses a saved console log and prints its verdict, the first
 //! failure and how many events of each kind it has (`--json`: every event,
 //! then the verdict, as JSON lines); exits 0 on pass, 1 on fail, 2 when
-//! there is nothing to judge.
+//! there is nothing to judge. The log is streamed: memory stays flat in
+//! its size.
 
 use anyhow::{Context, Result};
 use clap::Args;
-use lto_harness::checks;
-use lto_harness::console::Event;
+use lto_harness::checks::boot::ConsoleVerdict;
+use lto_harness::console::{ConsoleStream, Event, Line};
 use lto_harness::model::Status;
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -23,34 +25,53 @@ pub struct JudgeArgs {
 /// `judge`: the verdict of `args.log`, for a person or (`--json`) a program.
 pub fn judge(args: JudgeArgs) -> Result<u8> {
     let log = &args.log;
-    let bytes = std::fs::read(log).with_context(|| format!("reading {}", log.display()))?;
-    let events = lto_harness::console::parse_log(&bytes);
-    let v = checks::log_verdict(&events);
-    if args.json {
-        for e in &events {
-            println!("{}", serde_json::to_string(e)?);
+    let mut file =
+        std::fs::File::open(log).with_context(|| format!("reading {}", log.display()))?;
+    let mut stream = ConsoleStream::new();
+    let mut verdict = ConsoleVerdict::new();
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut printed: std::io::Result<()> = Ok(());
+    let mut take = |_: &Line, events: &[Event]| {
+        for e in events {
+            verdict.push(e);
+            *counts.entry(e.kind.name()).or_default() += 1;
+            if args.json && printed.is_ok() {
+                printed = serde_json::to_string(e)
+                    .map_err(std::io::Error::other)
+                    .and_then(|j| writeln!(out, "{j}"));
+            }
         }
-        println!("{}", serde_json::to_string(&v)?);
-    } else {
-        print!("{}", summary(&v, &events));
+    };
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", log.display())),
+        };
+        stream.push(&buf[..n], &mut take);
     }
+    stream.finish(&mut take);
+    printed?;
+    let v = verdict.finish_log();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string(&v)?)?;
+    } else {
+        write!(out, "{}", summary(&v, &counts))?;
+    }
+    out.flush()?;
     Ok(exit_code(v.status))
 }
 
 /// The verdict and its reason, the failures behind it (the first is the
 /// cause to read first), and the events counted by kind.
-fn summary(v: &lto_harness::model::CheckResult, events: &[Event]) -> String {
+fn summary(v: &lto_harness::model::CheckResult, counts: &BTreeMap<&'static str, usize>) -> String {
     let mut out = format!("{}: {}\n", v.status, v.message);
     for d in &v.details {
         out.push_str(&format!("  {d}\n"));
-    }
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for e in events {
-        let kind = serde_json::to_value(&e.kind)
-            .ok()
-            .and_then(|k| k["type"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| "event".into());
-        *counts.entry(kind).or_default() += 1;
     }
     let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     out.push_str(&format!(

@@ -5,7 +5,7 @@
 //! process group and is killed with it on every path out of [`boot`].
 
 use crate::arch::ArchProfile;
-use crate::console::{ConsoleParser, Event, EventKind, LineSplitter};
+use crate::console::{ConsoleStream, Event, EventKind, Line};
 use crate::host::proc;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -267,35 +267,29 @@ fn read_console(
     tx: &mpsc::Sender<Msg>,
     latest: &Latest,
 ) {
-    let mut splitter = LineSplitter::new();
-    let mut parser = ConsoleParser::new();
+    let mut stream = ConsoleStream::new();
     let mut buf = [0u8; 8192];
-    let mut lines = 0usize;
-    let mut last = None;
-    let mut handle = |line: String| {
-        lines += 1;
+    let mut last: Option<String> = None;
+    let mut handle = |line: &Line, events: &[Event]| {
         if let Ok(mut l) = latest.lock() {
-            *l = Some(line.clone());
+            *l = Some(line.text.clone());
         }
-        for e in parser.parse_line(&line) {
-            let _ = tx.send(Msg::Event(e));
+        for e in events {
+            let _ = tx.send(Msg::Event(e.clone()));
         }
-        last = Some(line);
+        last = Some(line.text.clone());
     };
     loop {
         match console.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let _ = log.write_all(&buf[..n]);
-                for line in splitter.push(&buf[..n]) {
-                    handle(line);
-                }
+                stream.push(&buf[..n], &mut handle);
             }
         }
     }
-    if let Some(line) = splitter.finish() {
-        handle(line);
-    }
+    stream.finish(&mut handle);
+    let lines = stream.lines();
     let _ = log.flush();
     let _ = tx.send(Msg::Eof { lines, last });
 }
