@@ -159,6 +159,7 @@ fn shipped_case(name: &str) -> Result<(), Failed> {
     ensure(console.contains("@@LTOH END rc=0"), || {
         format!("no end marker in {}", log.display())
     })?;
+    captures_keep_the_verdict(console.as_bytes(), &log)?;
 
     // Warm: same inputs, so make must not run at all.
     let warm = dir.join("warm");
@@ -177,6 +178,50 @@ fn shipped_case(name: &str) -> Result<(), Failed> {
         out.status.code() == Some(0) && r["cases"][0]["build"]["reused"] == true,
         || format!("warm rerun did not reuse the build:\n{}", describe(&out)),
     )?;
+    Ok(())
+}
+
+/// The metamorphic half of the judge on a real console: what capture
+/// tools do to a log (a prefix on every line, CRLF, userspace text glued
+/// before kernel lines, 4 KiB writes) leaves `judge`'s verdict and first
+/// cause as they were; a WARNING, Oops, BUG, CFI failure or panic put
+/// after the banner (outside the probes), on a line of its own or printed
+/// into another, turns the pass into a fail that names it.
+fn captures_keep_the_verdict(log: &[u8], path: &Path) -> Result<(), Failed> {
+    use lto_harness::console::capture;
+    let want = capture::judge(log, 1 << 16);
+    ensure(want.status == lto_harness::model::Status::Pass, || {
+        format!("judge {}: {want:?}", path.display())
+    })?;
+    for (name, v) in capture::harmless_variants(log) {
+        let got = capture::judge(&v, 4096);
+        ensure(capture::same_verdict(&want, &got), || {
+            format!("{}: {name} changed the verdict: {got:?}", path.display())
+        })?;
+    }
+    for glued in [false, true] {
+        let sites = capture::failure_sites(log, glued);
+        ensure(!sites.is_empty(), || {
+            format!("{}: no banner", path.display())
+        })?;
+        for (i, failure) in capture::FAILURES.iter().enumerate() {
+            // Spread over the log: the banner, init, the probes' gaps, the end.
+            for k in 0..4 {
+                let after = sites[(k * sites.len() / 4 + i) % sites.len()];
+                let got = capture::judge(&capture::insert_line(log, after, failure, glued), 4096);
+                let text = failure.split_once("] ").map_or(*failure, |(_, t)| t);
+                ensure(
+                    got.status == lto_harness::model::Status::Fail && got.message.contains(text),
+                    || {
+                        format!(
+                            "{}: `{failure}` after line {after} (glued: {glued}) was not the failure: {got:?}",
+                            path.display()
+                        )
+                    },
+                )?;
+            }
+        }
+    }
     Ok(())
 }
 

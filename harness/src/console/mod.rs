@@ -19,6 +19,7 @@
 //! Neither stage ever panics, whatever the input, and both run in time linear
 //! in the input size.
 
+pub mod capture;
 pub mod ktap;
 
 use crate::guest::protocol::MARKER;
@@ -692,14 +693,18 @@ pub fn split_lines(bytes: &[u8]) -> Vec<String> {
 /// timestamp (a host timestamp, syslog's `Dec  7 13:00:00 host kernel:`)
 /// or userspace text was glued before it.
 pub fn message(line: &str) -> &str {
-    let (time, text) = split_prefix(line);
-    if time.is_some() || text.len() != line.len() {
-        return text;
+    let (time, mut text) = split_prefix(line);
+    if time.is_none() && text.len() == line.len() {
+        text = match first_timestamp(line) {
+            Some((_, rest)) => after_timestamp(rest),
+            None => line,
+        };
     }
-    match first_timestamp(line) {
-        Some((_, rest)) => after_timestamp(rest),
-        None => line,
+    // A capture's own clock can look like printk's: the kernel's is last.
+    while let Some((_, rest)) = strip_timestamp(text) {
+        text = after_timestamp(rest);
     }
+    text
 }
 
 /// The first printk timestamp anywhere in `line`: its value and the text
