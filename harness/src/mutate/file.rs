@@ -5,8 +5,8 @@
 //! `file:line:column: field: what is wrong`. [`load_dir`] reads them all,
 //! [`select`] picks by name (or every one not tagged `slow`).
 
-use crate::case::valid_name;
 use crate::case::yaml::{read, At};
+use crate::case::{valid_name, NAME_RULE};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 use std::path::{Path, PathBuf};
@@ -108,7 +108,8 @@ fn name(path: &Path) -> Result<String, MutantError> {
         return Err(MutantError::File {
             file: path.to_owned(),
             message: format!(
-                "the file's name `{stem}` is the mutant's: letters, digits, `-`, `_` or `.`, and not `{BASE}`"
+                "the file's name `{}` is the mutant's: {NAME_RULE}, and not `{BASE}`",
+                stem.escape_debug()
             ),
         });
     }

@@ -70,7 +70,7 @@ pub fn write_all(results: &RunResults, dir: &Path, kcidb: &KcidbOptions) -> Resu
         staged.push((tmp, path));
     }
     // Each case's reproduce.sh, staged with the rest.
-    for (path, text) in reproducers(results, dir) {
+    for (path, text) in reproducers(results, dir)? {
         use std::os::unix::fs::PermissionsExt;
         let mut tmp = crate::host::cache::staged_file(&path)?;
         tmp.write_all(text.as_bytes())
@@ -90,23 +90,27 @@ pub fn write_all(results: &RunResults, dir: &Path, kcidb: &KcidbOptions) -> Resu
 }
 
 /// Each case's `reproduce.sh` (path, text), for the cases with a recipe;
-/// what the recorded console showed is read from the boot's log.
-fn reproducers(results: &RunResults, dir: &Path) -> Vec<(std::path::PathBuf, String)> {
-    results
-        .cases
-        .iter()
-        .filter_map(|c| {
-            let recipe = c.recipe.as_ref()?;
-            let recorded = c
-                .boot
-                .console_log
-                .as_ref()
-                .and_then(|l| std::fs::read(l).ok())
-                .map(|b| reproduce::ConsoleFacts::of(&b));
-            let text = reproduce::script(results, c, recipe, recorded.as_ref());
-            Some((dir.join(&c.name).join(reproduce::SCRIPT), text))
-        })
-        .collect()
+/// what the recorded console showed is read from the boot's log. A case
+/// name that would leave `dir` (a results.json from elsewhere, merged) is
+/// an error, before anything is written.
+fn reproducers(results: &RunResults, dir: &Path) -> Result<Vec<(std::path::PathBuf, String)>> {
+    let mut out = Vec::new();
+    for c in &results.cases {
+        let Some(recipe) = c.recipe.as_ref() else {
+            continue;
+        };
+        let case_dir = crate::case::join_name(dir, &c.name)
+            .with_context(|| format!("writing the reproducer of case `{}`", c.name))?;
+        let recorded = c
+            .boot
+            .console_log
+            .as_ref()
+            .and_then(|l| std::fs::read(l).ok())
+            .map(|b| reproduce::ConsoleFacts::of(&b));
+        let text = reproduce::script(results, c, recipe, recorded.as_ref());
+        out.push((case_dir.join(reproduce::SCRIPT), text));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -126,6 +130,28 @@ mod tests {
         assert_eq!(back.cases[0].name, "a");
         assert_eq!(back.cases[0].status, Status::Pass);
         assert!(d.path().join("junit.xml").exists());
+    }
+
+    /// A results.json from elsewhere (`merge`) whose case is named `..`:
+    /// refused, and nothing written inside or outside the directory.
+    #[test]
+    fn a_case_name_that_leaves_the_directory_writes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("res");
+        for name in ["..", ".", "../x", "a/b", ""] {
+            let mut r = run(vec![case(name, Status::Pass, Status::Pass, vec![])]);
+            r.cases[0].recipe = Some(Default::default());
+            let e = write_all(&r, &out, &KcidbOptions::default()).unwrap_err();
+            let e = format!("{e:#}");
+            assert!(
+                e.contains(&format!("writing the reproducer of case `{name}`"))
+                    && e.contains("cannot name a directory inside"),
+                "{e}"
+            );
+            assert!(!d.path().join(reproduce::SCRIPT).exists());
+            assert!(!out.join("results.json").exists(), "{name}");
+            assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "{name}");
+        }
     }
 
     #[test]
