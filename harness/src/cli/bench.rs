@@ -26,17 +26,17 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "deterministic")]
     mode: bench::Mode,
     /// Boots per kernel (default: 2 deterministic, 3 wall).
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::count)]
     boots: Option<usize>,
     /// Samples per workload per boot (default: 2 deterministic, 5 wall).
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::count)]
     samples: Option<usize>,
     /// Only these workloads (comma-separated).
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
     /// Limit, in seconds, for one workload sample (not for a boot's whole
     /// plan; the boot to the agent has the case's boot timeout).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = super::common::seconds)]
     step_timeout: Option<u64>,
     #[command(flatten)]
     common: CommonArgs,

@@ -38,7 +38,7 @@ pub struct GateArgs {
     #[arg(long)]
     include_slow: bool,
     /// With no NEW: override every case's boot timeout, in seconds.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = super::common::seconds)]
     timeout: Option<u64>,
     /// A baseline case NEW may lack (e.g. one run by another shard);
     /// repeatable. Any other missing case makes the gate exit 2.

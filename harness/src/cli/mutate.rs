@@ -25,7 +25,7 @@ pub struct MutateArgs {
     #[arg(long, value_name = "REV")]
     base: Option<String>,
     /// Override every case's boot timeout, in seconds.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = super::common::seconds)]
     timeout: Option<u64>,
     #[command(flatten)]
     common: CommonArgs,

@@ -18,20 +18,21 @@ pub struct PlanArgs {
     include_slow: bool,
     /// Split the cases into N shards (for `run --shard K/N`), cases
     /// that build the same kernel kept together.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = common::count)]
     shards: Option<usize>,
     #[command(flatten)]
     toolchains: common::ToolchainArgs,
     /// Replay the builds of the run in `--from` on these core counts
     /// (e.g. `2,16`) and print a table instead of the matrix.
-    #[arg(long, value_name = "CORES", value_delimiter = ',', requires = "from")]
+    #[arg(long, value_name = "CORES", value_delimiter = ',', requires = "from",
+          value_parser = common::count)]
     simulate: Vec<usize>,
     /// The results dir (or results.json) of a sequential run whose build
     /// profiles `--simulate` replays.
     #[arg(long, value_name = "RESULTS")]
     from: Option<std::path::PathBuf>,
     /// How many boots ran at once in the sequential order (`run`'s default).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = common::count)]
     boot_jobs: usize,
 }
 
@@ -39,9 +40,6 @@ pub struct PlanArgs {
 pub fn plan(cases_dir: &Path, args: PlanArgs) -> Result<u8> {
     if let Some(from) = &args.from {
         return simulate(from, &args.simulate, args.boot_jobs);
-    }
-    if args.shards == Some(0) {
-        anyhow::bail!("plan: --shards must be at least 1");
     }
     let all = case::load_dir(cases_dir)?;
     let named = common::select(&all, &args.names, args.include_slow)?;
