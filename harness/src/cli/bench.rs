@@ -3,6 +3,7 @@
 //! writes bench.json and bench-kcidb.json (the figures as KCIDB tests).
 
 use super::common::{self, CommonArgs};
+use super::stdout::out;
 use anyhow::Result;
 use clap::Args;
 use lto_harness::bench::kcidb::{bench_kcidb, BenchContext};
@@ -70,7 +71,7 @@ pub fn bench(cases_dir: &Path, args: BenchArgs) -> Result<u8> {
         reporter.as_ref(),
     )?;
     record_history(&mut report, &env, c);
-    print!("{}", report.table());
+    out!("{}", report.table())?;
     std::fs::create_dir_all(&c.results)?;
     let path = c.results.join("bench.json");
     lto_harness::host::cache::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;

@@ -6,6 +6,7 @@
 //! compares that run.
 
 use super::common::{CommonArgs, RunArgs};
+use super::stdout::outln;
 use anyhow::Result;
 use clap::Args;
 use lto_harness::ci::load_results;
@@ -53,10 +54,10 @@ pub fn compare(args: CompareArgs) -> Result<u8> {
     let (old, new) = (load_results(&args.old)?, load_results(&args.new)?);
     let c = lto_harness::compare::compare(&old, &new);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&c)?);
+        outln!("{}", serde_json::to_string_pretty(&c)?)?;
     } else {
         for l in c.report() {
-            println!("{l}");
+            outln!("{l}")?;
         }
     }
     Ok(0)
@@ -75,7 +76,7 @@ pub fn gate(cases_dir: &Path, args: GateArgs) -> Result<u8> {
     };
     let c = lto_harness::compare::compare(&old, &new);
     for l in c.report() {
-        println!("{l}");
+        outln!("{l}")?;
     }
     let v = lto_harness::compare::gate::verdict(&c, &new, &allow);
     for l in v.report() {

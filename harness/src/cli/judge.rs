@@ -3,6 +3,7 @@
 //! then the verdict, as JSON lines); exits 0 on pass, 1 on fail, 2 when
 //! there is nothing to judge.
 
+use super::stdout::{out, outln};
 use anyhow::{Context, Result};
 use clap::Args;
 use lto_harness::checks;
@@ -28,11 +29,11 @@ pub fn judge(args: JudgeArgs) -> Result<u8> {
     let v = checks::log_verdict(&events);
     if args.json {
         for e in &events {
-            println!("{}", serde_json::to_string(e)?);
+            outln!("{}", serde_json::to_string(e)?)?;
         }
-        println!("{}", serde_json::to_string(&v)?);
+        outln!("{}", serde_json::to_string(&v)?)?;
     } else {
-        print!("{}", summary(&v, &events));
+        out!("{}", summary(&v, &events))?;
     }
     Ok(exit_code(v.status))
 }

@@ -5,6 +5,7 @@
 //! Writes mutate.json and mutate.md and prints the table.
 
 use super::common::{self, CommonArgs};
+use super::stdout::out;
 use anyhow::{Context, Result};
 use clap::Args;
 use lto_harness::case;
@@ -86,7 +87,7 @@ fn write_report(r: &MutateResults, dir: &Path) -> Result<()> {
     lto_harness::host::cache::write_atomic(&json, &serde_json::to_vec_pretty(r)?)?;
     let md = dir.join("mutate.md");
     lto_harness::host::cache::write_atomic(&md, r.markdown().as_bytes())?;
-    print!("{}", r.table());
+    out!("{}", r.table())?;
     eprintln!("mutate results in {} and {}", json.display(), md.display());
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! counts, sequentially and in the job pool (`ci::simulate`).
 
 use super::common;
+use super::stdout::outln;
 use anyhow::Result;
 use clap::Args;
 use lto_harness::case;
@@ -46,7 +47,7 @@ pub fn plan(cases_dir: &Path, args: PlanArgs) -> Result<u8> {
     let matrix = case::matrix(&named, &common::matrix_labels(&args.toolchains.llvm)?);
     let selected: Vec<&case::Case> = matrix.iter().collect();
     let plan = lto_harness::ci::plan(&selected, args.shards);
-    println!("{}", serde_json::to_string_pretty(&plan)?);
+    outln!("{}", serde_json::to_string_pretty(&plan)?)?;
     Ok(0)
 }
 
@@ -78,28 +79,28 @@ fn simulate(from: &Path, cores: &[usize], boot_jobs: usize) -> Result<u8> {
         );
     }
     let measured_at = jobs.iter().map(|j| j.profile.jobs).max().unwrap_or(0);
-    println!(
+    outln!(
         "{} build(s) and boot(s) from {} (profiles measured at -j{measured_at}; that run took {:.0} s)",
         jobs.len(),
         from.display(),
         results.seconds
-    );
-    println!();
-    println!(
+    )?;
+    outln!()?;
+    outln!(
         "| cores | sequential (s) | pool (s) | model floor (s) | sequential / floor | pool / floor |"
-    );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    )?;
+    outln!("| ---: | ---: | ---: | ---: | ---: | ---: |")?;
     for &n in cores {
         let seq = simulate(&jobs, n, Schedule::Sequential { boot_jobs });
         let pool = simulate(&jobs, n, Schedule::Pool);
-        println!(
+        outln!(
             "| {n} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} |",
             seq.wall,
             pool.wall,
             seq.floor,
             seq.wall / seq.floor.max(1e-9),
             pool.wall / pool.floor.max(1e-9)
-        );
+        )?;
     }
     Ok(0)
 }

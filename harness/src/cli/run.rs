@@ -4,6 +4,7 @@
 //! initcall goldens of the named cases and saying what changed.
 
 use super::common::{self, RunArgs};
+use super::stdout::out;
 use anyhow::Result;
 use lto_harness::case::{self, Case};
 use lto_harness::events::{Event, Reporter};
@@ -49,7 +50,7 @@ pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
     }
     let (env, opts) = options(&args)?;
     if args.dry_run {
-        print!("{}", run::dry_run(&selected, &env, &opts)?);
+        out!("{}", run::dry_run(&selected, &env, &opts)?)?;
         return Ok(0);
     }
     let prepared = run::preflight(&selected, &env, &opts)?;
