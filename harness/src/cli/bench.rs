@@ -55,6 +55,7 @@ pub fn bench(cases_dir: &Path, args: BenchArgs) -> Result<u8> {
         .pooled(&opts)
         .map_err(|e| anyhow::anyhow!("cannot make the job pool: {e}"))?;
     let kcidb = common::kcidb_options(&c.kcidb, &c.results)?;
+    let _lock = lto_harness::output::lock::ResultsLock::take(&c.results)?;
     run::preflight(&picked, &env, &opts)?;
     let reporter = lto_harness::events::for_stderr();
     let mut kernels = build(&picked, &env, &opts, reporter.as_ref())?;

@@ -11,6 +11,7 @@ use lto_harness::events::{Fanout, Reporter};
 use lto_harness::host::cache::Cache;
 use lto_harness::host::toolchain::Toolchain;
 use lto_harness::output::kcidb::{self, KcidbOptions};
+use lto_harness::output::lock::ResultsLock;
 use lto_harness::output::writer::ResultsWriter;
 use lto_harness::run::{Environment, RunOptions};
 use lto_harness::stages::boot::Accel;
@@ -259,18 +260,24 @@ pub fn run_options(
 
 /// The reporters of a command that writes results: the terminal's (or
 /// plain lines in a CI log) and the results writer, which writes each run
-/// into the directory its `RunFinished` names.
+/// into the directory its `RunFinished` names; and the lock that makes
+/// this command the results directory's only writer while it runs.
 pub struct Reporting {
     terminal: Box<dyn Reporter>,
     pub writer: ResultsWriter,
+    _lock: ResultsLock,
 }
 
 impl Reporting {
-    /// For results published from `results` (kcidb.json's URLs).
+    /// For results published from `results` (kcidb.json's URLs), which
+    /// is locked for this process first ([`ResultsLock`]): another
+    /// writer there is an error, naming it.
     pub fn new(k: &KcidbArgs, results: &std::path::Path) -> Result<Reporting> {
+        let lock = ResultsLock::take(results)?;
         Ok(Reporting {
             terminal: lto_harness::events::for_stderr(),
             writer: ResultsWriter::new(kcidb_options(k, results)?),
+            _lock: lock,
         })
     }
 

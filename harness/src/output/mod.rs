@@ -26,6 +26,7 @@ pub mod junit;
 pub mod kcidb;
 pub mod ktap;
 pub mod libtest;
+pub mod lock;
 pub mod markdown;
 pub mod reproduce;
 mod text;
@@ -152,6 +153,76 @@ mod tests {
             assert!(!out.join("results.json").exists(), "{name}");
             assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "{name}");
         }
+    }
+
+    /// Two writers of one results directory at once, as two `merge`s
+    /// would be: each takes the directory's lock before it writes. While
+    /// one holds it the other is refused, naming the directory; and after
+    /// rounds of both racing, results.json, junit.xml, results.ktap and
+    /// summary.md are always one run's.
+    #[test]
+    fn two_writers_never_mix_their_files() {
+        use lock::{LockError, ResultsLock};
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("res");
+        let runs = [
+            run(vec![case("writer-a", Status::Pass, Status::Pass, vec![])]),
+            run(vec![case("writer-b", Status::Fail, Status::Fail, vec![])]),
+        ];
+        // The second writer while the first holds the lock.
+        let held = ResultsLock::take(&dir).unwrap();
+        let e = std::thread::scope(|s| s.spawn(|| ResultsLock::take(&dir).unwrap_err()).join())
+            .unwrap();
+        assert!(matches!(e, LockError::Busy { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("results directory {} is in use", dir.display())),
+            "{e}"
+        );
+        drop(held);
+        // Both racing, 40 rounds each.
+        let refused = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for r in &runs {
+                let (dir, refused) = (&dir, &refused);
+                s.spawn(move || {
+                    for _ in 0..40 {
+                        // Checked by the holder, after its write: what a
+                        // reader sees once the writer is done.
+                        let _lock = match ResultsLock::take(dir) {
+                            Ok(lock) => lock,
+                            Err(LockError::Busy { .. }) => {
+                                refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                continue;
+                            }
+                            Err(e) => panic!("{e}"),
+                        };
+                        write_all(r, dir, &KcidbOptions::default()).unwrap();
+                        let back: RunResults = serde_json::from_slice(
+                            &std::fs::read(dir.join("results.json")).unwrap(),
+                        )
+                        .unwrap();
+                        let name = &back.cases[0].name;
+                        let other = if name == "writer-a" {
+                            "writer-b"
+                        } else {
+                            "writer-a"
+                        };
+                        for f in ["junit.xml", "results.ktap", "summary.md"] {
+                            let text = std::fs::read_to_string(dir.join(f)).unwrap();
+                            assert!(
+                                text.contains(name.as_str()) && !text.contains(other),
+                                "{f} is not {name}'s"
+                            );
+                        }
+                    }
+                });
+            }
+        });
+        eprintln!(
+            "{} of 80 writes refused while the other wrote",
+            refused.into_inner()
+        );
     }
 
     #[test]
