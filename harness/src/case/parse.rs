@@ -77,7 +77,7 @@ struct CaseFile {
 impl Case {
     /// Parses `text` as if read from `path` (fragments resolve relative to it).
     pub fn parse(path: &Path, text: &str) -> Result<Case, CaseError> {
-        let raw: CaseFile = read(path, text)?;
+        let raw: CaseFile = read(path, "case file", text)?;
         let at = At { file: path };
         let dir = path.parent().unwrap_or(Path::new("."));
         let name = name(&at, path, raw.name.as_ref())?;
@@ -766,6 +766,54 @@ mod tests {
         // Dots inside a name are still fine.
         let c = Case::parse(Path::new("/c/v6.1...yaml"), body).unwrap();
         assert_eq!(c.name, "v6.1..");
+    }
+
+    /// A case file past the YAML reader's limits is said to be too large
+    /// or too deep, with the limit, not as "budget breached: Nodes {..}".
+    #[test]
+    fn an_oversized_or_too_deep_case_file_says_so_with_the_limit() {
+        let many = format!(
+            "arch: x86_64\nlto: none\ncfi: off\ntags: [{}]\n",
+            "a,".repeat(300_000)
+        );
+        let e = parse(&many).unwrap_err().to_string();
+        assert!(
+            e.starts_with("/nonexistent/cases/x86_64-test.yaml")
+                && e.contains("the case file is too large: more than 250000 YAML nodes")
+                && !e.contains("budget breached"),
+            "{e}"
+        );
+        let deep = format!(
+            "arch: x86_64\nlto: none\ncfi: off\nmodules: {}{}\n",
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        let e = parse(&deep).unwrap_err().to_string();
+        assert!(
+            e.starts_with("/nonexistent/cases/x86_64-test.yaml")
+                && e.contains("the case file is nested too deeply: more than 64 levels")
+                && !e.contains("budget breached"),
+            "{e}"
+        );
+    }
+
+    /// A file bigger than any case file is refused before it is parsed.
+    #[test]
+    fn a_case_file_over_a_mebibyte_is_refused_unread() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("big.yaml");
+        let mut text = "arch: x86_64\nlto: none\ncfi: off\n".to_owned();
+        text.push_str(&"# padding\n".repeat(120_000));
+        std::fs::write(&f, &text).unwrap();
+        let e = Case::load(&f).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: the case file is too large: {} bytes, more than the 1024 KiB a case file may have",
+                f.display(),
+                text.len()
+            )
+        );
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl Mutant {
     /// Parses `text` as if read from `path` (the patch resolves relative
     /// to it); `known` are the names of the cases there are.
     pub fn parse(path: &Path, text: &str, known: &[&str]) -> Result<Mutant, MutantError> {
-        let raw: MutantFile = read(path, text)?;
+        let raw: MutantFile = read(path, "mutant file", text)?;
         let at = At { file: path };
         let name = name(path)?;
         let mechanism = mechanism(&at, &raw.mechanism)?;
@@ -94,7 +94,11 @@ impl Mutant {
 
     /// Reads and validates one mutant file.
     pub fn load(path: &Path, known: &[&str]) -> Result<Mutant, MutantError> {
-        Mutant::parse(path, &crate::case::yaml::read_text(path)?, known)
+        Mutant::parse(
+            path,
+            &crate::case::yaml::read_text(path, "mutant file")?,
+            known,
+        )
     }
 }
 
