@@ -254,7 +254,7 @@ impl AgentSession {
         results_dir: &std::path::Path,
         icount: bool,
     ) -> Result<AgentSession> {
-        let dir = results_dir.join(format!("agent-{}", case.name));
+        let dir = crate::case::join_name(results_dir, &format!("agent-{}", case.name))?;
         let mut subject = Subject::prepare(case, kernel.clone(), dir, env, 0)?;
         let mode = if icount {
             Mode::Deterministic

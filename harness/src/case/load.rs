@@ -8,7 +8,7 @@ use std::path::Path;
 impl Case {
     /// Parses and validates one case file.
     pub fn load(path: &Path) -> Result<Case, CaseError> {
-        Case::parse(path, &super::yaml::read_text(path)?)
+        Case::parse(path, &super::yaml::read_text(path, "case file")?)
     }
 }
 

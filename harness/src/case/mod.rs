@@ -11,11 +11,12 @@
 
 pub mod external;
 mod load;
+pub mod name;
 mod parse;
 pub(crate) mod yaml;
 
 pub use load::{load_dir, matrix, select, select_named, Selectable};
-pub(crate) use parse::valid_name;
+pub use name::{join_name, valid_name, UnsafeName, NAME_RULE};
 
 pub use crate::model::Variant;
 use crate::model::{Arch, Lto, Switch};

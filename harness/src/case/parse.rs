@@ -5,6 +5,7 @@
 //! `file:line:column: field: what is wrong`. [`Case::parse`] runs them in a
 //! fixed order: the first invalid field is the one reported.
 
+use super::name::{valid_name, NAME_RULE};
 use super::yaml::{read, At};
 use super::{
     Case, CaseError, CfiExpect, CheckKind, GoldenRef, ModuleSpec, DEFAULT_BASE,
@@ -76,7 +77,7 @@ struct CaseFile {
 impl Case {
     /// Parses `text` as if read from `path` (fragments resolve relative to it).
     pub fn parse(path: &Path, text: &str) -> Result<Case, CaseError> {
-        let raw: CaseFile = read(path, text)?;
+        let raw: CaseFile = read(path, "case file", text)?;
         let at = At { file: path };
         let dir = path.parent().unwrap_or(Path::new("."));
         let name = name(&at, path, raw.name.as_ref())?;
@@ -118,22 +119,30 @@ impl Case {
     }
 }
 
-/// `name:`, else the file's stem.
+/// `name:`, else the file's stem; either way a name by [`valid_name`]
+/// (it becomes the case's results directory). A `name:` that is not one
+/// is located at the field; a file name that is not one is named.
 fn name(at: &At, path: &Path, name: Option<&Spanned<String>>) -> Result<String, CaseError> {
     match name {
         Some(n) if !valid_name(&n.value) => Err(at.field(
             n,
-            format!(
-                "name: `{}` must be letters, digits, `-`, `_` or `.`",
-                n.value
-            ),
+            format!("name: `{}` must be {NAME_RULE}", n.value.escape_debug()),
         )),
         Some(n) => Ok(n.value.clone()),
-        None => Ok(path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("case")
-            .to_owned()),
+        None => {
+            let stem = path.file_stem().map(|s| s.to_string_lossy());
+            match stem.as_deref() {
+                Some(s) if valid_name(s) => Ok(s.to_owned()),
+                s => Err(CaseError::File {
+                    file: path.to_owned(),
+                    message: format!(
+                        "name: the case has no `name:`, so its name is the file's, `{}`, which \
+                         must be {NAME_RULE}: rename the file or add a `name:`",
+                        s.unwrap_or_default().escape_debug()
+                    ),
+                }),
+            }
+        }
     }
 }
 
@@ -418,7 +427,7 @@ fn golden(
         return Err(at.field(
             g,
             format!(
-                "golden: `{}` must be a family name (letters, digits, `-`, `_`, `.`), e.g. `x86_64-tiny`",
+                "golden: `{}` must be a family name ({NAME_RULE}), e.g. `x86_64-tiny`",
                 g.value
             ),
         ));
@@ -466,13 +475,6 @@ fn arch_supports(at: &At, arch: Arch, lto: Lto, cfi: &Spanned<Switch>) -> Result
         });
     }
     Ok(())
-}
-
-/// A case or golden family name: letters, digits, `-`, `_`, `.`.
-pub(crate) fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Letters, digits and `_`, as in kconfig symbols and make targets.
@@ -722,6 +724,96 @@ mod tests {
         assert!(msg.contains("`checks:` does not list `kunit`"), "{msg}");
         let (line, _, _) = err_at(&KUNIT.replace("checks: [cfi, kunit]\n", ""));
         assert_eq!(line, 7);
+    }
+
+    /// A case's name is its results directory: `.`, `..` and anything
+    /// outside the name rule are refused, from `name:` (at its line) and
+    /// from the file's name alike.
+    #[test]
+    fn dot_and_unsafe_names_are_refused_from_the_field_and_the_file_name() {
+        for bad in [
+            "'..'",
+            "'.'",
+            "'a b'",
+            "'$(reboot)'",
+            "'<script>'",
+            "\"it's\"",
+            "''",
+        ] {
+            let (line, col, msg) =
+                err_at(&format!("name: {bad}\narch: x86_64\nlto: none\ncfi: off\n"));
+            assert_eq!((line, col), (1, 7), "{bad}: {msg}");
+            assert!(
+                msg.starts_with("name: `") && msg.contains("not `.` or `..`"),
+                "{bad}: {msg}"
+            );
+        }
+        let body = "arch: x86_64\nlto: none\ncfi: off\n";
+        for stem in ["..", ".", "a b", "$(reboot)", "<script>", "it's"] {
+            let file = PathBuf::from(format!("/nonexistent/cases/{stem}.yaml"));
+            let e = Case::parse(&file, body).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!(
+                    "{}: name: the case has no `name:`",
+                    file.display()
+                )) && e.contains("rename the file or add a `name:`"),
+                "{stem}: {e}"
+            );
+            // With a good `name:`, the file's name does not matter.
+            let c = Case::parse(&file, &format!("name: ok\n{body}")).unwrap();
+            assert_eq!(c.name, "ok");
+        }
+        // Dots inside a name are still fine.
+        let c = Case::parse(Path::new("/c/v6.1...yaml"), body).unwrap();
+        assert_eq!(c.name, "v6.1..");
+    }
+
+    /// A case file past the YAML reader's limits is said to be too large
+    /// or too deep, with the limit, not as "budget breached: Nodes {..}".
+    #[test]
+    fn an_oversized_or_too_deep_case_file_says_so_with_the_limit() {
+        let many = format!(
+            "arch: x86_64\nlto: none\ncfi: off\ntags: [{}]\n",
+            "a,".repeat(300_000)
+        );
+        let e = parse(&many).unwrap_err().to_string();
+        assert!(
+            e.starts_with("/nonexistent/cases/x86_64-test.yaml")
+                && e.contains("the case file is too large: more than 250000 YAML nodes")
+                && !e.contains("budget breached"),
+            "{e}"
+        );
+        let deep = format!(
+            "arch: x86_64\nlto: none\ncfi: off\nmodules: {}{}\n",
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        let e = parse(&deep).unwrap_err().to_string();
+        assert!(
+            e.starts_with("/nonexistent/cases/x86_64-test.yaml")
+                && e.contains("the case file is nested too deeply: more than 64 levels")
+                && !e.contains("budget breached"),
+            "{e}"
+        );
+    }
+
+    /// A file bigger than any case file is refused before it is parsed.
+    #[test]
+    fn a_case_file_over_a_mebibyte_is_refused_unread() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("big.yaml");
+        let mut text = "arch: x86_64\nlto: none\ncfi: off\n".to_owned();
+        text.push_str(&"# padding\n".repeat(120_000));
+        std::fs::write(&f, &text).unwrap();
+        let e = Case::load(&f).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: the case file is too large: {} bytes, more than the 1024 KiB a case file may have",
+                f.display(),
+                text.len()
+            )
+        );
     }
 
     #[test]

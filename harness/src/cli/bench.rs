@@ -3,6 +3,7 @@
 //! writes bench.json and bench-kcidb.json (the figures as KCIDB tests).
 
 use super::common::{self, CommonArgs};
+use super::stdout::out;
 use anyhow::Result;
 use clap::Args;
 use lto_harness::bench::kcidb::{bench_kcidb, BenchContext};
@@ -26,17 +27,17 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "deterministic")]
     mode: bench::Mode,
     /// Boots per kernel (default: 2 deterministic, 3 wall).
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::count)]
     boots: Option<usize>,
     /// Samples per workload per boot (default: 2 deterministic, 5 wall).
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::count)]
     samples: Option<usize>,
     /// Only these workloads (comma-separated).
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
     /// Limit, in seconds, for one workload sample (not for a boot's whole
     /// plan; the boot to the agent has the case's boot timeout).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = super::common::seconds)]
     step_timeout: Option<u64>,
     #[command(flatten)]
     common: CommonArgs,
@@ -54,6 +55,7 @@ pub fn bench(cases_dir: &Path, args: BenchArgs) -> Result<u8> {
         .pooled(&opts)
         .map_err(|e| anyhow::anyhow!("cannot make the job pool: {e}"))?;
     let kcidb = common::kcidb_options(&c.kcidb, &c.results)?;
+    let _lock = lto_harness::output::lock::ResultsLock::take(&c.results)?;
     run::preflight(&picked, &env, &opts)?;
     let reporter = lto_harness::events::for_stderr();
     let mut kernels = build(&picked, &env, &opts, reporter.as_ref())?;
@@ -70,7 +72,7 @@ pub fn bench(cases_dir: &Path, args: BenchArgs) -> Result<u8> {
         reporter.as_ref(),
     )?;
     record_history(&mut report, &env, c);
-    print!("{}", report.table());
+    out!("{}", report.table())?;
     std::fs::create_dir_all(&c.results)?;
     let path = c.results.join("bench.json");
     lto_harness::host::cache::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;

@@ -45,7 +45,7 @@ pub struct BisectArgs {
     #[arg(long)]
     include_slow: bool,
     /// Override every case's boot timeout, in seconds.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = super::common::seconds)]
     timeout: Option<u64>,
     #[command(flatten)]
     common: CommonArgs,

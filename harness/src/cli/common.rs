@@ -11,6 +11,7 @@ use lto_harness::events::{Fanout, Reporter};
 use lto_harness::host::cache::Cache;
 use lto_harness::host::toolchain::Toolchain;
 use lto_harness::output::kcidb::{self, KcidbOptions};
+use lto_harness::output::lock::ResultsLock;
 use lto_harness::output::writer::ResultsWriter;
 use lto_harness::run::{Environment, RunOptions};
 use lto_harness::stages::boot::Accel;
@@ -34,8 +35,8 @@ pub struct CommonArgs {
     pub cache_dir: Option<PathBuf>,
     #[command(flatten)]
     pub toolchains: ToolchainArgs,
-    /// make -j (default: the number of CPUs).
-    #[arg(long, short)]
+    /// make -j (default: the number of CPUs); at least 1.
+    #[arg(long, short, value_parser = count)]
     pub jobs: Option<usize>,
     /// QEMU accelerator: `auto` boots the kernel under KVM for a few
     /// seconds first and falls back to TCG when it does not work.
@@ -76,6 +77,28 @@ pub struct KcidbArgs {
     /// kcidb.json names get `log_url`s (URL/<path in the results dir>).
     #[arg(long, value_name = "URL", value_parser = parse_base_url)]
     pub artifact_base_url: Option<String>,
+}
+
+/// A count of things to run (`--jobs`, `--boots`, `--shards`, core
+/// counts, ...): a whole number, at least 1. `--jobs 0` would be
+/// `make -j0`, which make refuses; it is refused here, when the
+/// arguments are parsed (exit 2).
+pub fn count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (0 would run nothing)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("expected a whole number, at least 1: {e}")),
+    }
+}
+
+/// A timeout in seconds, at least 1 (as a case file's `timeout:`): 0
+/// would time out everything at once.
+pub fn seconds(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1 second (0 would time out at once)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("expected whole seconds, at least 1: {e}")),
+    }
 }
 
 fn parse_origin(s: &str) -> Result<String, String> {
@@ -127,7 +150,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "kernel_src")]
     pub kernel_build: Option<PathBuf>,
     /// Override every case's boot timeout, in seconds.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
     pub timeout: Option<u64>,
     /// Rewrite the initcall goldens from what the kernels did (see `bless`).
     #[arg(long)]
@@ -237,18 +260,24 @@ pub fn run_options(
 
 /// The reporters of a command that writes results: the terminal's (or
 /// plain lines in a CI log) and the results writer, which writes each run
-/// into the directory its `RunFinished` names.
+/// into the directory its `RunFinished` names; and the lock that makes
+/// this command the results directory's only writer while it runs.
 pub struct Reporting {
     terminal: Box<dyn Reporter>,
     pub writer: ResultsWriter,
+    _lock: ResultsLock,
 }
 
 impl Reporting {
-    /// For results published from `results` (kcidb.json's URLs).
+    /// For results published from `results` (kcidb.json's URLs), which
+    /// is locked for this process first ([`ResultsLock`]): another
+    /// writer there is an error, naming it.
     pub fn new(k: &KcidbArgs, results: &std::path::Path) -> Result<Reporting> {
+        let lock = ResultsLock::take(results)?;
         Ok(Reporting {
             terminal: lto_harness::events::for_stderr(),
             writer: ResultsWriter::new(kcidb_options(k, results)?),
+            _lock: lock,
         })
     }
 

@@ -6,6 +6,7 @@
 //! compares that run.
 
 use super::common::{CommonArgs, RunArgs};
+use super::stdout::outln;
 use anyhow::Result;
 use clap::Args;
 use lto_harness::ci::load_results;
@@ -38,7 +39,7 @@ pub struct GateArgs {
     #[arg(long)]
     include_slow: bool,
     /// With no NEW: override every case's boot timeout, in seconds.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = super::common::seconds)]
     timeout: Option<u64>,
     /// A baseline case NEW may lack (e.g. one run by another shard);
     /// repeatable. Any other missing case makes the gate exit 2.
@@ -53,10 +54,10 @@ pub fn compare(args: CompareArgs) -> Result<u8> {
     let (old, new) = (load_results(&args.old)?, load_results(&args.new)?);
     let c = lto_harness::compare::compare(&old, &new);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&c)?);
+        outln!("{}", serde_json::to_string_pretty(&c)?)?;
     } else {
         for l in c.report() {
-            println!("{l}");
+            outln!("{l}")?;
         }
     }
     Ok(0)
@@ -75,7 +76,7 @@ pub fn gate(cases_dir: &Path, args: GateArgs) -> Result<u8> {
     };
     let c = lto_harness::compare::compare(&old, &new);
     for l in c.report() {
-        println!("{l}");
+        outln!("{l}")?;
     }
     let v = lto_harness::compare::gate::verdict(&c, &new, &allow);
     for l in v.report() {

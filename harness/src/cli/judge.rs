@@ -4,13 +4,14 @@
 //! there is nothing to judge. The log is streamed: memory stays flat in
 //! its size.
 
+use super::stdout::{out, outln};
 use anyhow::{Context, Result};
 use clap::Args;
 use lto_harness::checks::boot::ConsoleVerdict;
 use lto_harness::console::{ConsoleStream, Event, Line};
 use lto_harness::model::Status;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -30,17 +31,15 @@ pub fn judge(args: JudgeArgs) -> Result<u8> {
     let mut stream = ConsoleStream::new();
     let mut verdict = ConsoleVerdict::new();
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut printed: std::io::Result<()> = Ok(());
+    let mut printed: Result<()> = Ok(());
     let mut take = |_: &Line, events: &[Event]| {
         for e in events {
             verdict.push(e);
             *counts.entry(e.kind.name()).or_default() += 1;
             if args.json && printed.is_ok() {
                 printed = serde_json::to_string(e)
-                    .map_err(std::io::Error::other)
-                    .and_then(|j| writeln!(out, "{j}"));
+                    .map_err(anyhow::Error::from)
+                    .and_then(|j| outln!("{j}").map_err(anyhow::Error::from));
             }
         }
     };
@@ -58,11 +57,10 @@ pub fn judge(args: JudgeArgs) -> Result<u8> {
     printed?;
     let v = verdict.finish_log();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string(&v)?)?;
+        outln!("{}", serde_json::to_string(&v)?)?;
     } else {
-        write!(out, "{}", summary(&v, &counts))?;
+        out!("{}", summary(&v, &counts))?;
     }
-    out.flush()?;
     Ok(exit_code(v.status))
 }
 

@@ -22,6 +22,8 @@ pub struct MergeArgs {
 pub fn merge(args: MergeArgs) -> Result<u8> {
     let out = &args.results;
     let kcidb = common::kcidb_options(&args.kcidb, out)?;
+    // The one writer of `out` until the merged files are in.
+    let _lock = lto_harness::output::lock::ResultsLock::take(out)?;
     let mut loaded = Vec::new();
     for p in &args.parts {
         loaded.push((p.display().to_string(), lto_harness::ci::load_results(p)?));

@@ -2,7 +2,10 @@
 //! subcommands, and [`dispatch`], which hands each subcommand to its own
 //! file (`list`, `run` and `bless`, `series`, `bisect`, `mutate`, `compare` and `gate`,
 //! `bench`, `report`, `judge`, `plan`, `merge`). The help text is the doc
-//! comments on the arguments.
+//! comments on the arguments. Standard output is written through
+//! [`stdout`]'s `out!` and `outln!`, never `print!` (which panics when
+//! stdout is closed or full); clippy holds every file here to it.
+#![deny(clippy::print_stdout)]
 
 mod bench;
 mod bisect;
@@ -16,6 +19,7 @@ mod plan;
 mod report;
 mod run;
 mod series;
+mod stdout;
 
 use clap::{Parser, Subcommand};
 use common::RunArgs;

@@ -5,6 +5,7 @@
 //! Writes mutate.json and mutate.md and prints the table.
 
 use super::common::{self, CommonArgs};
+use super::stdout::out;
 use anyhow::{Context, Result};
 use clap::Args;
 use lto_harness::case;
@@ -25,7 +26,7 @@ pub struct MutateArgs {
     #[arg(long, value_name = "REV")]
     base: Option<String>,
     /// Override every case's boot timeout, in seconds.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = super::common::seconds)]
     timeout: Option<u64>,
     #[command(flatten)]
     common: CommonArgs,
@@ -86,7 +87,7 @@ fn write_report(r: &MutateResults, dir: &Path) -> Result<()> {
     lto_harness::host::cache::write_atomic(&json, &serde_json::to_vec_pretty(r)?)?;
     let md = dir.join("mutate.md");
     lto_harness::host::cache::write_atomic(&md, r.markdown().as_bytes())?;
-    print!("{}", r.table());
+    out!("{}", r.table())?;
     eprintln!("mutate results in {} and {}", json.display(), md.display());
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! counts, sequentially and in the job pool (`ci::simulate`).
 
 use super::common;
+use super::stdout::outln;
 use anyhow::Result;
 use clap::Args;
 use lto_harness::case;
@@ -18,20 +19,21 @@ pub struct PlanArgs {
     include_slow: bool,
     /// Split the cases into N shards (for `run --shard K/N`), cases
     /// that build the same kernel kept together.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = common::count)]
     shards: Option<usize>,
     #[command(flatten)]
     toolchains: common::ToolchainArgs,
     /// Replay the builds of the run in `--from` on these core counts
     /// (e.g. `2,16`) and print a table instead of the matrix.
-    #[arg(long, value_name = "CORES", value_delimiter = ',', requires = "from")]
+    #[arg(long, value_name = "CORES", value_delimiter = ',', requires = "from",
+          value_parser = common::count)]
     simulate: Vec<usize>,
     /// The results dir (or results.json) of a sequential run whose build
     /// profiles `--simulate` replays.
     #[arg(long, value_name = "RESULTS")]
     from: Option<std::path::PathBuf>,
     /// How many boots ran at once in the sequential order (`run`'s default).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = common::count)]
     boot_jobs: usize,
 }
 
@@ -40,15 +42,12 @@ pub fn plan(cases_dir: &Path, args: PlanArgs) -> Result<u8> {
     if let Some(from) = &args.from {
         return simulate(from, &args.simulate, args.boot_jobs);
     }
-    if args.shards == Some(0) {
-        anyhow::bail!("plan: --shards must be at least 1");
-    }
     let all = case::load_dir(cases_dir)?;
     let named = common::select(&all, &args.names, args.include_slow)?;
     let matrix = case::matrix(&named, &common::matrix_labels(&args.toolchains.llvm)?);
     let selected: Vec<&case::Case> = matrix.iter().collect();
     let plan = lto_harness::ci::plan(&selected, args.shards);
-    println!("{}", serde_json::to_string_pretty(&plan)?);
+    outln!("{}", serde_json::to_string_pretty(&plan)?)?;
     Ok(0)
 }
 
@@ -80,28 +79,28 @@ fn simulate(from: &Path, cores: &[usize], boot_jobs: usize) -> Result<u8> {
         );
     }
     let measured_at = jobs.iter().map(|j| j.profile.jobs).max().unwrap_or(0);
-    println!(
+    outln!(
         "{} build(s) and boot(s) from {} (profiles measured at -j{measured_at}; that run took {:.0} s)",
         jobs.len(),
         from.display(),
         results.seconds
-    );
-    println!();
-    println!(
+    )?;
+    outln!()?;
+    outln!(
         "| cores | sequential (s) | pool (s) | model floor (s) | sequential / floor | pool / floor |"
-    );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    )?;
+    outln!("| ---: | ---: | ---: | ---: | ---: | ---: |")?;
     for &n in cores {
         let seq = simulate(&jobs, n, Schedule::Sequential { boot_jobs });
         let pool = simulate(&jobs, n, Schedule::Pool);
-        println!(
+        outln!(
             "| {n} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} |",
             seq.wall,
             pool.wall,
             seq.floor,
             seq.wall / seq.floor.max(1e-9),
             pool.wall / pool.floor.max(1e-9)
-        );
+        )?;
     }
     Ok(0)
 }

@@ -1,6 +1,7 @@
 //! `report`: renders the performance dashboard (static HTML + SVG plots)
 //! from the history store into a directory, index.html first.
 
+use super::stdout::outln;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -22,6 +23,6 @@ pub fn report(args: ReportArgs) -> Result<u8> {
         .unwrap_or_else(lto_harness::history::default_path);
     let html = &args.html;
     let plots = lto_harness::dashboard::render(&history, html)?;
-    println!("{} plots in {}", plots, html.join("index.html").display());
+    outln!("{} plots in {}", plots, html.join("index.html").display())?;
     Ok(0)
 }

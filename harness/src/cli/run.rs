@@ -4,6 +4,7 @@
 //! initcall goldens of the named cases and saying what changed.
 
 use super::common::{self, RunArgs};
+use super::stdout::out;
 use anyhow::Result;
 use lto_harness::case::{self, Case};
 use lto_harness::events::{Event, Reporter};
@@ -49,13 +50,14 @@ pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
     }
     let (env, opts) = options(&args)?;
     if args.dry_run {
-        print!("{}", run::dry_run(&selected, &env, &opts)?);
+        out!("{}", run::dry_run(&selected, &env, &opts)?)?;
         return Ok(0);
     }
+    let dir = &args.common.results;
+    // This run is the results directory's one writer (before its probe).
+    let reporting = common::Reporting::new(&args.common.kcidb, dir)?;
     let prepared = run::preflight(&selected, &env, &opts)?;
     announce(&env);
-    let dir = &args.common.results;
-    let reporting = common::Reporting::new(&args.common.kcidb, dir)?;
     let reporter = reporting.fanout();
     let sampler = lto_harness::host::cpustat::Sampler::start(std::time::Duration::from_secs(5));
     let mut results = run::run(&selected, &env, &opts, &prepared, &reporter);

@@ -35,7 +35,7 @@ pub struct SeriesArgs {
     #[arg(long)]
     include_slow: bool,
     /// Override every case's boot timeout, in seconds.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = super::common::seconds)]
     timeout: Option<u64>,
     #[command(flatten)]
     common: CommonArgs,

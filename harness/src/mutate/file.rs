@@ -5,8 +5,8 @@
 //! `file:line:column: field: what is wrong`. [`load_dir`] reads them all,
 //! [`select`] picks by name (or every one not tagged `slow`).
 
-use crate::case::valid_name;
 use crate::case::yaml::{read, At};
+use crate::case::{valid_name, NAME_RULE};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 use std::path::{Path, PathBuf};
@@ -71,7 +71,7 @@ impl Mutant {
     /// Parses `text` as if read from `path` (the patch resolves relative
     /// to it); `known` are the names of the cases there are.
     pub fn parse(path: &Path, text: &str, known: &[&str]) -> Result<Mutant, MutantError> {
-        let raw: MutantFile = read(path, text)?;
+        let raw: MutantFile = read(path, "mutant file", text)?;
         let at = At { file: path };
         let name = name(path)?;
         let mechanism = mechanism(&at, &raw.mechanism)?;
@@ -94,7 +94,11 @@ impl Mutant {
 
     /// Reads and validates one mutant file.
     pub fn load(path: &Path, known: &[&str]) -> Result<Mutant, MutantError> {
-        Mutant::parse(path, &crate::case::yaml::read_text(path)?, known)
+        Mutant::parse(
+            path,
+            &crate::case::yaml::read_text(path, "mutant file")?,
+            known,
+        )
     }
 }
 
@@ -108,7 +112,8 @@ fn name(path: &Path) -> Result<String, MutantError> {
         return Err(MutantError::File {
             file: path.to_owned(),
             message: format!(
-                "the file's name `{stem}` is the mutant's: letters, digits, `-`, `_` or `.`, and not `{BASE}`"
+                "the file's name `{}` is the mutant's: {NAME_RULE}, and not `{BASE}`",
+                stem.escape_debug()
             ),
         });
     }

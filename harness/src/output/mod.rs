@@ -26,6 +26,7 @@ pub mod junit;
 pub mod kcidb;
 pub mod ktap;
 pub mod libtest;
+pub mod lock;
 pub mod markdown;
 pub mod reproduce;
 mod text;
@@ -70,7 +71,7 @@ pub fn write_all(results: &RunResults, dir: &Path, kcidb: &KcidbOptions) -> Resu
         staged.push((tmp, path));
     }
     // Each case's reproduce.sh, staged with the rest.
-    for (path, text) in reproducers(results, dir) {
+    for (path, text) in reproducers(results, dir)? {
         use std::os::unix::fs::PermissionsExt;
         let mut tmp = crate::host::cache::staged_file(&path)?;
         tmp.write_all(text.as_bytes())
@@ -90,23 +91,27 @@ pub fn write_all(results: &RunResults, dir: &Path, kcidb: &KcidbOptions) -> Resu
 }
 
 /// Each case's `reproduce.sh` (path, text), for the cases with a recipe;
-/// what the recorded console showed is read from the boot's log.
-fn reproducers(results: &RunResults, dir: &Path) -> Vec<(std::path::PathBuf, String)> {
-    results
-        .cases
-        .iter()
-        .filter_map(|c| {
-            let recipe = c.recipe.as_ref()?;
-            let recorded = c
-                .boot
-                .console_log
-                .as_ref()
-                .and_then(|l| std::fs::read(l).ok())
-                .map(|b| reproduce::ConsoleFacts::of(&b));
-            let text = reproduce::script(results, c, recipe, recorded.as_ref());
-            Some((dir.join(&c.name).join(reproduce::SCRIPT), text))
-        })
-        .collect()
+/// what the recorded console showed is read from the boot's log. A case
+/// name that would leave `dir` (a results.json from elsewhere, merged) is
+/// an error, before anything is written.
+fn reproducers(results: &RunResults, dir: &Path) -> Result<Vec<(std::path::PathBuf, String)>> {
+    let mut out = Vec::new();
+    for c in &results.cases {
+        let Some(recipe) = c.recipe.as_ref() else {
+            continue;
+        };
+        let case_dir = crate::case::join_name(dir, &c.name)
+            .with_context(|| format!("writing the reproducer of case `{}`", c.name))?;
+        let recorded = c
+            .boot
+            .console_log
+            .as_ref()
+            .and_then(|l| std::fs::read(l).ok())
+            .map(|b| reproduce::ConsoleFacts::of(&b));
+        let text = reproduce::script(results, c, recipe, recorded.as_ref());
+        out.push((case_dir.join(reproduce::SCRIPT), text));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -126,6 +131,98 @@ mod tests {
         assert_eq!(back.cases[0].name, "a");
         assert_eq!(back.cases[0].status, Status::Pass);
         assert!(d.path().join("junit.xml").exists());
+    }
+
+    /// A results.json from elsewhere (`merge`) whose case is named `..`:
+    /// refused, and nothing written inside or outside the directory.
+    #[test]
+    fn a_case_name_that_leaves_the_directory_writes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("res");
+        for name in ["..", ".", "../x", "a/b", ""] {
+            let mut r = run(vec![case(name, Status::Pass, Status::Pass, vec![])]);
+            r.cases[0].recipe = Some(Default::default());
+            let e = write_all(&r, &out, &KcidbOptions::default()).unwrap_err();
+            let e = format!("{e:#}");
+            assert!(
+                e.contains(&format!("writing the reproducer of case `{name}`"))
+                    && e.contains("cannot name a directory inside"),
+                "{e}"
+            );
+            assert!(!d.path().join(reproduce::SCRIPT).exists());
+            assert!(!out.join("results.json").exists(), "{name}");
+            assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "{name}");
+        }
+    }
+
+    /// Two writers of one results directory at once, as two `merge`s
+    /// would be: each takes the directory's lock before it writes. While
+    /// one holds it the other is refused, naming the directory; and after
+    /// rounds of both racing, results.json, junit.xml, results.ktap and
+    /// summary.md are always one run's.
+    #[test]
+    fn two_writers_never_mix_their_files() {
+        use lock::{LockError, ResultsLock};
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("res");
+        let runs = [
+            run(vec![case("writer-a", Status::Pass, Status::Pass, vec![])]),
+            run(vec![case("writer-b", Status::Fail, Status::Fail, vec![])]),
+        ];
+        // The second writer while the first holds the lock.
+        let held = ResultsLock::take(&dir).unwrap();
+        let e = std::thread::scope(|s| s.spawn(|| ResultsLock::take(&dir).unwrap_err()).join())
+            .unwrap();
+        assert!(matches!(e, LockError::Busy { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("results directory {} is in use", dir.display())),
+            "{e}"
+        );
+        drop(held);
+        // Both racing, 40 rounds each.
+        let refused = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for r in &runs {
+                let (dir, refused) = (&dir, &refused);
+                s.spawn(move || {
+                    for _ in 0..40 {
+                        // Checked by the holder, after its write: what a
+                        // reader sees once the writer is done.
+                        let _lock = match ResultsLock::take(dir) {
+                            Ok(lock) => lock,
+                            Err(LockError::Busy { .. }) => {
+                                refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                continue;
+                            }
+                            Err(e) => panic!("{e}"),
+                        };
+                        write_all(r, dir, &KcidbOptions::default()).unwrap();
+                        let back: RunResults = serde_json::from_slice(
+                            &std::fs::read(dir.join("results.json")).unwrap(),
+                        )
+                        .unwrap();
+                        let name = &back.cases[0].name;
+                        let other = if name == "writer-a" {
+                            "writer-b"
+                        } else {
+                            "writer-a"
+                        };
+                        for f in ["junit.xml", "results.ktap", "summary.md"] {
+                            let text = std::fs::read_to_string(dir.join(f)).unwrap();
+                            assert!(
+                                text.contains(name.as_str()) && !text.contains(other),
+                                "{f} is not {name}'s"
+                            );
+                        }
+                    }
+                });
+            }
+        });
+        eprintln!(
+            "{} of 80 writes refused while the other wrote",
+            refused.into_inner()
+        );
     }
 
     #[test]

@@ -56,21 +56,23 @@ pub(crate) fn boot_case(
         step: Step::Boot,
     });
     let t = Instant::now();
-    let dir = opts.results_dir.join(&case.name);
-    let initrd = dir.join("initramfs.cpio.gz");
-    let boot = || match write_image(case, kernel, env, &initrd, reporter) {
-        Err((status, message)) => (
-            BootStep {
-                seconds: t.elapsed().as_secs_f64(),
-                ..unbooted(status, message)
-            },
-            None,
-        ),
-        Ok(()) => {
-            let req = attempt_request(case, &kernel.image, &initrd, &dir, opts, attempt);
-            let (step, outcome) = boot_and_judge(case, &req, reporter);
-            (step, Some(outcome))
-        }
+    let dir = opts.case_dir(&case.name);
+    let boot = || match dir.as_ref().map(|d| (d, d.join("initramfs.cpio.gz"))) {
+        Err(e) => (unbooted(Status::Incomplete, e.to_string()), None),
+        Ok((dir, initrd)) => match write_image(case, kernel, env, &initrd, reporter) {
+            Err((status, message)) => (
+                BootStep {
+                    seconds: t.elapsed().as_secs_f64(),
+                    ..unbooted(status, message)
+                },
+                None,
+            ),
+            Ok(()) => {
+                let req = attempt_request(case, &kernel.image, &initrd, dir, opts, attempt);
+                let (step, outcome) = boot_and_judge(case, &req, reporter);
+                (step, Some(outcome))
+            }
+        },
     };
     let (step, outcome) = match env.pool.as_ref() {
         None => boot(),

@@ -56,9 +56,16 @@ pub fn build_case(
         step: Step::Build,
     });
     let t = Instant::now();
-    let result = build_kernel(case, env, opts, reporter);
+    // A name that would leave the results directory builds nothing (the
+    // preflight refuses it first; the error leaves no path to write to).
+    let (result, case_dir) = match opts.case_dir(&case.name) {
+        Ok(dir) => (build_kernel(case, env, opts, reporter), dir),
+        Err(e) => (
+            Err(BuildError::Incomplete(e.into())),
+            opts.results_dir.clone(),
+        ),
+    };
     let seconds = t.elapsed().as_secs_f64();
-    let case_dir = opts.results_dir.join(&case.name);
     let _ = std::fs::create_dir_all(&case_dir);
     let (step, kernel) = match result {
         Ok(k) => (built(&k, opts, seconds, &case_dir), Some(k)),

@@ -90,6 +90,14 @@ pub struct RunOptions {
     pub pool: bool,
 }
 
+impl RunOptions {
+    /// The results directory of the case named `case`: inside
+    /// `results_dir`, or an error when the name could leave it.
+    pub fn case_dir(&self, case: &str) -> Result<PathBuf, crate::case::UnsafeName> {
+        crate::case::join_name(&self.results_dir, case)
+    }
+}
+
 /// What preflight loaded for the checks: the goldens and lkdtm's expectations.
 pub struct Prepared {
     pub goldens: preflight::Goldens,

@@ -87,6 +87,9 @@ pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Resul
             .and_then(|v| golden::series(v.trim())),
         (None, None) => None,
     };
+    for case in cases {
+        opts.case_dir(&case.name)?;
+    }
     let goldens = load_goldens(cases, opts.bless, series.as_deref())?;
     results_dir_writable(&opts.results_dir)?;
     let tree = match (&env.source, &opts.kernel_build) {
@@ -189,11 +192,12 @@ pub fn results_dir_writable(dir: &std::path::Path) -> Result<()> {
 pub fn dry_run(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Result<String> {
     let mut out = String::new();
     for case in cases {
+        let case_dir = opts.case_dir(&case.name)?;
         out.push_str(&format!("# case {} ({})\n", case.name, case.file.display()));
         let (image_path, initrd) = match (&opts.kernel_build, &env.source) {
             (Some(dir), _) => (
                 dir.join(case.arch.profile().boot_image),
-                opts.results_dir.join(&case.name).join("initramfs.cpio.gz"),
+                case_dir.join("initramfs.cpio.gz"),
             ),
             (None, Some(source)) => {
                 let builder = env.builder(source, opts, case);
@@ -213,18 +217,12 @@ pub fn dry_run(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Result<
                 }
                 (
                     plan.work_dir.join(plan.arch.boot_image),
-                    opts.results_dir.join(&case.name).join("initramfs.cpio.gz"),
+                    case_dir.join("initramfs.cpio.gz"),
                 )
             }
             (None, None) => bail!("no kernel source"),
         };
-        let req = boot_request(
-            case,
-            &image_path,
-            &initrd,
-            &opts.results_dir.join(&case.name),
-            opts,
-        );
+        let req = boot_request(case, &image_path, &initrd, &case_dir, opts);
         out.push_str("# initramfs is written by `lto-harness run`; then:\n");
         out.push_str(&build::shell_line(&boot::qemu_argv(&req)));
         out.push_str("\n\n");

@@ -69,7 +69,7 @@ pub(crate) fn recipe(
         case,
         Path::new(recipe::KERNEL),
         Path::new(recipe::INITRD),
-        &opts.results_dir.join(&case.name),
+        &opts.case_dir(&case.name)?,
         opts,
         0,
     );

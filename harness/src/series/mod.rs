@@ -217,7 +217,7 @@ impl<'a> Checker<'a> {
         }
         let env = self.environment(wt)?;
         let opts = RunOptions {
-            results_dir: self.opts.results_dir.join(label),
+            results_dir: crate::case::join_name(&self.opts.results_dir, label)?,
             ..self.opts.clone()
         };
         let prepared = self.prepared.as_ref().context("preflight")?;
