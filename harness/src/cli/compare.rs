@@ -112,5 +112,5 @@ fn run_now(cases_dir: &Path, args: GateArgs) -> Result<RunResults> {
         common: args.common,
     };
     let _ = super::run::run(cases_dir, run_args)?;
-    load_results(&dir)
+    Ok(load_results(&dir)?)
 }
