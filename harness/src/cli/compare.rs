@@ -3,7 +3,10 @@
 //! report, then the gate's verdict (`lto_harness::compare::gate`): 1 on a
 //! regression, 2 when the new run lost or could not judge a case or item
 //! of the baseline, else 0; without NEW it runs the cases first and
-//! compares that run.
+//! compares that run. Both read results files through
+//! `lto_harness::ci::load_results` (size limit, duplicates, statuses), so a
+//! bad file is an error (exit 2); gate refuses runs of another kernel
+//! series, toolchain or source tree unless `--allow-different-kernels`.
 
 use super::common::{CommonArgs, RunArgs};
 use anyhow::Result;
