@@ -148,10 +148,16 @@ pub fn write_summary(results: &BisectResults, dir: &Path) -> Result<Option<PathB
     let Some(point) = results.points.iter().find(|p| p.commit == *commit) else {
         return Ok(None);
     };
-    let Ok(text) = std::fs::read_to_string(point.results_dir.join("results.json")) else {
-        return Ok(None);
+    // Read and checked as every results file read back is.
+    let mut run: RunResults = match crate::ci::load_results(&point.results_dir) {
+        Ok(run) => run,
+        Err(crate::model::validate::InputError::Read { error, .. })
+            if error.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e.into()),
     };
-    let mut run: RunResults = serde_json::from_str(&text)?;
     run.bisected = Some(crate::model::bisection::Bisected {
         commit: commit.clone(),
         subject: subject.clone(),

@@ -15,7 +15,9 @@ pub mod simulate;
 
 use crate::case::Case;
 use crate::model::results::RunResults;
-use anyhow::{bail, Context, Result};
+use crate::model::untrusted::visible;
+use crate::model::validate::{self, InputError, RESULTS_MAX_BYTES};
+use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -220,15 +222,19 @@ pub fn plan(cases: &[&Case], shards: Option<usize>) -> Value {
     json!({ "include": include })
 }
 
-/// Reads a part for [`merge`]: a results directory or a `results.json`.
-pub fn load_results(path: &Path) -> Result<RunResults> {
+/// Reads a results directory or a `results.json`, for [`merge`],
+/// `compare`, `gate`, `plan --from` and `bisect`: at most
+/// [`RESULTS_MAX_BYTES`](crate::model::validate::RESULTS_MAX_BYTES), and
+/// refused unless consistent ([`crate::model::validate`]). Every error is
+/// an [`InputError`] naming the file.
+pub fn load_results(path: &Path) -> Result<RunResults, InputError> {
     let file: PathBuf = if path.is_dir() {
         path.join("results.json")
     } else {
         path.to_owned()
     };
-    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", file.display()))
+    let bytes = crate::host::input::read_bounded(&file, RESULTS_MAX_BYTES, "a results file")?;
+    validate::parse_results(&file, &bytes)
 }
 
 /// Joins the results of shards run in parallel into one run: cases sorted
@@ -248,6 +254,11 @@ pub fn merge(parts: Vec<RunResults>) -> Result<RunResults> {
 
 /// [`merge`], with each part's name (e.g. its path) for error messages.
 pub fn merge_named(parts: Vec<(String, RunResults)>) -> Result<RunResults> {
+    // The checks every results file read back passes (a part read by
+    // `load_results` has passed them already; one made in memory has not).
+    for (name, part) in &parts {
+        validate::check(Path::new(name), part)?;
+    }
     let mut parts = parts.into_iter();
     let Some((first_name, mut out)) = parts.next() else {
         bail!("merge: no results to merge");
@@ -257,9 +268,6 @@ pub fn merge_named(parts: Vec<(String, RunResults)>) -> Result<RunResults> {
         .iter()
         .map(|c| (c.name.clone(), first_name.clone()))
         .collect();
-    if out.cases.len() != seen.len() {
-        bail!("merge: {first_name} lists a case twice");
-    }
     for (name, part) in parts {
         agree(
             "source",
@@ -290,7 +298,10 @@ pub fn merge_named(parts: Vec<(String, RunResults)>) -> Result<RunResults> {
         )?;
         for c in &part.cases {
             if let Some(other) = seen.insert(c.name.clone(), name.clone()) {
-                bail!("merge: case `{}` is in both {other} and {name}", c.name);
+                bail!(
+                    "merge: case `{}` is in both {other} and {name}",
+                    visible(&c.name)
+                );
             }
         }
         if earlier(&part.started_at, &out.started_at) {
@@ -319,7 +330,7 @@ fn agree(
     if a == b {
         return Ok(());
     }
-    let show = |v: Option<String>| v.unwrap_or_else(|| "(none)".into());
+    let show = |v: Option<String>| v.map_or_else(|| "(none)".into(), |v| visible(&v));
     bail!(
         "merge: the parts were not run on the same inputs: {what} is `{}` in {a_name} but `{}` in {b_name}",
         show(a_shown()),
@@ -737,6 +748,90 @@ mod tests {
             e.contains("kernel_version") && e.contains("6.12.117") && e.contains("(none)"),
             "{e}"
         );
+    }
+
+    /// A results.json with the first copy of case `a` failing, a second
+    /// passing, then case `b`; and with the copies the other way round.
+    fn with_duplicate_cases(failing_first: bool) -> RunResults {
+        let (fail, pass) = (result("a", Status::Fail), result("a", Status::Pass));
+        let cases = if failing_first {
+            vec![fail, pass, result("b", Status::Pass)]
+        } else {
+            vec![pass, fail, result("b", Status::Pass)]
+        };
+        part("t", 1.0, cases)
+    }
+
+    #[test]
+    fn load_results_refuses_a_case_or_check_listed_twice_in_either_order() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("results.json");
+        for failing_first in [true, false] {
+            let r = with_duplicate_cases(failing_first);
+            std::fs::write(&p, serde_json::to_vec(&r).unwrap()).unwrap();
+            let e = load_results(d.path()).unwrap_err();
+            assert!(matches!(e, InputError::Invalid { .. }), "{e}");
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "{}: not a consistent results file: case `a` is listed 2 times",
+                    p.display()
+                )
+            );
+        }
+        // Two copies of a check within a case, the failing one first.
+        let mut c = result("a", Status::Pass);
+        c.checks = vec![
+            CheckResult::new("cfi", Status::Fail, "trap not taken"),
+            CheckResult::new("cfi", Status::Pass, "ok"),
+        ];
+        c.compute_status();
+        std::fs::write(&p, serde_json::to_vec(&part("t", 1.0, vec![c])).unwrap()).unwrap();
+        let e = load_results(&p).unwrap_err().to_string();
+        assert!(e.ends_with("case `a` lists check `cfi` 2 times"), "{e}");
+    }
+
+    #[test]
+    fn load_results_refuses_a_status_its_steps_contradict() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("results.json");
+        // The boot failed, the case says pass; and the other way round.
+        let mut hides = result("a", Status::Fail);
+        hides.status = Status::Pass;
+        let mut invents = result("b", Status::Pass);
+        invents.status = Status::Fail;
+        let r = part("t", 1.0, vec![hides.clone(), invents.clone()]);
+        std::fs::write(&p, serde_json::to_vec(&r).unwrap()).unwrap();
+        let e = load_results(&p).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: not a consistent results file: \
+                 case `a` has status `pass` but its steps and checks say `fail`; \
+                 case `b` has status `fail` but its steps and checks say `pass`",
+                p.display()
+            )
+        );
+        // merge refuses such a part made in memory too, naming it.
+        let e = merge_named(vec![("P".into(), part("t", 1.0, vec![hides]))])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("P: not a consistent results file: case `a`"),
+            "{e}"
+        );
+        assert!(merge(vec![part("t", 1.0, vec![invents])]).is_err());
+    }
+
+    #[test]
+    fn load_results_refuses_a_file_over_its_limit_without_reading_it() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("results.json");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(RESULTS_MAX_BYTES + 1).unwrap();
+        let e = load_results(d.path()).unwrap_err();
+        assert!(matches!(e, InputError::TooLarge { .. }), "{e}");
+        assert!(e.to_string().contains("larger than 64 MiB"), "{e}");
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! report, then the gate's verdict (`lto_harness::compare::gate`): 1 on a
 //! regression, 2 when the new run lost or could not judge a case or item
 //! of the baseline, else 0; without NEW it runs the cases first and
-//! compares that run.
+//! compares that run. Both read results files through
+//! `lto_harness::ci::load_results` (size limit, duplicates, statuses), so a
+//! bad file is an error (exit 2); gate refuses runs of another kernel
+//! series, toolchain or source tree unless `--allow-different-kernels`.
 
 use super::common::{CommonArgs, RunArgs};
 use super::stdout::outln;
@@ -45,6 +48,12 @@ pub struct GateArgs {
     /// repeatable. Any other missing case makes the gate exit 2.
     #[arg(long, value_name = "CASE")]
     allow_missing: Vec<String>,
+    /// Gate runs made of different inputs: another kernel series
+    /// (major.minor, e.g. 6.12 against 7.1), another toolchain or another
+    /// source tree. Without it such runs are not gated (exit 2), since a
+    /// change between them says nothing about one kernel tree.
+    #[arg(long)]
+    allow_different_kernels: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -68,15 +77,29 @@ pub fn compare(args: CompareArgs) -> Result<u8> {
 pub fn gate(cases_dir: &Path, args: GateArgs) -> Result<u8> {
     let baseline = args.baseline.clone();
     let allow = args.allow_missing.clone();
+    let allow_different = args.allow_different_kernels;
     // The baseline is read first: a bad one fails before a run is made.
     let old = load_results(&baseline)?;
-    let new = match &args.new {
+    let new_path = args.new.clone();
+    let new = match &new_path {
         Some(p) => load_results(p)?,
         None => run_now(cases_dir, args)?,
     };
     let c = lto_harness::compare::compare(&old, &new);
+    let new_name = new_path
+        .as_ref()
+        .map_or_else(|| "(run now)".to_string(), |p| p.display().to_string());
+    lto_harness::compare::gate::same_inputs(
+        &c,
+        allow_different,
+        &baseline.display().to_string(),
+        &new_name,
+    )?;
     for l in c.report() {
         outln!("{l}")?;
+    }
+    if !c.inputs_differ.is_empty() {
+        eprintln!("gate: gating runs made of different inputs, as --allow-different-kernels says");
     }
     let v = lto_harness::compare::gate::verdict(&c, &new, &allow);
     for l in v.report() {
@@ -113,5 +136,5 @@ fn run_now(cases_dir: &Path, args: GateArgs) -> Result<RunResults> {
         common: args.common,
     };
     let _ = super::run::run(cases_dir, run_args)?;
-    load_results(&dir)
+    Ok(load_results(&dir)?)
 }

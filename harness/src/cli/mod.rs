@@ -65,7 +65,9 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Like `compare`, but exit 1 only on regressions (known failures may
     /// persist). Without NEW, runs the cases first (with `--retries 1`
-    /// unless told otherwise) and compares that run.
+    /// unless told otherwise) and compares that run. Runs of another
+    /// kernel series, toolchain or source tree are refused (exit 2) unless
+    /// `--allow-different-kernels`.
     Gate(compare::GateArgs),
     /// Benchmark kernel B against kernel A: build cost, sizes, boot, in-guest workloads.
     Bench(bench::BenchArgs),

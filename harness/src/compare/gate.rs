@@ -4,8 +4,9 @@
 //! that the new run lost, left incomplete or newly skipped (2). A run in
 //! which nothing happened is never green.
 
-use super::{Class, RunComparison};
+use super::{Class, InputDifference, RunComparison};
 use crate::model::results::RunResults;
+use crate::model::untrusted::visible;
 use crate::model::Status;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,6 +24,45 @@ pub struct GateVerdict {
     pub incomplete: Vec<String>,
     /// Missing cases that `--allow-missing` excused.
     pub allowed_missing: Vec<String>,
+    /// `--allow-missing` names that are in neither run: they excuse
+    /// nothing (a typo, or a case since renamed); said, not counted.
+    pub allowed_unknown: Vec<String>,
+}
+
+/// The two runs were made of different kernel series, toolchains or
+/// source trees ([`super::input_differences`]): `gate` does not judge
+/// one against the other unless `--allow-different-kernels` says so.
+/// The input's fault, so incomplete (exit 2), never a verdict.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "gate: the baseline {} and the new run {} were not made of the same inputs: {}; \
+     not gated (`--allow-different-kernels` gates them anyway)",
+    visible(baseline),
+    visible(new),
+    differences.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+)]
+pub struct DifferentInputs {
+    pub baseline: String,
+    pub new: String,
+    pub differences: Vec<InputDifference>,
+}
+
+/// Ok when the runs of `c` were made of the same inputs, or when `allow`
+/// (`--allow-different-kernels`); else why not.
+pub fn same_inputs(
+    c: &RunComparison,
+    allow: bool,
+    baseline: &str,
+    new: &str,
+) -> Result<(), DifferentInputs> {
+    if c.inputs_differ.is_empty() || allow {
+        return Ok(());
+    }
+    Err(DifferentInputs {
+        baseline: baseline.to_owned(),
+        new: new.to_owned(),
+        differences: c.inputs_differ.clone(),
+    })
 }
 
 impl GateVerdict {
@@ -41,8 +81,13 @@ impl GateVerdict {
         }
     }
 
-    /// Lines for the terminal: one per reason, most urgent first.
+    /// Lines for the terminal: one per reason, most urgent first, with
+    /// control characters from the results files escaped ([`visible`]).
     pub fn report(&self) -> Vec<String> {
+        self.lines().iter().map(|l| visible(l)).collect()
+    }
+
+    fn lines(&self) -> Vec<String> {
         let mut out = vec![];
         for r in &self.regressions {
             out.push(format!("regression: {r}"));
@@ -63,6 +108,11 @@ impl GateVerdict {
         for c in &self.allowed_missing {
             out.push(format!("allowed missing case: {c}"));
         }
+        for c in &self.allowed_unknown {
+            out.push(format!(
+                "warning: --allow-missing {c}: no case `{c}` in the baseline or the new run; it excuses nothing"
+            ));
+        }
         out
     }
 }
@@ -79,7 +129,19 @@ pub fn verdict(c: &RunComparison, new: &RunResults, allow_missing: &[String]) ->
         missing_items: vec![],
         incomplete: vec![],
         allowed_missing: vec![],
+        allowed_unknown: vec![],
     };
+    let known: BTreeSet<&str> = c
+        .entries
+        .iter()
+        .map(|e| e.case.as_str())
+        .chain(new_cases.iter().copied())
+        .collect();
+    for a in allow_missing {
+        if !known.contains(a.as_str()) && !v.allowed_unknown.contains(a) {
+            v.allowed_unknown.push(a.clone());
+        }
+    }
     let mut missing_by_case: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for e in &c.entries {
         match e.class {
@@ -190,6 +252,80 @@ mod tests {
         let v = gate(&old, &new, &["a"]);
         assert_eq!(v.missing_items, vec!["a check:orc".to_string()]);
         assert_eq!(v.exit_code(), 2);
+    }
+
+    #[test]
+    fn an_allowed_name_in_neither_run_is_said() {
+        let old = run(vec![
+            case("a", Pass, Pass, vec![]),
+            case("b", Pass, Pass, vec![]),
+        ]);
+        let new = run(vec![case("a", Pass, Pass, vec![])]);
+        let v = gate(&old, &new, &["b", "no-such-case", "a"]);
+        assert_eq!(v.allowed_unknown, vec!["no-such-case".to_string()]);
+        assert_eq!(
+            v.exit_code(),
+            0,
+            "a name that excuses nothing is said, not counted"
+        );
+        assert!(
+            v.report().contains(
+                &"warning: --allow-missing no-such-case: no case `no-such-case` in the baseline \
+                  or the new run; it excuses nothing"
+                    .to_string()
+            ),
+            "{:?}",
+            v.report()
+        );
+    }
+
+    #[test]
+    fn runs_of_different_inputs_are_refused_unless_allowed() {
+        let mut old = run(vec![case("a", Pass, Pass, vec![])]);
+        old.kernel_version = Some("6.12.117".into());
+        let mut new = old.clone();
+        new.kernel_version = Some("7.1.3".into());
+        let c = compare(&old, &new);
+        let e = same_inputs(&c, false, "old/", "new/").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "gate: the baseline old/ and the new run new/ were not made of the same inputs: \
+             kernel series is `6.12 (Linux 6.12.117)` in the baseline but `7.1 (Linux 7.1.3)` \
+             in the new run; not gated (`--allow-different-kernels` gates them anyway)"
+        );
+        assert!(same_inputs(&c, true, "old/", "new/").is_ok());
+        new.kernel_version = Some("6.12.120".into());
+        assert!(same_inputs(&compare(&old, &new), false, "old/", "new/").is_ok());
+        new.toolchain = Some("clang 22".into());
+        let e = same_inputs(&compare(&old, &new), false, "o", "n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("toolchain is `(none)` in the baseline but `clang 22`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_verdict_shows_control_characters_as_escapes() {
+        let old = run(vec![case(
+            "a\x1b[31m",
+            Pass,
+            Pass,
+            vec![check("cfi", Pass, "m")],
+        )]);
+        let new = run(vec![case(
+            "a\x1b[31m",
+            Pass,
+            Pass,
+            vec![check("cfi", Fail, "\x1b[2J")],
+        )]);
+        let v = gate(&old, &new, &["\x07bell"]);
+        let r = v.report();
+        assert!(
+            r.iter().all(|l| !l.chars().any(|c| c.is_control())),
+            "{r:?}"
+        );
+        assert_eq!(r[0], "regression: a\\x1b[31m check:cfi: \\x1b[2J");
     }
 
     #[test]

@@ -405,6 +405,23 @@ mod tests {
     }
 
     #[test]
+    fn a_torn_last_history_line_does_not_stop_the_dashboard() {
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path().join("history.jsonl");
+        let r = rec("x86_64-lto-none", Lto::None, "2026-01-01", 4.4e6, 190.0);
+        history::append(&h, std::slice::from_ref(&r)).unwrap();
+        let torn = serde_json::to_string(&r).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&h).unwrap();
+        std::io::Write::write_all(&mut f, &torn.as_bytes()[..torn.len() / 2]).unwrap();
+        assert!(render(&h, &d.path().join("out")).unwrap() >= 1);
+        // A history that never ends is refused at its limit, not read whole.
+        let e = render(Path::new("/dev/zero"), &d.path().join("out2"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/dev/zero: larger than 256 MiB"), "{e}");
+    }
+
+    #[test]
     fn empty_history_is_a_clear_error() {
         let d = tempfile::tempdir().unwrap();
         let e = render(&d.path().join("none.jsonl"), d.path())

@@ -10,6 +10,8 @@ use crate::bench::stats;
 use crate::bench::{BenchReport, Metric};
 use crate::model::perf::{Basis, Better, Regression};
 use crate::model::results::CaseResult;
+use crate::model::untrusted::visible;
+use crate::model::validate::InputError;
 use crate::model::{Arch, Cfi, Lto};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -82,24 +84,75 @@ pub fn default_path() -> PathBuf {
     PathBuf::from(home).join(".local/share/lto-harness/history.jsonl")
 }
 
-/// Reads every record; a malformed line is an error naming its line.
-pub fn load(path: &Path) -> Result<Vec<Record>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .with_context(|| format!("{}:{}: not a history record", path.display(), i + 1))
-        })
-        .collect()
+/// The largest history read: 256 MiB. A record is about 1 KiB, so that is
+/// some 250,000 kernels: decades of nightly runs of every case.
+pub const HISTORY_MAX_BYTES: u64 = 256 << 20;
+
+/// The records of a history, and what was wrong with it but did not stop
+/// the reading.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub records: Vec<Record>,
+    /// `FILE:LINE: …`: a torn last line that was skipped.
+    pub warnings: Vec<String>,
 }
 
-/// Appends records (one line each; O_APPEND keeps concurrent writers' lines whole).
+/// Reads every record ([`load_checked`]), saying on stderr what was
+/// skipped.
+pub fn load(path: &Path) -> Result<Vec<Record>> {
+    let loaded = load_checked(path)?;
+    for w in &loaded.warnings {
+        eprintln!("lto-harness: warning: {w}");
+    }
+    Ok(loaded.records)
+}
+
+/// Reads every record of the history at `path` (none when there is no
+/// such file), at most [`HISTORY_MAX_BYTES`] of it. A last line without
+/// its newline that does not parse is torn (a writer stopped in the
+/// middle of it, [`append`] writes each line whole with its newline): it
+/// is skipped, with a warning naming the file and line. Any other line
+/// that does not parse is an error naming the file and line.
+pub fn load_checked(path: &Path) -> Result<Loaded, InputError> {
+    let bytes = match crate::host::input::read_bounded(path, HISTORY_MAX_BYTES, "a history file") {
+        Ok(b) => b,
+        Err(InputError::Read { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Loaded::default())
+        }
+        Err(e) => return Err(e),
+    };
+    let torn_tail = !bytes.is_empty() && !bytes.ends_with(b"\n");
+    let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    let last = lines.len() - 1;
+    let mut out = Loaded::default();
+    for (i, line) in lines.iter().enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice(line) {
+            Ok(r) => out.records.push(r),
+            Err(_) if i == last && torn_tail => out.warnings.push(format!(
+                "{}:{}: the last line is cut short (no newline at its end: a write that did \
+                 not finish); skipped",
+                visible(&path.display().to_string()),
+                i + 1
+            )),
+            Err(error) => {
+                return Err(InputError::HistoryLine {
+                    path: path.to_owned(),
+                    line: i + 1,
+                    error,
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Appends records (one line each; O_APPEND keeps concurrent writers'
+/// lines whole, and an exclusive `flock` keeps appenders apart). A torn
+/// last line (a writer that died in the middle of it) is cut off first,
+/// so the new lines do not join it and leave a bad line in the middle.
 pub fn append(path: &Path, records: &[Record]) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -112,10 +165,43 @@ pub fn append(path: &Path, records: &[Record]) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .read(true)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
+    f.lock()
+        .with_context(|| format!("locking {}", path.display()))?;
+    cut_torn_tail(&mut f).with_context(|| format!("repairing the end of {}", path.display()))?;
     f.write_all(&buf)?;
     Ok(())
+}
+
+/// Cuts a history file (locked) after its last newline, when it does not
+/// end with one: what follows is a line a writer did not finish.
+fn cut_torn_tail(f: &mut std::fs::File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    // Read backwards in blocks to the last newline.
+    let mut end = len;
+    let mut block = vec![0u8; 64 * 1024];
+    loop {
+        let start = end.saturating_sub(block.len() as u64);
+        let n = (end - start) as usize;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut block[..n])?;
+        if end == len && block[n - 1] == b'\n' {
+            return Ok(());
+        }
+        if let Some(i) = block[..n].iter().rposition(|b| *b == b'\n') {
+            return f.set_len(start + i as u64 + 1);
+        }
+        if start == 0 {
+            return f.set_len(0);
+        }
+        end = start;
+    }
 }
 
 /// Default noise bands for figures without an interval, in percent.
@@ -398,6 +484,76 @@ mod tests {
         .unwrap();
         let e = format!("{:#}", load(&p).unwrap_err());
         assert!(e.contains("history.jsonl:2"), "{e}");
+    }
+
+    fn line(r: &Record) -> String {
+        format!("{}\n", serde_json::to_string(r).unwrap())
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_with_a_warning_and_a_torn_middle_line_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("history.jsonl");
+        let a = rec(
+            "2026-01-01T00:00:00Z",
+            &[("size.text", 100.0, Basis::Exact)],
+        );
+        let whole = line(&a);
+        let torn = &whole[..whole.len() / 2];
+        std::fs::write(&p, format!("{whole}{whole}{torn}")).unwrap();
+        let l = load_checked(&p).unwrap();
+        assert_eq!(l.records, vec![a.clone(), a.clone()]);
+        assert_eq!(
+            l.warnings,
+            [format!(
+                "{}:3: the last line is cut short (no newline at its end: a write that did not \
+                 finish); skipped",
+                p.display()
+            )]
+        );
+        assert_eq!(load(&p).unwrap().len(), 2);
+        // The same cut line in the middle is an error naming file and line.
+        std::fs::write(&p, format!("{whole}{torn}\n{whole}")).unwrap();
+        let e = load_checked(&p).unwrap_err();
+        assert!(matches!(e, InputError::HistoryLine { line: 2, .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}:2: not a history record: ", p.display())),
+            "{e}"
+        );
+        // Appending after a torn line cuts it off first: the file stays whole.
+        std::fs::write(&p, format!("{whole}{torn}")).unwrap();
+        append(&p, std::slice::from_ref(&a)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            format!("{whole}{whole}")
+        );
+        let l = load_checked(&p).unwrap();
+        assert_eq!((l.records.len(), l.warnings.len()), (2, 0));
+        // A file that is one torn line.
+        std::fs::write(&p, torn).unwrap();
+        append(&p, std::slice::from_ref(&a)).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), whole);
+    }
+
+    #[test]
+    fn a_history_over_its_limit_is_an_error_naming_file_and_limit() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("history.jsonl");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(HISTORY_MAX_BYTES + 1).unwrap();
+        let e = load_checked(&p).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: larger than 256 MiB (268435456 bytes), the limit for a history file; \
+                 not read (is it the right file?)",
+                p.display()
+            )
+        );
+        // An endless file is read only up to the limit, then refused.
+        let e = load_checked(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, InputError::TooLarge { .. }), "{e}");
     }
 
     #[test]

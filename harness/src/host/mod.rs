@@ -3,11 +3,13 @@
 //! the compilers and tools found here ([`toolchain`]), what the
 //! machine has to share ([`machine`]) and how busy its cores were
 //! ([`cpustat`]), and the job pool concurrent builds
-//! and boots share ([`jobserver`]); in tests, a `git` that is the
+//! and boots share ([`jobserver`]), reading files back with a size limit
+//! ([`input`]); in tests, a `git` that is the
 //! same everywhere (`testgit`).
 
 pub mod cache;
 pub mod cpustat;
+pub mod input;
 pub mod jobserver;
 pub mod machine;
 pub mod needs;

@@ -2,7 +2,9 @@
 //! statuses and faults ([`status`]), what a kernel is ([`kernel`]), the
 //! results of a run ([`results`]), performance figures ([`perf`]),
 //! mutants' verdicts ([`mutation`]), bisection's verdicts ([`bisection`]), toolchain variants ([`variant`]) and
-//! the recipe of a case's reproducer script ([`recipe`]).
+//! the recipe of a case's reproducer script ([`recipe`]); the checks every
+//! result file read back passes ([`validate`]) and how untrusted text from
+//! such files is shown ([`untrusted`]).
 //! Types only (and their serde forms); nothing here runs a process or
 //! reads a kernel, and nothing here depends on the rest of the crate.
 
@@ -14,6 +16,8 @@ pub mod recipe;
 pub mod results;
 pub mod source;
 pub mod status;
+pub mod untrusted;
+pub mod validate;
 pub mod variant;
 
 /// Sample results for the tests of the model and of every output format.

@@ -153,10 +153,19 @@ pub struct CaseResult {
 }
 
 impl CaseResult {
-    pub fn compute_status(&mut self) {
+    /// What the case's steps and checks say: the worst of the build, the
+    /// boot and every check ([`Status::worst`]). The one rule for a case's
+    /// status: a run sets it with [`compute_status`](Self::compute_status),
+    /// and a result file read back must agree with it
+    /// ([`crate::model::validate`]).
+    pub fn derived_status(&self) -> Status {
         let mut all = vec![self.build.status, self.boot.status];
         all.extend(self.checks.iter().map(|c| c.status));
-        self.status = Status::worst(all);
+        Status::worst(all)
+    }
+
+    pub fn compute_status(&mut self) {
+        self.status = self.derived_status();
     }
 }
 

@@ -5,6 +5,7 @@
 
 use super::text::attempts_text;
 use crate::model::results::RunResults;
+use crate::model::untrusted::visible;
 use crate::model::Status;
 use std::fmt::Write as _;
 
@@ -20,9 +21,50 @@ fn first_line(s: &str, max: usize) -> String {
     }
 }
 
-/// A table cell: no `|` or line break.
+/// Untrusted text (from results, whatever wrote them) as Markdown text:
+/// control characters shown as escapes ([`visible`]), `&`, `<` and `>` as
+/// HTML entities, and `\\`, `` ` ``, `[` and `]` behind a backslash, so
+/// nothing in it becomes HTML, a code span or a link.
+fn md(s: &str) -> String {
+    let s = visible(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '[' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A table cell: its first line as Markdown text ([`md`]), `|` escaped.
 fn cell(s: &str) -> String {
-    first_line(s, 80).replace('|', "/")
+    md(&first_line(s, 80)).replace('|', "\\|")
+}
+
+/// The longest run of backticks in `s`.
+fn backtick_run(s: &str) -> usize {
+    s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// `s` as a code span: delimited by more backticks than it holds in a
+/// row (and spaced when it starts or ends with one), control characters
+/// shown as escapes.
+fn code_span(s: &str) -> String {
+    let s = visible(s);
+    let ticks = "`".repeat(backtick_run(&s) + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{s}{pad}{ticks}")
 }
 
 /// A short summary to paste into a mail: the counts, a table of the cases
@@ -52,7 +94,11 @@ const EVIDENCE_LINES: usize = 12;
 /// built (base, config, compiler), the first thing that went wrong with
 /// its evidence, and how to see it again.
 fn report(r: &RunResults, c: &crate::model::results::CaseResult) -> String {
-    let mut out = format!("### {}: {}\n\n", c.name, c.status.name().to_uppercase());
+    let mut out = format!(
+        "### {}: {}\n\n",
+        md(&c.name),
+        c.status.name().to_uppercase()
+    );
     let mut base = Vec::new();
     if let Some(v) = &r.kernel_version {
         base.push(format!("Linux {v}"));
@@ -61,26 +107,26 @@ fn report(r: &RunResults, c: &crate::model::results::CaseResult) -> String {
         base.push(s.describe());
     }
     if !base.is_empty() {
-        let _ = writeln!(out, "- base: {}", base.join(", "));
+        let _ = writeln!(out, "- base: {}", md(&base.join(", ")));
     }
     let key = c
         .build
         .key
         .as_deref()
-        .map(|k| format!(" (build key {})", k.get(..12).unwrap_or(k)))
+        .map(|k| format!(" (build key {})", md(k.get(..12).unwrap_or(k))))
         .unwrap_or_default();
     let _ = writeln!(
         out,
         "- config: {} {}, LTO {}, CFI {}{key}; the fragments are inline in reproduce.sh",
         c.arch.name(),
-        c.variant
+        md(c.variant
             .as_ref()
-            .map_or(c.name.as_str(), |v| v.case.as_str()),
+            .map_or(c.name.as_str(), |v| v.case.as_str())),
         c.lto.name(),
         c.cfi.name()
     );
     if let Some(t) = c.toolchain.as_deref().or(r.toolchain.as_deref()) {
-        let _ = writeln!(out, "- compiler: {t}");
+        let _ = writeln!(out, "- compiler: {}", md(t));
     }
     // The first failure, else the first incomplete step or check.
     let tests = c.tests();
@@ -97,21 +143,38 @@ fn report(r: &RunResults, c: &crate::model::results::CaseResult) -> String {
             } else {
                 "incomplete"
             },
-            i.id(),
-            first_line(i.message, 400)
+            md(&i.id()),
+            md(&first_line(i.message, 400))
         );
         if !i.details.is_empty() {
-            out.push_str("\n```\n");
-            for d in i.details.iter().take(EVIDENCE_LINES) {
+            // A fence no evidence line can close: longer than any run of
+            // backticks in it.
+            let shown: Vec<String> = i
+                .details
+                .iter()
+                .take(EVIDENCE_LINES)
+                .map(|d| visible(d))
+                .collect();
+            let fence = "`".repeat(
+                shown
+                    .iter()
+                    .map(|d| backtick_run(d))
+                    .max()
+                    .unwrap_or(0)
+                    .max(2)
+                    + 1,
+            );
+            let _ = writeln!(out, "\n{fence}");
+            for d in &shown {
                 let _ = writeln!(out, "{d}");
             }
             if i.details.len() > EVIDENCE_LINES {
                 let _ = writeln!(out, "... {} more lines", i.details.len() - EVIDENCE_LINES);
             }
-            out.push_str("```\n\n");
+            let _ = writeln!(out, "{fence}\n");
         }
         if let Some(log) = i.log {
-            let _ = writeln!(out, "- log: {}", log.display());
+            let _ = writeln!(out, "- log: {}", md(&log.display().to_string()));
         }
     }
     let mut dir = String::new();
@@ -120,10 +183,10 @@ fn report(r: &RunResults, c: &crate::model::results::CaseResult) -> String {
         let _ = writeln!(
             out,
             "- bisected to: {} (\"{}\"), the first bad commit between good {} and bad {}, in {} builds",
-            short(&b.commit),
-            b.subject,
-            b.good.iter().map(|g| short(g)).collect::<Vec<_>>().join(", "),
-            short(&b.bad),
+            md(&short(&b.commit)),
+            md(&b.subject),
+            md(&b.good.iter().map(|g| short(g)).collect::<Vec<_>>().join(", ")),
+            md(&short(&b.bad)),
             b.builds
         );
         if !b.results_dir.is_empty() {
@@ -132,9 +195,9 @@ fn report(r: &RunResults, c: &crate::model::results::CaseResult) -> String {
     }
     let _ = writeln!(
         out,
-        "- reproduce: `{dir}{}/reproduce.sh` (builds and boots this kernel again on a Debian \
+        "- reproduce: {} (builds and boots this kernel again on a Debian \
          machine and compares the outcome; `--boot-only IMAGE` boots a given kernel)",
-        c.name
+        code_span(&format!("{dir}{}/reproduce.sh", c.name))
     );
     out
 }
@@ -189,7 +252,7 @@ fn about_line(r: &RunResults) -> String {
         about.push(t.clone());
     }
     about.push(format!("lto-harness {}", r.harness_version));
-    about.join("; ")
+    md(&about.join("; "))
 }
 
 /// The cases as a table, padded to the widest cell of each column.
@@ -240,26 +303,26 @@ fn not_passing(r: &RunResults) -> String {
         if c.build.status == Status::Skipped {
             notes.push(format!(
                 "- {} build: skipped, and everything after it: {}",
-                c.name,
-                first_line(&c.build.message, 400)
+                md(&c.name),
+                md(&first_line(&c.build.message, 400))
             ));
             continue;
         }
         for i in c.tests() {
-            let what = i.id();
+            let what = md(&i.id());
             if i.status != Status::Pass {
                 notes.push(format!(
                     "- {} {what}: {}: {}",
-                    c.name,
+                    md(&c.name),
                     i.status.name(),
-                    first_line(i.message, 240)
+                    md(&first_line(i.message, 240))
                 ));
             } else if i.unstable() {
                 notes.push(format!(
                     "- {} {what}: unstable (passed on a retry; attempts: {}): {}",
-                    c.name,
+                    md(&c.name),
                     attempts_text(i.attempts),
-                    first_line(i.message, 240)
+                    md(&first_line(i.message, 240))
                 ));
             }
         }
@@ -345,6 +408,50 @@ mod tests {
             md.contains(&format!("`0123456789ab/{name}/reproduce.sh`")),
             "{md}"
         );
+    }
+
+    #[test]
+    fn untrusted_text_cannot_become_html_code_or_table_cells() {
+        use crate::model::testdata::{case, check, run};
+        let mut failing = check(
+            "cfi",
+            Status::Fail,
+            "<script>alert(1)</script> a | b `code` [x](javascript:y) \\ & \x1b[2J",
+        );
+        failing.details = vec!["```".into(), "</pre><img src=x>".into()];
+        let mut r = run(vec![case(
+            "x|y`z",
+            Status::Pass,
+            Status::Pass,
+            vec![failing],
+        )]);
+        r.toolchain = Some("clang <b>19</b>".into());
+        let md = markdown_summary(&r);
+        assert!(!md.contains("<script>") && !md.contains("<b>"), "{md}");
+        assert!(!md.contains('\x1b'), "{md}");
+        // The table row keeps its five cells: the name's pipe is escaped.
+        assert!(
+            md.contains("| x\\|y\\`z | x86_64 | full | on  | fail   |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "- x|y\\`z check:cfi: fail: &lt;script&gt;alert(1)&lt;/script&gt; a | b \\`code\\` \
+                 \\[x\\](javascript:y) \\\\ &amp; \\\\x1b\\[2J\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("- compiler: clang &lt;b&gt;19&lt;/b&gt;\n"),
+            "{md}"
+        );
+        // Evidence goes in a fence longer than any run of backticks in it.
+        assert!(
+            md.contains("\n````\n```\n</pre><img src=x>\n````\n"),
+            "{md}"
+        );
+        // The reproducer's path is a code span its backtick cannot close.
+        assert!(md.contains("- reproduce: ``x|y`z/reproduce.sh`` ("), "{md}");
     }
 
     #[test]
