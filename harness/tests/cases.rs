@@ -188,7 +188,7 @@ fn shipped_case(name: &str) -> Result<(), Failed> {
 /// after the banner (outside the probes), on a line of its own or printed
 /// into another, turns the pass into a fail that names it.
 fn captures_keep_the_verdict(log: &[u8], path: &Path) -> Result<(), Failed> {
-    use lto_harness::console::capture;
+    use lto_harness::checks::capture;
     let want = capture::judge(log, 1 << 16);
     ensure(want.status == lto_harness::model::Status::Pass, || {
         format!("judge {}: {want:?}", path.display())

@@ -37,6 +37,7 @@
 
 pub mod boot;
 pub mod boot_order;
+pub mod capture;
 pub mod cfi;
 pub mod console_view;
 pub mod facts;

@@ -19,7 +19,6 @@
 //! Neither stage ever panics, whatever the input, and both run in time linear
 //! in the input size.
 
-pub mod capture;
 pub mod ktap;
 
 use crate::guest::protocol::MARKER;
@@ -1653,7 +1652,7 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
             let mut parser = ConsoleParser::new();
             for (i, line) in lines.iter().enumerate() {
                 let events = parser.parse_line(line);
-                proptest::prop_assert!(events.len() <= 2);
+                proptest::prop_assert!(events.len() <= MAX_EVENTS_PER_LINE);
                 for e in &events {
                     proptest::prop_assert_eq!(e.line, i + 1);
                     if let EventKind::InitcallStart { func, .. }
