@@ -89,11 +89,29 @@ pub enum GoldenError {
     },
 }
 
+/// The largest golden read: 16 MiB (arm64 defconfig's 1802 initcalls
+/// take about 100 KiB).
+pub const GOLDEN_MAX_BYTES: u64 = 16 << 20;
+
 impl Golden {
     pub fn load(path: &Path) -> Result<Golden, GoldenError> {
-        let text = std::fs::read_to_string(path).map_err(|error| GoldenError::Io {
+        use crate::model::validate::InputError;
+        let bytes = crate::host::input::read_bounded(path, GOLDEN_MAX_BYTES, "a golden file")
+            .map_err(|e| match e {
+                InputError::Read { error, .. } => GoldenError::Io {
+                    path: path.to_owned(),
+                    error,
+                },
+                other => GoldenError::Malformed {
+                    path: path.to_owned(),
+                    line: 1,
+                    message: other.to_string(),
+                },
+            })?;
+        let text = String::from_utf8(bytes).map_err(|e| GoldenError::Malformed {
             path: path.to_owned(),
-            error,
+            line: 1,
+            message: format!("not UTF-8 text: {e}"),
         })?;
         Golden::parse(path, &text)
     }
@@ -279,6 +297,15 @@ mod tests {
             ("rootfs", "populate_rootfs"),
             ("7", "_late9"),
         ])
+    }
+
+    #[test]
+    fn a_golden_larger_than_its_limit_is_refused_unread() {
+        let e = Golden::load(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            e.to_string().contains("larger than 16 MiB") && e.to_string().contains("golden"),
+            "{e}"
+        );
     }
 
     #[test]

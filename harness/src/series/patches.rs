@@ -43,7 +43,7 @@ impl Form {
                 Form::PatchDir
             });
         }
-        let text = std::fs::read(path)
+        let text = crate::host::input::read_bounded(path, SERIES_MAX_BYTES, "a series file")
             .with_context(|| format!("--series {}: cannot read", path.display()))?;
         let text = String::from_utf8_lossy(&text);
         Ok(if looks_like_mail(&text) || text.starts_with("From ") {
@@ -53,6 +53,9 @@ impl Form {
         })
     }
 }
+
+/// The largest series file, mbox or patch read: 256 MiB.
+pub const SERIES_MAX_BYTES: u64 = 256 << 20;
 
 /// Reads a series: a directory of `*.patch` files (or one with a quilt
 /// `series` file), a quilt `series` file, or an mbox. Mbox messages are
@@ -88,8 +91,9 @@ fn load_dir(dir: &Path) -> Result<Vec<Patch>> {
 /// A quilt `series` file: one patch path per line (relative to the file's
 /// directory), optionally followed by `-pN`; `#` starts a comment.
 fn load_quilt(series: &Path) -> Result<Vec<Patch>> {
-    let text = std::fs::read_to_string(series)
+    let text = crate::host::input::read_bounded(series, SERIES_MAX_BYTES, "a series file")
         .with_context(|| format!("--series {}: cannot read", series.display()))?;
+    let text = String::from_utf8_lossy(&text);
     let dir = series.parent().unwrap_or(Path::new("."));
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -120,7 +124,8 @@ fn load_quilt(series: &Path) -> Result<Vec<Patch>> {
 /// `git am`, its subject from the header) or a plain diff (`git apply -pN`,
 /// named after the file).
 pub fn patch_from_file(index: usize, file: PathBuf, strip: u32) -> Result<Patch> {
-    let text = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = crate::host::input::read_bounded(&file, SERIES_MAX_BYTES, "a patch")
+        .with_context(|| format!("cannot read {}", file.display()))?;
     let text = String::from_utf8_lossy(&text);
     let mail = looks_like_mail(&text);
     let subject = subject_of(&text).unwrap_or_else(|| {
