@@ -3,10 +3,16 @@
 //! arch's lkdtm CFI tests, run by /init in a child process, must trap or
 //! survive as the kernel's config (or the case's `cfi_expect`) says, judged
 //! the way the kernel's own selftests judge them
-//! (tools/testing/selftests/lkdtm/tests.txt).
+//! (tools/testing/selftests/lkdtm/tests.txt), and more closely: the test's
+//! own lines ([`LkdtmCfiTest::preamble`]) must come first, and the first
+//! trap must be the one lkdtm's source makes ([`LkdtmCfiTest::trap`]: for
+//! CFI_FORWARD_PROTO, `lkdtm_indirect_call` calling `lkdtm_increment_int`).
+//! A trap elsewhere (lkdtm's dispatcher calling a test function built
+//! without kCFI, before the test printed anything) fails, naming its site.
 
+use super::lkdtm::{expected_lines, find_preamble, first_trap, is_function, Preamble, Site, Trap};
 use super::{unobserved, Console, KernelFacts, Step};
-use crate::arch::LkdtmCfiTest;
+use crate::arch::{LkdtmCfiTest, TrapSite};
 use crate::case::{Case, CfiExpect};
 use crate::console::{message, EventKind};
 use crate::guest::protocol::{cfi_probe_step, LKDTM_LOAD_STEP};
@@ -209,8 +215,9 @@ pub fn probe_checks(
 struct Seen {
     cfi_failure: Option<String>,
     oops: Option<String>,
-    /// Lines matching the selftest's expectation.
+    /// Lines matching the selftest's expectation (and their line).
     expected: Option<String>,
+    expected_line: usize,
     lkdtm_fail: Option<String>,
     probably_expected: Option<String>,
     unexpected: Option<String>,
@@ -239,6 +246,7 @@ fn look(console: &Console, step: &Step, alternatives: &[String]) -> Seen {
         let at = || format!("console line {n}: {msg}");
         if seen.expected.is_none() && alternatives.iter().any(|a| lower.contains(a.as_str())) {
             seen.expected = Some(at());
+            seen.expected_line = n;
         }
         if seen.lkdtm_fail.is_none() && msg.starts_with("lkdtm: FAIL:") {
             seen.lkdtm_fail = Some(at());
@@ -291,6 +299,8 @@ fn probe_check(
         rc: step.rc.unwrap_or(-1),
         seen: look(console, &step, &alternatives),
         alternatives: &alternatives,
+        preamble: find_preamble(console, &step, &expected_lines(test.name, test.preamble)),
+        trap: first_trap(console, &step, case.arch.profile()),
     };
     let (status, message) = match expect {
         CfiExpect::Trap => probe.judge_trap(),
@@ -339,23 +349,73 @@ struct Probe<'a> {
     seen: Seen,
     /// What the selftest looks for.
     alternatives: &'a [String],
+    /// The test's own lines, as found.
+    preamble: Preamble,
+    /// The first trap in the probe's window.
+    trap: Option<Trap>,
 }
 
 impl Probe<'_> {
-    /// Expected to trap: the selftest's text without lkdtm's FAIL line and,
-    /// for a forward-edge (kCFI) test, the `CFI failure at` line too.
+    /// Expected to trap: the test's own lines, then, first of any trap, the
+    /// one lkdtm's source makes (for a forward-edge test the `CFI failure
+    /// at <caller> (target: <target>)` line), and the selftest's text
+    /// without lkdtm's FAIL line. A test that stops without a trap passes
+    /// only on a selftest alternative other than a trace, after its lines
+    /// (CFI_BACKWARD's `ok: control flow unchanged`, a shadow call stack).
     fn judge_trap(&self) -> (Status, String) {
         let (test, why, seen) = (self.test.name, self.why, &self.seen);
-        let forward = self.test.protected_by.contains(&"CONFIG_CFI_CLANG");
-        let trapped = seen.expected.is_some() && seen.lkdtm_fail.is_none();
-        if trapped && forward && seen.cfi_failure.is_none() {
+        let site = self.test.trap.describe();
+        if let Some(t) = &self.trap {
+            if !self.preamble.complete_before(t.line) {
+                return (
+                    Status::Fail,
+                    format!(
+                        "the trap was not {test}'s: it came before {test} printed `{}`: {}; expected {site} after the test's own lines ({why})",
+                        self.preamble.first_not_before(t.line),
+                        t.describe(),
+                    ),
+                );
+            }
+            if !self.at_site(t) {
+                return (
+                    Status::Fail,
+                    format!(
+                        "{test} trapped at another site: {}; expected {site} ({why})",
+                        t.describe()
+                    ),
+                );
+            }
+        } else if let Some(missing) = &self.preamble.missing {
             return (
                 Status::Fail,
                 format!(
-                    "expected a kCFI trap ({why}); the task died ({}) but no `CFI failure at` line named the target",
-                    seen.oops.as_deref().unwrap_or("no Oops line either")
+                    "expected {test} to be stopped by {site} ({why}) but it never printed its own line `{missing}`{}",
+                    seen.lkdtm_fail
+                        .as_deref()
+                        .map(|f| format!(": {f}"))
+                        .unwrap_or_default()
                 ),
             );
+        }
+        let after = self
+            .preamble
+            .complete_at
+            .is_some_and(|p| p < seen.expected_line);
+        let trapped = seen.expected.is_some() && after && seen.lkdtm_fail.is_none();
+        if trapped && self.trap.is_none() {
+            let words = seen.expected.as_deref().unwrap_or("");
+            let trace = self
+                .alternatives
+                .iter()
+                .any(|a| a == "call trace:" && words.to_lowercase().contains(a.as_str()));
+            if trace {
+                return (
+                    Status::Fail,
+                    format!(
+                        "expected {site} ({why}); a trace came ({words}) but no trap on the console"
+                    ),
+                );
+            }
         }
         if trapped {
             return (
@@ -379,13 +439,42 @@ impl Probe<'_> {
         )
     }
 
-    /// The CFI failure, Oops and expected lines seen, in that order.
+    /// Whether trap `t` is where lkdtm's source puts the test's.
+    fn at_site(&self, t: &Trap) -> bool {
+        match (self.test.trap, &t.site) {
+            (
+                TrapSite::Kcfi { caller, target },
+                Site::Kcfi {
+                    caller: Some(c),
+                    target: Some(g),
+                },
+            ) => is_function(c, caller) && is_function(g, target),
+            (TrapSite::FaultIn { function }, Site::Fault { pc: Some(pc) }) => {
+                is_function(pc, function)
+            }
+            _ => false,
+        }
+    }
+
+    /// The test's own lines, the trap at its site, the CFI failure, Oops
+    /// and expected lines seen, in that order.
     fn trap_evidence(&self) -> String {
         let s = &self.seen;
-        [&s.cfi_failure, &s.oops, &s.expected]
+        let own = format!("after its own lines ({})", self.preamble.found.join("; "));
+        let site = self
+            .trap
+            .as_ref()
+            .map(|t| format!("first trap {}", t.describe()));
+        [Some(own), site]
             .into_iter()
             .flatten()
-            .map(String::as_str)
+            .chain(
+                [&s.cfi_failure, &s.oops, &s.expected]
+                    .into_iter()
+                    .flatten()
+                    .filter(|l| self.trap.as_ref().is_none_or(|t| !t.at.eq(*l)))
+                    .cloned(),
+            )
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -403,6 +492,23 @@ impl Probe<'_> {
     /// "probably expected" (never its "Unexpected!").
     fn judge_survive(&self) -> (Status, String) {
         let (test, why, seen) = (self.test.name, self.why, &self.seen);
+        if let Some(t) = &self.trap {
+            return (
+                Status::Fail,
+                format!(
+                    "expected {test} to get through ({why}) but the kernel trapped: {}",
+                    t.describe()
+                ),
+            );
+        }
+        if let Some(missing) = &self.preamble.missing {
+            return (
+                Status::Fail,
+                format!(
+                    "expected {test} to get through ({why}) but it never printed its own line `{missing}`"
+                ),
+            );
+        }
         if seen.cfi_failure.is_some() || seen.oops.is_some() {
             return (
                 Status::Fail,
@@ -462,28 +568,37 @@ mod tests {
 
     #[test]
     fn probe_judgments_name_what_is_missing() {
-        const FORWARD: LkdtmCfiTest = LkdtmCfiTest {
-            name: "CFI_FORWARD_PROTO",
-            protected_by: &["CONFIG_CFI_CLANG"],
-        };
+        let forward = &crate::arch::Arch::X86_64.profile().cfi_tests[0];
         let alternatives = vec!["call trace:".to_string()];
         let probe = |seen: Seen| Probe {
-            test: &FORWARD,
+            test: forward,
             why: "protected by CONFIG_CFI_CLANG=y",
             rc: 139,
             seen,
             alternatives: &alternatives,
+            preamble: Preamble {
+                found: vec!["console line 1: lkdtm: Performing direct entry".into()],
+                last_message: None,
+                complete_at: Some(1),
+                missing: None,
+                expected: vec!["Performing direct entry CFI_FORWARD_PROTO".into()],
+                lines: vec![1],
+            },
+            trap: None,
         };
-        // The task died but no kCFI line named the target.
+        // A trace but no trap on the console.
         let (status, msg) = probe(Seen {
             expected: Some("console line 3: Call Trace:".into()),
+            expected_line: 3,
             ..Seen::default()
         })
         .judge_trap();
         assert_eq!(status, Status::Fail);
-        assert!(
-            msg.contains("no `CFI failure at` line") && msg.contains("no Oops line either"),
-            "{msg}"
+        assert_eq!(
+            msg,
+            "expected a kCFI trap in lkdtm_indirect_call calling lkdtm_increment_int \
+             (protected by CONFIG_CFI_CLANG=y); a trace came (console line 3: Call Trace:) \
+             but no trap on the console"
         );
         // Nothing at all: the selftest's expectation is quoted.
         let (status, msg) = probe(Seen::default()).judge_trap();
