@@ -956,4 +956,35 @@ lkdtm: ok: control flow unchanged.
             r.message
         );
     }
+
+    #[test]
+    fn capture_prefixes_and_crlf_keep_the_forward_verdicts() {
+        use crate::checks::capture::{crlf, prefix_lines, Prefix};
+        let real = in_probe(X86_FIXTURE, "CFI_FORWARD_PROTO");
+        let dispatcher = without(&real, &PROTOTYPE_LINES).replace(
+            "CFI failure at lkdtm_indirect_call+0x16/0x20 [lkdtm] (target: lkdtm_increment_int+",
+            "CFI failure at lkdtm_do_action+0x23/0x30 [lkdtm] (target: lkdtm_CFI_FORWARD_PROTO+",
+        );
+        for (log, want) in [(&real, Status::Pass), (&dispatcher, Status::Fail)] {
+            let mut variants: Vec<Vec<u8>> = Prefix::ALL
+                .iter()
+                .map(|p| prefix_lines(log.as_bytes(), *p))
+                .collect();
+            variants.push(crlf(log.as_bytes()));
+            for v in variants {
+                let text = String::from_utf8_lossy(&v).into_owned();
+                let r = forward("x86_64", &text);
+                assert_eq!(r.status, want, "{}", r.message);
+                if want == Status::Fail {
+                    assert!(
+                        r.message.contains(
+                            "(a kCFI trap in lkdtm_do_action calling lkdtm_CFI_FORWARD_PROTO)"
+                        ),
+                        "{}",
+                        r.message
+                    );
+                }
+            }
+        }
+    }
 }
