@@ -4,7 +4,7 @@
 
 use super::{
     concat, Arch, ArchProfile, BusyboxSource, FtraceSite, KcfiMarker, LkdtmCfiTest, QemuProfile,
-    FORWARD_PROTO,
+    TrapSite, FORWARD_PROTO,
 };
 
 /// `NOP` (0xd503201f), little-endian.
@@ -35,11 +35,27 @@ pub static PROFILE: ArchProfile = ArchProfile {
     }],
     cfi_tests: &[
         FORWARD_PROTO,
+        // set_return_addr_unchecked() (no pointer auth, no shadow stack)
+        // redirects its return, then set_return_addr() tries again: with
+        // pointer auth its AUT fails (FPAC: `Internal error: Oops - FPAC`,
+        // `pc : set_return_addr+…`); with a shadow call stack the write is
+        // ignored and lkdtm says `ok: control flow unchanged.` (tests.txt
+        // accepts either).
         LkdtmCfiTest {
             name: "CFI_BACKWARD",
             protected_by: &["CONFIG_ARM64_PTR_AUTH_KERNEL", "CONFIG_SHADOW_CALL_STACK"],
+            preamble: &[
+                "Attempting unchecked stack return address redirection ...",
+                "ok: redirected stack return address.",
+                "Attempting checked stack return address redirection ...",
+            ],
+            trap: TrapSite::FaultIn {
+                function: "set_return_addr",
+            },
         },
     ],
+    // `pc : lkdtm_indirect_call+0x28/0x3c [lkdtm]`.
+    fault_pc: "pc : ",
     vdso_image: "arch/arm64/kernel/vdso/vdso.so.dbg",
     vdso_exports: &[
         "__kernel_clock_gettime",

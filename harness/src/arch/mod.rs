@@ -68,13 +68,52 @@ pub enum KcfiMarker {
     A64Brk { lo: u32, hi: u32 },
 }
 
-/// An lkdtm CFI test the harness runs on this architecture, and the config
-/// symbols of which any one, when `y`, means the kernel should stop it.
+/// An lkdtm CFI test the harness runs on this architecture, the config
+/// symbols of which any one, when `y`, means the kernel should stop it,
+/// what lkdtm prints before the operation the protection must stop, and
+/// where that stop must be: all as lkdtm's source says
+/// (`drivers/misc/lkdtm/cfi.c`, the same in 6.12 and 7.1).
 #[derive(Debug)]
 pub struct LkdtmCfiTest {
     /// The crash type written to `/sys/kernel/debug/provoke-crash/DIRECT`.
     pub name: &'static str,
     pub protected_by: &'static [&'static str],
+    /// The test's own lines, in order, after core.c's `Performing direct
+    /// entry <name>`: each the start of an `lkdtm: ` message. All of them
+    /// come before the operation that must trap.
+    pub preamble: &'static [&'static str],
+    /// Where the protection stops the test.
+    pub trap: TrapSite,
+}
+
+/// Where a protection (or a fault an lkdtm test provokes) must stop the
+/// test, from lkdtm's source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrapSite {
+    /// kCFI: `CFI failure at <caller>+… (target: <target>+…; expected
+    /// type: …)`, the line both x86_64 and arm64 print (`report_cfi_failure`)
+    /// before their Oops.
+    Kcfi {
+        caller: &'static str,
+        target: &'static str,
+    },
+    /// A fault (`Oops`, `BUG:`, arm64 `Unable to handle kernel …`) whose
+    /// faulting pc (the arch's [`ArchProfile::fault_pc`] line) is in
+    /// `function`: arm64 pointer authentication's FPAC, a NULL dereference.
+    FaultIn { function: &'static str },
+}
+
+impl TrapSite {
+    /// The site in words: `a kCFI trap in lkdtm_indirect_call calling
+    /// lkdtm_increment_int`.
+    pub fn describe(&self) -> String {
+        match self {
+            TrapSite::Kcfi { caller, target } => {
+                format!("a kCFI trap in {caller} calling {target}")
+            }
+            TrapSite::FaultIn { function } => format!("a fault with the pc in {function}"),
+        }
+    }
 }
 
 /// Everything the harness knows about one architecture.
@@ -105,6 +144,9 @@ pub struct ArchProfile {
     pub kcfi_markers: &'static [KcfiMarker],
     /// The lkdtm CFI tests to run (`checks: [cfi]`).
     pub cfi_tests: &'static [LkdtmCfiTest],
+    /// How an Oops names the faulting pc: the start of its line, followed
+    /// by `<symbol>+<off>/<size>` or a bare address (`RIP: 0010:`, `pc : `).
+    pub fault_pc: &'static str,
     /// The vDSO image with its symbols, relative to the `O=` dir: it must
     /// stay outside LTO and export the arch's `clock_gettime`.
     pub vdso_image: &'static str,
@@ -171,10 +213,24 @@ pub const fn concat<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
 }
 
 /// lkdtm's forward-edge test (an indirect call through a pointer of the
-/// wrong prototype), which every kCFI architecture runs.
+/// wrong prototype), which every kCFI architecture runs: a matched call
+/// of `lkdtm_increment_void`, then `lkdtm_indirect_call()` calls
+/// `lkdtm_increment_int` through a `void (*)(int *)`. Both arches print
+/// the same `CFI failure at` line (x86_64 then `Oops: invalid opcode`,
+/// arm64 `Internal error: Oops - CFI`). A trap in lkdtm's dispatcher
+/// (`lkdtm_do_action` calling `lkdtm_CFI_FORWARD_PROTO`) is not it: the
+/// test then never ran.
 const FORWARD_PROTO: LkdtmCfiTest = LkdtmCfiTest {
     name: "CFI_FORWARD_PROTO",
     protected_by: &["CONFIG_CFI_CLANG"],
+    preamble: &[
+        "Calling matched prototype ...",
+        "Calling mismatched prototype ...",
+    ],
+    trap: TrapSite::Kcfi {
+        caller: "lkdtm_indirect_call",
+        target: "lkdtm_increment_int",
+    },
 };
 
 /// Every architecture's profile, one per [`Arch`] variant.

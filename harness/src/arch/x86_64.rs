@@ -32,6 +32,8 @@ pub static PROFILE: ArchProfile = ArchProfile {
     // x86_64 has no kernel backward-edge protection to test (no shadow
     // call stack, no pointer authentication): forward edges only.
     cfi_tests: &[FORWARD_PROTO],
+    // `RIP: 0010:lkdtm_indirect_call+0x16/0x20 [lkdtm]` (kernel CS 0x10).
+    fault_pc: "RIP: 0010:",
     vdso_image: "arch/x86/entry/vdso/vdso64.so.dbg",
     vdso_exports: &[
         "__vdso_clock_gettime",

@@ -3,10 +3,16 @@
 //! arch's lkdtm CFI tests, run by /init in a child process, must trap or
 //! survive as the kernel's config (or the case's `cfi_expect`) says, judged
 //! the way the kernel's own selftests judge them
-//! (tools/testing/selftests/lkdtm/tests.txt).
+//! (tools/testing/selftests/lkdtm/tests.txt), and more closely: the test's
+//! own lines ([`LkdtmCfiTest::preamble`]) must come first, and the first
+//! trap must be the one lkdtm's source makes ([`LkdtmCfiTest::trap`]: for
+//! CFI_FORWARD_PROTO, `lkdtm_indirect_call` calling `lkdtm_increment_int`).
+//! A trap elsewhere (lkdtm's dispatcher calling a test function built
+//! without kCFI, before the test printed anything) fails, naming its site.
 
+use super::lkdtm::{expected_lines, find_preamble, first_trap, is_function, Preamble, Site, Trap};
 use super::{unobserved, Console, KernelFacts, Step};
-use crate::arch::LkdtmCfiTest;
+use crate::arch::{LkdtmCfiTest, TrapSite};
 use crate::case::{Case, CfiExpect};
 use crate::console::{message, EventKind};
 use crate::guest::protocol::{cfi_probe_step, LKDTM_LOAD_STEP};
@@ -209,8 +215,9 @@ pub fn probe_checks(
 struct Seen {
     cfi_failure: Option<String>,
     oops: Option<String>,
-    /// Lines matching the selftest's expectation.
+    /// Lines matching the selftest's expectation (and their line).
     expected: Option<String>,
+    expected_line: usize,
     lkdtm_fail: Option<String>,
     probably_expected: Option<String>,
     unexpected: Option<String>,
@@ -239,6 +246,7 @@ fn look(console: &Console, step: &Step, alternatives: &[String]) -> Seen {
         let at = || format!("console line {n}: {msg}");
         if seen.expected.is_none() && alternatives.iter().any(|a| lower.contains(a.as_str())) {
             seen.expected = Some(at());
+            seen.expected_line = n;
         }
         if seen.lkdtm_fail.is_none() && msg.starts_with("lkdtm: FAIL:") {
             seen.lkdtm_fail = Some(at());
@@ -291,6 +299,8 @@ fn probe_check(
         rc: step.rc.unwrap_or(-1),
         seen: look(console, &step, &alternatives),
         alternatives: &alternatives,
+        preamble: find_preamble(console, &step, &expected_lines(test.name, test.preamble)),
+        trap: first_trap(console, &step, case.arch.profile()),
     };
     let (status, message) = match expect {
         CfiExpect::Trap => probe.judge_trap(),
@@ -339,23 +349,73 @@ struct Probe<'a> {
     seen: Seen,
     /// What the selftest looks for.
     alternatives: &'a [String],
+    /// The test's own lines, as found.
+    preamble: Preamble,
+    /// The first trap in the probe's window.
+    trap: Option<Trap>,
 }
 
 impl Probe<'_> {
-    /// Expected to trap: the selftest's text without lkdtm's FAIL line and,
-    /// for a forward-edge (kCFI) test, the `CFI failure at` line too.
+    /// Expected to trap: the test's own lines, then, first of any trap, the
+    /// one lkdtm's source makes (for a forward-edge test the `CFI failure
+    /// at <caller> (target: <target>)` line), and the selftest's text
+    /// without lkdtm's FAIL line. A test that stops without a trap passes
+    /// only on a selftest alternative other than a trace, after its lines
+    /// (CFI_BACKWARD's `ok: control flow unchanged`, a shadow call stack).
     fn judge_trap(&self) -> (Status, String) {
         let (test, why, seen) = (self.test.name, self.why, &self.seen);
-        let forward = self.test.protected_by.contains(&"CONFIG_CFI_CLANG");
-        let trapped = seen.expected.is_some() && seen.lkdtm_fail.is_none();
-        if trapped && forward && seen.cfi_failure.is_none() {
+        let site = self.test.trap.describe();
+        if let Some(t) = &self.trap {
+            if !self.preamble.complete_before(t.line) {
+                return (
+                    Status::Fail,
+                    format!(
+                        "the trap was not {test}'s: it came before {test} printed `{}`: {}; expected {site} after the test's own lines ({why})",
+                        self.preamble.first_not_before(t.line),
+                        t.describe(),
+                    ),
+                );
+            }
+            if !self.at_site(t) {
+                return (
+                    Status::Fail,
+                    format!(
+                        "{test} trapped at another site: {}; expected {site} ({why})",
+                        t.describe()
+                    ),
+                );
+            }
+        } else if let Some(missing) = &self.preamble.missing {
             return (
                 Status::Fail,
                 format!(
-                    "expected a kCFI trap ({why}); the task died ({}) but no `CFI failure at` line named the target",
-                    seen.oops.as_deref().unwrap_or("no Oops line either")
+                    "expected {test} to be stopped by {site} ({why}) but it never printed its own line `{missing}`{}",
+                    seen.lkdtm_fail
+                        .as_deref()
+                        .map(|f| format!(": {f}"))
+                        .unwrap_or_default()
                 ),
             );
+        }
+        let after = self
+            .preamble
+            .complete_at
+            .is_some_and(|p| p < seen.expected_line);
+        let trapped = seen.expected.is_some() && after && seen.lkdtm_fail.is_none();
+        if trapped && self.trap.is_none() {
+            let words = seen.expected.as_deref().unwrap_or("");
+            let trace = self
+                .alternatives
+                .iter()
+                .any(|a| a == "call trace:" && words.to_lowercase().contains(a.as_str()));
+            if trace {
+                return (
+                    Status::Fail,
+                    format!(
+                        "expected {site} ({why}); a trace came ({words}) but no trap on the console"
+                    ),
+                );
+            }
         }
         if trapped {
             return (
@@ -379,13 +439,42 @@ impl Probe<'_> {
         )
     }
 
-    /// The CFI failure, Oops and expected lines seen, in that order.
+    /// Whether trap `t` is where lkdtm's source puts the test's.
+    fn at_site(&self, t: &Trap) -> bool {
+        match (self.test.trap, &t.site) {
+            (
+                TrapSite::Kcfi { caller, target },
+                Site::Kcfi {
+                    caller: Some(c),
+                    target: Some(g),
+                },
+            ) => is_function(c, caller) && is_function(g, target),
+            (TrapSite::FaultIn { function }, Site::Fault { pc: Some(pc) }) => {
+                is_function(pc, function)
+            }
+            _ => false,
+        }
+    }
+
+    /// The test's own lines, the trap at its site, the CFI failure, Oops
+    /// and expected lines seen, in that order.
     fn trap_evidence(&self) -> String {
         let s = &self.seen;
-        [&s.cfi_failure, &s.oops, &s.expected]
+        let own = format!("after its own lines ({})", self.preamble.found.join("; "));
+        let site = self
+            .trap
+            .as_ref()
+            .map(|t| format!("first trap {}", t.describe()));
+        [Some(own), site]
             .into_iter()
             .flatten()
-            .map(String::as_str)
+            .chain(
+                [&s.cfi_failure, &s.oops, &s.expected]
+                    .into_iter()
+                    .flatten()
+                    .filter(|l| self.trap.as_ref().is_none_or(|t| !t.at.eq(*l)))
+                    .cloned(),
+            )
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -403,6 +492,23 @@ impl Probe<'_> {
     /// "probably expected" (never its "Unexpected!").
     fn judge_survive(&self) -> (Status, String) {
         let (test, why, seen) = (self.test.name, self.why, &self.seen);
+        if let Some(t) = &self.trap {
+            return (
+                Status::Fail,
+                format!(
+                    "expected {test} to get through ({why}) but the kernel trapped: {}",
+                    t.describe()
+                ),
+            );
+        }
+        if let Some(missing) = &self.preamble.missing {
+            return (
+                Status::Fail,
+                format!(
+                    "expected {test} to get through ({why}) but it never printed its own line `{missing}`"
+                ),
+            );
+        }
         if seen.cfi_failure.is_some() || seen.oops.is_some() {
             return (
                 Status::Fail,
@@ -462,28 +568,37 @@ mod tests {
 
     #[test]
     fn probe_judgments_name_what_is_missing() {
-        const FORWARD: LkdtmCfiTest = LkdtmCfiTest {
-            name: "CFI_FORWARD_PROTO",
-            protected_by: &["CONFIG_CFI_CLANG"],
-        };
+        let forward = &crate::arch::Arch::X86_64.profile().cfi_tests[0];
         let alternatives = vec!["call trace:".to_string()];
         let probe = |seen: Seen| Probe {
-            test: &FORWARD,
+            test: forward,
             why: "protected by CONFIG_CFI_CLANG=y",
             rc: 139,
             seen,
             alternatives: &alternatives,
+            preamble: Preamble {
+                found: vec!["console line 1: lkdtm: Performing direct entry".into()],
+                last_message: None,
+                complete_at: Some(1),
+                missing: None,
+                expected: vec!["Performing direct entry CFI_FORWARD_PROTO".into()],
+                lines: vec![1],
+            },
+            trap: None,
         };
-        // The task died but no kCFI line named the target.
+        // A trace but no trap on the console.
         let (status, msg) = probe(Seen {
             expected: Some("console line 3: Call Trace:".into()),
+            expected_line: 3,
             ..Seen::default()
         })
         .judge_trap();
         assert_eq!(status, Status::Fail);
-        assert!(
-            msg.contains("no `CFI failure at` line") && msg.contains("no Oops line either"),
-            "{msg}"
+        assert_eq!(
+            msg,
+            "expected a kCFI trap in lkdtm_indirect_call calling lkdtm_increment_int \
+             (protected by CONFIG_CFI_CLANG=y); a trace came (console line 3: Call Trace:) \
+             but no trap on the console"
         );
         // Nothing at all: the selftest's expectation is quoted.
         let (status, msg) = probe(Seen::default()).judge_trap();
@@ -510,5 +625,366 @@ mod tests {
             msg.ends_with("neither lkdtm's FAIL line nor a trap (rc=139)"),
             "{msg}"
         );
+    }
+
+    use crate::console::parse_log;
+    use crate::model::results::BootEnd;
+    use crate::stages::boot::BootOutcome;
+    use std::collections::BTreeMap;
+
+    const X86_FIXTURE: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/console/x86_64-tiny-full-cfi-lkdtm.log"
+    ));
+    const ARM64_FIXTURE: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/console/arm64-tiny-full-cfi-lkdtm.log"
+    ));
+
+    /// A real console with CFI_FORWARD_PROTO's lines (from `Performing
+    /// direct entry` to the shell's `Segmentation fault`) put inside the
+    /// probe's STEP and RESULT markers, as /init prints them today.
+    fn in_probe(fixture: &str, test: &str) -> String {
+        let lines: Vec<&str> = fixture.lines().collect();
+        let start = lines
+            .iter()
+            .position(|l| l.contains(&format!("Performing direct entry {test}")))
+            .unwrap();
+        let end = start
+            + lines[start..]
+                .iter()
+                .position(|l| l.starts_with("Segmentation fault"))
+                .unwrap();
+        let mut out = String::new();
+        for (i, l) in lines.iter().enumerate() {
+            if i == start {
+                out.push_str(&format!("@@LTOH STEP cfi-{test}\n"));
+            }
+            out.push_str(l);
+            out.push('\n');
+            if i == end {
+                out.push_str(&format!("@@LTOH RESULT cfi-{test} rc=139\n"));
+            }
+        }
+        out
+    }
+
+    /// The verdict of `test` on `log`, for a kernel with `config` set.
+    fn verdict(arch: &str, log: &str, test: &str, config: &[&str]) -> CheckResult {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("console.log");
+        std::fs::write(&path, log).unwrap();
+        let outcome = BootOutcome {
+            end: BootEnd::Exited { code: Some(0) },
+            lines: log.lines().count(),
+            last_line: None,
+            events: parse_log(log.as_bytes()),
+            seconds: 1.0,
+            log: path,
+            stderr_log: "/nonexistent".into(),
+        };
+        let console = Console::read(&outcome);
+        let case = Case::parse(
+            Path::new("/x/c.yaml"),
+            &format!("arch: {arch}\nlto: none\ncfi: off\nchecks: [cfi]\n"),
+        )
+        .unwrap();
+        let mut values = BTreeMap::new();
+        for c in config {
+            values.insert((*c).to_string(), "y".to_string());
+        }
+        let facts = KernelFacts {
+            config: Ok(values),
+            ..KernelFacts::empty()
+        };
+        let boot = CheckResult::new("boot", Status::Pass, "ok");
+        probe_checks(
+            &case,
+            &facts,
+            Some(&console),
+            &boot,
+            &LkdtmExpectations::load(None),
+        )
+        .into_iter()
+        .find(|r| r.name == check_name(test))
+        .unwrap()
+    }
+
+    fn forward(arch: &str, log: &str) -> CheckResult {
+        verdict(arch, log, "CFI_FORWARD_PROTO", &["CONFIG_CFI_CLANG"])
+    }
+
+    /// `log` without the lines containing `what`.
+    fn without(log: &str, what: &[&str]) -> String {
+        log.lines()
+            .filter(|l| !what.iter().any(|w| l.contains(w)))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    const PROTOTYPE_LINES: [&str; 2] = [
+        "lkdtm: Calling matched prototype",
+        "lkdtm: Calling mismatched prototype",
+    ];
+
+    #[test]
+    fn real_forward_traps_pass_naming_the_site() {
+        let r = forward("x86_64", &in_probe(X86_FIXTURE, "CFI_FORWARD_PROTO"));
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(
+            r.message.contains(
+                "first trap console line 441: CFI failure at lkdtm_indirect_call+0x16/0x20 [lkdtm] \
+                 (target: lkdtm_increment_int+0x0/0x8 [lkdtm]; expected type: 0x7e0c52a5) \
+                 (a kCFI trap in lkdtm_indirect_call calling lkdtm_increment_int)"
+            ) && r.message.contains("console line 439: lkdtm: Calling matched prototype ..."),
+            "{}",
+            r.message
+        );
+        let r = forward("arm64", &in_probe(ARM64_FIXTURE, "CFI_FORWARD_PROTO"));
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(
+            r.message
+                .contains("(a kCFI trap in lkdtm_indirect_call calling lkdtm_increment_int)"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn a_forward_trap_before_the_tests_lines_fails_naming_the_site() {
+        // The preamble gone: the trap is not known to be the test's.
+        let log = without(
+            &in_probe(X86_FIXTURE, "CFI_FORWARD_PROTO"),
+            &PROTOTYPE_LINES,
+        );
+        let r = forward("x86_64", &log);
+        assert_eq!(r.status, Status::Fail);
+        assert_eq!(
+            r.message,
+            "the trap was not CFI_FORWARD_PROTO's: it came before CFI_FORWARD_PROTO printed \
+             `lkdtm: Calling matched prototype ...`: console line 439: CFI failure at \
+             lkdtm_indirect_call+0x16/0x20 [lkdtm] (target: lkdtm_increment_int+0x0/0x8 [lkdtm]; \
+             expected type: 0x7e0c52a5) (a kCFI trap in lkdtm_indirect_call calling \
+             lkdtm_increment_int); expected a kCFI trap in lkdtm_indirect_call calling \
+             lkdtm_increment_int after the test's own lines (protected by CONFIG_CFI_CLANG=y)"
+        );
+        // lkdtm's cfi.o without kCFI: the dispatcher's call into the test
+        // function traps, and the test never runs.
+        let dispatcher = log
+            .replace(
+                "CFI failure at lkdtm_indirect_call+0x16/0x20 [lkdtm] (target: lkdtm_increment_int+0x0/0x8 [lkdtm];",
+                "CFI failure at lkdtm_do_action+0x23/0x30 [lkdtm] (target: lkdtm_CFI_FORWARD_PROTO+0x0/0x58 [lkdtm];",
+            )
+            .replace("RIP: 0010:lkdtm_indirect_call+0x16/0x20", "RIP: 0010:lkdtm_do_action+0x23/0x30");
+        let r = forward("x86_64", &dispatcher);
+        assert_eq!(r.status, Status::Fail);
+        assert_eq!(
+            r.message,
+            "the trap was not CFI_FORWARD_PROTO's: it came before CFI_FORWARD_PROTO printed \
+             `lkdtm: Calling matched prototype ...`: console line 439: CFI failure at \
+             lkdtm_do_action+0x23/0x30 [lkdtm] (target: lkdtm_CFI_FORWARD_PROTO+0x0/0x58 [lkdtm]; \
+             expected type: 0x7e0c52a5) (a kCFI trap in lkdtm_do_action calling \
+             lkdtm_CFI_FORWARD_PROTO); expected a kCFI trap in lkdtm_indirect_call calling \
+             lkdtm_increment_int after the test's own lines (protected by CONFIG_CFI_CLANG=y)"
+        );
+        // The same on arm64.
+        let arm = without(&in_probe(ARM64_FIXTURE, "CFI_FORWARD_PROTO"), &PROTOTYPE_LINES)
+            .replace(
+                "CFI failure at lkdtm_indirect_call+0x28/0x3c [lkdtm] (target: lkdtm_increment_int+0x0/0x18 [lkdtm];",
+                "CFI failure at lkdtm_do_action+0x30/0x48 [lkdtm] (target: lkdtm_CFI_FORWARD_PROTO+0x0/0x64 [lkdtm];",
+            );
+        let r = forward("arm64", &arm);
+        assert_eq!(r.status, Status::Fail);
+        assert!(
+            r.message.starts_with("the trap was not CFI_FORWARD_PROTO's: it came before CFI_FORWARD_PROTO printed `lkdtm: Calling matched prototype ...`")
+                && r.message.contains("(a kCFI trap in lkdtm_do_action calling lkdtm_CFI_FORWARD_PROTO)"),
+            "{}",
+            r.message
+        );
+        // Another trap between `Performing direct entry` and the test's lines.
+        let early = in_probe(X86_FIXTURE, "CFI_FORWARD_PROTO").replace(
+            "lkdtm: Calling matched prototype",
+            "CFI failure at direct_entry+0xb7/0xc8 [lkdtm] (target: lkdtm_do_action+0x0/0x30 [lkdtm]; expected type: 0x12345678)\n[    1.084037] lkdtm: Calling matched prototype",
+        );
+        let r = forward("x86_64", &early);
+        assert_eq!(r.status, Status::Fail);
+        assert!(
+            r.message.starts_with("the trap was not CFI_FORWARD_PROTO's: it came before CFI_FORWARD_PROTO printed `lkdtm: Calling matched prototype ...`: console line 439: CFI failure at direct_entry")
+                && r.message.contains("(a kCFI trap in direct_entry calling lkdtm_do_action)"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn a_forward_trap_at_another_call_fails_naming_it() {
+        let real = in_probe(X86_FIXTURE, "CFI_FORWARD_PROTO");
+        // Another caller.
+        let caller = real.replace(
+            "CFI failure at lkdtm_indirect_call+",
+            "CFI failure at direct_entry+",
+        );
+        let r = forward("x86_64", &caller);
+        assert_eq!(r.status, Status::Fail);
+        assert_eq!(
+            r.message,
+            "CFI_FORWARD_PROTO trapped at another site: console line 441: CFI failure at \
+             direct_entry+0x16/0x20 [lkdtm] (target: lkdtm_increment_int+0x0/0x8 [lkdtm]; \
+             expected type: 0x7e0c52a5) (a kCFI trap in direct_entry calling lkdtm_increment_int); \
+             expected a kCFI trap in lkdtm_indirect_call calling lkdtm_increment_int \
+             (protected by CONFIG_CFI_CLANG=y)"
+        );
+        // Another target (the matched call trapping).
+        let target = real.replace(
+            "(target: lkdtm_increment_int+",
+            "(target: lkdtm_increment_void+",
+        );
+        let r = forward("x86_64", &target);
+        assert_eq!(r.status, Status::Fail);
+        assert!(
+            r.message
+                .starts_with("CFI_FORWARD_PROTO trapped at another site: console line 441")
+                && r.message
+                    .contains("(a kCFI trap in lkdtm_indirect_call calling lkdtm_increment_void)"),
+            "{}",
+            r.message
+        );
+        let arm = in_probe(ARM64_FIXTURE, "CFI_FORWARD_PROTO").replace(
+            "(target: lkdtm_increment_int+",
+            "(target: lkdtm_increment_void+",
+        );
+        let r = forward("arm64", &arm);
+        assert_eq!(r.status, Status::Fail);
+        assert!(
+            r.message
+                .contains("(a kCFI trap in lkdtm_indirect_call calling lkdtm_increment_void)"),
+            "{}",
+            r.message
+        );
+        // Another trap first, after the test's lines: a fault, then the kCFI line.
+        let first = real.replace(
+            "[    1.084037] CFI failure at",
+            "[    1.084037] BUG: kernel NULL pointer dereference, address: 0000000000000000\n\
+             [    1.084037] RIP: 0010:lkdtm_increment_void+0x4/0x8 [lkdtm]\n[    1.084037] CFI failure at",
+        );
+        let r = forward("x86_64", &first);
+        assert_eq!(r.status, Status::Fail);
+        assert_eq!(
+            r.message,
+            "CFI_FORWARD_PROTO trapped at another site: console line 441: BUG: kernel NULL \
+             pointer dereference, address: 0000000000000000 (a fault with the pc in \
+             lkdtm_increment_void); expected a kCFI trap in lkdtm_indirect_call calling \
+             lkdtm_increment_int (protected by CONFIG_CFI_CLANG=y)"
+        );
+    }
+
+    /// arm64-lto-full-cfi's CFI_BACKWARD with pointer authentication (FPAC),
+    /// as a real boot printed it (the window kept in
+    /// tests/fixtures/profiles/cold-sequential/results.json).
+    const ARM64_BACKWARD: &str = "lkdtm: Performing direct entry CFI_BACKWARD
+lkdtm: Attempting unchecked stack return address redirection ...
+lkdtm: ok: redirected stack return address.
+lkdtm: Attempting checked stack return address redirection ...
+Internal error: Oops - FPAC: 0000000072000000 [#2] SMP
+Modules linked in: lkdtm [last unloaded: lkdtm]
+pc : set_return_addr+0x30/0x50 [lkdtm]
+lr : lkdtm_CFI_BACKWARD+0x104/0x128 [lkdtm]
+Call trace:
+ set_return_addr+0x30/0x50 [lkdtm]
+ lkdtm_do_action+0x3c/0x58 [lkdtm]
+ direct_entry+0xfc/0x124 [lkdtm]
+---[ end trace 0000000000000000 ]---
+Segmentation fault
+";
+
+    fn backward(body: &str, config: &str) -> CheckResult {
+        let stamped: String = body
+            .lines()
+            .map(|l| {
+                if l.starts_with("Segmentation") {
+                    format!("{l}\n")
+                } else {
+                    format!("[    1.300000] {l}\n")
+                }
+            })
+            .collect();
+        let log = format!(
+            "@@LTOH STEP cfi-CFI_BACKWARD\n{stamped}@@LTOH RESULT cfi-CFI_BACKWARD rc=139\n"
+        );
+        verdict("arm64", &log, "CFI_BACKWARD", &[config])
+    }
+
+    #[test]
+    fn backward_edge_is_judged_by_its_lines_and_its_trap() {
+        let pac = "CONFIG_ARM64_PTR_AUTH_KERNEL";
+        let r = backward(ARM64_BACKWARD, pac);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(
+            r.message
+                .contains("(a fault with the pc in set_return_addr)"),
+            "{}",
+            r.message
+        );
+        // A shadow call stack: no trap, lkdtm's own words, after its lines.
+        let scs = "lkdtm: Performing direct entry CFI_BACKWARD
+lkdtm: Attempting unchecked stack return address redirection ...
+lkdtm: ok: redirected stack return address.
+lkdtm: Attempting checked stack return address redirection ...
+lkdtm: ok: control flow unchanged.
+";
+        let r = backward(scs, "CONFIG_SHADOW_CALL_STACK");
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        // The trap in another function.
+        let r = backward(
+            &ARM64_BACKWARD.replace("pc : set_return_addr+", "pc : lkdtm_CFI_BACKWARD+"),
+            pac,
+        );
+        assert_eq!(r.status, Status::Fail);
+        assert_eq!(
+            r.message,
+            "CFI_BACKWARD trapped at another site: console line 6: Internal error: Oops - FPAC: \
+             0000000072000000 [#2] SMP (a fault with the pc in lkdtm_CFI_BACKWARD); expected a \
+             fault with the pc in set_return_addr (protected by CONFIG_ARM64_PTR_AUTH_KERNEL=y)"
+        );
+        // The unchecked redirection never reported: the trap came before
+        // the test's own lines.
+        let r = backward(&without(ARM64_BACKWARD, &["ok: redirected"]), pac);
+        assert_eq!(r.status, Status::Fail);
+        assert!(
+            r.message.starts_with("the trap was not CFI_BACKWARD's: it came before CFI_BACKWARD printed `lkdtm: ok: redirected stack return address.`"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn capture_prefixes_and_crlf_keep_the_forward_verdicts() {
+        use crate::checks::capture::{crlf, prefix_lines, Prefix};
+        let real = in_probe(X86_FIXTURE, "CFI_FORWARD_PROTO");
+        let dispatcher = without(&real, &PROTOTYPE_LINES).replace(
+            "CFI failure at lkdtm_indirect_call+0x16/0x20 [lkdtm] (target: lkdtm_increment_int+",
+            "CFI failure at lkdtm_do_action+0x23/0x30 [lkdtm] (target: lkdtm_CFI_FORWARD_PROTO+",
+        );
+        for (log, want) in [(&real, Status::Pass), (&dispatcher, Status::Fail)] {
+            let mut variants: Vec<Vec<u8>> = Prefix::ALL
+                .iter()
+                .map(|p| prefix_lines(log.as_bytes(), *p))
+                .collect();
+            variants.push(crlf(log.as_bytes()));
+            for v in variants {
+                let text = String::from_utf8_lossy(&v).into_owned();
+                let r = forward("x86_64", &text);
+                assert_eq!(r.status, want, "{}", r.message);
+                if want == Status::Fail {
+                    assert!(
+                        r.message.contains(
+                            "(a kCFI trap in lkdtm_do_action calling lkdtm_CFI_FORWARD_PROTO)"
+                        ),
+                        "{}",
+                        r.message
+                    );
+                }
+            }
+        }
     }
 }

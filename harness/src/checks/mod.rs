@@ -167,6 +167,7 @@ pub fn judge(
                     lkdtm::judge(
                         islands::EXEC_RODATA,
                         EXEC_RODATA,
+                        case.arch.profile(),
                         console,
                         &boot,
                         expect.lkdtm,
@@ -198,7 +199,13 @@ pub fn judge(
             }
             CheckKind::Orc => {
                 out.push(static_or(orc::STATIC, &|f| orc::static_check(case, f)));
-                out.push(orc::boot_check(facts, console, &boot, expect.lkdtm));
+                out.push(orc::boot_check(
+                    case.arch.profile(),
+                    facts,
+                    console,
+                    &boot,
+                    expect.lkdtm,
+                ));
             }
             // Judged across the run's kernels, once all are built
             // (crate::run::hygiene).
@@ -222,6 +229,7 @@ pub fn judge(
                     lkdtm::judge(
                         STACK_CANARY,
                         REPORT_STACK_CANARY,
+                        case.arch.profile(),
                         console,
                         &boot,
                         expect.lkdtm,
@@ -590,11 +598,14 @@ mod tests {
     }
 
     const TRAP: &str = "[ 2.0] lkdtm: Performing direct entry CFI_FORWARD_PROTO\n\
+        [ 2.0] lkdtm: Calling matched prototype ...\n\
         [ 2.0] lkdtm: Calling mismatched prototype ...\n\
         [ 2.0] CFI failure at lkdtm_indirect_call+0x16/0x20 [lkdtm] (target: lkdtm_increment_int+0x0/0x8 [lkdtm]; expected type: 0x7e0c52a5)\n\
         [ 2.0] Oops: invalid opcode: 0000 [#1]\n\
         [ 2.0] Call Trace:\n";
     const SURVIVED: &str = "[ 2.0] lkdtm: Performing direct entry CFI_FORWARD_PROTO\n\
+        [ 2.0] lkdtm: Calling matched prototype ...\n\
+        [ 2.0] lkdtm: Calling mismatched prototype ...\n\
         [ 2.0] lkdtm: FAIL: survived mismatched prototype function call!\n\
         [ 2.0] lkdtm: This is probably expected, since this kernel (6.12.117 x86_64) was built *without* CONFIG_CFI_CLANG=y\n";
 

@@ -10,6 +10,7 @@
 use super::cfi::LkdtmExpectations;
 use super::lkdtm;
 use super::{Console, KernelFacts};
+use crate::arch::ArchProfile;
 use crate::case::Case;
 use crate::console::message;
 use crate::elf::orc::OrcFacts;
@@ -93,6 +94,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
 const BAD: [&str; 2] = ["Bad or missing .orc_unwind table", "WARNING: bad unwind"];
 
 pub fn boot_check(
+    arch: &ArchProfile,
     facts: Option<&KernelFacts>,
     console: Option<&Console>,
     boot: &CheckResult,
@@ -109,7 +111,7 @@ pub fn boot_check(
             }
         }
     }
-    let judged = lkdtm::judge(BOOT, EXCEPTION, console, boot, lkdtm);
+    let judged = lkdtm::judge(BOOT, EXCEPTION, arch, console, boot, lkdtm);
     if judged.result.status != Status::Pass {
         return judged.result;
     }

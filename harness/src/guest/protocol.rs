@@ -151,28 +151,65 @@ const LKDTM_PROBE_PREFIX: &str = "lkdtm-";
 
 /// An lkdtm test /init runs for a mechanism check: the crash type and how
 /// many times it is written (tests.txt's `repeat:N`).
+///
+/// `preamble` and `trap` say what lkdtm's source (6.12 to 7.1) prints and
+/// where the test must stop, for the checks to judge the test's own
+/// lines, not any Oops in the probe's window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LkdtmProbe {
     pub test: &'static str,
     pub repeat: u8,
+    /// lkdtm's lines after the first `Performing direct entry <test>`, in
+    /// order: each the start of an `lkdtm: ` message.
+    pub preamble: &'static [&'static str],
+    pub trap: ProbeTrap,
+}
+
+/// Where an lkdtm probe's test must stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeTrap {
+    /// Nowhere: the test reports in words; any trap fails it.
+    None,
+    /// A fault with the faulting pc in this function.
+    In(&'static str),
+    /// A fault with the faulting pc at the address the last preamble line
+    /// ends with (`attempting bad execution at <addr>`).
+    AtPrintedAddress,
 }
 
 /// Executing from .rodata must fault: lkdtm's `rodata.o` stays outside LTO
-/// (and CFI) so its function really lands in .rodata.
+/// (and CFI) so its function really lands in .rodata. perms.c's
+/// `execute_location()` prints both attempts, then calls the .rodata
+/// address: the fault's pc is that address.
 pub const EXEC_RODATA: LkdtmProbe = LkdtmProbe {
     test: "EXEC_RODATA",
     repeat: 1,
+    preamble: &[
+        "attempting ok execution at ",
+        "attempting bad execution at ",
+    ],
+    trap: ProbeTrap::AtPrintedAddress,
 };
-/// Two tasks' stack canaries differ (written twice; the second compares).
+/// Two tasks' stack canaries differ (written twice; the second compares):
+/// bugs.c records the first task's canary, then compares the second's.
 pub const REPORT_STACK_CANARY: LkdtmProbe = LkdtmProbe {
     test: "REPORT_STACK_CANARY",
     repeat: 2,
+    preamble: &[
+        "Recorded stack canary for pid ",
+        "Performing direct entry REPORT_STACK_CANARY",
+    ],
+    trap: ProbeTrap::None,
 };
 /// A NULL dereference: an Oops with a call trace for the unwinder to walk
 /// (tinyconfig has no CONFIG_BUG, so lkdtm's WARNING prints nothing).
+/// bugs.c's `lkdtm_EXCEPTION()` prints nothing of its own and writes to
+/// address 0: the fault's pc is in it.
 pub const EXCEPTION: LkdtmProbe = LkdtmProbe {
     test: "EXCEPTION",
     repeat: 1,
+    preamble: &[],
+    trap: ProbeTrap::In("lkdtm_EXCEPTION"),
 };
 
 /// The probe step of a mechanism lkdtm test: `lkdtm-EXEC_RODATA`.
