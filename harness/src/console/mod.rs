@@ -2208,21 +2208,7 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
         events
             .iter()
             .map(|e| {
-                let k = match &e.kind {
-                    EventKind::Banner { .. } => "banner",
-                    EventKind::CommandLine { .. } => "command_line",
-                    EventKind::RunInit { .. } => "run_init",
-                    EventKind::Marker { .. } => "marker",
-                    EventKind::InitcallStart { .. } => "initcall_start",
-                    EventKind::InitcallReturn { .. } => "initcall_return",
-                    EventKind::Oops { .. } => "oops",
-                    EventKind::Bug { .. } => "bug",
-                    EventKind::Warning { .. } => "warning",
-                    EventKind::CallTrace => "call_trace",
-                    EventKind::Panic { .. } => "panic",
-                    EventKind::CfiFailure { .. } => "cfi_failure",
-                    EventKind::ModuleError { .. } => "module_error",
-                };
+                let k = e.kind.name();
                 (e.line, k)
             })
             .collect()
