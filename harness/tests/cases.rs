@@ -1024,9 +1024,13 @@ fn tree_untouched(tree: &Path, head: &str) -> Result<(), Failed> {
         || "the user's checkout was modified".into(),
     )?;
     let wts = git(tree, &["worktree", "list", "--porcelain"])?;
+    // The fault trial's own worktree (its edited copy of the tree) is the
+    // suite's, not the harness's: it may exist while this trial runs.
     let others: Vec<&str> = wts
         .split("\n\n")
+        .filter(|w| !w.trim().is_empty())
         .filter(|w| !w.starts_with(&format!("worktree {}\n", tree.display())))
+        .filter(|w| !w.contains(FAULT_WORKTREE))
         .collect();
     ensure(
         others.len() <= 1
@@ -1846,6 +1850,27 @@ fn signal(pid: u32, sig: &str) {
 /// then two runs at once: one builds, the other waits and reuses its
 /// kernel, and both pass; then its cache entry damaged twice (vmlinux
 /// cut, metadata edited): each time detected, rebuilt and passed.
+/// Where [`signals_during_a_build_leave_nothing`] puts its worktree, under
+/// its output directory.
+const FAULT_WORKTREE: &str = "/lto-harness-tests/fault-signals/linux\n";
+
+/// Removes the fault trial's worktree from the cached kernel tree when the
+/// trial ends, passed or not.
+struct WorktreeGuard {
+    tree: PathBuf,
+    worktree: PathBuf,
+}
+
+impl Drop for WorktreeGuard {
+    fn drop(&mut self) {
+        let _one_at_a_time = GIT_TREE.lock().unwrap_or_else(|e| e.into_inner());
+        let wt = self.worktree.to_string_lossy();
+        let _ = git(&self.tree, &["worktree", "remove", "--force", &wt]);
+        let _ = std::fs::remove_dir_all(&self.worktree);
+        let _ = git(&self.tree, &["worktree", "prune"]);
+    }
+}
+
 fn signals_during_a_build_leave_nothing() -> Result<(), Failed> {
     let dir = out_dir("fault-signals");
     // The donor of the seeded O= dir: the shipped kernel (cached).
@@ -1857,7 +1882,7 @@ fn signals_during_a_build_leave_nothing() -> Result<(), Failed> {
     ]))?;
     ensure(out.status.success(), || describe(&out))?;
     let wt = dir.join("linux");
-    {
+    let cached_tree = {
         let _one_at_a_time = GIT_TREE.lock().unwrap_or_else(|e| e.into_inner());
         let tree = kernel_git_tree()?;
         let _ = git(
@@ -1876,7 +1901,12 @@ fn signals_during_a_build_leave_nothing() -> Result<(), Failed> {
                 "master",
             ],
         )?;
-    }
+        tree
+    };
+    let _remove = WorktreeGuard {
+        tree: cached_tree,
+        worktree: wt.clone(),
+    };
     let stamp = format!(
         "\n/* lto-harness fault trial {} */\n",
         std::time::SystemTime::now()

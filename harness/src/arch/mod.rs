@@ -73,7 +73,7 @@ pub enum KcfiMarker {
 /// what lkdtm prints before the operation the protection must stop, and
 /// where that stop must be: all as lkdtm's source says
 /// (`drivers/misc/lkdtm/cfi.c`, the same in 6.12 and 7.1).
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct LkdtmCfiTest {
     /// The crash type written to `/sys/kernel/debug/provoke-crash/DIRECT`.
     pub name: &'static str,
@@ -84,6 +84,14 @@ pub struct LkdtmCfiTest {
     pub preamble: &'static [&'static str],
     /// Where the protection stops the test.
     pub trap: TrapSite,
+    /// How many times the guest may run the test, each from a new process,
+    /// stopping at the first trap: more than one where the protection is
+    /// probabilistic. Pointer authentication lets an unsigned return
+    /// address through when its few PAC bits match by chance (11 bits for
+    /// a kernel address with 52-bit VAs: bits 63:56 and 54:52), and each
+    /// new task has new keys; a kernel without the protection gets through
+    /// every time.
+    pub attempts: u8,
 }
 
 /// Where a protection (or a fault an lkdtm test provokes) must stop the
@@ -231,6 +239,7 @@ const FORWARD_PROTO: LkdtmCfiTest = LkdtmCfiTest {
         caller: "lkdtm_indirect_call",
         target: "lkdtm_increment_int",
     },
+    attempts: 1,
 };
 
 /// Every architecture's profile, one per [`Arch`] variant.

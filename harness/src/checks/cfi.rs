@@ -293,20 +293,135 @@ fn probe_check(
         )
         .with(window);
     }
-    let probe = Probe {
-        test,
-        why: &why,
-        rc: step.rc.unwrap_or(-1),
-        seen: look(console, &step, &alternatives),
-        alternatives: &alternatives,
-        preamble: find_preamble(console, &step, &expected_lines(test.name, test.preamble)),
-        trap: first_trap(console, &step, case.arch.profile()),
-    };
+    let preamble = expected_lines(test.name, test.preamble);
+    let probes: Vec<Probe> = attempts(console, &step, test.name)
+        .iter()
+        .map(|a| Probe {
+            test,
+            why: &why,
+            rc: step.rc.unwrap_or(-1),
+            seen: look(console, a, &alternatives),
+            alternatives: &alternatives,
+            preamble: find_preamble(console, a, &preamble),
+            trap: first_trap(console, a, case.arch.profile()),
+        })
+        .collect();
     let (status, message) = match expect {
-        CfiExpect::Trap => probe.judge_trap(),
-        CfiExpect::Survive => probe.judge_survive(),
+        CfiExpect::Trap => judge_trap_attempts(&probes),
+        CfiExpect::Survive => judge_survive_attempts(&probes),
     };
     CheckResult::new(&name, status, message).with(window)
+}
+
+/// The probe's attempts: one window per `lkdtm: Performing direct entry
+/// <test>` line (the first from the step's start), or the whole step when
+/// lkdtm never said it.
+fn attempts(console: &Console, step: &Step, test: &str) -> Vec<Step> {
+    let entry = format!("lkdtm: Performing direct entry {test}");
+    let starts: Vec<usize> = console
+        .window(step)
+        .filter(|(_, l)| message(l).trim_end() == entry)
+        .map(|(n, _)| n)
+        .collect();
+    if starts.len() < 2 {
+        return vec![*step];
+    }
+    let mut out = Vec::with_capacity(starts.len());
+    for (i, _) in starts.iter().enumerate() {
+        let first = if i == 0 { step.first } else { starts[i] };
+        let end = starts.get(i + 1).copied().unwrap_or(step.end);
+        out.push(Step {
+            first,
+            end,
+            ..*step
+        });
+    }
+    out
+}
+
+/// Expected to trap, over the attempts: the last is judged as a single
+/// probe; each one before it must have got through without a trap (a
+/// probabilistic protection missed by chance: the test allows retries) or
+/// passed on its own (a shadow call stack's `ok: control flow unchanged`).
+fn judge_trap_attempts(probes: &[Probe]) -> (Status, String) {
+    let Some((last, earlier)) = probes.split_last() else {
+        return (Status::Fail, "the probe printed nothing".into());
+    };
+    let (status, message) = last.judge_trap();
+    if earlier.is_empty() {
+        return (status, message);
+    }
+    let (test, total) = (last.test.name, probes.len());
+    if total > usize::from(last.test.attempts) {
+        return (
+            Status::Fail,
+            format!(
+                "{test} ran {total} times, more than the {} the probe allows",
+                last.test.attempts
+            ),
+        );
+    }
+    let mut missed = Vec::new();
+    for (i, p) in earlier.iter().enumerate() {
+        if let Some(t) = &p.trap {
+            return (
+                Status::Fail,
+                format!(
+                    "attempt {} of {test} trapped ({}) yet the probe went on",
+                    i + 1,
+                    t.describe()
+                ),
+            );
+        }
+        if p.judge_trap().0 == Status::Pass {
+            continue;
+        }
+        missed.push(format!(
+            "attempt {} got through ({})",
+            i + 1,
+            p.seen.lkdtm_fail.as_deref().unwrap_or("no lkdtm verdict")
+        ));
+    }
+    if missed.is_empty() && status == Status::Pass {
+        return (
+            status,
+            format!("{total} attempts, each stopped; the last: {message}"),
+        );
+    }
+    if status != Status::Pass {
+        let note = if missed.is_empty() {
+            String::new()
+        } else {
+            format!("; before it {}", missed.join(", "))
+        };
+        return (status, format!("attempt {total}: {message}{note}"));
+    }
+    (
+        status,
+        format!(
+            "{}, as a probabilistic protection may by chance ({}); then attempt {total}: {message}",
+            missed.join(", "),
+            last.why
+        ),
+    )
+}
+
+/// Expected to get through, over the attempts: every one must.
+fn judge_survive_attempts(probes: &[Probe]) -> (Status, String) {
+    let mut verdict = (Status::Fail, "the probe printed nothing".to_string());
+    for (i, p) in probes.iter().enumerate() {
+        verdict = p.judge_survive();
+        if verdict.0 != Status::Pass {
+            if probes.len() > 1 {
+                verdict.1 = format!("attempt {}: {}", i + 1, verdict.1);
+            }
+            return verdict;
+        }
+    }
+    if probes.len() > 1 {
+        verdict.1 = format!("{} attempts: {}", probes.len(), verdict.1);
+    }
+    verdict
 }
 
 /// A failed check when lkdtm's load step ran and failed (so no probe could).
@@ -952,6 +1067,89 @@ lkdtm: ok: control flow unchanged.
         assert_eq!(r.status, Status::Fail);
         assert!(
             r.message.starts_with("the trap was not CFI_BACKWARD's: it came before CFI_BACKWARD printed `lkdtm: ok: redirected stack return address.`"),
+            "{}",
+            r.message
+        );
+    }
+
+    /// One CFI_BACKWARD attempt that pointer authentication let through by
+    /// a PAC collision: lkdtm's own FAIL and `Unexpected!` lines, no trap.
+    const ARM64_BACKWARD_COLLISION: &str = "lkdtm: Performing direct entry CFI_BACKWARD
+lkdtm: Attempting unchecked stack return address redirection ...
+lkdtm: ok: redirected stack return address.
+lkdtm: Attempting checked stack return address redirection ...
+lkdtm: FAIL: stack return address was redirected!
+lkdtm: Unexpected! This kernel (6.12.118 aarch64) was built with CONFIG_ARM64_PTR_AUTH_KERNEL=y
+";
+
+    #[test]
+    fn a_pointer_auth_collision_is_retried_and_judged_by_the_next_attempt() {
+        let pac = "CONFIG_ARM64_PTR_AUTH_KERNEL";
+        // One collision, then the trap: pass, naming the collision.
+        let r = backward(&format!("{ARM64_BACKWARD_COLLISION}{ARM64_BACKWARD}"), pac);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(
+            r.message.starts_with(
+                "attempt 1 got through (console line 6: lkdtm: FAIL: stack return address was redirected!), \
+                 as a probabilistic protection may by chance (protected by CONFIG_ARM64_PTR_AUTH_KERNEL=y); \
+                 then attempt 2: stopped as expected"
+            ) && r.message.contains("(a fault with the pc in set_return_addr)"),
+            "{}",
+            r.message
+        );
+        // Every attempt got through: the protection is not there.
+        let three = ARM64_BACKWARD_COLLISION.repeat(3);
+        let log = format!(
+            "@@LTOH STEP cfi-CFI_BACKWARD\n{}@@LTOH RESULT cfi-CFI_BACKWARD rc=0\n",
+            three
+                .lines()
+                .map(|l| format!("[    1.3] {l}\n"))
+                .collect::<String>()
+        );
+        let r = verdict("arm64", &log, "CFI_BACKWARD", &[pac]);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert!(
+            r.message
+                .starts_with("attempt 3: expected the kernel to stop CFI_BACKWARD")
+                && r.message.contains("before it attempt 1 got through")
+                && r.message.contains("attempt 2 got through"),
+            "{}",
+            r.message
+        );
+        // More attempts than the probe allows.
+        let r = backward(
+            &format!("{}{ARM64_BACKWARD}", ARM64_BACKWARD_COLLISION.repeat(3)),
+            pac,
+        );
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert!(
+            r.message.contains("ran 4 times, more than the 3"),
+            "{}",
+            r.message
+        );
+        // A trap, then the probe went on.
+        let r = backward(&format!("{ARM64_BACKWARD}{ARM64_BACKWARD}"), pac);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert!(
+            r.message.starts_with("attempt 1 of CFI_BACKWARD trapped"),
+            "{}",
+            r.message
+        );
+        // Without the protection every attempt must get through.
+        let unprotected = ARM64_BACKWARD_COLLISION
+            .replace("Unexpected! This kernel (6.12.118 aarch64) was built with CONFIG_ARM64_PTR_AUTH_KERNEL=y",
+                "This is probably expected, since this kernel (6.12.118 aarch64) was built *without* CONFIG_ARM64_PTR_AUTH_KERNEL=y nor CONFIG_SHADOW_CALL_STACK=y");
+        let r = backward(&unprotected.repeat(3), "CONFIG_NOTHING");
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(r.message.starts_with("3 attempts: "), "{}", r.message);
+        let r = backward(
+            &format!("{}{ARM64_BACKWARD}", unprotected.repeat(2)),
+            "CONFIG_NOTHING",
+        );
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert!(
+            r.message
+                .starts_with("attempt 3: expected CFI_BACKWARD to get through"),
             "{}",
             r.message
         );

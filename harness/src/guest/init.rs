@@ -12,6 +12,7 @@ use super::protocol::{
     EXEC_RODATA, LKDTM_LOAD_STEP, MARKER, MECH_FACTS_STEP, MODVERSIONS_PROBE, REPORT_STACK_CANARY,
     VDSO_STEP,
 };
+use crate::arch::LkdtmCfiTest;
 use crate::case::{Case, CheckKind};
 use std::fmt::Write as _;
 
@@ -33,7 +34,7 @@ pub enum Item {
     Module(String),
     /// Load lkdtm, then run each CFI test in a child shell (a trap must
     /// kill that process, not init, which would panic the kernel).
-    CfiProbes(Vec<&'static str>),
+    CfiProbes(Vec<&'static LkdtmCfiTest>),
     /// Load the module and print what the guest sees of the LTO mechanisms
     /// (notes, the module's sections, ftrace) as FACT markers.
     MechanismFacts(String),
@@ -79,7 +80,7 @@ impl InitPlan {
             }
         }
         if case.wants(CheckKind::Cfi) && check {
-            let tests = case.arch.profile().cfi_tests.iter().map(|t| t.name);
+            let tests = case.arch.profile().cfi_tests.iter();
             items.push(Item::CfiProbes(tests.collect()));
         }
         let lkdtm: Vec<LkdtmProbe> = [
@@ -236,11 +237,19 @@ fn render_item(s: &mut String, item: &Item) {
         Item::CfiProbes(tests) => {
             let _ = write!(s, "step {LKDTM_LOAD_STEP} load_once lkdtm &&\n{{\n");
             for t in tests {
-                let _ = writeln!(
-                    s,
-                    "probe {} sh -c 'echo {t} > /sys/kernel/debug/provoke-crash/DIRECT'",
-                    cfi_probe_step(t)
-                );
+                let write = format!("echo {} > /sys/kernel/debug/provoke-crash/DIRECT", t.name);
+                // A probabilistic protection gets more tries, each in a new
+                // task, until one does not return (a trap kills it).
+                let command = if t.attempts > 1 {
+                    let tries: Vec<String> = (1..=t.attempts).map(|i| i.to_string()).collect();
+                    format!(
+                        "for i in {}; do ({write}) || exit $?; done",
+                        tries.join(" ")
+                    )
+                } else {
+                    write
+                };
+                let _ = writeln!(s, "probe {} sh -c '{command}'", cfi_probe_step(t.name));
             }
             s.push_str("true\n}\n");
         }
@@ -375,8 +384,8 @@ mod tests {
         assert!(s.find("step unlisted-lkdtm").unwrap() < s.find("step cfi-load-lkdtm").unwrap());
         assert!(s.find("step cfi-load-lkdtm").unwrap() < fwd);
         assert!(
-            s.contains("probe cfi-CFI_BACKWARD "),
-            "arm64 also runs CFI_BACKWARD"
+            s.contains("probe cfi-CFI_BACKWARD sh -c 'for i in 1 2 3; do (echo CFI_BACKWARD > /sys/kernel/debug/provoke-crash/DIRECT) || exit $?; done'"),
+            "arm64 also runs CFI_BACKWARD, up to three times"
         );
         assert!(fwd < s.find("@@LTOH END").unwrap());
         let a = agent_init_script(&case);
@@ -403,7 +412,14 @@ mod tests {
             at("probe lkdtm-EXEC_RODATA sh -c '(echo EXEC_RODATA") > at("step insmod-test_module")
         );
         // Two writes from two processes, for two pids.
-        assert!(s.contains("probe lkdtm-REPORT_STACK_CANARY sh -c '(echo REPORT_STACK_CANARY > /sys/kernel/debug/provoke-crash/DIRECT); (echo REPORT_STACK_CANARY > /sys/kernel/debug/provoke-crash/DIRECT)'"), "{s}");
+        let write = "(echo REPORT_STACK_CANARY > /sys/kernel/debug/provoke-crash/DIRECT)";
+        assert!(
+            s.contains(&format!(
+                "probe lkdtm-REPORT_STACK_CANARY sh -c '{}'",
+                [write; 4].join("; ")
+            )),
+            "{s}"
+        );
         assert!(
             s.contains("probe mech-modversions insmod /lib/modules/flipped/test_module.ko"),
             "{s}"

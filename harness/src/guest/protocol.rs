@@ -190,11 +190,16 @@ pub const EXEC_RODATA: LkdtmProbe = LkdtmProbe {
     ],
     trap: ProbeTrap::AtPrintedAddress,
 };
-/// Two tasks' stack canaries differ (written twice; the second compares):
-/// bugs.c records the first task's canary, then compares the second's.
+/// Two tasks' stack canaries differ: bugs.c records the first task's
+/// canary, then compares the next one's. Written four times, not tests.txt's
+/// two: the test finds the canary as the last of 15 stack words equal to
+/// it, and a caller's stale copy further up can move that offset
+/// (`ERROR: canary offset changed from 1 to 15!?`, seen on an arm64 full-LTO
+/// kernel), after which lkdtm keeps the first record and the next task
+/// compares again.
 pub const REPORT_STACK_CANARY: LkdtmProbe = LkdtmProbe {
     test: "REPORT_STACK_CANARY",
-    repeat: 2,
+    repeat: 4,
     preamble: &[
         "Recorded stack canary for pid ",
         "Performing direct entry REPORT_STACK_CANARY",
