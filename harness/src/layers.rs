@@ -12,6 +12,7 @@ const ORDER: &[&str] = &[
     "model",
     "events",
     "arch",
+    "kseries",
     "case",
     "host",
     "guest",

@@ -7,6 +7,8 @@
 //!   kernel is, performance figures); no I/O;
 //! * [`events`]: the typed stream of what happens, and its reporters;
 //! * [`arch`]: each architecture's facts, as data (one file per arch);
+//! * [`kseries`]: each kernel series' names and paths, as data (one table),
+//!   read from a tree's Makefile and Kconfig;
 //! * [`case`]: the YAML case files;
 //! * [`host`]: plumbing: processes, the cache, the toolchain on this machine;
 //! * [`guest`]: what runs in the guest: the marker protocol and `/init`;
@@ -36,6 +38,7 @@ pub mod events;
 pub mod arch;
 pub mod case;
 pub mod host;
+pub mod kseries;
 
 pub mod guest;
 

@@ -6,6 +6,7 @@
 //! series tests): made once in the cache, its commit the same everywhere.
 
 use crate::host::cache::{self, Cache};
+use crate::kseries::{self, Kconfig, KernelSeries};
 use crate::model::source::{content_key, ContentOrigin, SourceIdentity};
 use crate::model::Fault;
 use serde::Serialize;
@@ -133,6 +134,10 @@ pub struct KernelSource {
     pub identity: SourceIdentity,
     /// `VERSION.PATCHLEVEL.SUBLEVEL` from the top Makefile.
     pub version: String,
+    /// What the tree's series names and where it puts things: its row of
+    /// the series table, corrected by the tree's own Kconfig.
+    #[serde(skip)]
+    pub series: KernelSeries,
     /// For a checkout of (a worktree of) the default git tree: the commit
     /// that is the tarball's files, and the tarball's key.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -215,7 +220,9 @@ impl KernelSource {
             cache::publish_dir(&tmp.keep(), &dest).map_err(SourceError::Cache)?;
         }
         let version = makefile_version(&dest)?;
+        let series = tree_series(&dest, &version);
         Ok(KernelSource {
+            series,
             root: dest,
             identity: SourceIdentity::Tarball {
                 path: tarball.to_owned(),
@@ -262,7 +269,9 @@ impl KernelSource {
         let changed_since_origin = origin
             .as_ref()
             .and_then(|o| changed_since(&root, &o.commit));
+        let series = tree_series(&root, &version);
         Ok(KernelSource {
+            series,
             root,
             identity,
             version,
@@ -475,6 +484,19 @@ fn require(tool: &'static str, package: &'static str) -> Result<(), SourceError>
         Some(_) => Ok(()),
         None => Err(SourceError::MissingTool { tool, package }),
     }
+}
+
+/// The series of the tree at `root` whose Makefile says `version`: its
+/// table row, corrected by whichever of [`kseries::KCONFIG_FILES`] the tree
+/// has (none readable: the row alone).
+pub fn tree_series(root: &Path, version: &str) -> KernelSeries {
+    let texts: Vec<String> = kseries::KCONFIG_FILES
+        .iter()
+        .filter_map(|f| std::fs::read(root.join(f)).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect();
+    let kconfig = (!texts.is_empty()).then(|| Kconfig::parse(texts.iter().map(String::as_str)));
+    KernelSeries::resolve(version, kconfig.as_ref())
 }
 
 fn makefile_version(root: &Path) -> Result<String, SourceError> {
