@@ -47,6 +47,7 @@ use crate::host::jobserver::Pool;
 use crate::host::machine;
 use crate::host::proc;
 use crate::host::toolchain::{CcWrapper, CcWrapperStats, Toolchain};
+use crate::kseries::{self, KernelSeries};
 use crate::model::perf::{is_kbuild_step, BuildProfile, Mark};
 use crate::model::source::SourceIdentity;
 use crate::model::{Arch, Cfi, Fault, Lto, Switch};
@@ -176,18 +177,48 @@ impl BuildFiles {
         }
     }
 
-    /// The files of an `O=` build directory (`--kernel-build`).
+    /// The files of an `O=` build directory (`--kernel-build`), found
+    /// where the series its `.config` names puts them.
     fn in_build_dir(dir: &Path, arch: &ArchProfile) -> BuildFiles {
         let file = |rel: &str| Some(dir.join(rel)).filter(|p| p.is_file());
+        let config = std::fs::read_to_string(dir.join(".config")).unwrap_or_default();
+        let series = KernelSeries::of_config(&config);
+        let (vdso, objects) = series_paths(dir, arch, &series);
         BuildFiles {
             symvers: file(BUILD_FILES[0].1),
             initcalls_lds: file(BUILD_FILES[1].1),
             export_c: file(BUILD_FILES[2].1),
             vmlinux_o_cmd: file(BUILD_FILES[3].1),
-            vdso: file(arch.vdso_image),
-            objects: Some(object_facts(dir, arch.non_lto_objects)),
+            vdso: file(&vdso),
+            objects: Some(object_facts(
+                dir,
+                &objects.iter().map(String::as_str).collect::<Vec<_>>(),
+            )),
         }
     }
+}
+
+/// Where `series` builds `path` (an arch profile's path) in the build
+/// directory `dir`: the first of its places ([`KernelSeries::artefact_paths`])
+/// that exists there, else the series' own place.
+pub fn locate(dir: &Path, arch: Arch, series: &KernelSeries, path: &str) -> String {
+    let places = series.artefact_paths(arch, path);
+    places
+        .iter()
+        .find(|p| dir.join(p).exists())
+        .cloned()
+        .unwrap_or_else(|| series.artefact(arch, path))
+}
+
+/// The arch's vDSO image and non-LTO objects, each [`locate`]d in `dir`.
+fn series_paths(dir: &Path, arch: &ArchProfile, series: &KernelSeries) -> (String, Vec<String>) {
+    let vdso = locate(dir, arch.arch, series, arch.vdso_image);
+    let objects = arch
+        .non_lto_objects
+        .iter()
+        .map(|o| locate(dir, arch.arch, series, o))
+        .collect();
+    (vdso, objects)
 }
 
 /// A kernel ready to boot: from the cache or from `--kernel-build`.
@@ -349,7 +380,10 @@ impl Builder<'_> {
             fragments.push((label, text));
         }
         fragments.push(("inline".into(), config::inline_fragment(case)));
-        fragments.push(("lto-cfi".into(), config::lto_cfi_fragment(case)));
+        fragments.push((
+            "lto-cfi".into(),
+            config::lto_cfi_fragment(case, &self.source.series),
+        ));
         let mut requested = Requested::new();
         for (_, text) in &fragments {
             requested.extend(config::parse_config(text));
@@ -550,7 +584,10 @@ impl Builder<'_> {
             .cache
             .lock(&format!("work-{}", dir_name(&plan.work_dir)))
             .map_err(infra)?;
-        let (text, queued) = self.configure(plan, pool)?;
+        let (text, queued, notes) = self.configure(plan, pool)?;
+        for note in &notes {
+            progress.warning(&plan.case, note);
+        }
         // In a pool, the time its commands waited for a token is not config time.
         let seconds = (t.elapsed().as_secs_f64() - queued).max(0.0);
         cache::write_atomic(&memo, text.as_bytes()).map_err(infra)?;
@@ -757,11 +794,13 @@ impl Builder<'_> {
                 copy(&from, name)?;
             }
         }
-        let vdso = plan.work_dir.join(plan.arch.vdso_image);
+        let (vdso, non_lto) = series_paths(&plan.work_dir, plan.arch, &self.source.series);
+        let vdso = plan.work_dir.join(vdso);
         if vdso.is_file() {
             copy(&vdso, VDSO)?;
         }
-        let mut objects = object_facts(&plan.work_dir, plan.arch.non_lto_objects);
+        let non_lto: Vec<&str> = non_lto.iter().map(String::as_str).collect();
+        let mut objects = object_facts(&plan.work_dir, &non_lto);
         objects.initcalls = Some(self.initcall_objects(&plan.work_dir));
         std::fs::write(out.join(OBJECTS), serde_json::to_vec_pretty(&objects)?)?;
         std::fs::create_dir_all(out.join("modules"))?;
@@ -823,10 +862,11 @@ impl Builder<'_> {
             arch: plan.arch.arch,
             lto: lto_of(final_config),
             cfi: Switch::from_bool(
-                config::parse_config(final_config)
-                    .get("CONFIG_CFI_CLANG")
-                    .map(String::as_str)
-                    == Some("y"),
+                kseries::cfi_config(
+                    &config::parse_config(final_config),
+                    Some(&self.source.version),
+                )
+                .on,
             ),
             base: plan.base.clone(),
             source: self.source.identity.clone(),
@@ -851,13 +891,15 @@ impl Builder<'_> {
     }
 
     /// Runs base config, merge_config.sh and olddefconfig in the work dir and
-    /// verifies every requested symbol. Returns the final .config text and
-    /// how long its commands waited for job tokens.
+    /// verifies every requested symbol (a renamed one through its new name,
+    /// see [`config::verify_renamed`]). Returns the final .config text, how
+    /// long its commands waited for job tokens, and each request satisfied
+    /// through a renamed symbol, said in a sentence (also in the config log).
     fn configure(
         &self,
         plan: &BuildPlan,
         pool: Option<&Pool>,
-    ) -> Result<(String, f64), BuildError> {
+    ) -> Result<(String, f64, Vec<String>), BuildError> {
         std::fs::create_dir_all(plan.work_dir.join("lto-harness-fragments")).map_err(infra)?;
         for (path, (_, text)) in self.fragment_paths(plan).iter().zip(&plan.fragments) {
             std::fs::write(path, text).map_err(infra)?;
@@ -879,7 +921,20 @@ impl Builder<'_> {
             }
         }
         let text = std::fs::read_to_string(plan.work_dir.join(".config")).map_err(infra)?;
-        let missing = config::verify(&plan.requested, &text);
+        let verified = config::verify_renamed(&plan.requested, &text, &self.source.series.renamed);
+        if !verified.through_renames.is_empty() {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&log)
+            {
+                for note in &verified.through_renames {
+                    let _ = writeln!(f, "# lto-harness: {note}");
+                }
+            }
+        }
+        let missing = verified.mismatches;
         if !missing.is_empty() {
             let list: Vec<String> = missing.iter().map(|m| m.to_string()).collect();
             return Err(BuildError::Failed {
@@ -892,7 +947,7 @@ impl Builder<'_> {
                 log: Some(log),
             });
         }
-        Ok((text, queued))
+        Ok((text, queued, verified.through_renames))
     }
 
     fn build_key(&self, plan: &BuildPlan, final_config: &str) -> String {
@@ -1097,8 +1152,10 @@ pub fn from_existing(dir: &Path, case: &Case, cache: &Cache) -> Result<BuiltKern
     }
     if let Some(config) = &ext.kernel.config {
         let text = std::fs::read_to_string(config).map_err(infra)?;
-        let wanted = config::parse_config(&config::lto_cfi_fragment(case));
-        let mismatches = config::verify(&wanted, &text);
+        // The kernel's own series (its .config's header) names the symbols.
+        let series = KernelSeries::of_config(&text);
+        let wanted = config::parse_config(&config::lto_cfi_fragment(case, &series));
+        let mismatches = config::verify_renamed(&wanted, &text, &series.renamed).mismatches;
         if !mismatches.is_empty() {
             let list: Vec<String> = mismatches.iter().map(|m| m.to_string()).collect();
             return Err(BuildError::Failed {
