@@ -72,7 +72,10 @@ pub enum KcfiMarker {
 /// symbols of which any one, when `y`, means the kernel should stop it,
 /// what lkdtm prints before the operation the protection must stop, and
 /// where that stop must be: all as lkdtm's source says
-/// (`drivers/misc/lkdtm/cfi.c`, the same in 6.12 and 7.1).
+/// (`drivers/misc/lkdtm/cfi.c`, the same in 6.12 and 7.1). kCFI's symbol
+/// is named `CONFIG_CFI_CLANG` here and stands for it under any name: the
+/// checks ask [`crate::kseries`] for the name the kernel's series uses
+/// (`CONFIG_CFI` from 7.x on).
 #[derive(Debug, PartialEq, Eq)]
 pub struct LkdtmCfiTest {
     /// The crash type written to `/sys/kernel/debug/provoke-crash/DIRECT`.
@@ -140,7 +143,8 @@ pub struct ArchProfile {
     pub make_targets: &'static [&'static str],
     /// Serial console driver fragment, merged after the harness fragment.
     pub config_fragment: &'static str,
-    /// Whether the kernel supports kCFI (ARCH_SUPPORTS_CFI_CLANG) on this arch.
+    /// Whether the kernel supports kCFI (ARCH_SUPPORTS_CFI_CLANG, 7.x's
+    /// ARCH_SUPPORTS_CFI) on this arch.
     pub supports_cfi: bool,
     /// Whether the kernel supports Clang LTO (ARCH_SUPPORTS_LTO_CLANG{,_THIN}).
     pub supports_lto: bool,

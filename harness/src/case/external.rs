@@ -8,6 +8,7 @@
 //! usually lacks. Naming a case instead judges the kernel as that case.
 
 use super::{Case, CheckKind, DEFAULT_TIMEOUT_SECS};
+use crate::kseries::{self, KernelSeries};
 use crate::model::{Arch, Lto, Switch};
 use std::path::Path;
 
@@ -22,7 +23,12 @@ pub fn for_kernel_built_elsewhere(arch: Arch, config: Option<&str>, path: &Path)
     } else {
         Lto::None
     };
-    let cfi = if y("CONFIG_CFI_CLANG") {
+    // kCFI under whichever name the kernel's series gives its symbol.
+    let series = config.map(KernelSeries::of_config);
+    let cfi_sym = series
+        .as_ref()
+        .map_or("CONFIG_CFI_CLANG", |s| s.cfi_symbol.as_str());
+    let cfi = if config.is_some_and(kseries::cfi_on_in_text) {
         Switch::On
     } else {
         Switch::Off
@@ -60,7 +66,7 @@ pub fn for_kernel_built_elsewhere(arch: Arch, config: Option<&str>, path: &Path)
     let cfi_why = match (config, cfi) {
         (None, _) => "cannot tell whether kCFI applies: no .config was given".to_owned(),
         (Some(_), Switch::Off) => {
-            format!("does not apply: CONFIG_CFI_CLANG is not set ({compiler})")
+            format!("does not apply: {cfi_sym} is not set ({compiler})")
         }
         (Some(_), Switch::On) => "judged only for a named case (lkdtm's CFI tests need \
                                   the harness's lkdtm.ko)"
@@ -119,6 +125,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn kcfi_is_seen_under_either_name() {
+        for config in [
+            "# Linux/x86_64 7.1.5 Kernel Configuration\nCONFIG_CC_IS_CLANG=y\nCONFIG_LTO_CLANG_FULL=y\nCONFIG_CFI=y\n",
+            "CONFIG_CC_IS_CLANG=y\nCONFIG_LTO_CLANG_FULL=y\nCONFIG_CFI_CLANG=y\n",
+        ] {
+            let c = for_kernel_built_elsewhere(Arch::X86_64, Some(config), Path::new("/tmp/b"));
+            assert_eq!((c.lto, c.cfi), (Lto::Full, Switch::On), "{config}");
+        }
+    }
+
+    #[test]
     fn a_gcc_kernel_without_lto_says_the_lto_and_cfi_checks_do_not_apply() {
         let c = for_kernel_built_elsewhere(
             Arch::X86_64,
@@ -140,6 +157,17 @@ mod tests {
         assert_eq!(
             why(CheckKind::Cfi),
             "does not apply: CONFIG_CFI_CLANG is not set (GCC-built)"
+        );
+        // A 7.x kernel names the symbol its series has.
+        let c71 = for_kernel_built_elsewhere(
+            Arch::X86_64,
+            Some("# Linux/x86 7.1.5 Kernel Configuration\nCONFIG_CC_IS_GCC=y\n"),
+            Path::new("/tmp/linux-image.deb"),
+        );
+        let cfi71 = c71.not_judged.iter().find(|(n, _)| *n == CheckKind::Cfi);
+        assert_eq!(
+            cfi71.map(|(_, w)| w.as_str()),
+            Some("does not apply: CONFIG_CFI is not set (GCC-built)")
         );
         // Every kind is either judged or said not to be.
         for k in [

@@ -96,8 +96,9 @@ impl LkdtmExpectations {
 
 /// vmlinux's kCFI instrumentation against .config and the case.
 pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
-    let config_cfi = match facts.config_is_y("CONFIG_CFI_CLANG") {
-        Some(v) => v,
+    // Under the name the kernel's series gives kCFI's symbol.
+    let (sym, config_cfi) = match facts.cfi() {
+        Some(c) => (c.symbol, c.on),
         None => {
             return CheckResult::new(
                 STATIC,
@@ -126,23 +127,20 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
     let (status, message) = match (case_cfi, config_cfi) {
         (true, false) => (
             Status::Fail,
-            "the case asks for CFI but .config has no CONFIG_CFI_CLANG=y".to_string(),
+            format!("the case asks for CFI but .config has no {sym}=y"),
         ),
         (false, true) => (
             Status::Fail,
-            "the case has cfi: off but .config has CONFIG_CFI_CLANG=y".to_string(),
+            format!("the case has cfi: off but .config has {sym}=y"),
         ),
         (true, true) if all => (
             Status::Pass,
-            format!(
-                "kCFI instrumented, as CONFIG_CFI_CLANG=y says: {}",
-                found.join(", ")
-            ),
+            format!("kCFI instrumented, as {sym}=y says: {}", found.join(", ")),
         ),
         (true, true) => (
             Status::Fail,
             format!(
-                "CONFIG_CFI_CLANG=y but vmlinux lacks kCFI instrumentation: {}",
+                "{sym}=y but vmlinux lacks kCFI instrumentation: {}",
                 found.join(", ")
             ),
         ),
@@ -156,7 +154,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
         (false, false) => (
             Status::Fail,
             format!(
-                "CONFIG_CFI_CLANG is not set but vmlinux carries kCFI instrumentation: {}",
+                "{sym} is not set but vmlinux carries kCFI instrumentation: {}",
                 found.join(", ")
             ),
         ),
@@ -172,19 +170,24 @@ pub fn expectation(case: &Case, facts: &KernelFacts, test: &LkdtmCfiTest) -> (Cf
             format!("`cfi_expect: {}` in {}", e.name(), case.file.display()),
         );
     }
-    let on: Vec<&str> = test
-        .protected_by
+    // Each symbol under the name this kernel's series gives it (kCFI's is
+    // `CONFIG_CFI` from 7.x on, `CONFIG_CFI_CLANG` before).
+    let mut names: Vec<String> = Vec::new();
+    for s in test.protected_by {
+        let n = facts.name_of(s);
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let on: Vec<&str> = names
         .iter()
-        .copied()
+        .map(String::as_str)
         .filter(|s| facts.config_is_y(s) == Some(true))
         .collect();
     if on.is_empty() {
         (
             CfiExpect::Survive,
-            format!(
-                "not protected: no {} in .config",
-                test.protected_by.join(" nor ")
-            ),
+            format!("not protected: no {} in .config", names.join(" nor ")),
         )
     } else {
         (
@@ -679,6 +682,67 @@ mod tests {
         );
         assert_eq!(e["FOO"], vec!["call trace:"]);
         assert!(!e.contains_key("#CORRUPT_STACK") && !e.contains_key("CORRUPT_STACK"));
+    }
+
+    #[test]
+    fn kcfi_is_judged_under_the_name_of_the_kernels_series() {
+        use crate::elf::kcfi::KcfiCount;
+        let case = |cfi: &str| {
+            Case::parse(
+                std::path::Path::new("/x/c.yaml"),
+                &format!("arch: x86_64\nlto: full\ncfi: {cfi}\nchecks: [cfi]\n"),
+            )
+            .unwrap()
+        };
+        let facts = |config: &[(&str, &str)], traps: u64| {
+            let mut f = KernelFacts::empty();
+            f.config = Ok(config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect());
+            f.kernel_version = Some("7.1.5".into());
+            f.kcfi = Ok(vec![KcfiCount {
+                what: "bytes of __kcfi_traps".into(),
+                count: traps,
+            }]);
+            f
+        };
+        // 7.1: CONFIG_CFI=y, the transitional CONFIG_CFI_CLANG gone.
+        let on = facts(&[("CONFIG_CFI", "y")], 12);
+        let r = static_check(&case("on"), &on);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(r.message.contains("as CONFIG_CFI=y says"), "{}", r.message);
+        let r = static_check(&case("off"), &on);
+        assert_eq!(r.status, Status::Fail);
+        assert!(
+            r.message.contains(".config has CONFIG_CFI=y"),
+            "{}",
+            r.message
+        );
+        let off = facts(&[("CONFIG_CFI", "n")], 0);
+        let r = static_check(&case("on"), &off);
+        assert_eq!(r.status, Status::Fail);
+        assert!(r.message.contains("no CONFIG_CFI=y"), "{}", r.message);
+        // lkdtm's forward-edge test: protected by the kernel's own name.
+        let forward = &crate::arch::Arch::X86_64.profile().cfi_tests[0];
+        let (e, why) = expectation(&case("on"), &on, forward);
+        assert_eq!(
+            (e, why.as_str()),
+            (CfiExpect::Trap, "protected by CONFIG_CFI=y")
+        );
+        let (e, why) = expectation(&case("off"), &facts(&[], 0), forward);
+        assert_eq!(e, CfiExpect::Survive);
+        assert_eq!(why, "not protected: no CONFIG_CFI in .config");
+        // 6.12's names and messages are as they were.
+        let mut old = facts(&[("CONFIG_CFI_CLANG", "y")], 12);
+        old.kernel_version = Some("6.12.117".into());
+        assert_eq!(
+            expectation(&case("on"), &old, forward).1,
+            "protected by CONFIG_CFI_CLANG=y"
+        );
+        assert!(static_check(&case("on"), &old)
+            .message
+            .contains("as CONFIG_CFI_CLANG=y says"));
     }
 
     #[test]

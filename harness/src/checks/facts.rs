@@ -11,6 +11,7 @@ use crate::elf::initcalls::{static_order_from_bytes, table_labels, Initcall, Tab
 use crate::elf::kcfi::{self, KcfiCount};
 use crate::elf::module::{self, ModuleFacts};
 use crate::elf::objects::ObjectFacts;
+use crate::kseries::{self, CfiConfig};
 use crate::model::Lto;
 use crate::stages::build::BuiltKernel;
 use std::collections::BTreeMap;
@@ -26,6 +27,9 @@ pub const NO_CONFIG: &str = "no .config was given with the kernel (built elsewhe
 pub struct KernelFacts {
     /// The final .config.
     pub config: Result<BTreeMap<String, String>, String>,
+    /// The kernel's version (the build's, else the .config header's): its
+    /// series names the symbols the checks ask about.
+    pub kernel_version: Option<String>,
     /// Built-in initcalls from vmlinux's tables.
     pub initcalls: Result<Vec<Initcall>, String>,
     /// The arch's kCFI markers counted in vmlinux.
@@ -49,12 +53,19 @@ pub struct KernelFacts {
 impl KernelFacts {
     /// Reads .config, vmlinux and the case's modules from a build.
     pub fn gather(case: &Case, kernel: &BuiltKernel) -> KernelFacts {
-        let config = match &kernel.config {
-            Some(c) => std::fs::read_to_string(c)
-                .map(|t| crate::stages::config::parse_config(&t))
-                .map_err(|e| format!("cannot read {}: {e}", c.display())),
+        let text = match &kernel.config {
+            Some(c) => {
+                std::fs::read_to_string(c).map_err(|e| format!("cannot read {}: {e}", c.display()))
+            }
             None => Err(NO_CONFIG.into()),
         };
+        let kernel_version = kernel
+            .metadata
+            .as_ref()
+            .map(|m| m.kernel_version.clone())
+            .filter(|v| !v.is_empty())
+            .or_else(|| text.as_deref().ok().and_then(kseries::config_version));
+        let config = text.map(|t| crate::stages::config::parse_config(&t));
         let none = std::path::PathBuf::from("vmlinux");
         let vmlinux = match &kernel.vmlinux {
             Some(v) => elf::read(v).map_err(|e| format!("{e:#}")),
@@ -97,6 +108,7 @@ impl KernelFacts {
             .collect();
         KernelFacts {
             config,
+            kernel_version,
             initcalls,
             kcfi,
             vermagic,
@@ -127,6 +139,7 @@ impl KernelFacts {
     pub fn empty() -> KernelFacts {
         KernelFacts {
             config: Err("n/a".into()),
+            kernel_version: None,
             initcalls: Err("n/a".into()),
             kcfi: Err("n/a".into()),
             vermagic: Err("n/a".into()),
@@ -146,6 +159,31 @@ impl KernelFacts {
             _ if self.config_is_y("CONFIG_LTO_CLANG_THIN") == Some(true) => Lto::Thin,
             _ => Lto::None,
         }
+    }
+
+    /// kCFI as .config has it, under the name the kernel's series uses
+    /// (`CONFIG_CFI` or `CONFIG_CFI_CLANG`); None when .config is unreadable.
+    pub fn cfi(&self) -> Option<CfiConfig> {
+        self.config
+            .as_ref()
+            .ok()
+            .map(|c| kseries::cfi_config(c, self.kernel_version.as_deref()))
+    }
+
+    /// The name this kernel gives `sym`: kCFI's symbol under any of its
+    /// names becomes the kernel's own (see [`KernelFacts::cfi`]); any
+    /// other symbol is itself.
+    pub fn name_of(&self, sym: &str) -> String {
+        match self.cfi() {
+            Some(c) if kseries::cfi_symbols().contains(&sym) => c.symbol,
+            _ => sym.to_owned(),
+        }
+    }
+
+    /// [`KernelFacts::config_is_y`] of the kernel's own name for `sym`
+    /// ([`KernelFacts::name_of`]).
+    pub fn is_y_by_any_name(&self, sym: &str) -> Option<bool> {
+        self.config_is_y(&self.name_of(sym))
     }
 
     /// `Some(true)` when .config sets `sym=y`.

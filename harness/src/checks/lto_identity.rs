@@ -44,7 +44,10 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
         Ok(None) => problems.push("vmlinux has no LTO note (`Linux`, type 0x101)".into()),
         Err(e) => problems.push(format!("cannot read vmlinux's notes: {e}")),
     }
-    let kernel_cfi = facts.config_is_y("CONFIG_CFI_CLANG") == Some(true);
+    // kCFI under the name the kernel's series gives its symbol.
+    let cfi = facts.cfi();
+    let kernel_cfi = cfi.as_ref().is_some_and(|c| c.on);
+    let cfi_sym = cfi.map_or_else(|| "CONFIG_CFI_CLANG".to_owned(), |c| c.symbol);
     for (name, m) in &facts.mech.modules {
         let m = match m {
             Ok(m) => m,
@@ -79,7 +82,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
                     seen.push(format!("{name}: no indirect call for kCFI to guard"));
                 } else if kernel_cfi && !has {
                     problems.push(format!(
-                        "{name}.ko has no kCFI instrumentation{} but the kernel has CONFIG_CFI_CLANG=y: its first indirect call would trap",
+                        "{name}.ko has no kCFI instrumentation{} but the kernel has {cfi_sym}=y: its first indirect call would trap",
                         calls.map_or(String::new(), |n| format!(" on its {n} indirect calls"))
                     ));
                 } else if !kernel_cfi && has {
@@ -88,7 +91,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
                         .map(|c| format!("{} {}", c.count, c.what))
                         .collect();
                     problems.push(format!(
-                        "{name}.ko carries kCFI instrumentation ({}) but the kernel has no CONFIG_CFI_CLANG",
+                        "{name}.ko carries kCFI instrumentation ({}) but the kernel has no {cfi_sym}",
                         what.join(", ")
                     ));
                 }

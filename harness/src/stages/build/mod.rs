@@ -1203,6 +1203,42 @@ pub fn find_modules(dir: &Path) -> Vec<(String, PathBuf)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn artefacts_are_found_where_the_trees_series_builds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let x86 = Arch::X86_64.profile();
+        let s71 = KernelSeries::resolve("7.1.5", None);
+        let s612 = KernelSeries::resolve("6.12.117", None);
+        let new = "arch/x86/entry/vdso/vdso64/vdso64.so.dbg";
+        // Nothing built: each series' own place.
+        assert_eq!(locate(dir.path(), Arch::X86_64, &s71, x86.vdso_image), new);
+        assert_eq!(
+            locate(dir.path(), Arch::X86_64, &s612, x86.vdso_image),
+            x86.vdso_image
+        );
+        // 7.1's layout built: found by either series (a tree between rows too).
+        std::fs::create_dir_all(dir.path().join("arch/x86/entry/vdso/vdso64")).unwrap();
+        std::fs::write(dir.path().join(new), b"x").unwrap();
+        assert_eq!(locate(dir.path(), Arch::X86_64, &s612, x86.vdso_image), new);
+        let (vdso, objects) = series_paths(dir.path(), x86, &s71);
+        assert_eq!(vdso, new);
+        assert!(objects.contains(&"arch/x86/entry/vdso/vdso64/vclock_gettime.o".to_owned()));
+        assert!(objects.contains(&"arch/x86/power/cpu.o".to_owned()));
+        // A kernel built elsewhere: its .config's series, its files.
+        std::fs::write(
+            dir.path().join(".config"),
+            "# Linux/x86_64 7.1.5 Kernel Configuration\nCONFIG_CFI=y\n",
+        )
+        .unwrap();
+        let files = BuildFiles::in_build_dir(dir.path(), x86);
+        assert_eq!(files.vdso, Some(dir.path().join(new)));
+        let objects = files.objects.unwrap();
+        assert!(objects
+            .non_lto
+            .iter()
+            .any(|(p, _)| p == "arch/x86/entry/vdso/vdso64/vgetcpu.o"));
+    }
     use crate::host::needs::Need;
 
     const MAKE: Need = Need::Tool {
