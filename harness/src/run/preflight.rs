@@ -127,7 +127,7 @@ pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Resul
 
 /// Why the case's toolchain cannot build what it asks for, when it
 /// cannot: kCFI from a clang without `-fsanitize=kcfi` (Kconfig would
-/// silently drop `CONFIG_CFI_CLANG`, whose `depends on` is that very
+/// silently drop `CONFIG_CFI_CLANG` (7.x's `CONFIG_CFI`), whose `depends on` is that very
 /// compiler test). The case is then skipped, not failed.
 fn unsupported_by_toolchain(case: &Case, env: &Environment, opts: &RunOptions) -> Option<String> {
     if !case.cfi.is_on() || opts.kernel_build.is_some() {
@@ -136,14 +136,28 @@ fn unsupported_by_toolchain(case: &Case, env: &Environment, opts: &RunOptions) -
     let tc = env.toolchain_for(case);
     let why = tc.check_kcfi(case.arch).err()?;
     let first = why.lines().next().unwrap_or("").trim();
-    Some(format!(
-        "{} ({}) cannot compile -fsanitize=kcfi for {}, so Kconfig would drop \
-         CONFIG_CFI_CLANG (it depends on $(cc-option,-fsanitize=kcfi)); kCFI needs \
-         clang 16 or newer. clang said: {first}",
-        tc.label(),
-        tc.version,
-        case.arch.profile().clang_target
+    // The symbol under the name the tree's series gives it.
+    let symbol = env
+        .source
+        .as_ref()
+        .map_or("CONFIG_CFI_CLANG", |s| s.series.cfi_symbol.as_str());
+    Some(kcfi_unsupported(
+        &tc.label(),
+        &tc.version,
+        case.arch.profile().clang_target,
+        symbol,
+        first,
     ))
+}
+
+/// Why a clang without `-fsanitize=kcfi` cannot build a kCFI case whose
+/// tree calls kCFI's symbol `symbol`.
+fn kcfi_unsupported(label: &str, version: &str, target: &str, symbol: &str, said: &str) -> String {
+    format!(
+        "{label} ({version}) cannot compile -fsanitize=kcfi for {target}, so Kconfig would drop \
+         {symbol} (it depends on $(cc-option,-fsanitize=kcfi)); kCFI needs \
+         clang 16 or newer. clang said: {said}"
+    )
 }
 
 /// The host tools the cases need (the build's when `builds`, each arch's
@@ -228,4 +242,32 @@ pub fn dry_run(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Result<
         out.push_str("\n\n");
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsupported_toolchain_names_the_trees_kcfi_symbol() {
+        let m = kcfi_unsupported(
+            "clang-15",
+            "15.0.6",
+            "x86_64-linux-gnu",
+            "CONFIG_CFI",
+            "error",
+        );
+        assert!(
+            m.contains("Kconfig would drop CONFIG_CFI (it depends on"),
+            "{m}"
+        );
+        let m = kcfi_unsupported(
+            "clang-15",
+            "15.0.6",
+            "x86_64-linux-gnu",
+            "CONFIG_CFI_CLANG",
+            "e",
+        );
+        assert!(m.starts_with("clang-15 (15.0.6) cannot compile -fsanitize=kcfi for x86_64-linux-gnu, so Kconfig would drop CONFIG_CFI_CLANG (it depends on $(cc-option,-fsanitize=kcfi)); kCFI needs clang 16 or newer. clang said: e"), "{m}");
+    }
 }
