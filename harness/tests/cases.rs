@@ -122,9 +122,83 @@ fn poisoned_path(dir: &Path) -> (String, PathBuf) {
 
 /// Build, boot and check one shipped case; then rerun it warm.
 fn shipped_case(name: &str) -> Result<(), Failed> {
-    let dir = out_dir(&format!("case-{name}"));
+    shipped_case_on(name, None).map(|_| ())
+}
+
+/// The 7.x tree beside the repository (`../shared/kernels/linux-7*.tar.xz`,
+/// see its README for provenance), or `$LTO_HARNESS_LINUX7` when set.
+fn linux7_tarball() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("LTO_HARNESS_LINUX7") {
+        return Some(PathBuf::from(p));
+    }
+    let dir = repo().join("../shared/kernels");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("linux-7.") && n.ends_with(".tar.xz"))
+        })
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// x86_64-lto-full-cfi on the 7.x tree, as on Debian's 6.12: every check
+/// passes or says why it does not apply, the build is reused warm, and
+/// what moved in 7.x is read from the tree: kCFI is `CONFIG_CFI`, the
+/// initcall order is the `@7.1` golden's, the vDSO image is found.
+fn linux7_x86_64_lto_full_cfi() -> Result<(), Failed> {
+    let tarball = linux7_tarball().ok_or("no linux-7.*.tar.xz in ../shared/kernels")?;
+    let r = shipped_case_on("x86_64-lto-full-cfi", Some(&tarball))?;
+    let version = r["kernel_version"].as_str().unwrap_or("");
+    ensure(version.starts_with("7."), || {
+        format!(
+            "kernel_version {version:?}, expected 7.x from {}",
+            tarball.display()
+        )
+    })?;
+    let case = &r["cases"][0];
+    let check = |name: &str| {
+        case["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let says = |name: &str, text: &str| {
+        let c = check(name);
+        ensure(
+            c["status"] == "pass" && c["message"].as_str().is_some_and(|m| m.contains(text)),
+            || format!("{name} should pass saying `{text}`: {c}"),
+        )
+    };
+    says("cfi.static", "as CONFIG_CFI=y says")?;
+    says("cfi.CFI_FORWARD_PROTO", "protected by CONFIG_CFI=y")?;
+    says("initcalls.static", "x86_64-tiny@7.1")?;
+    says("vdso.static", "ET_DYN")?;
+    Ok(())
+}
+
+/// Runs shipped case `name` cold then warm (on `src` when given, else the
+/// default tree) and returns the cold run's results.
+fn shipped_case_on(name: &str, src: Option<&Path>) -> Result<Value, Failed> {
+    let dir = out_dir(&match src {
+        None => format!("case-{name}"),
+        Some(_) => format!("case-{name}-src"),
+    });
+    let src_args: Vec<&str> = match src {
+        Some(p) => vec!["--kernel-src", p.to_str().unwrap_or_default()],
+        None => vec![],
+    };
     let cold = dir.join("cold");
-    let out = run(harness(&["run", name, "--results", cold.to_str().unwrap()]))?;
+    let mut args = vec!["run", name, "--results", cold.to_str().unwrap()];
+    args.extend(&src_args);
+    let out = run(harness(&args))?;
     let r = results(&cold).map_err(|e| format!("{e}\n{}", describe(&out)))?;
     let case = &r["cases"][0];
     ensure(
@@ -164,7 +238,9 @@ fn shipped_case(name: &str) -> Result<(), Failed> {
     // Warm: same inputs, so make must not run at all.
     let warm = dir.join("warm");
     let (path, marker) = poisoned_path(&dir);
-    let mut cmd = harness(&["run", name, "--results", warm.to_str().unwrap()]);
+    let mut args = vec!["run", name, "--results", warm.to_str().unwrap()];
+    args.extend(&src_args);
+    let mut cmd = harness(&args);
     cmd.env("PATH", path);
     let out = run(cmd)?;
     ensure(!marker.exists(), || {
@@ -173,12 +249,14 @@ fn shipped_case(name: &str) -> Result<(), Failed> {
             std::fs::read_to_string(&marker).unwrap_or_default()
         )
     })?;
-    let r = results(&warm).map_err(|e| format!("{e}\n{}", describe(&out)))?;
-    ensure(
-        out.status.code() == Some(0) && r["cases"][0]["build"]["reused"] == true,
-        || format!("warm rerun did not reuse the build:\n{}", describe(&out)),
-    )?;
-    Ok(())
+    let warm_r = results(&warm).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    ensure(warm_r["cases"][0]["build"]["reused"] == true, || {
+        format!("warm rerun did not reuse the build:\n{}", describe(&out))
+    })?;
+    ensure(out.status.code() == Some(0), || {
+        format!("warm rerun did not pass:\n{}", describe(&out))
+    })?;
+    Ok(r)
 }
 
 /// The metamorphic half of the judge on a real console: what capture
@@ -1406,6 +1484,55 @@ fn mutate_initcall_order_reversed_is_killed() -> Result<(), Failed> {
         results(&res.join(point)).map_err(|e| e.to_string())?;
     }
     tree_untouched(&tree, &head)
+}
+
+/// `mutate --dry-run --include-slow`: every shipped mutant's patch for the
+/// tree's kernel series applies, on Debian's 6.12 and on the 7.x tarball
+/// beside the repository (committed once as a git tree in the cache);
+/// where a mutant has a patch for 7.1, the 7.x run names it.
+fn mutate_every_patch_applies_to_each_series() -> Result<(), Failed> {
+    let _one_at_a_time = GIT_TREE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = out_dir("mutate-dry-run");
+    let mut trees: Vec<Option<PathBuf>> = vec![None];
+    trees.extend(linux7_tarball().map(Some));
+    for tree in trees {
+        let mut args = vec!["mutate", "--dry-run", "--include-slow", "--results"];
+        let results = dir.to_str().unwrap().to_owned();
+        args.push(&results);
+        let src = tree.as_ref().map(|t| t.to_string_lossy().into_owned());
+        if let Some(t) = &src {
+            args.extend(["--kernel-src", t.as_str()]);
+        }
+        let out = run(harness(&args))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        ensure(out.status.success(), || {
+            format!("mutate --dry-run on {src:?}:\n{}", describe(&out))
+        })?;
+        let rows: Vec<&str> = stdout.lines().skip(1).collect();
+        let mutants = std::fs::read_dir(repo().join("cases/mutants"))
+            .map_err(|e| e.to_string())?
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "yaml"))
+            .count();
+        ensure(rows.len() == mutants, || {
+            format!("{} rows for {mutants} mutants:\n{stdout}", rows.len())
+        })?;
+        let seven = src.is_some();
+        let per_series = rows.iter().filter(|r| r.contains("-7.1.patch")).count();
+        ensure((per_series > 0) == seven, || {
+            format!("7.1 patches chosen {per_series} times on {src:?}:\n{stdout}")
+        })?;
+        if seven {
+            ensure(
+                stdout
+                    .lines()
+                    .next()
+                    .is_some_and(|l| l.contains("(Linux 7.")),
+                || format!("no 7.x version in:\n{stdout}"),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// `lto-harness mutate` with its default selection (every mutant not
@@ -3149,6 +3276,14 @@ fn main() -> std::process::ExitCode {
             shipped_case(&name)
         }));
     }
+    // The 7.x tree beside the repository (../shared/kernels).
+    trials.push(
+        Trial::test(
+            "kseries::linux7_x86_64_lto_full_cfi",
+            linux7_x86_64_lto_full_cfi,
+        )
+        .with_ignored_flag(linux7_tarball().is_none()),
+    );
     trials.push(Trial::test(
         "verdict::init_panic_is_fail",
         init_panic_is_fail,
@@ -3204,6 +3339,10 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "mutate::initcall_order_reversed_is_killed",
         mutate_initcall_order_reversed_is_killed,
+    ));
+    trials.push(Trial::test(
+        "mutate::every_patch_applies_to_each_series",
+        mutate_every_patch_applies_to_each_series,
     ));
     trials.push(Trial::test(
         "mutate::quick_mutants_are_killed_where_they_aim",

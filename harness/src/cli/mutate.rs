@@ -5,7 +5,7 @@
 //! Writes mutate.json and mutate.md and prints the table.
 
 use super::common::{self, CommonArgs};
-use super::stdout::out;
+use super::stdout::{out, outln};
 use anyhow::{Context, Result};
 use clap::Args;
 use lto_harness::case;
@@ -25,6 +25,10 @@ pub struct MutateArgs {
     /// (default: HEAD of --kernel-src, or the default tree's one commit).
     #[arg(long, value_name = "REV")]
     base: Option<String>,
+    /// Only apply each mutant's patch (the one for the tree's kernel
+    /// series) to the base and say which applied, building nothing.
+    #[arg(long)]
+    dry_run: bool,
     /// Override every case's boot timeout, in seconds.
     #[arg(long, value_name = "SECONDS", value_parser = super::common::seconds)]
     timeout: Option<u64>,
@@ -50,8 +54,14 @@ pub fn mutate(cases_dir: &Path, args: MutateArgs) -> Result<u8> {
     let cache = Cache::open(c.cache_dir.as_deref())?;
     let toolchain = common::one_toolchain(c, "mutate")?;
     // A git tree: --kernel-src, else the default source committed once.
+    // A tarball or a plain directory is committed once, in the cache.
     let (tree, base) = match &c.kernel_src {
-        Some(t) => (t.clone(), args.base.unwrap_or_else(|| "HEAD".into())),
+        Some(t) => match source::git_tree_for(&cache, t)
+            .with_context(|| format!("mutate: making a git tree of {}", t.display()))?
+        {
+            Some(g) => (g.path, args.base.unwrap_or(g.commit)),
+            None => (t.clone(), args.base.unwrap_or_else(|| "HEAD".into())),
+        },
         None => {
             let g = source::default_git_tree(&cache)
                 .context("mutate: making the default source's git tree")?;
@@ -65,6 +75,23 @@ pub fn mutate(cases_dir: &Path, args: MutateArgs) -> Result<u8> {
         names.join(", "),
         tree.display()
     );
+    if args.dry_run {
+        let req = MutateRequest {
+            tree: &tree,
+            base: &base,
+            mutants: &selected,
+        };
+        let (version, applied) = mutate::check_patches(&cache, &req)?;
+        let version = version.map_or_else(
+            || "no version in its Makefile".into(),
+            |v| format!("Linux {v}"),
+        );
+        outln!("mutate --dry-run: every patch applies to {base} ({version}):")?;
+        for a in &applied {
+            outln!("{}\t{}\t{}", a.name, a.patch.display(), a.commit)?;
+        }
+        return Ok(0);
+    }
     let opts = common::run_options(c, None, args.timeout);
     let reporting = common::Reporting::new(&c.kcidb, &c.results)?;
     let reporter = reporting.fanout();

@@ -9,6 +9,7 @@ use crate::case::yaml::{read, At};
 use crate::case::{valid_name, NAME_RULE};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The name no mutant may have: the base point's results directory.
@@ -22,6 +23,8 @@ struct MutantFile {
     description: String,
     mechanism: Spanned<String>,
     patch: Spanned<String>,
+    #[serde(default)]
+    patches: BTreeMap<String, Spanned<String>>,
     cases: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     controls: Vec<Spanned<String>>,
@@ -43,6 +46,11 @@ pub struct Mutant {
     pub mechanism: String,
     /// The patch, resolved against the file's directory.
     pub patch: PathBuf,
+    /// Patches for kernel series where the file the mutant edits moved or
+    /// changed (`patches: {"7.1": x-7.1.patch}`), oldest first: each is
+    /// used from its series on, `patch` before the first.
+    #[serde(default)]
+    pub patches: Vec<SeriesPatch>,
     /// Cases that must be killed: some check fails on them.
     pub cases: Vec<String>,
     /// Cases that must still pass with the mutant applied.
@@ -53,9 +61,32 @@ pub struct Mutant {
     pub tags: Vec<String>,
 }
 
+/// A mutant's patch for the kernel series from `since` on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesPatch {
+    /// `MAJOR.MINOR`, as the tree's Makefile gives it.
+    pub since: String,
+    pub patch: PathBuf,
+}
+
 impl Mutant {
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t == tag)
+    }
+
+    /// The patch for a tree of `series` (`(7, 1)`): the newest of
+    /// [`Mutant::patches`] not after it, else [`Mutant::patch`] (also when
+    /// the series is unknown).
+    pub fn patch_for(&self, series: Option<(u32, u32)>) -> &Path {
+        let Some(series) = series else {
+            return &self.patch;
+        };
+        self.patches
+            .iter()
+            .filter_map(|p| crate::kseries::version_pair(&p.since).map(|v| (v, p)))
+            .filter(|(v, _)| *v <= series)
+            .max_by_key(|(v, _)| *v)
+            .map_or(&self.patch, |(_, p)| &p.patch)
     }
 
     /// Its cases, then its controls.
@@ -76,6 +107,7 @@ impl Mutant {
         let name = name(path)?;
         let mechanism = mechanism(&at, &raw.mechanism)?;
         let patch = patch(&at, path, &raw.patch)?;
+        let patches = series_patches(&at, path, &raw.patches)?;
         let cases = cases(&at, &raw.cases, known)?;
         let controls = controls(&at, &raw.controls, &cases, known)?;
         let killed_by = killed_by(&at, &raw.killed_by)?;
@@ -85,6 +117,7 @@ impl Mutant {
             description: raw.description,
             mechanism,
             patch,
+            patches,
             cases,
             controls,
             killed_by,
@@ -147,6 +180,34 @@ fn patch(at: &At, path: &Path, patch: &Spanned<String>) -> Result<PathBuf, Mutan
         ));
     }
     Ok(p)
+}
+
+/// `patches:`, each key a kernel series (`7.1`) and each patch an existing
+/// file beside the mutant file, oldest series first.
+fn series_patches(
+    at: &At,
+    path: &Path,
+    raw: &BTreeMap<String, Spanned<String>>,
+) -> Result<Vec<SeriesPatch>, MutantError> {
+    let mut out = Vec::new();
+    for (since, p) in raw {
+        let exact =
+            crate::kseries::version_pair(since).filter(|(a, b)| *since == format!("{a}.{b}"));
+        if exact.is_none() {
+            return Err(at.field(
+                p,
+                format!("patches: `{since}` is not a kernel series: write MAJOR.MINOR, as `7.1`"),
+            ));
+        }
+        out.push(SeriesPatch {
+            since: since.clone(),
+            patch: patch(at, path, p).map_err(|_| {
+                at.field(p, format!("patches: {since}: no such file `{}`", p.value))
+            })?,
+        });
+    }
+    out.sort_by_key(|p| crate::kseries::version_pair(&p.since));
+    Ok(out)
 }
 
 /// One case name of `field`: a case that exists, not listed before.
@@ -316,6 +377,7 @@ tags: [slow]
                     .into(),
                 mechanism: "initcalls".into(),
                 patch: d.path().join("initcall-order-reversed.patch"),
+                patches: vec![],
                 cases: vec!["x86_64-lto-full-cfi".into()],
                 controls: vec!["x86_64-lto-none".into()],
                 killed_by: vec!["initcalls.static".into()],
@@ -351,6 +413,45 @@ tags: [slow]
         let text = GOOD.replace("tags: [slow]", "killed_bye: [boot]");
         let e = error_at(&f, &text, 7);
         assert!(e.contains("killed_bye"), "{e}");
+    }
+
+    #[test]
+    fn a_patch_per_series_is_chosen_by_the_trees_series() {
+        let (d, f) = dir_with_patch();
+        std::fs::write(d.path().join("r-7.1.patch"), "diff\n").unwrap();
+        std::fs::write(d.path().join("r-8.0.patch"), "diff\n").unwrap();
+        let text = GOOD.replace(
+            "cases:",
+            "patches:\n  8.0: r-8.0.patch\n  \"7.1\": r-7.1.patch\ncases:",
+        );
+        let m = parse(&f, &text).unwrap();
+        assert_eq!(
+            m.patches
+                .iter()
+                .map(|p| p.since.as_str())
+                .collect::<Vec<_>>(),
+            ["7.1", "8.0"]
+        );
+        let base = d.path().join("initcall-order-reversed.patch");
+        assert_eq!(m.patch_for(Some((6, 12))), base);
+        assert_eq!(m.patch_for(None), base);
+        assert_eq!(m.patch_for(Some((7, 1))), d.path().join("r-7.1.patch"));
+        assert_eq!(m.patch_for(Some((7, 4))), d.path().join("r-7.1.patch"));
+        assert_eq!(m.patch_for(Some((9, 0))), d.path().join("r-8.0.patch"));
+        // A key that is not a series, a file that is not there: named
+        // with the line.
+        let e = error_at(
+            &f,
+            &GOOD.replace("cases:", "patches:\n  seven: r-7.1.patch\ncases:"),
+            5,
+        );
+        assert!(e.contains("patches: `seven` is not a kernel series"), "{e}");
+        let e = error_at(
+            &f,
+            &GOOD.replace("cases:", "patches:\n  \"7.1\": nope.patch\ncases:"),
+            5,
+        );
+        assert!(e.contains("patches: 7.1: no such file `nope.patch`"), "{e}");
     }
 
     #[test]

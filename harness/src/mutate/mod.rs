@@ -155,6 +155,10 @@ pub struct MutateResults {
     pub tree: PathBuf,
     pub base: String,
     pub base_commit: String,
+    /// The base's kernel version (its Makefile's), which picked each
+    /// mutant's patch for its series.
+    #[serde(default)]
+    pub kernel_version: Option<String>,
     #[serde(rename = "base_kernels")]
     pub base_point: BasePoint,
     pub mutants: Vec<MutantResult>,
@@ -205,10 +209,12 @@ fn apply_all(
     mutants: &[&Mutant],
     base: &str,
     base_commit: &str,
+    series: Option<(u32, u32)>,
 ) -> Result<Vec<String>> {
     let mut commits = Vec::new();
     for m in mutants {
-        let patch = patch_from_file(1, m.patch.clone(), 1)?;
+        let chosen = m.patch_for(series).to_owned();
+        let patch = patch_from_file(1, chosen.clone(), 1)?;
         let applied = wt.apply(&patch, 1)?;
         wt.checkout(base_commit)?;
         match applied {
@@ -216,7 +222,7 @@ fn apply_all(
             Err(f) => {
                 return Err(MutateError::DoesNotApply {
                     file: m.file.clone(),
-                    patch: m.patch.clone(),
+                    patch: chosen,
                     base: base.to_owned(),
                     files: f.files,
                     output: f.output,
@@ -226,6 +232,38 @@ fn apply_all(
         }
     }
     Ok(commits)
+}
+
+/// One mutant's patch applied to the base, without building: what
+/// `mutate --dry-run` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub name: String,
+    pub patch: PathBuf,
+    pub commit: String,
+}
+
+/// Applies every mutant's patch for the base's kernel series in the
+/// harness's worktree of the tree, one at a time, and builds nothing: the
+/// base's kernel version and each mutant's patch and commit, or the first
+/// patch that does not apply.
+pub fn check_patches(cache: &Cache, req: &MutateRequest) -> Result<(Option<String>, Vec<Applied>)> {
+    let wt = Worktree::create(cache, req.tree, req.base)?;
+    let base_commit = wt.head()?;
+    let version = crate::stages::source::tree_version(&wt.path);
+    let series = version.as_deref().and_then(crate::kseries::version_pair);
+    let commits = apply_all(&wt, req.mutants, req.base, &base_commit, series)?;
+    let applied = req
+        .mutants
+        .iter()
+        .zip(commits)
+        .map(|(m, commit)| Applied {
+            name: m.name.clone(),
+            patch: m.patch_for(series).to_owned(),
+            commit,
+        })
+        .collect();
+    Ok((version, applied))
 }
 
 /// The base point: every case, its status and what failed.
@@ -304,7 +342,12 @@ pub fn run(
 ) -> Result<MutateResults> {
     let wt = Worktree::create(cache, req.tree, req.base)?;
     let base_commit = wt.head()?;
-    let commits = apply_all(&wt, req.mutants, req.base, &base_commit)?;
+    // Each mutant's patch for the base's kernel series (its Makefile).
+    let kernel_version = crate::stages::source::tree_version(&wt.path);
+    let series = kernel_version
+        .as_deref()
+        .and_then(crate::kseries::version_pair);
+    let commits = apply_all(&wt, req.mutants, req.base, &base_commit, series)?;
     // Every case a mutant runs, once each, in the order the mutants name them.
     let mut names: Vec<&String> = Vec::new();
     let mut base_cases: Vec<&Case> = Vec::new();
@@ -351,7 +394,7 @@ pub fn run(
             file: m.file.clone(),
             description: m.description.clone(),
             mechanism: m.mechanism.clone(),
-            patch: m.patch.clone(),
+            patch: m.patch_for(series).to_owned(),
             killed_by: m.killed_by.clone(),
             commit,
             results_dir,
@@ -364,6 +407,7 @@ pub fn run(
         tree: req.tree.to_owned(),
         base: req.base.to_owned(),
         base_commit: base_commit.clone(),
+        kernel_version,
         base_point: base_point(&base_run, base_dir),
         mutants,
     })
@@ -415,6 +459,7 @@ pub(crate) mod testdata {
             tree: "/t".into(),
             base: "master".into(),
             base_commit: "c0".into(),
+            kernel_version: Some("6.12.118".into()),
             base_point: BasePoint {
                 results_dir: "/r/base".into(),
                 cases: vec![
@@ -588,6 +633,7 @@ mod tests {
                 description: "d".into(),
                 mechanism: "m".into(),
                 patch: p,
+                patches: vec![],
                 cases: vec!["k".into()],
                 controls: vec![],
                 killed_by: vec![],
@@ -599,10 +645,10 @@ mod tests {
         let cache = Cache::open(Some(&tmp.path().join("cache"))).unwrap();
         let wt = Worktree::create(&cache, &repo, "main").unwrap();
         let base = wt.head().unwrap();
-        let commits = apply_all(&wt, &[&good, &good], "main", &base).unwrap();
+        let commits = apply_all(&wt, &[&good, &good], "main", &base, None).unwrap();
         assert_eq!(commits[0], commits[1], "the same commit every time");
         assert_eq!(wt.head().unwrap(), base, "back at the base");
-        let e = apply_all(&wt, &[&good, &bad], "main", &base).unwrap_err();
+        let e = apply_all(&wt, &[&good, &bad], "main", &base, None).unwrap_err();
         let Some(MutateError::DoesNotApply { file, files, .. }) = e.downcast_ref() else {
             panic!("not DoesNotApply: {e:#}")
         };

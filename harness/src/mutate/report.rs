@@ -85,9 +85,13 @@ impl MutateResults {
     /// `mutate.md`: a title line, the table, and where the results are.
     pub fn markdown(&self) -> String {
         format!(
-            "# lto-harness mutate: {} at {}\n\n{}\nBase commit {}; each point's results are in its own directory beside this file.\n",
+            "# lto-harness mutate: {} at {}{}\n\n{}\nBase commit {}; each point's results are in its own directory beside this file.\n",
             self.tree.display(),
             self.base,
+            self.kernel_version
+                .as_deref()
+                .map(|v| format!(" (Linux {v})"))
+                .unwrap_or_default(),
             self.table(),
             self.base_commit
         )
@@ -113,7 +117,7 @@ mod tests {
         );
         let md = sample().markdown();
         assert!(
-            md.starts_with("# lto-harness mutate: /t at master\n\n| mutant |"),
+            md.starts_with("# lto-harness mutate: /t at master (Linux 6.12.118)\n\n| mutant |"),
             "{md}"
         );
     }

@@ -360,6 +360,21 @@ pub fn default_git_tree(cache: &Cache) -> Result<GitTree, SourceError> {
     git_tree_of(cache, &src)
 }
 
+/// A kernel source that is not a git tree (a tarball, or a plain
+/// directory) committed once as a git tree in the cache, for the features
+/// that work in a worktree (mutate). A git tree is returned as it is.
+pub fn git_tree_for(cache: &Cache, path: &Path) -> Result<Option<GitTree>, SourceError> {
+    if path.join(".git").exists() {
+        return Ok(None);
+    }
+    let src = if path.is_file() {
+        KernelSource::from_tarball(cache, path)?
+    } else {
+        KernelSource::from_dir(path)?
+    };
+    git_tree_of(cache, &src).map(Some)
+}
+
 /// `src` (an extracted tarball) committed as a git tree beside it.
 fn git_tree_of(cache: &Cache, src: &KernelSource) -> Result<GitTree, SourceError> {
     let id = match &src.identity {
@@ -497,6 +512,12 @@ pub fn tree_series(root: &Path, version: &str) -> KernelSeries {
         .collect();
     let kconfig = (!texts.is_empty()).then(|| Kconfig::parse(texts.iter().map(String::as_str)));
     KernelSeries::resolve(version, kconfig.as_ref())
+}
+
+/// The version a tree's top Makefile names (`7.1.5`), if it is a kernel
+/// tree.
+pub fn tree_version(root: &Path) -> Option<String> {
+    makefile_version(root).ok()
 }
 
 fn makefile_version(root: &Path) -> Result<String, SourceError> {
