@@ -13,8 +13,14 @@
 //!   the descriptors left open across exec). Such a make is started
 //!   without `-jN` ([`Pool::argv_for`]): one given `-jN` on its command
 //!   line resets jobserver mode and makes a pool of its own;
-//! * anything else (a QEMU boot, `merge_config.sh`) holds its one token
-//!   while it runs ([`Pool::acquire`]).
+//! * anything else (`merge_config.sh`) holds its one token while it runs
+//!   ([`Pool::acquire`]);
+//! * a boot ([`Pool::acquire_for_boot`]) never waits behind compile jobs:
+//!   it runs at once in the pool's boot lane, one job beyond `--jobs`
+//!   kept for boots (one TCG core for seconds), or, when the lane is
+//!   taken, on a pool token that is free; only when neither is free does
+//!   it wait, for whichever frees first. A kernel is judged seconds after
+//!   its build, not after the builds that took the tokens meanwhile.
 //!
 //! A build also passes the [`MemoryGate`] before its make: it does not
 //! start while the estimated peak memory of the builds running plus its
@@ -34,6 +40,36 @@ pub struct Pool {
     client: jobserver::Client,
     size: usize,
     memory: MemoryGate,
+    /// Boot lanes free (one in all).
+    lane: Mutex<usize>,
+    lane_freed: Condvar,
+}
+
+/// Where a boot runs: the boot lane or one pool token, given back when
+/// dropped.
+#[derive(Debug)]
+pub enum BootSlot<'a> {
+    Lane(&'a Pool),
+    Token(Token),
+}
+
+impl BootSlot<'_> {
+    /// `boot lane` or `job token`, for a log.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            BootSlot::Lane(_) => "the boot lane",
+            BootSlot::Token(_) => "a job token",
+        }
+    }
+}
+
+impl Drop for BootSlot<'_> {
+    fn drop(&mut self) {
+        if let BootSlot::Lane(pool) = self {
+            *pool.lane_lock() += 1;
+            pool.lane_freed.notify_one();
+        }
+    }
 }
 
 /// One job token, given back to the pool when dropped.
@@ -51,7 +87,44 @@ impl Pool {
             client: jobserver::Client::new(size)?,
             size,
             memory: MemoryGate::new(memory_budget),
+            lane: Mutex::new(1),
+            lane_freed: Condvar::new(),
         })
+    }
+
+    fn lane_lock(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.lane.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for a boot: the boot lane when free, else a free pool token,
+    /// else the first of the two to free up (`waiting` is called once,
+    /// before the wait).
+    pub fn acquire_for_boot(&self, waiting: impl FnOnce()) -> io::Result<BootSlot<'_>> {
+        let mut waiting = Some(waiting);
+        loop {
+            {
+                let mut free = self.lane_lock();
+                if *free > 0 {
+                    *free -= 1;
+                    return Ok(BootSlot::Lane(self));
+                }
+            }
+            // A free token now (a make may take it first: then this waits
+            // for the next one, as any pool job would).
+            if self.available()? > 0 {
+                return Ok(BootSlot::Token(self.acquire()?));
+            }
+            if let Some(w) = waiting.take() {
+                w();
+            }
+            let free = self.lane_lock();
+            if *free == 0 {
+                // Poll the pipe's tokens 10 times a second meanwhile.
+                let _ = self
+                    .lane_freed
+                    .wait_timeout(free, std::time::Duration::from_millis(100));
+            }
+        }
     }
 
     /// A pool of `size` tokens admitting builds within the memory this
@@ -245,6 +318,42 @@ mod tests {
 
     fn words(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_boot_never_waits_behind_compile_jobs() {
+        let pool = Pool::new(2, None).unwrap();
+        // Compile jobs hold every token: a boot still starts, in the lane.
+        let (a, b) = (pool.acquire().unwrap(), pool.acquire().unwrap());
+        let mut waited = false;
+        let first = pool.acquire_for_boot(|| waited = true).unwrap();
+        assert!(matches!(first, BootSlot::Lane(_)) && !waited);
+        assert_eq!(first.describe(), "the boot lane");
+        // A second boot waits for whichever frees first: a token here.
+        let second_waited = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let h = s.spawn(|| {
+                let slot = pool
+                    .acquire_for_boot(|| second_waited.store(true, Ordering::SeqCst))
+                    .unwrap();
+                matches!(slot, BootSlot::Token(_))
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(second_waited.load(Ordering::SeqCst));
+            drop(a);
+            assert!(h.join().unwrap(), "took the token that freed");
+        });
+        // The lane given back is taken by the next boot.
+        drop(first);
+        let third = pool
+            .acquire_for_boot(|| panic!("the lane is free"))
+            .unwrap();
+        assert!(matches!(third, BootSlot::Lane(_)));
+        // With the lane taken and a token free, a boot takes the token.
+        let fourth = pool.acquire_for_boot(|| panic!("a token is free")).unwrap();
+        assert!(matches!(fourth, BootSlot::Token(_)));
+        drop((b, third, fourth));
+        assert_eq!(pool.available().unwrap(), 2);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! (the latest console line as live output) and gives the boot verdict.
 //! An image the build cannot make (a missing module) fails the step; one
 //! the harness cannot write leaves it incomplete, by the error's type.
-//! In a job pool (`run --pool`) the step holds one token of it from the
-//! image to QEMU's end (the KVM probe of `--accel auto` included).
+//! In a job pool (`run --pool`) the step holds a boot slot from the image
+//! to QEMU's end (the KVM probe of `--accel auto` included): the pool's
+//! boot lane, else a free token, so a built kernel boots at once instead
+//! of waiting behind the compile jobs of other builds.
 
 use super::{Environment, RunOptions};
 use crate::case::{Case, CheckKind};
@@ -77,12 +79,14 @@ pub(crate) fn boot_case(
     let (step, outcome) = match env.pool.as_ref() {
         None => boot(),
         Some(pool) => {
-            reporter.report(&Event::Phase {
-                case: &case.name,
-                step: Step::Boot,
-                phase: "waiting for a job token",
-            });
-            holding_token(pool, boot).unwrap_or_else(|e| {
+            let waiting = || {
+                reporter.report(&Event::Phase {
+                    case: &case.name,
+                    step: Step::Boot,
+                    phase: "waiting for the boot lane or a job token",
+                })
+            };
+            holding_slot(pool, waiting, boot).unwrap_or_else(|e| {
                 let why = format!("cannot take a job token from the pool: {e}");
                 (unbooted(Status::Incomplete, why), None)
             })
@@ -98,9 +102,14 @@ pub(crate) fn boot_case(
     (step, outcome)
 }
 
-/// Runs `f` (a boot) holding one token of `pool`, waiting for it first.
-fn holding_token<T>(pool: &Pool, f: impl FnOnce() -> T) -> std::io::Result<T> {
-    let _token = pool.acquire()?;
+/// Runs `f` (a boot) in a boot slot of `pool` (its boot lane or a token,
+/// [`Pool::acquire_for_boot`]), waiting for one first.
+fn holding_slot<T>(
+    pool: &Pool,
+    waiting: impl FnOnce(),
+    f: impl FnOnce() -> T,
+) -> std::io::Result<T> {
+    let _slot = pool.acquire_for_boot(waiting)?;
     Ok(f())
 }
 
@@ -223,27 +232,40 @@ pub(crate) fn skipped(why: &str) -> BootStep {
 mod tests {
     use super::*;
 
-    /// A boot in the pool holds one token while it runs and gives it back.
+    /// A boot in the pool takes the boot lane first, then a token; it
+    /// gives both back.
     #[test]
-    fn a_boot_holds_a_token_while_it_runs() {
+    fn a_boot_holds_a_slot_while_it_runs() {
         let pool = Pool::new(2, None).unwrap();
-        let during = holding_token(&pool, || pool.available().unwrap()).unwrap();
-        assert_eq!(during, 1);
-        assert_eq!(pool.available().unwrap(), 2);
-        // Two boots at once take both; a third waits for one of them.
-        let first = pool.acquire().unwrap();
+        let during = holding_slot(&pool, || {}, || pool.available().unwrap()).unwrap();
+        assert_eq!(during, 2, "the lane, not a token");
+        let nested = holding_slot(
+            &pool,
+            || {},
+            || holding_slot(&pool, || {}, || pool.available().unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(nested, 1, "the lane, then a token");
+        // Every token held and the lane taken: a boot waits for one of them.
+        let tokens = (pool.acquire().unwrap(), pool.acquire().unwrap());
         let waited = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|s| {
             s.spawn(|| {
-                holding_token(&pool, || {
-                    holding_token(&pool, || {
-                        waited.store(true, std::sync::atomic::Ordering::SeqCst)
-                    })
-                })
+                holding_slot(
+                    &pool,
+                    || {},
+                    || {
+                        holding_slot(
+                            &pool,
+                            || {},
+                            || waited.store(true, std::sync::atomic::Ordering::SeqCst),
+                        )
+                    },
+                )
             });
             std::thread::sleep(std::time::Duration::from_millis(200));
             assert!(!waited.load(std::sync::atomic::Ordering::SeqCst));
-            drop(first);
+            drop(tokens);
         });
         assert!(waited.load(std::sync::atomic::Ordering::SeqCst));
         assert_eq!(pool.available().unwrap(), 2);
