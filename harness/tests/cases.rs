@@ -771,6 +771,82 @@ fn scratch_cases(dir: &Path, case: &str, golden: &str) -> PathBuf {
     cases
 }
 
+/// `run --fail-fast`: x86_64-lto-none fails (two initcalls swapped in a
+/// copy of its golden) beside three arm64 cases that pass; after the
+/// failure nothing more starts, and every other case is skipped as not
+/// run, saying why; exit 1; no QEMU left.
+fn fail_fast_stops_at_the_first_failure() -> Result<(), Failed> {
+    let dir = out_dir("fail-fast");
+    let cases = dir.join("cases");
+    let _ = std::fs::remove_dir_all(&cases);
+    let copy = Command::new("cp")
+        .arg("-r")
+        .arg(repo().join("cases"))
+        .arg(&cases)
+        .status()
+        .map_err(|e| e.to_string())?;
+    ensure(copy.success(), || "cp -r cases".into())?;
+    let golden = cases.join("golden/x86_64-tiny.initcalls");
+    let text = std::fs::read_to_string(&golden).map_err(|e| e.to_string())?;
+    let mut lines: Vec<&str> = text.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| l.starts_with("6 "))
+        .ok_or("no level-6 initcall in the golden")?;
+    lines.swap(i, i + 3);
+    std::fs::write(&golden, lines.join("\n") + "\n").map_err(|e| e.to_string())?;
+    let res = dir.join("out");
+    let out = run(harness(&[
+        "run",
+        "--cases",
+        cases.to_str().unwrap(),
+        "--fail-fast",
+        // One build after another, one boot at a time: the failing case,
+        // first, is judged before any other boots.
+        "--sequential",
+        "--jobs",
+        "1",
+        "x86_64-lto-none",
+        "arm64-lto-none",
+        "arm64-lto-thin-cfi",
+        "arm64-lto-full-cfi",
+        "--results",
+        res.to_str().unwrap(),
+    ]))?;
+    ensure(out.status.code() == Some(1), || {
+        format!("expected exit 1\n{}", describe(&out))
+    })?;
+    let r = results(&res).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    let mut skipped = 0;
+    for c in r["cases"].as_array().into_iter().flatten() {
+        let (name, status) = (c["name"].as_str().unwrap_or(""), &c["status"]);
+        let ok = match name {
+            "x86_64-lto-none" => status == "fail",
+            _ if status == "skipped" => {
+                skipped += 1;
+                c["boot"]["message"].as_str().is_some_and(|m| {
+                    m.contains("not run: --fail-fast stopped the run after x86_64-lto-none failed")
+                })
+            }
+            _ => false,
+        };
+        ensure(ok, || format!("{name}: {c}\n{}", describe(&out)))?;
+    }
+    ensure(skipped == 3, || {
+        format!("nothing was left unrun\n{}", describe(&out))
+    })?;
+    ensure(
+        processes_mentioning(res.to_str().unwrap()).is_empty(),
+        || {
+            format!(
+                "processes left: {:?}",
+                processes_mentioning(res.to_str().unwrap())
+            )
+        },
+    )?;
+    Ok(())
+}
+
 /// A golden with two initcalls swapped: both initcall checks fail with a
 /// diff naming them; `bless` then restores the kernel's order and says so.
 fn swapped_golden_fails_then_bless_restores_it() -> Result<(), Failed> {
@@ -3315,6 +3391,10 @@ fn main() -> std::process::ExitCode {
     trials.push(Trial::test(
         "check::trap_expected_of_a_non_cfi_kernel_fails",
         trap_expected_of_a_non_cfi_kernel_fails,
+    ));
+    trials.push(Trial::test(
+        "run::fail_fast_stops_at_the_first_failure",
+        fail_fast_stops_at_the_first_failure,
     ));
     trials.push(Trial::test(
         "cli::bad_golden_is_a_clear_error",

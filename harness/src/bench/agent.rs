@@ -276,6 +276,7 @@ impl AgentSession {
             retries: 0,
             cc_wrapper: None,
             pool: false,
+            fail_fast: false,
         };
         let agent = boot_agent(&mut subject, 0, &[], &opts, &run)?;
         Ok(AgentSession {

@@ -142,6 +142,10 @@ pub struct RunArgs {
     /// Print the exact make and QEMU commands instead of running them.
     #[arg(long)]
     pub dry_run: bool,
+    /// Stop at the first failed case: start no more builds or boots, kill
+    /// the ones running, and report every other case as not run (skipped).
+    #[arg(long)]
+    pub fail_fast: bool,
     /// Judge a kernel built elsewhere instead of building: a kbuild O=
     /// directory, a TuxMake output directory, a Debian linux-image .deb, or
     /// a boot image (with config, vmlinux[.xz], modules/ or modules.tar.xz
@@ -255,6 +259,7 @@ pub fn run_options(
         retries: 0,
         cc_wrapper: c.cc_wrapper,
         pool: !c.sequential,
+        fail_fast: false,
     }
 }
 

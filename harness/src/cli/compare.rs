@@ -128,6 +128,7 @@ fn run_now(cases_dir: &Path, args: GateArgs) -> Result<RunResults> {
         names: vec![],
         include_slow: args.include_slow,
         dry_run: false,
+        fail_fast: false,
         kernel_build: None,
         timeout: args.timeout,
         bless: false,

@@ -129,6 +129,7 @@ fn options(args: &RunArgs) -> Result<(Environment, RunOptions)> {
         common::environment(&args.common, args.kernel_build.as_ref(), args.timeout)?;
     opts.bless = args.bless;
     opts.retries = args.retries;
+    opts.fail_fast = args.fail_fast;
     // A dry run starts nothing: no pool.
     opts.pool &= !args.dry_run;
     let env = env

@@ -18,10 +18,13 @@ use std::collections::BTreeSet;
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 static LIVE_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+/// Set by [`stop_everything`]: [`spawn`] starts nothing more.
+static STOPPING: AtomicBool = AtomicBool::new(false);
 static HANDLER: Once = Once::new();
 /// The watchdog's stdin (None when it could not be started).
 static WATCHDOG: Mutex<Option<Option<std::process::ChildStdin>>> = Mutex::new(None);
@@ -84,6 +87,25 @@ pub fn install_interrupt_handler() {
     });
 }
 
+/// Winds the process down without exiting (`run --fail-fast` after the
+/// first failure): [`spawn`] refuses from now on and every group running
+/// is killed; returns how many were.
+pub fn stop_everything() -> usize {
+    STOPPING.store(true, Ordering::SeqCst);
+    kill_all_groups()
+}
+
+/// Lets [`spawn`] start processes again after [`stop_everything`] (the
+/// run that stopped is over).
+pub fn resume_spawning() {
+    STOPPING.store(false, Ordering::SeqCst);
+}
+
+/// Whether [`stop_everything`] was called (and not resumed).
+pub fn stopping() -> bool {
+    STOPPING.load(Ordering::SeqCst)
+}
+
 /// Kills every registered process group; returns how many there were.
 pub fn kill_all_groups() -> usize {
     let groups = LIVE_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
@@ -124,6 +146,12 @@ pub struct GroupChild {
 
 /// Spawns `cmd` as the leader of a new process group.
 pub fn spawn(cmd: &mut Command) -> io::Result<GroupChild> {
+    if stopping() {
+        return Err(io::Error::new(
+            io::ErrorKind::Interrupted,
+            "not started: the run is stopping",
+        ));
+    }
     cmd.process_group(0);
     // SAFETY: prctl is async-signal-safe and touches no shared state.
     unsafe {
@@ -138,6 +166,10 @@ pub fn spawn(cmd: &mut Command) -> io::Result<GroupChild> {
     let pgid = child.id() as i32;
     LIVE_GROUPS.lock().map(|mut g| g.insert(pgid)).ok();
     tell_watchdog('+', pgid);
+    // Started while the run began to stop: it goes with the others.
+    if stopping() {
+        kill_group(pgid);
+    }
     Ok(GroupChild {
         child,
         pgid,

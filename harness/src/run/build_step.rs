@@ -83,6 +83,13 @@ pub fn build_case(
 
 /// The step of a case its toolchain cannot build: skipped with the reason
 /// preflight found, nothing built.
+/// The build step of a case not built because `first` failed before it
+/// started (`run --fail-fast`).
+pub fn not_run(case: &Case, first: &str, reporter: &dyn Reporter) -> BuildStep {
+    let why = format!("not run: --fail-fast stopped the run after {first} failed");
+    unsupported(case, &why, reporter)
+}
+
 pub fn unsupported(case: &Case, why: &str, reporter: &dyn Reporter) -> BuildStep {
     let step = BuildStep {
         status: Status::Skipped,

@@ -27,7 +27,16 @@ pub(crate) fn judge(cases: &[&Case], results: &mut [CaseResult], reporter: &dyn 
         std::fs::read_to_string(r.build.log.as_ref()?).ok()
     };
     let mut add = Vec::new();
-    for case in cases.iter().filter(|c| c.wants(CheckKind::Hygiene)) {
+    // A case not run (`--fail-fast`, an unsupported case) is not judged.
+    let ran = |c: &Case| {
+        results
+            .iter()
+            .any(|r| r.name == c.name && r.status != crate::model::Status::Skipped)
+    };
+    for case in cases
+        .iter()
+        .filter(|c| c.wants(CheckKind::Hygiene) && ran(c))
+    {
         let baseline = cases
             .iter()
             .filter(|o| o.lto == Lto::None && family(o) == family(case))

@@ -88,6 +88,9 @@ pub struct RunOptions {
     /// false: one build after another, `run --sequential`). The pool
     /// itself is the environment's ([`Environment::pooled`]).
     pub pool: bool,
+    /// Stop at the first failed case (`run --fail-fast`): start nothing
+    /// more, kill what runs, and report the other cases as not run.
+    pub fail_fast: bool,
 }
 
 impl RunOptions {
@@ -207,9 +210,13 @@ pub fn run(
     let ready = Mutex::new(rx);
     let done: Mutex<Vec<Option<(CaseResult, Judged)>>> =
         Mutex::new((0..cases.len()).map(|_| None).collect());
-    let build = |case: &Case| match prepared.unsupported.get(&case.name) {
-        Some(why) => (build_step::unsupported(case, why, reporter), None),
-        None => build_case(case, env, opts, reporter),
+    // --fail-fast: the case that failed first, once one has.
+    let stopped_by: Mutex<Option<String>> = Mutex::new(None);
+    let stopped = || stopped_by.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let build = |case: &Case| match (stopped(), prepared.unsupported.get(&case.name)) {
+        (Some(first), _) => (build_step::not_run(case, &first, reporter), None),
+        (None, Some(why)) => (build_step::unsupported(case, why, reporter), None),
+        (None, None) => build_case(case, env, opts, reporter),
     };
     std::thread::scope(|s| {
         if env.pool.is_some() {
@@ -239,7 +246,14 @@ pub fn run(
                 let Some((i, build_step, kernel)) = next else {
                     return;
                 };
-                let r = run_case(cases[i], build_step, kernel, env, opts, prepared, reporter);
+                let case = cases[i];
+                let r = match stopped() {
+                    Some(first) => not_run(case, build_step, &first, reporter),
+                    None => {
+                        let r = run_case(case, build_step, kernel, env, opts, prepared, reporter);
+                        fail_fast(r, case, &stopped_by, opts, reporter)
+                    }
+                };
                 done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
             });
         }
@@ -254,6 +268,9 @@ pub fn run(
         })
         .unzip();
     let judged: Vec<Option<Judged>> = judged;
+    if stopped().is_some() {
+        crate::host::proc::resume_spawning();
+    }
     let mut cases_out: Vec<CaseResult> = results.into_iter().flatten().collect();
     let reported: Vec<Status> = cases_out.iter().map(|r| r.status).collect();
     hygiene::judge(cases, &mut cases_out, reporter);
@@ -286,6 +303,84 @@ pub fn run(
     };
     out.summarise();
     out
+}
+
+/// With `--fail-fast`: the first failed case stops the run (nothing more
+/// starts, every process running is killed); a case that was running then
+/// and did not pass or fail on its own is reported as stopped.
+fn fail_fast(
+    r: (CaseResult, Judged),
+    case: &Case,
+    stopped_by: &Mutex<Option<String>>,
+    opts: &RunOptions,
+    reporter: &dyn Reporter,
+) -> (CaseResult, Judged) {
+    if !opts.fail_fast {
+        return r;
+    }
+    let mut first = stopped_by.lock().unwrap_or_else(|e| e.into_inner());
+    match first.clone() {
+        None if r.0.status == Status::Fail => {
+            *first = Some(case.name.clone());
+            drop(first);
+            let killed = crate::host::proc::stop_everything();
+            reporter.report(&Event::Warning {
+                case: &case.name,
+                message: &format!(
+                    "--fail-fast: {} failed; starting nothing more, {killed} process group(s) killed",
+                    case.name
+                ),
+            });
+            r
+        }
+        Some(by) if !matches!(r.0.status, Status::Pass | Status::Fail) => {
+            drop(first);
+            not_run(case, r.0.build, &by, reporter)
+        }
+        _ => r,
+    }
+}
+
+/// A case the run did not go on with after `first` failed (`--fail-fast`):
+/// skipped, saying so.
+fn not_run(
+    case: &Case,
+    build: BuildStep,
+    first: &str,
+    reporter: &dyn Reporter,
+) -> (CaseResult, Judged) {
+    let why = format!("not run: --fail-fast stopped the run after {first} failed");
+    let boot = boot_step::skipped(&why);
+    let j = Judged::new(None, None, &boot);
+    // The build, if it ran, says what it did; the case is not judged.
+    let build = BuildStep {
+        status: Status::Skipped,
+        message: match build.status {
+            Status::Skipped => build.message,
+            s => format!("{why} (the build: {s}: {})", build.message),
+        },
+        log: None,
+        ..build
+    };
+    let r = CaseResult {
+        name: case.name.clone(),
+        arch: case.arch,
+        lto: case.lto,
+        cfi: case.cfi,
+        status: Status::Skipped,
+        build,
+        boot,
+        checks: vec![],
+        regressions: vec![],
+        toolchain: None,
+        variant: case.variant.clone(),
+        recipe: None,
+    };
+    reporter.report(&Event::CaseFinished {
+        case: &case.name,
+        status: r.status,
+    });
+    (r, j)
 }
 
 /// One case after its build: boot, judge, retry, and its result.
