@@ -59,6 +59,12 @@ pub static PROFILE: ArchProfile = ArchProfile {
     ],
     // `pc : lkdtm_indirect_call+0x28/0x3c [lkdtm]`.
     fault_pc: "pc : ",
+    // `Unable to handle kernel execute from non-executable memory at
+    // virtual address ffff8000786cd138`.
+    fetch_fault: (
+        "execute from non-executable memory at virtual address ",
+        None,
+    ),
     vdso_image: "arch/arm64/kernel/vdso/vdso.so.dbg",
     vdso_exports: &[
         "__kernel_clock_gettime",

@@ -159,6 +159,13 @@ pub struct ArchProfile {
     /// How an Oops names the faulting pc: the start of its line, followed
     /// by `<symbol>+<off>/<size>` or a bare address (`RIP: 0010:`, `pc : `).
     pub fault_pc: &'static str,
+    /// How the arch reports an instruction fetch from a page that is not
+    /// executable: the text after which the trap line gives the address
+    /// (the faulting pc itself), and a line among the next few that says
+    /// it was a fetch (None: the trap line says so). The pc's own line may
+    /// not give the address (7.1's x86 names `lkdtm_usercopy_exit+0x202108/0x88`,
+    /// the nearest module symbol, for an address in lkdtm's rodata).
+    pub fetch_fault: (&'static str, Option<&'static str>),
     /// The vDSO image with its symbols, relative to the `O=` dir: it must
     /// stay outside LTO and export the arch's `clock_gettime`.
     pub vdso_image: &'static str,

@@ -34,6 +34,12 @@ pub static PROFILE: ArchProfile = ArchProfile {
     cfi_tests: &[FORWARD_PROTO],
     // `RIP: 0010:lkdtm_indirect_call+0x16/0x20 [lkdtm]` (kernel CS 0x10).
     fault_pc: "RIP: 0010:",
+    // `BUG: unable to handle page fault for address: ffffffffa0206080`,
+    // then `#PF: supervisor instruction fetch in kernel mode`.
+    fetch_fault: (
+        "unable to handle page fault for address: ",
+        Some("#PF: supervisor instruction fetch"),
+    ),
     vdso_image: "arch/x86/entry/vdso/vdso64.so.dbg",
     vdso_exports: &[
         "__vdso_clock_gettime",

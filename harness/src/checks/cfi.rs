@@ -567,7 +567,7 @@ impl Probe<'_> {
                     target: Some(g),
                 },
             ) => is_function(c, caller) && is_function(g, target),
-            (TrapSite::FaultIn { function }, Site::Fault { pc: Some(pc) }) => {
+            (TrapSite::FaultIn { function }, Site::Fault { pc: Some(pc), .. }) => {
                 is_function(pc, function)
             }
             _ => false,
