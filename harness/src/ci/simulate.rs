@@ -390,6 +390,7 @@ mod tests {
             marks: vec![],
             steps: 0,
             queued_seconds: 0.0,
+            step_times: vec![],
         }
     }
 

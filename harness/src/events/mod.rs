@@ -9,6 +9,7 @@ pub mod plain;
 pub mod terminal;
 
 use crate::model::mutation::Verdict;
+use crate::model::perf::HowFar;
 use crate::model::results::RunResults;
 use crate::model::Status;
 use std::fmt;
@@ -50,13 +51,14 @@ pub enum Event<'a> {
         step: Step<'a>,
         phase: &'a str,
     },
-    /// How far a step is: a build's kbuild steps so far, and how many the
-    /// last build of the same config took (None: no such build yet).
+    /// How far a step is: a build's kbuild steps so far against the last
+    /// build of the same config, its phase and an estimate of what is
+    /// left. Sent at each kbuild step and every few seconds in between
+    /// (a silent LTO link included); reporters choose what to show.
     Progress {
         case: &'a str,
         step: Step<'a>,
-        done: usize,
-        total: Option<usize>,
+        how_far: HowFar<'a>,
     },
     /// A line a step's process printed: make's output, the guest console.
     Output {
@@ -162,6 +164,6 @@ pub fn for_stderr() -> Box<dyn Reporter> {
     if std::io::stderr().is_terminal() {
         Box::new(terminal::TerminalReporter::new())
     } else {
-        Box::new(plain::PlainReporter)
+        Box::new(plain::PlainReporter::default())
     }
 }

@@ -3,31 +3,84 @@
 //! shown: the logs keep them.
 
 use super::{Event, Reporter};
+use crate::model::perf::HowFar;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-pub struct PlainReporter;
+/// One line per event; progress lines paced per case and step ([`due`]).
+#[derive(Default)]
+pub struct PlainReporter {
+    pacing: Mutex<HashMap<String, Said>>,
+}
 
-/// How far a step is, said at every tenth of the expected total (or
-/// every 1000 steps when there is none), else nothing: a CI log gets a
-/// dozen lines per build, not one per compile.
-pub fn progress_line(done: usize, total: Option<usize>) -> Option<String> {
-    match total {
-        Some(t) if t > 0 => {
-            let tenth = |d: usize| d * 10 / t;
-            (done > 0 && done <= t && tenth(done) != tenth(done - 1)).then(|| {
-                format!(
-                    "{}, about {} % of the last build's {t} steps",
-                    steps(done),
-                    done * 100 / t
-                )
-            })
-        }
-        _ => (done > 0 && done.is_multiple_of(1000)).then(|| steps(done)),
-    }
+/// The last progress line said of a case's step.
+#[derive(Debug, Clone)]
+struct Said {
+    at: Instant,
+    tenth: Option<usize>,
+    phase: String,
+}
+
+/// Every how many seconds a running build gets a progress line in a CI
+/// log, however silent its make (the LTO link prints nothing for minutes).
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);
+
+/// Whether to say `how_far` now, after `last` (None: nothing said yet):
+/// on the first step, when the phase changes, at each new tenth of the
+/// last build's steps (at most every 10 s), and at least every
+/// [`PROGRESS_EVERY`].
+fn due(last: Option<&Said>, how_far: &HowFar, now: Instant) -> bool {
+    let Some(last) = last else {
+        return how_far.done > 0;
+    };
+    let since = now.saturating_duration_since(last.at);
+    since >= PROGRESS_EVERY
+        || last.phase != how_far.phase
+        || (tenth(how_far) != last.tenth && since >= Duration::from_secs(10))
+}
+
+fn tenth(h: &HowFar) -> Option<usize> {
+    h.total
+        .filter(|t| *t > 0)
+        .map(|t| (h.done * 10 / t).min(10))
 }
 
 /// `1234 kbuild steps`.
 pub fn steps(done: usize) -> String {
     format!("{done} kbuild steps")
+}
+
+/// `4 min 10 s`, `35 s`.
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match (s / 60, s % 60) {
+        (0, s) => format!("{s} s"),
+        (m, 0) => format!("{m} min"),
+        (m, s) => format!("{m} min {s} s"),
+    }
+}
+
+/// How far a build is, in words: `link vmlinux.o, 1900 kbuild steps
+/// (95 % of the last build's 2000), 12 min 5 s in, about 3 min left`.
+pub fn progress_line(h: &HowFar) -> String {
+    let share = match h.total {
+        Some(t) if t > 0 => format!(
+            " ({} % of the last build's {t})",
+            (h.done * 100 / t).min(100)
+        ),
+        _ => String::new(),
+    };
+    let eta = match h.eta {
+        Some(e) => format!(", about {} left", duration(e)),
+        None => String::new(),
+    };
+    format!(
+        "{}, {}{share}, {} in{eta}",
+        h.phase,
+        steps(h.done),
+        duration(h.elapsed)
+    )
 }
 
 /// The line an event gives, if any (shared with the terminal reporter,
@@ -40,9 +93,8 @@ pub fn line(event: &Event<'_>) -> Option<String> {
         Event::Progress {
             case,
             step,
-            done,
-            total,
-        } => format!("[{case}] {step}: {}", progress_line(*done, *total)?),
+            how_far,
+        } => format!("[{case}] {step}: {}", progress_line(how_far)),
         Event::StepFinished {
             case,
             step,
@@ -90,6 +142,27 @@ pub fn line(event: &Event<'_>) -> Option<String> {
 
 impl Reporter for PlainReporter {
     fn report(&self, event: &Event<'_>) {
+        if let Event::Progress {
+            case,
+            step,
+            how_far,
+        } = event
+        {
+            let key = format!("{case}/{step}");
+            let mut pacing = self.pacing.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            if !due(pacing.get(&key), how_far, now) {
+                return;
+            }
+            pacing.insert(
+                key,
+                Said {
+                    at: now,
+                    tenth: tenth(how_far),
+                    phase: how_far.phase.to_owned(),
+                },
+            );
+        }
         if let Some(l) = line(event) {
             eprintln!("{l}");
         }
@@ -102,36 +175,72 @@ mod tests {
     use crate::events::Step;
     use crate::model::Status;
 
+    fn how_far(done: usize, total: Option<usize>, phase: &str) -> HowFar<'_> {
+        HowFar {
+            done,
+            total,
+            phase,
+            elapsed: 125.0,
+            eta: Some(250.4),
+        }
+    }
+
     #[test]
-    fn progress_is_said_at_each_tenth_only() {
-        let said: Vec<usize> = (0..=120)
-            .filter(|d| progress_line(*d, Some(100)).is_some())
-            .collect();
-        assert_eq!(said, vec![10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
-        assert_eq!(
-            progress_line(50, Some(100)).unwrap(),
-            "50 kbuild steps, about 50 % of the last build's 100 steps"
-        );
-        // A total of 3: each step is a tenth or more.
-        assert_eq!(
-            (1..=3)
-                .filter(|d| progress_line(*d, Some(3)).is_some())
-                .count(),
-            3
-        );
-        assert_eq!(progress_line(999, None), None);
-        assert_eq!(progress_line(2000, None).unwrap(), "2000 kbuild steps");
-        assert_eq!(progress_line(0, Some(0)), None);
+    fn progress_is_paced_by_time_tenths_and_phases() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let said = |secs: u64, done: usize, phase: &str| Said {
+            at: at(secs),
+            tenth: Some(done * 10 / 100),
+            phase: phase.into(),
+        };
+        // The first step is said; nothing before it.
+        assert!(!due(None, &how_far(0, Some(100), "compile"), t0));
+        assert!(due(None, &how_far(1, Some(100), "compile"), t0));
+        let last = said(0, 1, "compile");
+        // Same tenth, 29 s later: quiet; 30 s: said, however silent.
+        assert!(!due(Some(&last), &how_far(5, Some(100), "compile"), at(29)));
+        assert!(due(Some(&last), &how_far(5, Some(100), "compile"), at(30)));
+        // A new tenth: said once 10 s have gone.
+        assert!(!due(Some(&last), &how_far(10, Some(100), "compile"), at(9)));
+        assert!(due(Some(&last), &how_far(10, Some(100), "compile"), at(10)));
+        // A new phase: said at once.
+        assert!(due(
+            Some(&last),
+            &how_far(5, Some(100), "link vmlinux.o"),
+            at(1)
+        ));
+        // No earlier build: by time and phase only.
+        let none = Said {
+            at: t0,
+            tenth: None,
+            phase: "compile".into(),
+        };
+        assert!(!due(Some(&none), &how_far(900, None, "compile"), at(20)));
+        assert!(due(Some(&none), &how_far(900, None, "compile"), at(31)));
+    }
+
+    #[test]
+    fn a_progress_line_has_the_phase_share_time_and_estimate() {
         let e = Event::Progress {
             case: "c",
             step: Step::Build,
-            done: 30,
-            total: Some(100),
+            how_far: how_far(30, Some(100), "compile"),
         };
         assert_eq!(
             line(&e).unwrap(),
-            "[c] build: 30 kbuild steps, about 30 % of the last build's 100 steps"
+            "[c] build: compile, 30 kbuild steps (30 % of the last build's 100), 2 min 5 s in, about 4 min 10 s left"
         );
+        let first = HowFar {
+            eta: None,
+            ..how_far(2000, None, "link vmlinux.o")
+        };
+        assert_eq!(
+            progress_line(&first),
+            "link vmlinux.o, 2000 kbuild steps, 2 min 5 s in"
+        );
+        assert_eq!(duration(59.6), "1 min");
+        assert_eq!(duration(3.0), "3 s");
     }
 
     #[test]

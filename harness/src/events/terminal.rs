@@ -61,17 +61,20 @@ impl Reporter for TerminalReporter {
             Event::Progress {
                 case,
                 step,
-                done,
-                total,
+                how_far: h,
             } => {
                 if let Some(b) = bars.get(&format!("{case}/{step}")) {
-                    let how_far = match total {
-                        Some(t) if *t > 0 => {
-                            format!("{}/{t} steps ({} %)", done, (done * 100 / t).min(99))
+                    let share = match h.total {
+                        Some(t) if t > 0 => {
+                            format!("{}/{t} steps ({} %)", h.done, (h.done * 100 / t).min(99))
                         }
-                        _ => format!("{done} steps"),
+                        _ => format!("{} steps", h.done),
                     };
-                    b.set_prefix(format!("{case} {step} {how_far}"));
+                    let eta = h
+                        .eta
+                        .map(|e| format!(", ~{} left", plain::duration(e)))
+                        .unwrap_or_default();
+                    b.set_prefix(format!("{case} {step} {}: {share}{eta}", h.phase));
                 }
             }
             Event::Output { case, step, line } => {

@@ -6,6 +6,7 @@
 use super::{Environment, RunOptions};
 use crate::case::Case;
 use crate::events::{Event, Reporter, Step};
+use crate::model::perf::HowFar;
 use crate::model::results::BuildStep;
 use crate::model::Status;
 use crate::stages::build::{self, BuildError, BuildProgress, BuiltKernel};
@@ -31,12 +32,11 @@ impl BuildProgress for Progress<'_> {
             line,
         });
     }
-    fn steps(&self, case: &str, done: usize, total: Option<usize>) {
+    fn progress(&self, case: &str, how_far: &HowFar) {
         self.reporter.report(&Event::Progress {
             case,
             step: Step::Build,
-            done,
-            total,
+            how_far: *how_far,
         });
     }
     fn warning(&self, case: &str, message: &str) {

@@ -48,7 +48,7 @@ use crate::host::machine;
 use crate::host::proc;
 use crate::host::toolchain::{CcWrapper, CcWrapperStats, Toolchain};
 use crate::kseries::{self, KernelSeries};
-use crate::model::perf::{is_kbuild_step, BuildProfile, Mark};
+use crate::model::perf::{is_kbuild_step, BuildProfile, HowFar, Mark, Pace, STEP_TIME_EVERY};
 use crate::model::source::SourceIdentity;
 use crate::model::{Arch, Cfi, Fault, Lto, Switch};
 use crate::stages::config::{self, Requested};
@@ -57,7 +57,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -341,9 +341,9 @@ pub trait BuildProgress: Sync {
     fn phase(&self, case: &str, phase: &str);
     /// A line of make output (the reporter shows the latest).
     fn line(&self, _case: &str, _line: &str) {}
-    /// The make printed its `done`-th kbuild step; the last build of this
-    /// config took `total`.
-    fn steps(&self, _case: &str, _done: usize, _total: Option<usize>) {}
+    /// How far the make is: at each kbuild step and every
+    /// [`PROGRESS_TICK`] in between.
+    fn progress(&self, _case: &str, _how_far: &HowFar) {}
     /// Something to tell the user that is not a failure.
     fn warning(&self, _case: &str, _message: &str) {}
 }
@@ -604,11 +604,14 @@ impl Builder<'_> {
         progress: &dyn BuildProgress,
         pool: Option<&Pool>,
     ) -> Result<Made, BuildError> {
-        let seeded = if plan.work_dir.join("vmlinux").exists() {
+        let built_before = plan.work_dir.join("vmlinux").exists();
+        let seeded = if built_before {
             None
         } else {
             self.seed(plan, final_config, progress)
         };
+        // An incremental make is not measured against a build from scratch.
+        let incremental = built_before || seeded.is_some();
         std::fs::create_dir_all(&plan.work_dir).map_err(infra)?;
         // The O= dir may hold another config from an earlier run: make it ours.
         let cfg_path = plan.work_dir.join(".config");
@@ -650,31 +653,48 @@ impl Builder<'_> {
         let oom_kills_before = machine::oom_kills();
         let t = Instant::now();
         let marks: Mutex<Vec<Mark>> = Mutex::new(Vec::new());
-        let steps = AtomicUsize::new(0);
-        let total = recorded_steps(self.cache, &plan.case, &plan.config_key);
-        let ran = run_profiled(
-            &build_cmd,
-            &log,
-            seeded.is_some(),
-            pool,
-            PROFILE_EVERY,
-            &|l| {
-                if is_kbuild_step(l) {
-                    let done = steps.fetch_add(1, Ordering::Relaxed) + 1;
-                    progress.steps(&plan.case, done, total);
-                }
-                if let Some(what) = Mark::of_line(l) {
-                    let mut m = marks.lock().unwrap_or_else(|e| e.into_inner());
-                    if !m.iter().any(|m| m.what == what) {
-                        m.push(Mark {
-                            at: t.elapsed().as_secs_f64(),
-                            what: what.into(),
-                        });
+        let pace = recorded_pace(self.cache, &plan.case, &plan.config_key).filter(|_| !incremental);
+        let tracker = Tracker::new(pace);
+        let finished = AtomicBool::new(false);
+        let ran = std::thread::scope(|s| {
+            // Between kbuild steps (the LTO link prints nothing for
+            // minutes), how far the build is, every few seconds.
+            s.spawn(|| {
+                while !finished.load(Ordering::Relaxed) {
+                    std::thread::sleep(PROGRESS_TICK);
+                    if let Some(h) = tracker.how_far(false) {
+                        progress.progress(&plan.case, &h);
                     }
                 }
-                progress.line(&plan.case, l)
-            },
-        )
+            });
+            let ran = run_profiled(
+                &build_cmd,
+                &log,
+                seeded.is_some(),
+                pool,
+                PROFILE_EVERY,
+                &|l| {
+                    tracker.line(l);
+                    if is_kbuild_step(l) {
+                        if let Some(h) = tracker.how_far(true) {
+                            progress.progress(&plan.case, &h);
+                        }
+                    }
+                    if let Some(what) = Mark::of_line(l) {
+                        let mut m = marks.lock().unwrap_or_else(|e| e.into_inner());
+                        if !m.iter().any(|m| m.what == what) {
+                            m.push(Mark {
+                                at: t.elapsed().as_secs_f64(),
+                                what: what.into(),
+                            });
+                        }
+                    }
+                    progress.line(&plan.case, l)
+                },
+            );
+            finished.store(true, Ordering::Relaxed);
+            ran
+        })
         .map_err(infra)?;
         // Marks were timed from before the wait for a token; the make's
         // own clock starts when it started.
@@ -687,8 +707,9 @@ impl Builder<'_> {
             shared: pool.is_some(),
             samples: ran.samples,
             marks,
-            steps: steps.into_inner(),
+            steps: tracker.done(),
             queued_seconds: ran.queued_seconds,
+            step_times: tracker.step_times(),
         };
         let (status, usage, wall_seconds) = (ran.status, ran.usage, ran.wall_seconds);
         if !status.success() {
@@ -1084,19 +1105,115 @@ pub fn recorded_peak_bytes(cache: &Cache, case: &str) -> Option<u64> {
 /// config printed (its profile's `steps`): what the next one is measured
 /// against as it goes. None before any profiled build of it.
 pub fn recorded_steps(cache: &Cache, case: &str, config_key: &str) -> Option<usize> {
+    recorded_pace(cache, case, config_key).map(|p| p.steps)
+}
+
+/// How the earlier build of `case` with this config that printed the most
+/// kbuild steps went (a build from scratch, not an incremental one).
+pub fn recorded_pace(cache: &Cache, case: &str, config_key: &str) -> Option<Pace> {
     #[derive(Deserialize)]
     struct Steps {
         case: String,
         config_key: String,
+        wall_seconds: f64,
         #[serde(default)]
         profile: Option<BuildProfile>,
     }
     published_metadata::<Steps>(cache)
         .into_iter()
         .filter(|s| s.case == case && s.config_key == config_key)
-        .filter_map(|s| s.profile.map(|p| p.steps))
-        .filter(|n| *n > 0)
-        .max()
+        .filter_map(|s| {
+            let p = s.profile?;
+            Some(Pace {
+                steps: p.steps,
+                wall: s.wall_seconds,
+                step_times: p.step_times,
+            })
+        })
+        .filter(|p| p.steps > 0)
+        .max_by_key(|p| p.steps)
+}
+
+/// Every how often a running build says how far it is between steps.
+pub const PROGRESS_TICK: Duration = Duration::from_secs(5);
+
+/// A running make's progress: kbuild steps (and when every
+/// [`STEP_TIME_EVERY`]th came), its phase, against the last build's pace.
+struct Tracker {
+    pace: Option<Pace>,
+    state: Mutex<Tracked>,
+}
+
+#[derive(Default)]
+struct Tracked {
+    /// The first output line: make has started (after any token wait).
+    started: Option<Instant>,
+    done: usize,
+    /// Seconds in when the last step came.
+    last_step: f64,
+    phase: &'static str,
+    step_times: Vec<f64>,
+}
+
+impl Tracker {
+    fn new(pace: Option<Pace>) -> Tracker {
+        Tracker {
+            pace,
+            state: Mutex::new(Tracked {
+                phase: "compile",
+                ..Tracked::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tracked> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A line of make output.
+    fn line(&self, l: &str) {
+        let mut s = self.lock();
+        let started = *s.started.get_or_insert_with(Instant::now);
+        if let Some(what) = Mark::of_line(l) {
+            s.phase = what;
+        }
+        if is_kbuild_step(l) {
+            s.done += 1;
+            s.last_step = started.elapsed().as_secs_f64();
+            if s.done.is_multiple_of(STEP_TIME_EVERY) {
+                let at = s.last_step;
+                s.step_times.push(at);
+            }
+        }
+    }
+
+    /// How far the build is (None before make said anything); `at_step`:
+    /// asked at a step (else a tick between steps).
+    fn how_far(&self, at_step: bool) -> Option<HowFar<'static>> {
+        let s = self.lock();
+        let elapsed = s.started?.elapsed().as_secs_f64();
+        if !at_step && s.done == 0 {
+            return None;
+        }
+        Some(HowFar {
+            done: s.done,
+            total: self.pace.as_ref().map(|p| p.steps),
+            phase: s.phase,
+            elapsed,
+            eta: self
+                .pace
+                .as_ref()
+                .and_then(|p| p.eta(s.done, s.last_step, elapsed)),
+        })
+    }
+
+    fn done(&self) -> usize {
+        self.lock().done
+    }
+
+    fn step_times(&self) -> Vec<f64> {
+        self.lock().step_times.clone()
+    }
 }
 
 /// What a build of `case` (from `base`) is assumed to take at its peak:
