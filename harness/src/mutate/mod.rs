@@ -359,6 +359,11 @@ pub fn run(
             }
         }
     }
+    // The LTO-none kernels hygiene.build compares with, where no mutant
+    // names one: built at the base and at each point, never judged as the
+    // mutant's.
+    let extra = crate::run::hygiene::baselines(all_cases, &base_cases);
+    base_cases.extend(extra.iter().copied());
     let mut checker = Checker::new(cache, toolchain, opts, reporter);
     checker.prepare(&wt, &base_cases)?;
     let title = if req.base == base_commit {
@@ -377,7 +382,9 @@ pub fn run(
             label: &m.name,
             title: &m.description,
         });
-        let cases = cases_named(all_cases, m, &m.all_cases().collect::<Vec<_>>())?;
+        let mut cases = cases_named(all_cases, m, &m.all_cases().collect::<Vec<_>>())?;
+        let extra = crate::run::hygiene::baselines(all_cases, &cases);
+        cases.extend(extra);
         let (r, results_dir) = checker.run_at(&wt, &commit, &m.name, &cases)?;
         let cases = verdicts(m, &base_run, &r);
         for c in &cases {
