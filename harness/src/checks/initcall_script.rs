@@ -282,6 +282,7 @@ mod tests {
             }),
             non_lto: Default::default(),
             initcalls: Some(Ok(objects())),
+            outside: None,
         });
         f
     }

@@ -4,11 +4,16 @@
 //! `non_lto_objects`) are ELF in every kernel. One compiled with the LTO
 //! flags is LLVM bitcode: the vDSO then exports nothing, lkdtm's
 //! `EXEC_RODATA` no longer tests what it says, the early arm64 code runs
-//! before relocation with code it cannot have. Read from `objects.json`,
-//! which the build writes when it publishes.
+//! before relocation with code it cannot have. Beyond that list, every
+//! object the build made outside `vmlinux.a`, the `lib.a` archives and the
+//! modules' objects (x86's real-mode setup code, the decompressor, the
+//! realmode trampoline, the vDSO: the tree's islands, whatever their
+//! Makefiles call them) is ELF, but the few kbuild links with LTO beside
+//! vmlinux.o and the modules. Read from `objects.json`, which the build
+//! writes when it publishes.
 
 use super::KernelFacts;
-use crate::elf::objects::ObjectKind;
+use crate::elf::objects::{linked_with_lto, ObjectKind};
 use crate::model::{CheckResult, Status};
 
 pub const STATIC: &str = "islands.static";
@@ -39,6 +44,23 @@ pub fn static_check(facts: &KernelFacts) -> CheckResult {
             )),
         }
     }
+    // The tree's other islands: every object outside the LTO links.
+    let outside = objects.outside.as_ref();
+    let stray: Vec<&String> = outside
+        .map(|o| o.bitcode.iter().filter(|p| !linked_with_lto(p)).collect())
+        .unwrap_or_default();
+    if !stray.is_empty() {
+        problems.push(format!(
+            "{} object(s) outside vmlinux.a and the modules are LLVM bitcode, so compiled with the LTO flags though no LTO link takes them: {}",
+            stray.len(),
+            stray
+                .iter()
+                .take(8)
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if !problems.is_empty() {
         return CheckResult::new(STATIC, Status::Fail, problems[0].clone()).with(problems);
     }
@@ -52,6 +74,19 @@ pub fn static_check(facts: &KernelFacts) -> CheckResult {
     let mut msg = format!("{} non-LTO objects are ELF: {}", elf.len(), elf.join(", "));
     if absent > 0 {
         msg.push_str(&format!(" ({absent} not built by this config)"));
+    }
+    if let Some(o) = outside {
+        msg.push_str(&format!(
+            "; the {} other objects outside vmlinux.a and the modules are ELF",
+            o.elf
+        ));
+        if !o.bitcode.is_empty() {
+            msg.push_str(&format!(
+                " (and the {} kbuild links with LTO beside them are bitcode: {})",
+                o.bitcode.len(),
+                o.bitcode.join(", ")
+            ));
+        }
     }
     CheckResult::new(STATIC, Status::Pass, msg)
 }
@@ -88,6 +123,46 @@ mod tests {
                 .starts_with("arch/x86/entry/vdso/vclock_gettime.o is LLVM bitcode"),
             "{}",
             bad.message
+        );
+    }
+
+    #[test]
+    fn an_object_outside_every_lto_link_must_not_be_bitcode() {
+        use crate::elf::objects::OutsideObjects;
+        let with = |bitcode: &[&str]| {
+            let mut f = facts(&[("arch/x86/entry/vdso/vclock_gettime.o", ObjectKind::Elf)]);
+            if let Some(o) = f.objects.as_mut() {
+                o.outside = Some(OutsideObjects {
+                    elf: 96,
+                    bitcode: bitcode.iter().map(|s| s.to_string()).collect(),
+                    other: 0,
+                });
+            }
+            f
+        };
+        // A right full-LTO kernel (6.12 x86_64-lto-full-cfi's O= dir).
+        let kbuild = [
+            ".module-common.o",
+            ".vmlinux.export.o",
+            "init/version-timestamp.o",
+            "drivers/misc/lkdtm/lkdtm.mod.o",
+        ];
+        let r = static_check(&with(&kbuild));
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(
+            r.message.contains("the 96 other objects outside vmlinux.a and the modules are ELF (and the 4 kbuild links with LTO"),
+            "{}",
+            r.message
+        );
+        // x86's real-mode setup code compiled with the LTO flags.
+        let mut bad = kbuild.to_vec();
+        bad.extend(["arch/x86/boot/main.o", "arch/x86/boot/a20.o"]);
+        let r = static_check(&with(&bad));
+        assert_eq!(r.status, Status::Fail);
+        assert_eq!(
+            r.message,
+            "2 object(s) outside vmlinux.a and the modules are LLVM bitcode, so compiled with the \
+             LTO flags though no LTO link takes them: arch/x86/boot/main.o, arch/x86/boot/a20.o"
         );
     }
 

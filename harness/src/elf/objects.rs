@@ -81,6 +81,112 @@ pub struct ObjectFacts {
     /// order, read with `llvm-nm` (bitcode and ELF alike), or why not.
     #[serde(default)]
     pub initcalls: Option<Result<Vec<ObjectInitcalls>, String>>,
+    /// Every other object the build made: outside `vmlinux.a`, the
+    /// `lib.a` archives and every module's objects (its `.mod` list), so
+    /// never in an LTO link but kbuild's own few ([`LINKED_WITH_LTO`]).
+    /// None in entries published before it was recorded.
+    #[serde(default)]
+    pub outside: Option<OutsideObjects>,
+}
+
+/// The objects outside `vmlinux.a`, the `lib.a` archives and the modules'
+/// objects, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutsideObjects {
+    pub elf: usize,
+    /// Paths (relative to the `O=` dir) of those that are LLVM bitcode.
+    pub bitcode: Vec<String>,
+    pub other: usize,
+}
+
+/// Objects outside `vmlinux.a` and the modules' lists that kbuild compiles
+/// with the LTO flags and links with LTO all the same: the exported-symbol
+/// table and the version timestamp beside vmlinux.o (scripts/Makefile.vmlinux),
+/// a module's `.mod.o` and `.module-common.o` beside it (scripts/Makefile.modfinal).
+pub const LINKED_WITH_LTO: &[&str] = &[
+    ".vmlinux.export.o",
+    "init/version-timestamp.o",
+    ".module-common.o",
+];
+
+/// Whether `path` is one of the objects kbuild links with LTO outside
+/// `vmlinux.a` and the module lists.
+pub fn linked_with_lto(path: &str) -> bool {
+    LINKED_WITH_LTO.contains(&path) || path.ends_with(".mod.o")
+}
+
+/// Walks `dir` (an `O=` dir) for the objects outside `vmlinux.a`, the
+/// `lib.a` archives and the modules' `.mod` lists (the host tools under
+/// `scripts/` and `tools/` are ELF from the host compiler; they are counted
+/// like the rest).
+pub fn outside_objects(dir: &Path) -> OutsideObjects {
+    let mut inside = std::collections::BTreeSet::new();
+    let mut objects = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let Ok(rel) = path.strip_prefix(dir) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy().into_owned();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name == "vmlinux.a" || name == "lib.a" {
+                // A thin archive names its members from its own directory.
+                let base = Path::new(&rel).parent().unwrap_or(Path::new(""));
+                if let Ok(data) = std::fs::read(&path) {
+                    inside.extend(
+                        thin_members(&data)
+                            .iter()
+                            .map(|m| base.join(m).to_string_lossy().into_owned()),
+                    );
+                }
+            } else if name.ends_with(".mod") {
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    inside.extend(text.split_whitespace().map(str::to_owned));
+                }
+            } else if name.ends_with(".o") {
+                objects.push(rel);
+            }
+        }
+    }
+    let mut out = OutsideObjects::default();
+    objects.sort();
+    for rel in objects.iter().filter(|o| !inside.contains(o.as_str())) {
+        match ObjectKind::of_file(&dir.join(rel)) {
+            ObjectKind::Elf => out.elf += 1,
+            ObjectKind::Bitcode => out.bitcode.push(rel.clone()),
+            _ => out.other += 1,
+        }
+    }
+    out
+}
+
+/// The member paths of a thin archive (none when it is not one).
+fn thin_members(data: &[u8]) -> Vec<String> {
+    let Ok(archive) = ArchiveFile::parse(data) else {
+        return vec![];
+    };
+    if !archive.is_thin() {
+        return vec![];
+    }
+    archive
+        .members()
+        .flatten()
+        .map(|m| {
+            let name = String::from_utf8_lossy(m.name()).into_owned();
+            name.strip_prefix("./").map(str::to_owned).unwrap_or(name)
+        })
+        .collect()
 }
 
 /// Reads `vmlinux.a` (a thin archive: members are paths into the `O=` dir)
@@ -95,6 +201,7 @@ pub fn object_facts(dir: &Path, non_lto: &[&str]) -> ObjectFacts {
             .map(|rel| (rel.to_string(), ObjectKind::of_file(&dir.join(rel))))
             .collect(),
         initcalls: None,
+        outside: None,
     }
 }
 
@@ -127,6 +234,43 @@ pub fn summarise_thin_archive(data: &[u8], dir: &Path) -> Option<ArchiveSummary>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_outside_the_archives_and_module_lists_are_found() {
+        let d = tempfile::tempdir().unwrap();
+        let write = |rel: &str, bytes: &[u8]| {
+            let p = d.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        };
+        let (elf, bc) = (b"\x7fELF\x02\x01".as_slice(), b"BC\xC0\xDE\x35".as_slice());
+        write("init/main.o", bc);
+        write("lib/string.o", bc);
+        write("drivers/m/core.o", bc);
+        write("drivers/m/m.mod", b"drivers/m/core.o\n");
+        write("drivers/m/m.mod.o", bc);
+        write("arch/x86/boot/main.o", bc);
+        write("arch/x86/boot/a20.o", elf);
+        write("x.o", b"junk");
+        // Thin archives as kbuild makes them (GNU ar, paths from the O= dir).
+        let ar = |archive: &str, members: &[&str]| {
+            std::process::Command::new("ar")
+                .current_dir(d.path())
+                .args(["cDPrsT", archive])
+                .args(members)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        };
+        if !(ar("vmlinux.a", &["init/main.o"]) && ar("lib/lib.a", &["lib/string.o"])) {
+            eprintln!("no GNU ar: skipping");
+            return;
+        }
+        let o = outside_objects(d.path());
+        assert_eq!(o.bitcode, ["arch/x86/boot/main.o", "drivers/m/m.mod.o"]);
+        assert_eq!((o.elf, o.other), (1, 1));
+        assert!(linked_with_lto("drivers/m/m.mod.o") && !linked_with_lto("arch/x86/boot/main.o"));
+    }
 
     #[test]
     fn magic_tells_elf_from_bitcode() {
