@@ -193,7 +193,7 @@ pub(super) fn first_trap(console: &Console, step: &Step, arch: &ArchProfile) -> 
         },
         _ => Site::Fault {
             pc: fault_pc(console, step, e.line, arch),
-            fetch: fetch_address(console, step, e.line, &msg, arch),
+            fetch: fetch_address(console, step, e.line, msg, arch),
         },
     };
     Some(Trap {
