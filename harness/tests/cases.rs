@@ -786,15 +786,7 @@ fn fail_fast_stops_at_the_first_failure() -> Result<(), Failed> {
         .status()
         .map_err(|e| e.to_string())?;
     ensure(copy.success(), || "cp -r cases".into())?;
-    let golden = cases.join("golden/x86_64-tiny.initcalls");
-    let text = std::fs::read_to_string(&golden).map_err(|e| e.to_string())?;
-    let mut lines: Vec<&str> = text.lines().collect();
-    let i = lines
-        .iter()
-        .position(|l| l.starts_with("6 "))
-        .ok_or("no level-6 initcall in the golden")?;
-    lines.swap(i, i + 3);
-    std::fs::write(&golden, lines.join("\n") + "\n").map_err(|e| e.to_string())?;
+    swap_level_6(&cases.join("golden/x86_64-tiny.initcalls"))?;
     let res = dir.join("out");
     let out = run(harness(&[
         "run",
@@ -847,6 +839,22 @@ fn fail_fast_stops_at_the_first_failure() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Swaps the first level-6 initcall of `golden` with the one three lines
+/// on (in one level: the minimal diff moves both lines, where an adjacent
+/// swap would show one of them as context); returns the two lines.
+fn swap_level_6(golden: &Path) -> Result<(String, String), Failed> {
+    let text = std::fs::read_to_string(golden).map_err(|e| e.to_string())?;
+    let mut lines: Vec<&str> = text.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| l.starts_with("6 "))
+        .ok_or("no level-6 initcall in the golden")?;
+    let swapped = (lines[i].to_string(), lines[i + 3].to_string());
+    lines.swap(i, i + 3);
+    std::fs::write(golden, lines.join("\n") + "\n").map_err(|e| e.to_string())?;
+    Ok(swapped)
+}
+
 /// A golden with two initcalls swapped: both initcall checks fail with a
 /// diff naming them; `bless` then restores the kernel's order and says so.
 fn swapped_golden_fails_then_bless_restores_it() -> Result<(), Failed> {
@@ -855,16 +863,8 @@ fn swapped_golden_fails_then_bless_restores_it() -> Result<(), Failed> {
     let golden = cases.join("golden/x86_64-tiny.initcalls");
     let shipped = std::fs::read_to_string(repo().join("cases/golden/x86_64-tiny.initcalls"))
         .map_err(|e| e.to_string())?;
-    let mut lines: Vec<&str> = shipped.lines().collect();
-    let i = lines
-        .iter()
-        .position(|l| *l == "6 test_module_init" || l.starts_with("6 "))
-        .ok_or("no level-6 initcall in the golden")?;
-    // Three apart, in one level: the minimal diff moves both lines (an
-    // adjacent swap would show one of them as context).
-    let (a, b) = (lines[i].to_string(), lines[i + 3].to_string());
-    lines.swap(i, i + 3);
-    std::fs::write(&golden, lines.join("\n") + "\n").unwrap();
+    std::fs::write(&golden, &shipped).map_err(|e| e.to_string())?;
+    let (a, b) = swap_level_6(&golden)?;
     let res = dir.join("swapped");
     let out = run(harness(&[
         "run",
