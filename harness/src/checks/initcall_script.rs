@@ -283,6 +283,7 @@ mod tests {
             non_lto: Default::default(),
             initcalls: Some(Ok(objects())),
             outside: None,
+            modules: None,
         });
         f
     }

@@ -12,6 +12,7 @@
 use super::{unobserved, Console, KernelFacts};
 use crate::case::Case;
 use crate::elf::notes::{lto_note_in, parse_notes};
+use crate::elf::objects::{ObjectKind, MODULE_ISLANDS};
 use crate::guest::protocol::fact;
 use crate::model::{CheckResult, Lto, Status};
 
@@ -128,6 +129,18 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
             ));
         }
     }
+    // Each module's own code (the LTO note does not tell: it comes from
+    // the generated .mod.c, whatever the module's code is).
+    let module_objects = facts.objects.as_ref().and_then(|o| o.modules.as_ref());
+    for (name, _) in &facts.mech.modules {
+        if let Some(objects) = module_objects.and_then(|m| m.get(name)) {
+            match module_code(case.lto, name, objects) {
+                Some(Ok(s)) => seen.push(s),
+                Some(Err(p)) => problems.push(p),
+                None => {}
+            }
+        }
+    }
     if !problems.is_empty() {
         return CheckResult::new(STATIC, Status::Fail, problems[0].clone()).with(problems);
     }
@@ -142,6 +155,54 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
             modules.join(", ")
         ),
     )
+}
+
+/// What module `name`'s objects (its `.mod` list) say of how it was
+/// built, against the kernel's `lto`: under LTO a module of several
+/// objects is linked from bitcode (but its islands, [`MODULE_ISLANDS`]);
+/// without LTO every object is ELF. None for a module of one object,
+/// which kbuild LTO-links in place into ELF, so its object says nothing.
+fn module_code(
+    lto: Lto,
+    name: &str,
+    objects: &[(String, ObjectKind)],
+) -> Option<Result<String, String>> {
+    if objects.len() < 2 {
+        return None;
+    }
+    let island = |p: &str| lto != Lto::None && MODULE_ISLANDS.contains(&p);
+    let want = if lto == Lto::None {
+        ObjectKind::Elf
+    } else {
+        ObjectKind::Bitcode
+    };
+    let wrong: Vec<&str> = objects
+        .iter()
+        .filter(|(p, k)| *k != want && !island(p))
+        .map(|(p, _)| p.as_str())
+        .collect();
+    if !wrong.is_empty() {
+        return Some(Err(format!(
+            "{name}.ko was not built as the kernel was (lto: {}): {} of its {} objects are not {} ({}{})",
+            lto.name(),
+            wrong.len(),
+            objects.len(),
+            want.name(),
+            wrong.iter().take(4).copied().collect::<Vec<_>>().join(", "),
+            if wrong.len() > 4 { ", …" } else { "" }
+        )));
+    }
+    let islands = objects.iter().filter(|(p, _)| island(p)).count();
+    let but = if islands > 0 {
+        format!(" but {islands} ELF island")
+    } else {
+        String::new()
+    };
+    Some(Ok(format!(
+        "{name}: {} objects {}{but}",
+        objects.len(),
+        want.name()
+    )))
 }
 
 /// The LTO note in a FACT's hex dump, or why not.
@@ -201,6 +262,52 @@ pub fn boot_check(case: &Case, console: Option<&Console>, boot: &CheckResult) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_modules_objects_say_how_it_was_built() {
+        let lkdtm = |kind: ObjectKind| -> Vec<(String, ObjectKind)> {
+            ["core.o", "bugs.o", "cfi.o"]
+                .iter()
+                .map(|o| (format!("drivers/misc/lkdtm/{o}"), kind))
+                .chain([(
+                    "drivers/misc/lkdtm/rodata_objcopy.o".to_string(),
+                    ObjectKind::Elf,
+                )])
+                .collect()
+        };
+        assert_eq!(
+            module_code(Lto::Full, "lkdtm", &lkdtm(ObjectKind::Bitcode)),
+            Some(Ok("lkdtm: 4 objects LLVM bitcode but 1 ELF island".into()))
+        );
+        assert_eq!(
+            module_code(Lto::None, "lkdtm", &lkdtm(ObjectKind::Elf)),
+            Some(Ok("lkdtm: 4 objects ELF".into()))
+        );
+        // The whole module outside LTO in an LTO kernel.
+        assert_eq!(
+            module_code(Lto::Thin, "lkdtm", &lkdtm(ObjectKind::Elf)),
+            Some(Err(
+                "lkdtm.ko was not built as the kernel was (lto: thin): 3 of its 4 objects \
+                      are not LLVM bitcode (drivers/misc/lkdtm/core.o, drivers/misc/lkdtm/bugs.o, \
+                      drivers/misc/lkdtm/cfi.o)"
+                    .into()
+            ))
+        );
+        // Bitcode in a kernel without LTO.
+        assert!(matches!(
+            module_code(Lto::None, "lkdtm", &lkdtm(ObjectKind::Bitcode)),
+            Some(Err(e)) if e.contains("3 of its 4 objects are not ELF")
+        ));
+        // A module of one object says nothing.
+        assert_eq!(
+            module_code(
+                Lto::Full,
+                "test_module",
+                &[("lib/test_module.o".into(), ObjectKind::Elf)]
+            ),
+            None
+        );
+    }
 
     #[test]
     fn hex_dumps_of_sys_notes_give_the_lto_note() {

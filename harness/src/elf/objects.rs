@@ -87,6 +87,52 @@ pub struct ObjectFacts {
     /// None in entries published before it was recorded.
     #[serde(default)]
     pub outside: Option<OutsideObjects>,
+    /// Each module's objects (its `.mod` list, by module name) and what
+    /// they are: under LTO a module of several objects is linked from
+    /// bitcode. None in entries published before it was recorded.
+    #[serde(default)]
+    pub modules: Option<BTreeMap<String, Vec<(String, ObjectKind)>>>,
+}
+
+/// Objects in a module's list that stay ELF in an LTO kernel: lkdtm's
+/// `rodata_objcopy.o`, made by objcopy from `rodata.o`, which lkdtm's
+/// Makefile builds without the LTO flags so the code it moves into
+/// `.rodata` is machine code.
+pub const MODULE_ISLANDS: &[&str] = &["drivers/misc/lkdtm/rodata_objcopy.o"];
+
+/// Each module's objects under `dir` (an `O=` dir), from its `.mod`
+/// file, with their kinds.
+pub fn module_objects(dir: &Path) -> BTreeMap<String, Vec<(String, ObjectKind)>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+                continue;
+            }
+            let Some(module) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".mod"))
+            else {
+                continue;
+            };
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let objects = text
+                .split_whitespace()
+                .map(|o| (o.to_owned(), ObjectKind::of_file(&dir.join(o))))
+                .collect();
+            out.insert(module.to_owned(), objects);
+        }
+    }
+    out
 }
 
 /// The objects outside `vmlinux.a`, the `lib.a` archives and the modules'
@@ -202,6 +248,7 @@ pub fn object_facts(dir: &Path, non_lto: &[&str]) -> ObjectFacts {
             .collect(),
         initcalls: None,
         outside: None,
+        modules: None,
     }
 }
 

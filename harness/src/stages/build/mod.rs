@@ -192,6 +192,7 @@ impl BuildFiles {
             vdso: file(&vdso),
             objects: Some(ObjectFacts {
                 outside: Some(crate::elf::objects::outside_objects(dir)),
+                modules: Some(crate::elf::objects::module_objects(dir)),
                 ..object_facts(dir, &objects.iter().map(String::as_str).collect::<Vec<_>>())
             }),
         }
@@ -824,6 +825,7 @@ impl Builder<'_> {
         let mut objects = object_facts(&plan.work_dir, &non_lto);
         objects.initcalls = Some(self.initcall_objects(&plan.work_dir));
         objects.outside = Some(crate::elf::objects::outside_objects(&plan.work_dir));
+        objects.modules = Some(crate::elf::objects::module_objects(&plan.work_dir));
         std::fs::write(out.join(OBJECTS), serde_json::to_vec_pretty(&objects)?)?;
         std::fs::create_dir_all(out.join("modules"))?;
         let mut modules = Vec::new();
