@@ -104,32 +104,40 @@ pub const MODULE_ISLANDS: &[&str] = &["drivers/misc/lkdtm/rodata_objcopy.o"];
 /// file, with their kinds.
 pub fn module_objects(dir: &Path) -> BTreeMap<String, Vec<(String, ObjectKind)>> {
     let mut out = BTreeMap::new();
+    for path in files_under(dir) {
+        let Some(module) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".mod"))
+        else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let objects = text
+            .split_whitespace()
+            .map(|o| (o.to_owned(), ObjectKind::of_file(&dir.join(o))))
+            .collect();
+        out.insert(module.to_owned(), objects);
+    }
+    out
+}
+
+/// Every file under `dir`, however deep (symbolic links not followed).
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
             continue;
         };
         for e in entries.flatten() {
-            let path = e.path();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(path);
-                continue;
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(_) => out.push(e.path()),
+                Err(_) => {}
             }
-            let Some(module) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".mod"))
-            else {
-                continue;
-            };
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            let objects = text
-                .split_whitespace()
-                .map(|o| (o.to_owned(), ObjectKind::of_file(&dir.join(o))))
-                .collect();
-            out.insert(module.to_owned(), objects);
         }
     }
     out
@@ -168,41 +176,31 @@ pub fn linked_with_lto(path: &str) -> bool {
 pub fn outside_objects(dir: &Path) -> OutsideObjects {
     let mut inside = std::collections::BTreeSet::new();
     let mut objects = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
+    for path in files_under(dir) {
+        let Ok(rel) = path.strip_prefix(dir) else {
             continue;
         };
-        for e in entries.flatten() {
-            let path = e.path();
-            let Ok(t) = e.file_type() else { continue };
-            if t.is_dir() {
-                stack.push(path);
-                continue;
+        let rel = rel.to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name == "vmlinux.a" || name == "lib.a" {
+            // A thin archive names its members from its own directory.
+            let base = Path::new(&rel).parent().unwrap_or(Path::new(""));
+            if let Ok(data) = std::fs::read(&path) {
+                inside.extend(
+                    thin_members(&data)
+                        .iter()
+                        .map(|m| base.join(m).to_string_lossy().into_owned()),
+                );
             }
-            let Ok(rel) = path.strip_prefix(dir) else {
-                continue;
-            };
-            let rel = rel.to_string_lossy().into_owned();
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if name == "vmlinux.a" || name == "lib.a" {
-                // A thin archive names its members from its own directory.
-                let base = Path::new(&rel).parent().unwrap_or(Path::new(""));
-                if let Ok(data) = std::fs::read(&path) {
-                    inside.extend(
-                        thin_members(&data)
-                            .iter()
-                            .map(|m| base.join(m).to_string_lossy().into_owned()),
-                    );
-                }
-            } else if name.ends_with(".mod") {
-                if let Ok(text) = std::fs::read_to_string(&path) {
-                    inside.extend(text.split_whitespace().map(str::to_owned));
-                }
-            } else if name.ends_with(".o") {
-                objects.push(rel);
+        } else if name.ends_with(".mod") {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                inside.extend(text.split_whitespace().map(str::to_owned));
             }
+        } else if name.ends_with(".o") {
+            objects.push(rel);
         }
     }
     let mut out = OutsideObjects::default();
