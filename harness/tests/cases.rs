@@ -125,25 +125,34 @@ fn shipped_case(name: &str) -> Result<(), Failed> {
     shipped_case_on(name, None).map(|_| ())
 }
 
-/// The 7.x tree beside the repository (`../shared/kernels/linux-7*.tar.xz`,
-/// see its README for provenance), or `$LTO_HARNESS_LINUX7` when set.
+/// The 7.x tree beside the repository (`shared/kernels/linux-7*.tar.xz`
+/// in the checkout's parent or a folder above it, see its README for
+/// provenance; else the workplace's `/work/shared/kernels`, for a clone
+/// made elsewhere), or `$LTO_HARNESS_LINUX7` when set.
 fn linux7_tarball() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("LTO_HARNESS_LINUX7") {
         return Some(PathBuf::from(p));
     }
-    let dir = repo().join("../shared/kernels");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("linux-7.") && n.ends_with(".tar.xz"))
-        })
-        .collect();
-    found.sort();
-    found.pop()
+    let repo = repo().canonicalize().unwrap_or_else(|_| repo());
+    let dirs = repo
+        .ancestors()
+        .skip(1)
+        .map(|a| a.join("shared/kernels"))
+        .chain([PathBuf::from("/work/shared/kernels")]);
+    dirs.into_iter().find_map(|dir| {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("linux-7.") && n.ends_with(".tar.xz"))
+            })
+            .collect();
+        found.sort();
+        found.pop()
+    })
 }
 
 /// x86_64-lto-full-cfi on the 7.x tree, as on Debian's 6.12: every check
