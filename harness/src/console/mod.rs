@@ -849,7 +849,12 @@ fn classify_line(line: &str, from: usize) -> Vec<(usize, Option<f64>, EventKind)
         // newline of its own (`pr_cont`). This event ends where that
         // message's record starts.
         let next = if matches!(e.kind, EventKind::Marker { .. }) {
-            first_event(line, e.at + MARKER.len(), false).map(|n| n.record)
+            // Any kernel record ends a marker, known event or not (`@@LTOH
+            // STEP x[    1.8] input: ImExPS/2 …` is step `x`).
+            next_timestamp(line, e.at + MARKER.len())
+                .into_iter()
+                .chain(first_event(line, e.at + MARKER.len(), false).map(|n| n.record))
+                .min()
         } else {
             next_stamped_record(line, e.at + 1)
         };
@@ -888,6 +893,16 @@ fn next_stamped_record(line: &str, from: usize) -> Option<usize> {
         let (_, rest) = strip_timestamp(&line[from + i..])?;
         classify_message(after_timestamp(rest)).map(|_| from + i)
     })
+}
+
+/// Where the first printk timestamp (`[    1.868178]`) at or after byte
+/// `from` starts, whatever message follows it.
+fn next_timestamp(line: &str, from: usize) -> Option<usize> {
+    let from = from.min(line.len());
+    line[from..]
+        .match_indices('[')
+        .find(|(i, _)| strip_timestamp(&line[from + i..]).is_some())
+        .map(|(i, _)| from + i)
 }
 
 /// The earliest event at or after byte `from` (markers only if `markers`).
@@ -1979,6 +1994,18 @@ insmod: can't insert 'test_module.ko': Invalid module format\r\n\
         );
         assert!(matches!(ev[1].kind, EventKind::Warning { .. }));
         assert_eq!((ev[0].line, ev[1].line, ev[1].time), (1, 1, Some(1.2)));
+        // Any kernel record ends a marker, an event or not (a real 7.1
+        // boot: the mouse driver printed into a step's marker line).
+        let ev = ConsoleParser::new().parse_line(
+            "@@LTOH STEP unlisted-lkdtm[    1.868178] input: ImExPS/2 Generic Explorer Mouse as /devices/platform/i8042/serio1/input/input2",
+        );
+        assert_eq!(
+            ev.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),
+            vec![EventKind::Marker {
+                kind: "STEP".into(),
+                args: vec!["unlisted-lkdtm".into()]
+            }]
+        );
         // A timestamped message after a record without its newline.
         let ev = ConsoleParser::new()
             .parse_line("[    1.0] calling  foo+0x0/0x8 @ 1[    1.1] Oops: boom");
