@@ -806,8 +806,6 @@ mod tests {
         );
     }
 
-    use crate::console::parse_log;
-    use crate::model::results::BootEnd;
     use crate::stages::boot::BootOutcome;
     use std::collections::BTreeMap;
 
@@ -853,15 +851,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("console.log");
         std::fs::write(&path, log).unwrap();
-        let outcome = BootOutcome {
-            end: BootEnd::Exited { code: Some(0) },
-            lines: log.lines().count(),
-            last_line: None,
-            events: parse_log(log.as_bytes()),
-            seconds: 1.0,
-            log: path,
-            stderr_log: "/nonexistent".into(),
-        };
+        let outcome = BootOutcome::of_log(log, path);
         let console = Console::read(&outcome);
         let case = Case::parse(
             Path::new("/x/c.yaml"),

@@ -461,24 +461,14 @@ fn expected_trap(probe: LkdtmProbe, preamble: &Preamble) -> String {
 mod tests {
     use super::*;
     use crate::arch::Arch;
-    use crate::console::parse_log;
     use crate::guest::protocol::{EXCEPTION, EXEC_RODATA, REPORT_STACK_CANARY};
-    use crate::model::results::BootEnd;
     use crate::stages::boot::BootOutcome;
 
     fn run_on(arch: Arch, log: &str, probe: LkdtmProbe) -> CheckResult {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("console.log");
         std::fs::write(&path, log).unwrap();
-        let outcome = BootOutcome {
-            end: BootEnd::Exited { code: Some(0) },
-            lines: log.lines().count(),
-            last_line: None,
-            events: parse_log(log.as_bytes()),
-            seconds: 1.0,
-            log: path,
-            stderr_log: "/nonexistent".into(),
-        };
+        let outcome = BootOutcome::of_log(log, path);
         let console = Console::read(&outcome);
         let boot = CheckResult::new("boot", Status::Pass, "ok");
         let lkdtm = LkdtmExpectations::load(None);

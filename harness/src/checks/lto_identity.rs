@@ -161,13 +161,14 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
 /// built, against the kernel's `lto`: under LTO a module of several
 /// objects is linked from bitcode (but its islands, [`MODULE_ISLANDS`]);
 /// without LTO every object is ELF. None for a module of one object,
-/// which kbuild LTO-links in place into ELF, so its object says nothing.
+/// which kbuild LTO-links in place into ELF, so its object says nothing,
+/// and for one whose objects are not all there to read (nothing to judge).
 fn module_code(
     lto: Lto,
     name: &str,
     objects: &[(String, ObjectKind)],
 ) -> Option<Result<String, String>> {
-    if objects.len() < 2 {
+    if objects.len() < 2 || objects.iter().any(|(_, k)| *k == ObjectKind::Absent) {
         return None;
     }
     let island = |p: &str| lto != Lto::None && MODULE_ISLANDS.contains(&p);
@@ -298,6 +299,10 @@ mod tests {
             module_code(Lto::None, "lkdtm", &lkdtm(ObjectKind::Bitcode)),
             Some(Err(e)) if e.contains("3 of its 4 objects are not ELF")
         ));
+        // An object that is not there: nothing to judge, not a fail.
+        let mut gone = lkdtm(ObjectKind::Elf);
+        gone[0].1 = ObjectKind::Absent;
+        assert_eq!(module_code(Lto::Full, "lkdtm", &gone), None);
         // A module of one object says nothing.
         assert_eq!(
             module_code(

@@ -100,30 +100,6 @@ pub struct ObjectFacts {
 /// `.rodata` is machine code.
 pub const MODULE_ISLANDS: &[&str] = &["drivers/misc/lkdtm/rodata_objcopy.o"];
 
-/// Each module's objects under `dir` (an `O=` dir), from its `.mod`
-/// file, with their kinds.
-pub fn module_objects(dir: &Path) -> BTreeMap<String, Vec<(String, ObjectKind)>> {
-    let mut out = BTreeMap::new();
-    for path in files_under(dir) {
-        let Some(module) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".mod"))
-        else {
-            continue;
-        };
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let objects = text
-            .split_whitespace()
-            .map(|o| (o.to_owned(), ObjectKind::of_file(&dir.join(o))))
-            .collect();
-        out.insert(module.to_owned(), objects);
-    }
-    out
-}
-
 /// Every file under `dir`, however deep (symbolic links not followed).
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -169,13 +145,22 @@ pub fn linked_with_lto(path: &str) -> bool {
     LINKED_WITH_LTO.contains(&path) || path.ends_with(".mod.o")
 }
 
-/// Walks `dir` (an `O=` dir) for the objects outside `vmlinux.a`, the
-/// `lib.a` archives and the modules' `.mod` lists (the host tools under
-/// `scripts/` and `tools/` are ELF from the host compiler; they are counted
-/// like the rest).
-pub fn outside_objects(dir: &Path) -> OutsideObjects {
+/// What the objects of an `O=` dir are, beyond `vmlinux.a`: the modules'
+/// and every other one.
+pub struct TreeObjects {
+    /// Each module's objects, from its `.mod` file, with their kinds.
+    pub modules: BTreeMap<String, Vec<(String, ObjectKind)>>,
+    /// The objects outside `vmlinux.a`, the `lib.a` archives and the
+    /// modules' `.mod` lists (the host tools under `scripts/` and `tools/`
+    /// are ELF from the host compiler; they are counted like the rest).
+    pub outside: OutsideObjects,
+}
+
+/// One walk of `dir` (an `O=` dir) for [`TreeObjects`].
+pub fn tree_objects(dir: &Path) -> TreeObjects {
     let mut inside = std::collections::BTreeSet::new();
     let mut objects = Vec::new();
+    let mut modules = BTreeMap::new();
     for path in files_under(dir) {
         let Ok(rel) = path.strip_prefix(dir) else {
             continue;
@@ -195,24 +180,29 @@ pub fn outside_objects(dir: &Path) -> OutsideObjects {
                         .map(|m| base.join(m).to_string_lossy().into_owned()),
                 );
             }
-        } else if name.ends_with(".mod") {
+        } else if let Some(module) = name.strip_suffix(".mod") {
             if let Ok(text) = std::fs::read_to_string(&path) {
-                inside.extend(text.split_whitespace().map(str::to_owned));
+                let listed: Vec<(String, ObjectKind)> = text
+                    .split_whitespace()
+                    .map(|o| (o.to_owned(), ObjectKind::of_file(&dir.join(o))))
+                    .collect();
+                inside.extend(listed.iter().map(|(o, _)| o.clone()));
+                modules.insert(module.to_owned(), listed);
             }
         } else if name.ends_with(".o") {
             objects.push(rel);
         }
     }
-    let mut out = OutsideObjects::default();
+    let mut outside = OutsideObjects::default();
     objects.sort();
     for rel in objects.iter().filter(|o| !inside.contains(o.as_str())) {
         match ObjectKind::of_file(&dir.join(rel)) {
-            ObjectKind::Elf => out.elf += 1,
-            ObjectKind::Bitcode => out.bitcode.push(rel.clone()),
-            _ => out.other += 1,
+            ObjectKind::Elf => outside.elf += 1,
+            ObjectKind::Bitcode => outside.bitcode.push(rel.clone()),
+            _ => outside.other += 1,
         }
     }
-    out
+    TreeObjects { modules, outside }
 }
 
 /// The member paths of a thin archive (none when it is not one).
@@ -311,7 +301,12 @@ mod tests {
             eprintln!("no GNU ar: skipping");
             return;
         }
-        let o = outside_objects(d.path());
+        let t = tree_objects(d.path());
+        assert_eq!(
+            t.modules["m"],
+            [("drivers/m/core.o".to_string(), ObjectKind::Bitcode)]
+        );
+        let o = t.outside;
         assert_eq!(o.bitcode, ["arch/x86/boot/main.o", "drivers/m/m.mod.o"]);
         assert_eq!((o.elf, o.other), (1, 1));
         assert!(linked_with_lto("drivers/m/m.mod.o") && !linked_with_lto("arch/x86/boot/main.o"));

@@ -76,6 +76,21 @@ pub struct BootOutcome {
 }
 
 impl BootOutcome {
+    /// A clean exit whose console, `log`, is saved at `path` (for tests
+    /// that judge a console text).
+    #[cfg(test)]
+    pub fn of_log(log: &str, path: PathBuf) -> BootOutcome {
+        BootOutcome {
+            end: crate::model::results::BootEnd::Exited { code: Some(0) },
+            lines: log.lines().count(),
+            last_line: None,
+            events: crate::console::parse_log(log.as_bytes()),
+            seconds: 1.0,
+            log: path,
+            stderr_log: "/nonexistent".into(),
+        }
+    }
+
     /// QEMU's stderr, for messages about why it failed.
     pub fn qemu_stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()

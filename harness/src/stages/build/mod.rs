@@ -190,10 +190,13 @@ impl BuildFiles {
             export_c: file(BUILD_FILES[2].1),
             vmlinux_o_cmd: file(BUILD_FILES[3].1),
             vdso: file(&vdso),
-            objects: Some(ObjectFacts {
-                outside: Some(crate::elf::objects::outside_objects(dir)),
-                modules: Some(crate::elf::objects::module_objects(dir)),
-                ..object_facts(dir, &objects.iter().map(String::as_str).collect::<Vec<_>>())
+            objects: Some({
+                let tree = crate::elf::objects::tree_objects(dir);
+                ObjectFacts {
+                    outside: Some(tree.outside),
+                    modules: Some(tree.modules),
+                    ..object_facts(dir, &objects.iter().map(String::as_str).collect::<Vec<_>>())
+                }
             }),
         }
     }
@@ -824,8 +827,9 @@ impl Builder<'_> {
         let non_lto: Vec<&str> = non_lto.iter().map(String::as_str).collect();
         let mut objects = object_facts(&plan.work_dir, &non_lto);
         objects.initcalls = Some(self.initcall_objects(&plan.work_dir));
-        objects.outside = Some(crate::elf::objects::outside_objects(&plan.work_dir));
-        objects.modules = Some(crate::elf::objects::module_objects(&plan.work_dir));
+        let tree = crate::elf::objects::tree_objects(&plan.work_dir);
+        objects.outside = Some(tree.outside);
+        objects.modules = Some(tree.modules);
         std::fs::write(out.join(OBJECTS), serde_json::to_vec_pretty(&objects)?)?;
         std::fs::create_dir_all(out.join("modules"))?;
         let mut modules = Vec::new();
