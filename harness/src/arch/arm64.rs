@@ -3,8 +3,8 @@
 //! immediates, and a backward-edge CFI test besides the forward one.
 
 use super::{
-    concat, Arch, ArchProfile, BusyboxSource, FtraceSite, KcfiMarker, LkdtmCfiTest, QemuProfile,
-    TrapSite, FORWARD_PROTO,
+    concat, Arch, ArchProfile, BusyboxSource, FtraceSite, KcfiCode, KcfiMarker, LkdtmCfiTest,
+    QemuProfile, TrapSite, FORWARD_PROTO,
 };
 
 /// `NOP` (0xd503201f), little-endian.
@@ -33,6 +33,7 @@ pub static PROFILE: ArchProfile = ArchProfile {
         lo: 0x8000,
         hi: 0x83ff,
     }],
+    kcfi_code: KcfiCode::A64HashWord,
     cfi_tests: &[
         FORWARD_PROTO,
         // set_return_addr_unchecked() (no pointer auth, no shadow stack)

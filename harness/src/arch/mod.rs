@@ -68,6 +68,22 @@ pub enum KcfiMarker {
     A64Brk { lo: u32, hi: u32 },
 }
 
+/// How kCFI shows on each function of an object (read by
+/// [`crate::elf::kcfi::function_kcfi`]): where an indirectly callable
+/// function keeps its type hash, and what guards an indirect call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KcfiCode {
+    /// x86_64: a `__cfi_<fn>` preamble symbol ends where the function
+    /// starts (`mov $hash, %eax` after NOP padding); an indirect call
+    /// (`call *%reg`, `call *mem`, or through `__x86_indirect_thunk_*`)
+    /// follows a `ud2` listed in `.kcfi_traps`.
+    X86Preamble,
+    /// arm64: the hash is a data word just before the function (a `$d`
+    /// mapping symbol 4 bytes before it); `BLR Xn` follows a
+    /// `BRK #0x8000-0x83ff`.
+    A64HashWord,
+}
+
 /// An lkdtm CFI test the harness runs on this architecture, the config
 /// symbols of which any one, when `y`, means the kernel should stop it,
 /// what lkdtm prints before the operation the protection must stop, and
@@ -154,6 +170,8 @@ pub struct ArchProfile {
     pub elf_machine: u16,
     /// What kCFI leaves in vmlinux.
     pub kcfi_markers: &'static [KcfiMarker],
+    /// How kCFI shows on each function of a module.
+    pub kcfi_code: KcfiCode,
     /// The lkdtm CFI tests to run (`checks: [cfi]`).
     pub cfi_tests: &'static [LkdtmCfiTest],
     /// How an Oops names the faulting pc: the start of its line, followed

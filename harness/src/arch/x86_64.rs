@@ -2,7 +2,8 @@
 //! static busybox, and kCFI's `__kcfi_traps` table and `__cfi_` preambles.
 
 use super::{
-    concat, Arch, ArchProfile, BusyboxSource, FtraceSite, KcfiMarker, QemuProfile, FORWARD_PROTO,
+    concat, Arch, ArchProfile, BusyboxSource, FtraceSite, KcfiCode, KcfiMarker, QemuProfile,
+    FORWARD_PROTO,
 };
 
 /// `nopl 0x0(%rax,%rax,1)`, the 5-byte NOP objtool writes over `call __fentry__`.
@@ -29,6 +30,7 @@ pub static PROFILE: ArchProfile = ArchProfile {
         KcfiMarker::Section("__kcfi_traps"),
         KcfiMarker::SymbolPrefix("__cfi_"),
     ],
+    kcfi_code: KcfiCode::X86Preamble,
     // x86_64 has no kernel backward-edge protection to test (no shadow
     // call stack, no pointer authentication): forward edges only.
     cfi_tests: &[FORWARD_PROTO],

@@ -11,6 +11,7 @@
 //! without kCFI, before the test printed anything) fails, naming its site.
 
 use super::lkdtm::{expected_lines, find_preamble, first_trap, is_function, Preamble, Site, Trap};
+use super::Judging;
 use super::{unobserved, Console, KernelFacts, Step};
 use crate::arch::{LkdtmCfiTest, TrapSite};
 use crate::case::{Case, CfiExpect};
@@ -664,6 +665,23 @@ impl Probe<'_> {
             ),
         }
     }
+}
+
+/// The family's checks: `cfi.static`, then one per lkdtm CFI test.
+pub fn judge(j: &Judging) -> Vec<CheckResult> {
+    let mut out = vec![j.static_half(STATIC, |f| static_check(j.case, f))];
+    match j.facts {
+        Some(f) => out.extend(probe_checks(j.case, f, j.console, j.boot, j.expect.lkdtm)),
+        None => out.extend(
+            j.case
+                .arch
+                .profile()
+                .cfi_tests
+                .iter()
+                .map(|t| super::unobserved(&check_name(t.name), "a kernel", j.boot)),
+        ),
+    }
+    out
 }
 
 #[cfg(test)]

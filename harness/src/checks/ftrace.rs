@@ -9,6 +9,7 @@
 //! `ftrace bug` lines, and the function tracer records events and lists
 //! the module's functions.
 
+use super::Judging;
 use super::{unobserved, Console, KernelFacts};
 use crate::case::Case;
 use crate::console::message;
@@ -240,6 +241,14 @@ pub fn boot_check(
             value("filter_functions").unwrap_or(0),
         ),
     )
+}
+
+/// The family's checks: `ftrace.static`, `ftrace.boot`.
+pub fn judge(j: &Judging) -> Vec<CheckResult> {
+    vec![
+        j.static_half(STATIC, |f| static_check(j.case, f)),
+        boot_check(j.case, j.facts, j.console, j.boot),
+    ]
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 use super::boot_order::{self, attach_levels, BootInitcall};
 use super::golden::{compare, Golden, GoldenMismatch};
+use super::Judging;
 use super::{unobserved, Console, KernelFacts};
 use crate::elf::initcalls::Initcall;
 use crate::model::{CheckResult, Status};
@@ -193,4 +194,22 @@ pub fn blessable(facts: &KernelFacts, console: Option<&Console>) -> Result<Vec<I
             d.summary
         )),
     }
+}
+
+/// The family's checks: `initcalls.static`, `initcalls.script`,
+/// `initcalls.boot`.
+pub fn judge(j: &Judging) -> Vec<CheckResult> {
+    let e = j.expect;
+    vec![
+        j.static_half(STATIC, |f| {
+            static_check(j.case, f, e.golden, e.golden_absent)
+        }),
+        j.static_half(
+            super::initcall_script::SCRIPT,
+            super::initcall_script::script_check,
+        ),
+        j.with_facts(BOOT, |f| {
+            boot_check(j.case, f, e.golden, e.golden_absent, j.console, j.boot)
+        }),
+    ]
 }

@@ -12,6 +12,7 @@
 //! vmlinux.o and the modules. Read from `objects.json`, which the build
 //! writes when it publishes.
 
+use super::Judging;
 use super::KernelFacts;
 use crate::elf::objects::{linked_with_lto, ObjectKind};
 use crate::model::{CheckResult, Status};
@@ -89,6 +90,22 @@ pub fn static_check(facts: &KernelFacts) -> CheckResult {
         }
     }
     CheckResult::new(STATIC, Status::Pass, msg)
+}
+
+/// The family's checks: `islands.static`, `islands.EXEC_RODATA`.
+pub fn judge(j: &Judging) -> Vec<CheckResult> {
+    vec![
+        j.static_half(STATIC, static_check),
+        super::lkdtm::judge(
+            EXEC_RODATA,
+            crate::guest::protocol::EXEC_RODATA,
+            j.case.arch.profile(),
+            j.console,
+            j.boot,
+            j.expect.lkdtm,
+        )
+        .result,
+    ]
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 //! ran but are not named are not judged; a suite printed twice is judged
 //! by its first appearance.
 
+use super::Judging;
 use super::{unobserved, Console, KernelFacts};
 use crate::case::Case;
 use crate::console::ktap::{self, Suite};
@@ -117,6 +118,12 @@ fn never_ran(
         ),
     )
     .with(details)
+}
+
+/// The family's checks: `kunit.<suite>.<test>` for each test of each
+/// suite the case names.
+pub fn judge(j: &Judging) -> Vec<CheckResult> {
+    boot_checks(j.case, j.facts, j.console, j.boot)
 }
 
 #[cfg(test)]

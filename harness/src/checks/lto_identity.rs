@@ -6,11 +6,15 @@
 //! traps at its first indirect call). Statically: the notes, the
 //! ThinLTO-only `.llvm.` names, `vmlinux.a`'s objects being bitcode
 //! exactly under LTO, and each module's kCFI instrumentation matching
-//! the kernel's. At boot: `/sys/kernel/notes` and the module's
+//! the kernel's, function by function in a kCFI kernel (every
+//! address-taken function hashed, every indirect call checked: one object
+//! of a module built without kCFI leaves the others' preambles in place). At boot: `/sys/kernel/notes` and the module's
 //! `/sys/module/<m>/notes/.note.Linux`, as the guest printed them.
 
+use super::Judging;
 use super::{unobserved, Console, KernelFacts};
 use crate::case::Case;
+use crate::elf::kcfi::FunctionKcfi;
 use crate::elf::notes::{lto_note_in, parse_notes};
 use crate::elf::objects::{ObjectKind, MODULE_ISLANDS};
 use crate::guest::protocol::fact;
@@ -86,6 +90,17 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
                         "{name}.ko has no kCFI instrumentation{} but the kernel has {cfi_sym}=y: its first indirect call would trap",
                         calls.map_or(String::new(), |n| format!(" on its {n} indirect calls"))
                     ));
+                } else if kernel_cfi {
+                    match &m.functions {
+                        Ok(f) => match function_gaps(name, f, &cfi_sym) {
+                            Some(p) => problems.push(p),
+                            None => seen.push(format!(
+                                "{name}: {} address-taken functions hashed, {} indirect calls checked",
+                                f.address_taken, f.indirect_calls
+                            )),
+                        },
+                        Err(e) => problems.push(format!("{name}: {e}")),
+                    }
                 } else if !kernel_cfi && has {
                     let what: Vec<String> = counts
                         .iter()
@@ -155,6 +170,42 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
             modules.join(", ")
         ),
     )
+}
+
+/// A kCFI kernel's module with functions kCFI did not reach, in words.
+fn function_gaps(name: &str, f: &FunctionKcfi, cfi_sym: &str) -> Option<String> {
+    if f.unhashed.is_empty() && f.unchecked.is_empty() {
+        return None;
+    }
+    let few = |v: Vec<String>| {
+        let n = v.len();
+        let mut shown: Vec<String> = v.into_iter().take(5).collect();
+        if n > 5 {
+            shown.push(format!("and {} more", n - 5));
+        }
+        shown.join(", ")
+    };
+    let mut parts = Vec::new();
+    if !f.unchecked.is_empty() {
+        parts.push(format!(
+            "{} of its {} indirect calls have no kCFI check ({})",
+            f.unchecked.len(),
+            f.indirect_calls,
+            few(f.unchecked.iter().map(|c| c.to_string()).collect())
+        ));
+    }
+    if !f.unhashed.is_empty() {
+        parts.push(format!(
+            "{} of its {} address-taken functions have no kCFI type hash ({}): calling them through a pointer traps",
+            f.unhashed.len(),
+            f.address_taken,
+            few(f.unhashed.clone())
+        ));
+    }
+    Some(format!(
+        "{name}.ko was partly built without kCFI in a kernel with {cfi_sym}=y: {}",
+        parts.join("; ")
+    ))
 }
 
 /// What module `name`'s objects (its `.mod` list) say of how it was
@@ -260,6 +311,14 @@ pub fn boot_check(case: &Case, console: Option<&Console>, boot: &CheckResult) ->
     }
 }
 
+/// The family's checks: `lto_identity.static`, `lto_identity.boot`.
+pub fn judge(j: &Judging) -> Vec<CheckResult> {
+    vec![
+        j.static_half(STATIC, |f| static_check(j.case, f)),
+        boot_check(j.case, j.console, j.boot),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +370,34 @@ mod tests {
                 &[("lib/test_module.o".into(), ObjectKind::Elf)]
             ),
             None
+        );
+    }
+
+    #[test]
+    fn a_module_partly_without_kcfi_is_named_function_by_function() {
+        use crate::elf::kcfi::UncheckedCall;
+        let right = FunctionKcfi {
+            functions: 120,
+            address_taken: 40,
+            indirect_calls: 12,
+            ..FunctionKcfi::default()
+        };
+        assert_eq!(function_gaps("lkdtm", &right, "CONFIG_CFI_CLANG"), None);
+        let gaps = FunctionKcfi {
+            unhashed: (0..7).map(|i| format!("lkdtm_CFI_{i}")).collect(),
+            unchecked: vec![UncheckedCall {
+                function: "lkdtm_indirect_call".into(),
+                offset: 0x1a,
+            }],
+            ..right
+        };
+        assert_eq!(
+            function_gaps("lkdtm", &gaps, "CONFIG_CFI").unwrap(),
+            "lkdtm.ko was partly built without kCFI in a kernel with CONFIG_CFI=y: 1 of its 12 \
+             indirect calls have no kCFI check (lkdtm_indirect_call+0x1a); 7 of its 40 \
+             address-taken functions have no kCFI type hash (lkdtm_CFI_0, lkdtm_CFI_1, \
+             lkdtm_CFI_2, lkdtm_CFI_3, lkdtm_CFI_4, and 2 more): calling them through a \
+             pointer traps"
         );
     }
 

@@ -1,13 +1,14 @@
 //! What the build's files say about the LTO mechanisms, read once per case
 //! beside [`super::KernelFacts`]: vmlinux's LTO note, `.llvm.` names, mcount
-//! table, ORC tables and export CRCs; each module's note, kCFI traces,
+//! table, ORC tables and export CRCs; each module's note, kCFI traces
+//! (in all and function by function),
 //! sections, `__versions`, mcount and ORC tables; `Module.symvers`,
 //! `.vmlinux.export.c` and the vDSO image. Each part that cannot be read
 //! carries the reason, for the check that needs it to report.
 
 use crate::arch::{ArchProfile, KcfiMarker};
 use crate::elf::ftrace::{module_mcount, vmlinux_mcount, McountFacts, ModuleMcount};
-use crate::elf::kcfi::{a64_indirect_calls, kcfi_evidence, KcfiCount};
+use crate::elf::kcfi::{a64_indirect_calls, function_kcfi, kcfi_evidence, FunctionKcfi, KcfiCount};
 use crate::elf::modversions::{
     kernel_crcs, module_versions, parse_export_c, parse_symvers, ExportTable, KernelCrcs,
     ModVersion, SymversEntry,
@@ -46,6 +47,9 @@ pub struct ModuleMechanisms {
     /// `None` on an arch whose kCFI marks every function instead (x86's
     /// `__cfi_` preambles), where a module without any is always wrong.
     pub indirect_calls: Option<Fact<u64>>,
+    /// kCFI function by function: address-taken functions without a
+    /// type hash, indirect calls without a check.
+    pub functions: Fact<FunctionKcfi>,
     pub sections: Fact<ModuleSections>,
     /// `None` without a `__versions` section.
     pub versions: Fact<Option<Vec<ModVersion>>>,
@@ -108,6 +112,7 @@ impl MechanismFacts {
                                 .iter()
                                 .any(|m| matches!(m, KcfiMarker::A64Brk { .. }))
                                 .then(|| on(path, a64_indirect_calls(&d))),
+                            functions: on(path, function_kcfi(&d, arch.kcfi_code)),
                             sections: on(path, module_sections(&d)),
                             versions: on(path, module_versions(&d)),
                             mcount: on(path, module_mcount(&d, arch)),
@@ -175,6 +180,7 @@ impl ModuleMechanisms {
             lto_note: Err("n/a".into()),
             kcfi: na(),
             indirect_calls: None,
+            functions: Err("n/a".into()),
             sections: Err("n/a".into()),
             versions: Err("n/a".into()),
             mcount: Err("n/a".into()),

@@ -55,6 +55,8 @@ pub mod module_sections;
 pub mod modules;
 pub mod modversions;
 pub mod orc;
+pub mod registry;
+pub mod stack_protector;
 pub mod vdso;
 
 pub use boot::{boot_verdict, console_verdict, describe, log_verdict, probe_windows};
@@ -62,13 +64,11 @@ pub use console_view::{Console, Step};
 pub use facts::KernelFacts;
 
 use crate::case::{Case, CheckKind};
-use crate::guest::protocol::{EXEC_RODATA, REPORT_STACK_CANARY};
 use crate::model::{CheckResult, Status};
 use crate::stages::boot::BootOutcome;
 use golden::Golden;
 
-/// The stack protector's check: lkdtm REPORT_STACK_CANARY.
-pub const STACK_CANARY: &str = "stack_protector.REPORT_STACK_CANARY";
+pub use stack_protector::STACK_CANARY;
 
 /// A runtime check whose evidence never appeared: a fail when the boot
 /// itself passed (init skipped or lost the step), else it shares the boot's
@@ -96,9 +96,44 @@ pub struct Expectations<'a> {
     pub lkdtm: &'a cfi::LkdtmExpectations,
 }
 
+/// What one family's `judge` reads: the case, its kernel's facts, the
+/// expectations, the boot's console and its verdict.
+pub struct Judging<'a> {
+    pub case: &'a Case,
+    pub facts: Option<&'a KernelFacts>,
+    pub expect: &'a Expectations<'a>,
+    pub console: Option<&'a Console<'a>>,
+    pub boot: &'a CheckResult,
+}
+
+impl Judging<'_> {
+    /// A static half: judged by `f` from the kernel's files, skipped with
+    /// the reason when there are none; marked static.
+    pub fn static_half(&self, name: &str, f: impl Fn(&KernelFacts) -> CheckResult) -> CheckResult {
+        match self.facts {
+            Some(KernelFacts {
+                absent: Some(why), ..
+            }) => CheckResult::new(name, Status::Skipped, why.clone()),
+            Some(facts) => f(facts),
+            None => CheckResult::new(name, Status::Skipped, "no kernel to inspect"),
+        }
+        .from_static()
+    }
+
+    /// A boot check that needs the kernel's facts: judged by `f`, else
+    /// unobserved (there was no kernel).
+    pub fn with_facts(&self, name: &str, f: impl Fn(&KernelFacts) -> CheckResult) -> CheckResult {
+        match self.facts {
+            Some(facts) => f(facts),
+            None => unobserved(name, "a kernel", self.boot),
+        }
+    }
+}
+
 /// Every check the case asks for, in order: `boot` first, then each
-/// check's static half and runtime half. `outcome` is None when there was
-/// no boot (`boot` then says why).
+/// family's checks as its entry in the [`registry`] judges them (static
+/// half, then boot half). `outcome` is None when there was no boot
+/// (`boot` then says why).
 pub fn judge(
     case: &Case,
     facts: Option<&KernelFacts>,
@@ -107,137 +142,16 @@ pub fn judge(
     boot: CheckResult,
 ) -> Vec<CheckResult> {
     let console = outcome.map(Console::read);
-    let console = console.as_ref();
-    let mut out = vec![boot.clone()];
-    // Every static half goes through here, and is marked static.
-    let static_or = |name: &str, f: &dyn Fn(&KernelFacts) -> CheckResult| {
-        match facts {
-            Some(KernelFacts {
-                absent: Some(why), ..
-            }) => CheckResult::new(name, Status::Skipped, why.clone()),
-            Some(facts) => f(facts),
-            None => CheckResult::new(name, Status::Skipped, "no kernel to inspect"),
-        }
-        .from_static()
+    let j = Judging {
+        case,
+        facts,
+        expect,
+        console: console.as_ref(),
+        boot: &boot,
     };
+    let mut out = vec![boot.clone()];
     for kind in &case.checks {
-        match kind {
-            CheckKind::Boot => {}
-            CheckKind::Initcalls => {
-                out.push(static_or(initcalls::STATIC, &|f| {
-                    initcalls::static_check(case, f, expect.golden, expect.golden_absent)
-                }));
-                out.push(static_or(initcall_script::SCRIPT, &|f| {
-                    initcall_script::script_check(f)
-                }));
-                out.push(match facts {
-                    Some(f) => initcalls::boot_check(
-                        case,
-                        f,
-                        expect.golden,
-                        expect.golden_absent,
-                        console,
-                        &boot,
-                    ),
-                    None => unobserved(initcalls::BOOT, "a kernel", &boot),
-                });
-            }
-            CheckKind::Cfi => {
-                out.push(static_or(cfi::STATIC, &|f| cfi::static_check(case, f)));
-                match facts {
-                    Some(f) => out.extend(cfi::probe_checks(case, f, console, &boot, expect.lkdtm)),
-                    None => out.extend(
-                        case.arch
-                            .profile()
-                            .cfi_tests
-                            .iter()
-                            .map(|t| unobserved(&cfi::check_name(t.name), "a kernel", &boot)),
-                    ),
-                }
-            }
-            CheckKind::Modules => {
-                out.push(static_or(modules::STATIC, &|f| {
-                    modules::static_check(case, f)
-                }));
-                out.push(modules::runtime_check(case, console, &boot));
-            }
-            CheckKind::Islands => {
-                out.push(static_or(islands::STATIC, &islands::static_check));
-                out.push(
-                    lkdtm::judge(
-                        islands::EXEC_RODATA,
-                        EXEC_RODATA,
-                        case.arch.profile(),
-                        console,
-                        &boot,
-                        expect.lkdtm,
-                    )
-                    .result,
-                );
-            }
-            CheckKind::LtoIdentity => {
-                out.push(static_or(lto_identity::STATIC, &|f| {
-                    lto_identity::static_check(case, f)
-                }));
-                out.push(lto_identity::boot_check(case, console, &boot));
-            }
-            CheckKind::ModuleSections => {
-                out.push(static_or(module_sections::STATIC, &|f| {
-                    module_sections::static_check(case, f)
-                }));
-                out.push(module_sections::boot_check(case, console, &boot));
-            }
-            CheckKind::Modversions => {
-                out.push(static_or(modversions::STATIC, &modversions::static_check));
-                out.push(modversions::boot_check(case, facts, console, &boot));
-            }
-            CheckKind::Ftrace => {
-                out.push(static_or(ftrace::STATIC, &|f| {
-                    ftrace::static_check(case, f)
-                }));
-                out.push(ftrace::boot_check(case, facts, console, &boot));
-            }
-            CheckKind::Orc => {
-                out.push(static_or(orc::STATIC, &|f| orc::static_check(case, f)));
-                out.push(orc::boot_check(
-                    case.arch.profile(),
-                    facts,
-                    console,
-                    &boot,
-                    expect.lkdtm,
-                ));
-            }
-            // Judged across the run's kernels, once all are built
-            // (crate::run::hygiene).
-            CheckKind::Hygiene => {}
-            CheckKind::Vdso => {
-                out.push(static_or(vdso::STATIC, &|f| vdso::static_check(case, f)));
-                out.push(vdso::boot_check(console, &boot));
-            }
-            CheckKind::Kunit => out.extend(kunit::boot_checks(case, facts, console, &boot)),
-            CheckKind::StackProtector => {
-                let skip = facts
-                    .filter(|f| f.config_is_y("CONFIG_STACKPROTECTOR") != Some(true))
-                    .map(|_| {
-                        CheckResult::new(
-                            STACK_CANARY,
-                            Status::Skipped,
-                            "CONFIG_STACKPROTECTOR is not set: no canaries to compare",
-                        )
-                    });
-                out.push(skip.unwrap_or_else(|| {
-                    lkdtm::judge(
-                        STACK_CANARY,
-                        REPORT_STACK_CANARY,
-                        case.arch.profile(),
-                        console,
-                        &boot,
-                        expect.lkdtm,
-                    )
-                    .result
-                }));
-            }
-        }
+        out.extend((registry::family(*kind).judge)(&j));
     }
     for (kind, why) in &case.not_judged {
         out.extend(

@@ -7,6 +7,7 @@
 //! duplicate filename` on the console, and the loaded module's
 //! `/sys/module/<m>/sections` holds no split data section.
 
+use super::Judging;
 use super::{unobserved, Console, KernelFacts};
 use crate::case::Case;
 use crate::console::message;
@@ -120,6 +121,14 @@ pub fn boot_check(case: &Case, console: Option<&Console>, boot: &CheckResult) ->
             split.len()
         ),
     )
+}
+
+/// The family's checks: `module_sections.static`, `module_sections.boot`.
+pub fn judge(j: &Judging) -> Vec<CheckResult> {
+    vec![
+        j.static_half(STATIC, |f| static_check(j.case, f)),
+        boot_check(j.case, j.console, j.boot),
+    ]
 }
 
 #[cfg(test)]

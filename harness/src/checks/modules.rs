@@ -5,6 +5,7 @@
 //! message, unloads and prints its exit message; a module that fails to
 //! load fails with the kernel's own error line.
 
+use super::Judging;
 use super::{describe, unobserved, Console, KernelFacts, Step};
 use crate::case::{Case, ModuleSpec};
 use crate::console::{message, EventKind};
@@ -196,4 +197,12 @@ fn init_returned(name: &str, console: &Console, insmod: &Step) -> Result<Option<
         "console line {n}: {}",
         message(console.line(n))
     )))
+}
+
+/// The family's checks: `modules.static`, `modules.runtime`.
+pub fn judge(j: &Judging) -> Vec<CheckResult> {
+    vec![
+        j.static_half(STATIC, |f| static_check(j.case, f)),
+        runtime_check(j.case, j.console, j.boot),
+    ]
 }

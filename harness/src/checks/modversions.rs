@@ -7,6 +7,7 @@
 //! generation failed. At boot, a copy of a module with one CRC bit flipped
 //! must be refused with `disagrees about version of symbol`.
 
+use super::Judging;
 use super::{unobserved, Console, KernelFacts};
 use crate::case::Case;
 use crate::console::message;
@@ -258,6 +259,14 @@ pub fn boot_check(
         )
         .with(evidence),
     }
+}
+
+/// The family's checks: `modversions.static`, `modversions.boot`.
+pub fn judge(j: &Judging) -> Vec<CheckResult> {
+    vec![
+        j.static_half(STATIC, static_check),
+        boot_check(j.case, j.facts, j.console, j.boot),
+    ]
 }
 
 #[cfg(test)]

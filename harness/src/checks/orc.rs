@@ -9,6 +9,7 @@
 
 use super::cfi::LkdtmExpectations;
 use super::lkdtm;
+use super::Judging;
 use super::{Console, KernelFacts};
 use crate::arch::ArchProfile;
 use crate::case::Case;
@@ -161,6 +162,20 @@ pub fn boot_check(
             unreliable.len()
         ),
     )
+}
+
+/// The family's checks: `orc.static`, `orc.boot`.
+pub fn judge(j: &Judging) -> Vec<CheckResult> {
+    vec![
+        j.static_half(STATIC, |f| static_check(j.case, f)),
+        boot_check(
+            j.case.arch.profile(),
+            j.facts,
+            j.console,
+            j.boot,
+            j.expect.lkdtm,
+        ),
+    ]
 }
 
 #[cfg(test)]

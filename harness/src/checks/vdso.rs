@@ -7,6 +7,7 @@
 //! `clock_gettime` through `AT_SYSINFO_EHDR`, calls it, and its reading
 //! falls between two system calls'.
 
+use super::Judging;
 use super::{unobserved, Console, KernelFacts};
 use crate::case::Case;
 use crate::guest::protocol::{fact, VDSO_STEP};
@@ -159,6 +160,14 @@ pub fn boot_check(console: Option<&Console>, boot: &CheckResult) -> CheckResult 
             get("after")
         ),
     )
+}
+
+/// The family's checks: `vdso.static`, `vdso.boot`.
+pub fn judge(j: &Judging) -> Vec<CheckResult> {
+    vec![
+        j.static_half(STATIC, |f| static_check(j.case, f)),
+        boot_check(j.console, j.boot),
+    ]
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The command line's shape: the [`Cli`] arguments, the [`Command`]
 //! subcommands, and [`dispatch`], which hands each subcommand to its own
-//! file (`list`, `run` and `bless`, `series`, `bisect`, `mutate`, `compare` and `gate`,
+//! file (`list`, `checks`, `run` and `bless`, `series`, `bisect`, `mutate`, `compare` and `gate`,
 //! `bench`, `report`, `judge`, `plan`, `merge`). The help text is the doc
 //! comments on the arguments. Standard output is written through
 //! [`stdout`]'s `out!` and `outln!`, never `print!` (which panics when
@@ -9,6 +9,7 @@
 
 mod bench;
 mod bisect;
+mod checks;
 mod common;
 mod compare;
 mod judge;
@@ -43,6 +44,9 @@ pub struct Cli {
 enum Command {
     /// List the cases: name, arch, lto, cfi, base, tags.
     List,
+    /// List every check: family, when it is judged, what it proves, the
+    /// config it needs and the shipped mutants it kills (--json, --markdown).
+    Checks(checks::ChecksArgs),
     /// Build, boot and check cases (all but `slow` ones by default).
     Run(RunArgs),
     /// Rewrite the initcall goldens of the named cases from what their
@@ -89,6 +93,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let cases = cases_dir.as_path();
     match cli.command {
         Command::List => list::list(cases),
+        Command::Checks(args) => checks::checks(cases, args),
         Command::Run(args) => run::run(cases, args),
         Command::Bless(args) => run::bless(cases, args),
         Command::Series(args) => series::series(cases, args),

@@ -2,7 +2,7 @@
 //! (trap sections, `__cfi_` preambles, arm64 `BRK` traps) a vmlinux
 //! carries. A kernel built with kCFI has some of each.
 
-use crate::arch::{ArchProfile, KcfiMarker};
+use crate::arch::{ArchProfile, KcfiCode, KcfiMarker};
 use anyhow::{Context, Result};
 use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
 use serde::Serialize;
@@ -71,4 +71,385 @@ fn a64_words<'d>(file: &object::File<'d>) -> impl Iterator<Item = u32> + 'd {
         })
         .collect::<Vec<u32>>()
         .into_iter()
+}
+
+/// kCFI function by function in one relocatable object (a `.ko`): each
+/// function whose address is taken must carry a type hash, and each
+/// indirect call must be checked. A module with a single object built
+/// without kCFI still has preambles elsewhere, so only this tells.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FunctionKcfi {
+    /// Functions with code (FUNC symbols of non-zero size, preambles aside).
+    pub functions: usize,
+    /// Of those, the ones whose address the object takes (a relocation
+    /// from data, or from code that is not a direct call or jump).
+    pub address_taken: usize,
+    /// Indirect calls in code.
+    pub indirect_calls: usize,
+    /// Address-taken functions without a type hash, by name.
+    pub unhashed: Vec<String>,
+    /// Indirect calls without a kCFI check before them.
+    pub unchecked: Vec<UncheckedCall>,
+}
+
+/// An indirect call kCFI did not guard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UncheckedCall {
+    /// The function it is in.
+    pub function: String,
+    /// Its offset in that function.
+    pub offset: u64,
+}
+
+impl std::fmt::Display for UncheckedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}+{:#x}", self.function, self.offset)
+    }
+}
+
+/// Sections that point at function starts for the tools' sake (tracing,
+/// unwinding, patching, exception tables, kCFI's own trap list), not
+/// because C code takes the function's address.
+const TOOL_TABLES: &[&str] = &[
+    ".kcfi_traps",
+    "__mcount_loc",
+    "__patchable_function_entries",
+    ".orc_unwind_ip",
+    ".orc_unwind",
+    "__ex_table",
+    ".altinstructions",
+    ".retpoline_sites",
+    ".return_sites",
+    ".call_sites",
+    ".ibt_endbr_seal",
+    ".static_call_sites",
+    "__jump_table",
+    "__bug_table",
+    ".smp_locks",
+    ".parainstructions",
+    ".eh_frame",
+    ".init.rodata.cst", // (none seen; kept with the tables for completeness)
+];
+
+fn is_tool_table(name: &str) -> bool {
+    TOOL_TABLES.contains(&name)
+        || name.starts_with(".discard")
+        || name.starts_with(".debug")
+        || name.starts_with(".note")
+        || name.starts_with(".BTF")
+}
+
+/// One function's code: its section, start and size.
+struct Function<'a> {
+    name: &'a str,
+    section: object::SectionIndex,
+    start: u64,
+    size: u64,
+}
+
+/// Reads `data` (an ELF relocatable object) function by function.
+pub fn function_kcfi(data: &[u8], code: KcfiCode) -> Result<FunctionKcfi> {
+    use object::{ObjectSymbol, RelocationTarget, SymbolKind, SymbolSection};
+    use std::collections::{BTreeSet, HashMap, HashSet};
+    let file = object::File::parse(data).context("not an ELF file")?;
+    let mut functions: Vec<Function> = Vec::new();
+    let mut preambles: HashSet<(object::SectionIndex, u64)> = HashSet::new();
+    let mut data_marks: HashSet<(object::SectionIndex, u64)> = HashSet::new();
+    for s in file.symbols() {
+        let SymbolSection::Section(section) = s.section() else {
+            continue;
+        };
+        let Ok(name) = s.name() else { continue };
+        if s.kind() == SymbolKind::Text && s.size() > 0 {
+            if name.starts_with("__cfi_") {
+                // The preamble ends where its function starts.
+                preambles.insert((section, s.address() + s.size()));
+            } else {
+                functions.push(Function {
+                    name,
+                    section,
+                    start: s.address(),
+                    size: s.size(),
+                });
+            }
+        } else if name == "$d" || name.starts_with("$d.") {
+            data_marks.insert((section, s.address()));
+        }
+    }
+    let starts: HashMap<(object::SectionIndex, u64), usize> = functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| ((f.section, f.start), i))
+        .collect();
+    // Where a relocation points: (section, address), for symbols defined
+    // in a section (section symbols carry the offset in the addend).
+    let target_of = |r: &object::Relocation| -> Option<((object::SectionIndex, u64), String)> {
+        let RelocationTarget::Symbol(i) = r.target() else {
+            return None;
+        };
+        let sym = file.symbol_by_index(i).ok()?;
+        let name = sym.name().unwrap_or("").to_owned();
+        match sym.section() {
+            SymbolSection::Section(sec) => {
+                let at = sym.address().checked_add_signed(r.addend())?;
+                Some(((sec, at), name))
+            }
+            _ => Some(((object::SectionIndex(usize::MAX), 0), name)),
+        }
+    };
+    let mut taken: BTreeSet<usize> = BTreeSet::new();
+    // x86: the ud2 sites `.kcfi_traps` lists, by section.
+    let mut traps: HashMap<object::SectionIndex, BTreeSet<u64>> = HashMap::new();
+    // x86: calls through a retpoline thunk, by (section, offset of the
+    // relocation), and every relocated offset in code.
+    let mut thunk_calls: HashSet<(object::SectionIndex, u64)> = HashSet::new();
+    for section in file.sections() {
+        let name = section.name().unwrap_or("");
+        let is_code = section.kind() == SectionKind::Text;
+        let contents = if is_code {
+            section.data().unwrap_or(&[])
+        } else {
+            &[]
+        };
+        for (offset, r) in section.relocations() {
+            let Some((at, target_name)) = target_of(&r) else {
+                continue;
+            };
+            if name == ".kcfi_traps" {
+                // `.long 1b - .`: PC-relative, so the addend is the trap.
+                traps.entry(at.0).or_default().insert(at.1);
+                continue;
+            }
+            if is_tool_table(name) || section.kind() == SectionKind::Metadata {
+                continue;
+            }
+            let r_type = match r.flags() {
+                object::RelocationFlags::Elf { r_type } => r_type,
+                _ => object::elf::RelocationType(0),
+            };
+            if is_code {
+                if target_name.starts_with("__x86_indirect_thunk_")
+                    || target_name.starts_with("__x86_indirect_call_thunk_")
+                {
+                    thunk_calls.insert((section.index(), offset));
+                    continue;
+                }
+                if direct_branch(code, r_type, contents, offset) {
+                    continue;
+                }
+            }
+            // x86 PC-relative data references point 4 bytes short of
+            // where the code means (the addend counts from the field's end)
+            // only in code; in data the target is exact.
+            let at = if is_code && code == KcfiCode::X86Preamble && pc_relative_x86(r_type) {
+                (at.0, at.1.wrapping_add(4))
+            } else {
+                at
+            };
+            if let Some(&i) = starts.get(&at) {
+                taken.insert(i);
+            }
+        }
+    }
+    let mut out = FunctionKcfi {
+        functions: functions.len(),
+        address_taken: taken.len(),
+        ..FunctionKcfi::default()
+    };
+    for &i in &taken {
+        let f = &functions[i];
+        let hashed = match code {
+            KcfiCode::X86Preamble => preambles.contains(&(f.section, f.start)),
+            KcfiCode::A64HashWord => f.start >= 4 && data_marks.contains(&(f.section, f.start - 4)),
+        };
+        if !hashed {
+            out.unhashed.push(f.name.to_owned());
+        }
+    }
+    for f in &functions {
+        let Some(section) = file.section_by_index(f.section).ok() else {
+            continue;
+        };
+        let Ok(bytes) = section.data() else { continue };
+        let (Ok(lo), Ok(hi)) = (
+            usize::try_from(f.start - section.address()),
+            usize::try_from(f.start - section.address() + f.size),
+        ) else {
+            continue;
+        };
+        let Some(body) = bytes.get(lo..hi.min(bytes.len())) else {
+            continue;
+        };
+        let sites: Vec<(u64, bool)> = match code {
+            KcfiCode::X86Preamble => {
+                let empty = BTreeSet::new();
+                let t = traps.get(&f.section).unwrap_or(&empty);
+                x86_indirect_calls(body, f.start, f.section, &thunk_calls)
+                    .into_iter()
+                    .map(|ip| (ip, t.range(ip.saturating_sub(16)..ip).next().is_some()))
+                    .collect()
+            }
+            KcfiCode::A64HashWord => a64_calls_checked(body, f.start),
+        };
+        out.indirect_calls += sites.len();
+        for (ip, checked) in sites {
+            if !checked {
+                out.unchecked.push(UncheckedCall {
+                    function: f.name.to_owned(),
+                    offset: ip - f.start,
+                });
+            }
+        }
+    }
+    out.unhashed.sort();
+    out.unhashed.dedup();
+    Ok(out)
+}
+
+/// Whether a relocation in code is the operand of a direct call or jump
+/// (which does not take the target's address).
+fn direct_branch(
+    code: KcfiCode,
+    r_type: object::elf::RelocationType,
+    contents: &[u8],
+    offset: u64,
+) -> bool {
+    match code {
+        KcfiCode::A64HashWord => matches!(
+            r_type,
+            object::elf::R_AARCH64_CALL26 | object::elf::R_AARCH64_JUMP26
+        ),
+        KcfiCode::X86Preamble => {
+            let Ok(o) = usize::try_from(offset) else {
+                return false;
+            };
+            let before = |n: usize| o.checked_sub(n).and_then(|i| contents.get(i)).copied();
+            pc_relative_x86(r_type)
+                && (matches!(before(1), Some(0xe8 | 0xe9))
+                    || (before(2) == Some(0x0f) && matches!(before(1), Some(0x80..=0x8f))))
+        }
+    }
+}
+
+fn pc_relative_x86(r_type: object::elf::RelocationType) -> bool {
+    matches!(
+        r_type,
+        object::elf::R_X86_64_PC32 | object::elf::R_X86_64_PLT32
+    )
+}
+
+/// The addresses of the indirect calls in one x86_64 function: `call`
+/// through a register or memory, and `call`/`jmp` to a retpoline thunk.
+fn x86_indirect_calls(
+    body: &[u8],
+    start: u64,
+    section: object::SectionIndex,
+    thunk_calls: &std::collections::HashSet<(object::SectionIndex, u64)>,
+) -> Vec<u64> {
+    use iced_x86::{Decoder, DecoderOptions, FlowControl};
+    let mut out = Vec::new();
+    let mut decoder = Decoder::with_ip(64, body, start, DecoderOptions::NONE);
+    for ins in decoder.iter() {
+        if ins.is_invalid() {
+            continue;
+        }
+        let through_thunk = matches!(
+            ins.flow_control(),
+            FlowControl::Call | FlowControl::UnconditionalBranch
+        ) && ins.len() == 5
+            && thunk_calls.contains(&(section, ins.ip() + 1));
+        if ins.flow_control() == FlowControl::IndirectCall || through_thunk {
+            out.push(ins.ip());
+        }
+    }
+    out
+}
+
+/// Each `BLR Xn` of one AArch64 function, and whether a kCFI `BRK`
+/// (#0x8000-0x83ff) comes within the four instructions before it.
+fn a64_calls_checked(body: &[u8], start: u64) -> Vec<(u64, bool)> {
+    let words: Vec<u32> = body
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .collect();
+    let is_kcfi_brk = |w: u32| w & 0xFFE0_001F == 0xD420_0000 && ((w >> 5) & 0xFFFF) >> 10 == 0x20;
+    words
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| *w & 0xFFFF_FC1F == 0xD63F_0000)
+        .map(|(i, _)| {
+            let checked = words[i.saturating_sub(4)..i]
+                .iter()
+                .any(|w| is_kcfi_brk(*w));
+            (start + 4 * i as u64, checked)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/elf");
+        std::fs::read(format!("{dir}/{name}")).unwrap()
+    }
+
+    #[test]
+    fn an_object_built_with_kcfi_has_no_gap() {
+        for (file, code) in [
+            ("kcfi/checked-x86_64.o", KcfiCode::X86Preamble),
+            ("kcfi/checked-arm64.o", KcfiCode::A64HashWord),
+        ] {
+            let k = function_kcfi(&fixture(file), code).unwrap();
+            assert_eq!(k.unhashed, Vec::<String>::new(), "{file}");
+            assert_eq!(k.unchecked, vec![], "{file}");
+            // helper (in table[]) is address-taken; call_it's f(v) is the
+            // one indirect call.
+            assert_eq!((k.address_taken, k.indirect_calls), (1, 1), "{file}: {k:?}");
+        }
+    }
+
+    #[test]
+    fn an_object_linked_in_without_kcfi_is_named_function_by_function() {
+        for (file, code, offset) in [
+            ("kcfi/mixed-x86_64.o", KcfiCode::X86Preamble, 6),
+            ("kcfi/mixed-arm64.o", KcfiCode::A64HashWord, 0x10),
+        ] {
+            let k = function_kcfi(&fixture(file), code).unwrap();
+            assert_eq!(k.unhashed, vec!["plain_target".to_owned()], "{file}");
+            assert_eq!(k.address_taken, 2, "{file}: {k:?}");
+            assert_eq!(k.indirect_calls, 2, "{file}: {k:?}");
+            assert_eq!(
+                k.unchecked,
+                vec![UncheckedCall {
+                    function: "plain_call".into(),
+                    offset
+                }],
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn real_kcfi_modules_have_no_gap() {
+        for (file, code) in [
+            ("x86_64-thin-cfi-test_module.ko", KcfiCode::X86Preamble),
+            ("arm64-thin-cfi-test_module.ko", KcfiCode::A64HashWord),
+        ] {
+            let k = function_kcfi(&fixture(file), code).unwrap();
+            assert!(
+                k.unhashed.is_empty() && k.unchecked.is_empty(),
+                "{file}: {k:?}"
+            );
+            // init_module and cleanup_module are called through the
+            // module struct.
+            assert!(k.address_taken >= 2, "{file}: {k:?}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(function_kcfi(b"not an elf", KcfiCode::X86Preamble).is_err());
+    }
 }

@@ -276,17 +276,17 @@ fn controls(
 }
 
 /// `killed_by:`, check names as results name them (`initcalls.static`,
-/// `boot`, `build`): no spaces.
+/// `boot`, `build`): `build` or a check of the registry.
 fn killed_by(at: &At, names: &[Spanned<String>]) -> Result<Vec<String>, MutantError> {
     names
         .iter()
         .map(|k| {
-            let ok = !k.value.is_empty() && !k.value.chars().any(char::is_whitespace);
+            let ok = k.value == "build" || crate::checks::registry::check_info(&k.value).is_some();
             if !ok {
                 return Err(at.field(
                     k,
                     format!(
-                        "killed_by: `{}` is not a check name (such as `initcalls.static`)",
+                        "killed_by: `{}` is not a check name (such as `initcalls.static`; `lto-harness checks` lists them)",
                         k.value
                     ),
                 ));
@@ -511,6 +511,19 @@ tags: [slow]
         );
         assert!(
             e.contains("killed_by: `initcalls static` is not a check name"),
+            "{e}"
+        );
+        // A misspelt check would make the mutant's verdict wrong forever.
+        let e = error_at(
+            &f,
+            &GOOD.replace(
+                "killed_by: [initcalls.static]",
+                "killed_by: [initcalls.statik]",
+            ),
+            6,
+        );
+        assert!(
+            e.contains("killed_by: `initcalls.statik` is not a check name"),
             "{e}"
         );
         let e = error_at(
