@@ -274,6 +274,7 @@ mod tests {
             golden: None,
             golden_absent: None,
             lkdtm: &lkdtm,
+            tree: None,
         };
         let all = crate::checks::judge(&case, None, &expect, Some(&o), boot);
         assert_eq!(all.len(), 1 + 6);

@@ -19,6 +19,8 @@ use crate::elf::notes::{lto_note_in, parse_notes};
 use crate::elf::objects::{ObjectKind, MODULE_ISLANDS};
 use crate::guest::protocol::fact;
 use crate::model::{CheckResult, Lto, Status};
+use std::collections::BTreeMap;
+use std::path::Path;
 
 pub const STATIC: &str = "lto_identity.static";
 pub const BOOT: &str = "lto_identity.boot";
@@ -35,7 +37,7 @@ fn want_note(case: &Case) -> u32 {
     u32::from(case.lto != Lto::None)
 }
 
-pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
+pub fn static_check(case: &Case, facts: &KernelFacts, tree: Option<&Path>) -> CheckResult {
     let want = want_note(case);
     let asked = format!("lto: {}", case.lto.name());
     let mut problems = Vec::new();
@@ -92,13 +94,18 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
                     ));
                 } else if kernel_cfi {
                     match &m.functions {
-                        Ok(f) => match function_gaps(name, f, &cfi_sym) {
-                            Some(p) => problems.push(p),
-                            None => seen.push(format!(
-                                "{name}: {} address-taken functions hashed, {} indirect calls checked",
-                                f.address_taken, f.indirect_calls
-                            )),
-                        },
+                        Ok(f) => {
+                            let objects = facts
+                                .objects
+                                .as_ref()
+                                .and_then(|o| o.modules.as_ref())
+                                .and_then(|m| m.get(name));
+                            let nocfi = declared_nocfi(tree, objects);
+                            match function_gaps(name, f, &cfi_sym, nocfi.as_ref()) {
+                                Err(p) => problems.push(p),
+                                Ok(s) => seen.push(s),
+                            }
+                        }
                         Err(e) => problems.push(format!("{name}: {e}")),
                     }
                 } else if !kernel_cfi && has {
@@ -172,11 +179,73 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
     )
 }
 
-/// A kCFI kernel's module with functions kCFI did not reach, in words.
-fn function_gaps(name: &str, f: &FunctionKcfi, cfi_sym: &str) -> Option<String> {
-    if f.unhashed.is_empty() && f.unchecked.is_empty() {
-        return None;
+/// Functions the module's sources declare `__nocfi` (kCFI leaves their
+/// indirect calls unchecked on purpose: lkdtm's `execute_location` calls
+/// code it copied where no type hash is), by name, with their file; read
+/// from the `.c` file of each of the module's objects. None when the
+/// tree or the module's objects are not known.
+fn declared_nocfi(
+    tree: Option<&Path>,
+    objects: Option<&Vec<(String, ObjectKind)>>,
+) -> Option<BTreeMap<String, String>> {
+    let (tree, objects) = (tree?, objects?);
+    let mut out = BTreeMap::new();
+    for (object, _) in objects {
+        let Some(stem) = object.strip_suffix(".o") else {
+            continue;
+        };
+        let source = format!("{stem}.c");
+        let Ok(text) = std::fs::read_to_string(tree.join(&source)) else {
+            continue;
+        };
+        for name in nocfi_functions(&text) {
+            out.insert(name, source.clone());
+        }
     }
+    Some(out)
+}
+
+/// The functions a C file defines with `__nocfi` (before their name,
+/// on its line or alone on the line above).
+fn nocfi_functions(text: &str) -> Vec<String> {
+    let mut pending = false;
+    text.lines()
+        .filter_map(|l| {
+            let above = std::mem::take(&mut pending);
+            if l.trim_start().starts_with('#') {
+                return None;
+            }
+            let Some((head, _)) = l.split_once('(') else {
+                pending = l.contains("__nocfi") && !l.contains(';');
+                return None;
+            };
+            if !head.contains("__nocfi") && !above {
+                return None;
+            }
+            let name: String = head
+                .trim_end()
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<Vec<char>>()
+                .into_iter()
+                .rev()
+                .collect();
+            (!name.is_empty() && name != "__nocfi").then_some(name)
+        })
+        .collect()
+}
+
+/// A kCFI kernel's module, function by function: what it shows, or the
+/// functions kCFI did not reach, in words. Unchecked calls in functions
+/// its sources declare `__nocfi` are named, not failed; without the
+/// sources, unchecked calls cannot be told apart and are not judged.
+fn function_gaps(
+    name: &str,
+    f: &FunctionKcfi,
+    cfi_sym: &str,
+    nocfi: Option<&BTreeMap<String, String>>,
+) -> Result<String, String> {
     let few = |v: Vec<String>| {
         let n = v.len();
         let mut shown: Vec<String> = v.into_iter().take(5).collect();
@@ -185,13 +254,17 @@ fn function_gaps(name: &str, f: &FunctionKcfi, cfi_sym: &str) -> Option<String> 
         }
         shown.join(", ")
     };
+    let (excused, unchecked): (Vec<_>, Vec<_>) = f
+        .unchecked
+        .iter()
+        .partition(|c| nocfi.is_some_and(|n| n.contains_key(&c.function)));
     let mut parts = Vec::new();
-    if !f.unchecked.is_empty() {
+    if nocfi.is_some() && !unchecked.is_empty() {
         parts.push(format!(
             "{} of its {} indirect calls have no kCFI check ({})",
-            f.unchecked.len(),
+            unchecked.len(),
             f.indirect_calls,
-            few(f.unchecked.iter().map(|c| c.to_string()).collect())
+            few(unchecked.iter().map(|c| c.to_string()).collect())
         ));
     }
     if !f.unhashed.is_empty() {
@@ -202,10 +275,32 @@ fn function_gaps(name: &str, f: &FunctionKcfi, cfi_sym: &str) -> Option<String> 
             few(f.unhashed.clone())
         ));
     }
-    Some(format!(
-        "{name}.ko was partly built without kCFI in a kernel with {cfi_sym}=y: {}",
-        parts.join("; ")
-    ))
+    if !parts.is_empty() {
+        return Err(format!(
+            "{name}.ko was partly built without kCFI in a kernel with {cfi_sym}=y: {}",
+            parts.join("; ")
+        ));
+    }
+    let mut s = format!(
+        "{name}: {} address-taken functions hashed, {} indirect calls",
+        f.address_taken, f.indirect_calls
+    );
+    match nocfi {
+        None if !unchecked.is_empty() => s.push_str(&format!(
+            " ({} without a kCFI check not judged: no source tree to tell `__nocfi` functions by)",
+            unchecked.len()
+        )),
+        _ if excused.is_empty() => s.push_str(" checked"),
+        _ => {
+            let n = nocfi.expect("excused calls need the list");
+            let why: Vec<String> = excused
+                .iter()
+                .map(|c| format!("{c} in `__nocfi` {} ({})", c.function, n[&c.function]))
+                .collect();
+            s.push_str(&format!(" checked but {}", why.join(", ")));
+        }
+    }
+    Ok(s)
 }
 
 /// What module `name`'s objects (its `.mod` list) say of how it was
@@ -314,7 +409,7 @@ pub fn boot_check(case: &Case, console: Option<&Console>, boot: &CheckResult) ->
 /// The family's checks: `lto_identity.static`, `lto_identity.boot`.
 pub fn judge(j: &Judging) -> Vec<CheckResult> {
     vec![
-        j.static_half(STATIC, |f| static_check(j.case, f)),
+        j.static_half(STATIC, |f| static_check(j.case, f, j.expect.tree)),
         boot_check(j.case, j.console, j.boot),
     ]
 }
@@ -382,22 +477,71 @@ mod tests {
             indirect_calls: 12,
             ..FunctionKcfi::default()
         };
-        assert_eq!(function_gaps("lkdtm", &right, "CONFIG_CFI_CLANG"), None);
+        let none = BTreeMap::new();
+        assert_eq!(
+            function_gaps("lkdtm", &right, "CONFIG_CFI_CLANG", Some(&none)),
+            Ok("lkdtm: 40 address-taken functions hashed, 12 indirect calls checked".into())
+        );
+        let call = |f: &str| UncheckedCall {
+            function: f.into(),
+            offset: 0x1a,
+        };
         let gaps = FunctionKcfi {
             unhashed: (0..7).map(|i| format!("lkdtm_CFI_{i}")).collect(),
-            unchecked: vec![UncheckedCall {
-                function: "lkdtm_indirect_call".into(),
-                offset: 0x1a,
-            }],
-            ..right
+            unchecked: vec![call("lkdtm_indirect_call"), call("execute_location")],
+            ..right.clone()
         };
+        // execute_location is declared __nocfi in lkdtm's perms.c.
+        let nocfi: BTreeMap<String, String> = [(
+            "execute_location".to_string(),
+            "drivers/misc/lkdtm/perms.c".to_string(),
+        )]
+        .into();
         assert_eq!(
-            function_gaps("lkdtm", &gaps, "CONFIG_CFI").unwrap(),
+            function_gaps("lkdtm", &gaps, "CONFIG_CFI", Some(&nocfi)).unwrap_err(),
             "lkdtm.ko was partly built without kCFI in a kernel with CONFIG_CFI=y: 1 of its 12 \
              indirect calls have no kCFI check (lkdtm_indirect_call+0x1a); 7 of its 40 \
              address-taken functions have no kCFI type hash (lkdtm_CFI_0, lkdtm_CFI_1, \
              lkdtm_CFI_2, lkdtm_CFI_3, lkdtm_CFI_4, and 2 more): calling them through a \
              pointer traps"
+        );
+        // Only the __nocfi function's call: named, not failed.
+        let excused = FunctionKcfi {
+            unchecked: vec![call("execute_location")],
+            ..right.clone()
+        };
+        assert_eq!(
+            function_gaps("lkdtm", &excused, "CONFIG_CFI", Some(&nocfi)),
+            Ok(
+                "lkdtm: 40 address-taken functions hashed, 12 indirect calls checked but \
+                execute_location+0x1a in `__nocfi` execute_location (drivers/misc/lkdtm/perms.c)"
+                    .into()
+            )
+        );
+        // Without the sources an unchecked call cannot be told apart: not
+        // judged, and said so; unhashed functions still fail.
+        let r = function_gaps("lkdtm", &excused, "CONFIG_CFI", None).unwrap();
+        assert!(
+            r.contains("1 without a kCFI check not judged: no source tree"),
+            "{r}"
+        );
+        assert!(function_gaps("lkdtm", &gaps, "CONFIG_CFI", None).is_err());
+    }
+
+    #[test]
+    fn nocfi_functions_are_read_from_their_definitions() {
+        let src = "static noinline __nocfi void execute_location(void *dst, bool write)\n\
+                   {\n\
+                   #define __nocfi __attribute__((no_sanitize(\"kcfi\")))\n\
+                   int __nocfi;\n\
+                   void plain(void)\n\
+                   static noinline __nocfi\n\
+                   void next_line(void)\n\
+                   static int __nocfi other(int x) { return x; }\n\
+                   \tfunc = __nocfi(x);\n";
+        assert_eq!(
+            nocfi_functions(src),
+            vec!["execute_location", "next_line", "other"]
         );
     }
 

@@ -94,6 +94,9 @@ pub struct Expectations<'a> {
     /// checks then skip with it).
     pub golden_absent: Option<&'a str>,
     pub lkdtm: &'a cfi::LkdtmExpectations,
+    /// The kernel's source tree, when known: what its sources declare
+    /// (`__nocfi` functions, whose indirect calls kCFI leaves unchecked).
+    pub tree: Option<&'a std::path::Path>,
 }
 
 /// What one family's `judge` reads: the case, its kernel's facts, the

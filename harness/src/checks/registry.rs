@@ -539,6 +539,7 @@ mod tests {
             golden: None,
             golden_absent: Some("test"),
             lkdtm: &lkdtm,
+            tree: None,
         };
         let mut given = std::collections::BTreeSet::new();
         for case in &cases {

@@ -160,7 +160,12 @@ pub fn function_kcfi(data: &[u8], code: KcfiCode) -> Result<FunctionKcfi> {
             continue;
         };
         let Ok(name) = s.name() else { continue };
-        if s.kind() == SymbolKind::Text && s.size() > 0 {
+        let in_code = file
+            .section_by_index(section)
+            .is_ok_and(|s| s.kind() == SectionKind::Text);
+        // A function moved out of code (lkdtm's rodata.o, objcopied into
+        // .rodata to be executed from there) is data to kCFI.
+        if s.kind() == SymbolKind::Text && s.size() > 0 && in_code {
             if name.starts_with("__cfi_") {
                 // The preamble ends where its function starts.
                 preambles.insert((section, s.address() + s.size()));

@@ -105,6 +105,9 @@ impl RunOptions {
 pub struct Prepared {
     pub goldens: preflight::Goldens,
     pub lkdtm: LkdtmExpectations,
+    /// The kernel's source tree, when known (what its sources declare,
+    /// such as `__nocfi` functions).
+    pub tree: Option<PathBuf>,
     /// Case name → why its toolchain cannot build it: the case is skipped
     /// with that reason, nothing built.
     pub unsupported: BTreeMap<String, String>,
@@ -493,6 +496,7 @@ pub(crate) fn judge(
         golden: resolved.and_then(|r| goldens.get(&r.path)),
         golden_absent: absent.as_deref(),
         lkdtm: &prepared.lkdtm,
+        tree: prepared.tree.as_deref(),
     };
     checks::judge(
         case,

@@ -121,6 +121,7 @@ pub fn preflight(cases: &[&Case], env: &Environment, opts: &RunOptions) -> Resul
     Ok(Prepared {
         goldens,
         lkdtm,
+        tree,
         unsupported,
     })
 }
