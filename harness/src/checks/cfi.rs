@@ -103,19 +103,21 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
         None => {
             return CheckResult::new(
                 STATIC,
-                Status::Fail,
+                Status::Incomplete,
                 format!(
-                    "cannot read .config: {}",
-                    facts.config.as_ref().err().map_or("", |e| e)
+                    "could not read .config: {}",
+                    facts
+                        .config
+                        .as_ref()
+                        .err()
+                        .map_or("", |e| e.reason.as_str())
                 ),
             )
         }
     };
     let counts = match &facts.kcfi {
         Ok(c) => c,
-        Err(e) => {
-            return CheckResult::new(STATIC, Status::Fail, format!("cannot inspect vmlinux: {e}"))
-        }
+        Err(e) => return super::not_read(STATIC, "vmlinux's kCFI markers", e),
     };
     let found: Vec<String> = counts
         .iter()

@@ -21,26 +21,73 @@ pub const NO_VMLINUX: &str = "no vmlinux was given with the kernel (built elsewh
 /// Why a kernel built elsewhere has no .config facts.
 pub const NO_CONFIG: &str = "no .config was given with the kernel (built elsewhere)";
 
+/// A fact the harness could not read: a file missing, unreadable or not
+/// in the shape its reader knows. Never a verdict on the kernel: a check
+/// that needs the fact is `incomplete` (or `skip`) with this reason, and
+/// only what the kernel did or is can fail it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Unread {
+    pub reason: String,
+    /// The input was never there to read (a kernel built elsewhere that
+    /// came without it): a check that needs it is `skip`, not
+    /// `incomplete`.
+    pub absent: bool,
+}
+
+impl Unread {
+    /// A fact whose file was there but could not be read or parsed.
+    pub fn failed(reason: impl Into<String>) -> Unread {
+        Unread {
+            reason: reason.into(),
+            absent: false,
+        }
+    }
+
+    /// A fact whose input did not come with the kernel.
+    pub fn absent(reason: impl Into<String>) -> Unread {
+        Unread {
+            reason: reason.into(),
+            absent: true,
+        }
+    }
+}
+
+impl From<String> for Unread {
+    fn from(s: String) -> Unread {
+        Unread::failed(s)
+    }
+}
+
+impl From<&str> for Unread {
+    fn from(s: &str) -> Unread {
+        Unread::failed(s)
+    }
+}
+
+/// A fact read from the build, or why it could not be.
+pub type Fact<T> = Result<T, Unread>;
+
 /// What the build's files say about the kernel, read once per case.
 /// Each part that could not be read carries the reason instead.
 #[derive(Debug, Clone)]
 pub struct KernelFacts {
     /// The final .config.
-    pub config: Result<BTreeMap<String, String>, String>,
+    pub config: Fact<BTreeMap<String, String>>,
     /// The kernel's version (the build's, else the .config header's): its
     /// series names the symbols the checks ask about.
     pub kernel_version: Option<String>,
     /// Built-in initcalls from vmlinux's tables.
-    pub initcalls: Result<Vec<Initcall>, String>,
+    pub initcalls: Fact<Vec<Initcall>>,
     /// The arch's kCFI markers counted in vmlinux.
-    pub kcfi: Result<Vec<KcfiCount>, String>,
-    pub vermagic: Result<String, String>,
+    pub kcfi: Fact<Vec<KcfiCount>>,
+    pub vermagic: Fact<String>,
     /// The modules the guest gets, with where the build put them.
-    pub modules: Vec<(String, Result<ModuleFacts, String>)>,
+    pub modules: Vec<(String, Fact<ModuleFacts>)>,
     /// vmlinux's initcall tables by entry label, and labels outside them.
-    pub table_labels: Result<TableLabels, String>,
+    pub table_labels: Fact<TableLabels>,
     /// The LTO initcall ordering script, when the build has one.
-    pub initcall_script: Option<Result<Vec<OrderedInitcall>, String>>,
+    pub initcall_script: Option<Fact<Vec<OrderedInitcall>>>,
     /// What the build's objects are (published in `objects.json`).
     pub objects: Option<ObjectFacts>,
     /// What the build's files say about each LTO mechanism.
@@ -95,7 +142,7 @@ impl KernelFacts {
                     parse_ordering_script(&t).map_err(|e| format!("{}: {e:#}", p.display()))
                 })
         });
-        let modules = case
+        let modules: Vec<(String, Result<ModuleFacts, String>)> = case
             .image_modules()
             .into_iter()
             .map(|m| {
@@ -107,14 +154,32 @@ impl KernelFacts {
             })
             .collect();
         KernelFacts {
-            config,
+            config: config.map_err(|e| match kernel.config {
+                None => Unread::absent(e),
+                Some(_) => Unread::failed(e),
+            }),
             kernel_version,
-            initcalls,
-            kcfi,
-            vermagic,
-            modules,
-            table_labels,
-            initcall_script,
+            initcalls: initcalls.map_err(|e| match kernel.vmlinux {
+                None => Unread::absent(e),
+                Some(_) => Unread::failed(e),
+            }),
+            kcfi: kcfi.map_err(|e| match kernel.vmlinux {
+                None => Unread::absent(e),
+                Some(_) => Unread::failed(e),
+            }),
+            vermagic: vermagic.map_err(|e| match kernel.vmlinux {
+                None => Unread::absent(e),
+                Some(_) => Unread::failed(e),
+            }),
+            modules: modules
+                .into_iter()
+                .map(|(m, f): (String, Result<ModuleFacts, String>)| (m, f.map_err(Unread::failed)))
+                .collect(),
+            table_labels: table_labels.map_err(|e| match kernel.vmlinux {
+                None => Unread::absent(e),
+                Some(_) => Unread::failed(e),
+            }),
+            initcall_script: initcall_script.map(|s| s.map_err(Unread::failed)),
             absent: kernel.vmlinux.is_none().then(|| NO_VMLINUX.to_owned()),
             objects: kernel.files.objects.clone(),
             mech: MechanismFacts::gather(

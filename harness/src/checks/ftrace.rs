@@ -20,6 +20,9 @@ pub const STATIC: &str = "ftrace.static";
 pub const BOOT: &str = "ftrace.boot";
 
 fn not_set(facts: &KernelFacts, name: &str) -> Option<CheckResult> {
+    if let Err(e) = &facts.config {
+        return Some(super::not_read(name, ".config", e));
+    }
     ["CONFIG_FUNCTION_TRACER", "CONFIG_DYNAMIC_FTRACE"]
         .iter()
         .find(|s| facts.config_is_y(s) != Some(true))
@@ -46,9 +49,10 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
     }
     let arch = case.arch.profile();
     let mut problems = Vec::new();
+    let mut unread = Vec::new();
     let mut seen = Vec::new();
     match &facts.mech.vmlinux.mcount {
-        Err(e) => problems.push(format!("cannot read vmlinux's mcount table: {e}")),
+        Err(e) => unread.push(format!("vmlinux's mcount table: {e}")),
         Ok(None) => problems
             .push("vmlinux has no mcount table (__start_mcount_loc..__stop_mcount_loc)".into()),
         Ok(Some(f)) => {
@@ -112,7 +116,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
     let mut untraceable = Vec::new();
     for (name, m) in &facts.mech.modules {
         match m.as_ref().map(|m| &m.mcount) {
-            Err(e) | Ok(Err(e)) => problems.push(format!("{name}: {e}")),
+            Err(e) | Ok(Err(e)) => unread.push(format!("{name}: {e}")),
             Ok(Ok(None)) => {
                 untraceable.push(format!("{name}.ko has no {}", arch.module_mcount_section))
             }
@@ -130,7 +134,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
             }
         }
     }
-    if traceable == 0 && !untraceable.is_empty() {
+    if traceable == 0 && !untraceable.is_empty() && unread.is_empty() {
         problems.push(format!(
             "no module has a traceable function: {}",
             untraceable.join("; ")
@@ -142,11 +146,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
                 .map(|u| format!("{u} (no traceable function)")),
         );
     }
-    if problems.is_empty() {
-        CheckResult::new(STATIC, Status::Pass, seen.join("; "))
-    } else {
-        CheckResult::new(STATIC, Status::Fail, problems[0].clone()).with(problems)
-    }
+    super::verdict(STATIC, problems, unread, seen.join("; "))
 }
 
 /// What the kernel prints when a site is not what ftrace expects.

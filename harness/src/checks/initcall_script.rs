@@ -99,13 +99,7 @@ pub fn script_check(facts: &KernelFacts) -> CheckResult {
     };
     let tables = match &facts.table_labels {
         Ok(t) => t,
-        Err(e) => {
-            return CheckResult::new(
-                SCRIPT,
-                Status::Fail,
-                format!("cannot read the initcall tables: {e}"),
-            )
-        }
+        Err(e) => return super::not_read(SCRIPT, "vmlinux's initcall tables", e),
     };
     let link = link_order(objects);
     let table_order: Vec<OrderedInitcall> = tables
@@ -148,13 +142,7 @@ pub fn script_check(facts: &KernelFacts) -> CheckResult {
                     "an LTO kernel without its initcall ordering script (.tmp_initcalls.lds)",
                 )
             }
-            Some(Err(e)) => {
-                return CheckResult::new(
-                    SCRIPT,
-                    Status::Fail,
-                    format!("the initcall ordering script is unreadable: {e}"),
-                )
-            }
+            Some(Err(e)) => return super::not_read(SCRIPT, "the initcall ordering script", e),
             Some(Ok(s)) => script_holder = s,
         }
         problems.extend(differences(

@@ -63,13 +63,7 @@ pub fn static_check(
     let golden = golden.expect("checked above");
     let statics = match &facts.initcalls {
         Ok(s) => s,
-        Err(e) => {
-            return CheckResult::new(
-                STATIC,
-                Status::Fail,
-                format!("cannot read the initcall tables: {e}"),
-            )
-        }
+        Err(e) => return super::not_read(STATIC, "vmlinux's initcall tables", e),
     };
     match compare(
         &golden.entries,
@@ -182,7 +176,7 @@ pub fn boot_check(
 /// What `bless` writes: the order the kernel ran, provided it is also the
 /// order of its tables.
 pub fn blessable(facts: &KernelFacts, console: Option<&Console>) -> Result<Vec<Initcall>, String> {
-    let statics = facts.initcalls.as_ref().map_err(|e| e.clone())?;
+    let statics = facts.initcalls.as_ref().map_err(|e| e.to_string())?;
     let console = console.ok_or("the kernel did not boot")?;
     let seen =
         boot_order::from_console(console.events()).ok_or("the boot never reached `Run /init`")?;

@@ -41,6 +41,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts, tree: Option<&Path>) -> Ch
     let want = want_note(case);
     let asked = format!("lto: {}", case.lto.name());
     let mut problems = Vec::new();
+    let mut unread = Vec::new();
     let mut seen = Vec::new();
     match &facts.mech.vmlinux.lto_note {
         Ok(Some(d)) if *d == want => seen.push(format!("vmlinux note {d}")),
@@ -49,7 +50,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts, tree: Option<&Path>) -> Ch
             note_word(*d)
         )),
         Ok(None) => problems.push("vmlinux has no LTO note (`Linux`, type 0x101)".into()),
-        Err(e) => problems.push(format!("cannot read vmlinux's notes: {e}")),
+        Err(e) => unread.push(format!("vmlinux's notes: {e}")),
     }
     // kCFI under the name the kernel's series gives its symbol.
     let cfi = facts.cfi();
@@ -59,7 +60,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts, tree: Option<&Path>) -> Ch
         let m = match m {
             Ok(m) => m,
             Err(e) => {
-                problems.push(format!("{name}: {e}"));
+                unread.push(format!("{name}: {e}"));
                 continue;
             }
         };
@@ -70,7 +71,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts, tree: Option<&Path>) -> Ch
                 note_word(*d)
             )),
             Ok(None) => problems.push(format!("{name}.ko has no LTO note (`Linux`, type 0x101)")),
-            Err(e) => problems.push(format!("{name}: {e}")),
+            Err(e) => unread.push(format!("{name}: {e}")),
         }
         match &m.kcfi {
             Ok(counts) => {
@@ -81,7 +82,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts, tree: Option<&Path>) -> Ch
                     None => None,
                     Some(Ok(n)) => Some(*n),
                     Some(Err(e)) => {
-                        problems.push(format!("{name}: {e}"));
+                        unread.push(format!("{name}: {e}"));
                         continue;
                     }
                 };
@@ -106,7 +107,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts, tree: Option<&Path>) -> Ch
                                 Ok(s) => seen.push(s),
                             }
                         }
-                        Err(e) => problems.push(format!("{name}: {e}")),
+                        Err(e) => unread.push(format!("{name}: {e}")),
                     }
                 } else if !kernel_cfi && has {
                     let what: Vec<String> = counts
@@ -119,7 +120,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts, tree: Option<&Path>) -> Ch
                     ));
                 }
             }
-            Err(e) => problems.push(format!("{name}: {e}")),
+            Err(e) => unread.push(format!("{name}: {e}")),
         }
     }
     match &facts.mech.vmlinux.llvm_names {
@@ -131,7 +132,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts, tree: Option<&Path>) -> Ch
         ))
         }
         Ok(l) => seen.push(format!("{} `.llvm.` names", l.count)),
-        Err(e) => problems.push(format!("cannot read vmlinux's symbols: {e}")),
+        Err(e) => unread.push(format!("vmlinux's symbols: {e}")),
     }
     if let Some(a) = facts.objects.as_ref().and_then(|o| o.vmlinux_a.as_ref()) {
         if case.lto != Lto::None && a.bitcode == 0 {
@@ -163,13 +164,11 @@ pub fn static_check(case: &Case, facts: &KernelFacts, tree: Option<&Path>) -> Ch
             }
         }
     }
-    if !problems.is_empty() {
-        return CheckResult::new(STATIC, Status::Fail, problems[0].clone()).with(problems);
-    }
     let modules: Vec<&str> = facts.mech.modules.iter().map(|(n, _)| n.as_str()).collect();
-    CheckResult::new(
+    super::verdict(
         STATIC,
-        Status::Pass,
+        problems,
+        unread,
         format!(
             "{asked}, kCFI {}: {}; modules {} agree",
             if kernel_cfi { "on" } else { "off" },

@@ -19,10 +19,10 @@ use crate::elf::sections::{llvm_suffixed, module_sections, LlvmSuffixed, ModuleS
 use crate::elf::vdso::{vdso_facts, VdsoFacts};
 use std::path::{Path, PathBuf};
 
-type Fact<T> = Result<T, String>;
+use super::facts::{Fact, Unread};
 
 fn on<T>(path: &Path, r: anyhow::Result<T>) -> Fact<T> {
-    r.map_err(|e| format!("{}: {e:#}", path.display()))
+    r.map_err(|e| Unread::failed(format!("{}: {e:#}", path.display())))
 }
 
 /// vmlinux's side of the mechanisms.
@@ -89,20 +89,23 @@ impl MechanismFacts {
                 crcs: on(p, kernel_crcs(d)),
             },
             Err(e) => VmlinuxMechanisms {
-                lto_note: Err(e.clone()),
-                llvm_names: Err(e.clone()),
-                mcount: Err(e.clone()),
-                orc: Err(e.clone()),
-                crcs: Err(e),
+                lto_note: Err(Unread::failed(e.clone())),
+                llvm_names: Err(Unread::failed(e.clone())),
+                mcount: Err(Unread::failed(e.clone())),
+                orc: Err(Unread::failed(e.clone())),
+                crcs: Err(Unread::failed(e)),
             },
         };
         let modules = modules
             .iter()
             .map(|(name, path)| {
                 let facts = match path {
-                    None => Err(format!("the build has no {name}.ko")),
+                    None => Err(Unread::failed(format!("the build has no {name}.ko"))),
                     Some(path) => match std::fs::read(path) {
-                        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+                        Err(e) => Err(Unread::failed(format!(
+                            "cannot read {}: {e}",
+                            path.display()
+                        ))),
                         Ok(d) => Ok(ModuleMechanisms {
                             path: path.clone(),
                             lto_note: on(path, lto_note(&d)),
@@ -125,7 +128,8 @@ impl MechanismFacts {
             .collect();
         let text = |p: &Option<PathBuf>| {
             p.as_ref().map(|p| {
-                std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+                std::fs::read_to_string(p)
+                    .map_err(|e| Unread::failed(format!("cannot read {}: {e}", p.display())))
             })
         };
         MechanismFacts {
@@ -141,7 +145,7 @@ impl MechanismFacts {
             export_c: text(&files.export_c).map(|t| t.map(|t| parse_export_c(&t))),
             vdso: files.vdso.as_ref().map(|p| match std::fs::read(p) {
                 Ok(d) => on(p, vdso_facts(&d)),
-                Err(e) => Err(format!("cannot read {}: {e}", p.display())),
+                Err(e) => Err(Unread::failed(format!("cannot read {}: {e}", p.display()))),
             }),
             vmlinux_o_cmd: text(&files.vmlinux_o_cmd),
         }
@@ -151,7 +155,7 @@ impl MechanismFacts {
     #[cfg(test)]
     pub fn empty() -> MechanismFacts {
         fn na<T>() -> Fact<T> {
-            Err("n/a".to_string())
+            Err(Unread::failed("n/a".to_string()))
         }
         MechanismFacts {
             vmlinux: VmlinuxMechanisms {
@@ -174,7 +178,7 @@ impl MechanismFacts {
 impl ModuleMechanisms {
     /// A module with nothing read, for tests to fill in.
     pub fn empty(name: &str) -> ModuleMechanisms {
-        let na = || Err("n/a".to_string());
+        let na = || Err(Unread::failed("n/a".to_string()));
         ModuleMechanisms {
             path: PathBuf::from(format!("/b/modules/{name}.ko")),
             lto_note: Err("n/a".into()),

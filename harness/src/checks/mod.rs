@@ -86,6 +86,48 @@ pub fn unobserved(name: &str, what: &str, boot: &CheckResult) -> CheckResult {
     )
 }
 
+/// A check's verdict from what it found. The kernel's problems fail it
+/// (each one listed, then the facts that could not be read); with none, a
+/// fact the harness could not read leaves it `incomplete`: a read error is
+/// never the kernel's failure. Else it passes with `pass`.
+pub fn verdict(
+    name: &str,
+    problems: Vec<String>,
+    unread: Vec<String>,
+    pass: String,
+) -> CheckResult {
+    if let Some(first) = problems.first().cloned() {
+        let all = problems
+            .into_iter()
+            .chain(unread.into_iter().map(|u| format!("not read: {u}")))
+            .collect();
+        CheckResult::new(name, Status::Fail, first).with(all)
+    } else if let Some(first) = unread.first().cloned() {
+        CheckResult::new(
+            name,
+            Status::Incomplete,
+            format!("could not read what the check needs: {first}"),
+        )
+        .with(unread)
+    } else {
+        CheckResult::new(name, Status::Pass, pass)
+    }
+}
+
+/// A check that cannot start: the fact it needs first could not be read
+/// (`incomplete`), or never came with the kernel (`skip`).
+pub fn not_read(name: &str, what: &str, e: &facts::Unread) -> CheckResult {
+    if e.absent {
+        CheckResult::new(name, Status::Skipped, format!("no {what}: {e}"))
+    } else {
+        CheckResult::new(
+            name,
+            Status::Incomplete,
+            format!("could not read {what}: {e}"),
+        )
+    }
+}
+
 /// What the checks compare with, besides the case.
 pub struct Expectations<'a> {
     /// The case's initcall golden (None: not loaded, e.g. about to be blessed).
@@ -219,6 +261,32 @@ mod tests {
     }
     const OK: &str = "[    0.000000] Linux version 6.12.117 (r@h) (clang 19) #1\n[    0.5] Run /init as init process\n@@LTOH BEGIN c\n@@LTOH END rc=0\n";
     const EXIT0: BootEnd = BootEnd::Exited { code: Some(0) };
+
+    #[test]
+    fn a_fact_not_read_is_incomplete_or_skipped_never_failed() {
+        use facts::Unread;
+        let e = Unread::failed("vmlinux: not an ELF file");
+        assert_eq!(
+            not_read("x.static", "vmlinux", &e).status,
+            Status::Incomplete
+        );
+        let e = Unread::absent(facts::NO_CONFIG);
+        let r = not_read("x.static", ".config", &e);
+        assert_eq!(r.status, Status::Skipped);
+        assert!(r.message.contains("no .config was given"), "{}", r.message);
+        let v = |p: &[&str], u: &[&str]| {
+            verdict(
+                "x",
+                p.iter().map(|s| s.to_string()).collect(),
+                u.iter().map(|s| s.to_string()).collect(),
+                "fine".into(),
+            )
+            .status
+        };
+        assert_eq!(v(&[], &[]), Status::Pass);
+        assert_eq!(v(&[], &["a.ko: gone"]), Status::Incomplete);
+        assert_eq!(v(&["bad"], &["a.ko: gone"]), Status::Fail);
+    }
 
     #[test]
     fn clean_boot_passes() {

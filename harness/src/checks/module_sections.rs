@@ -29,12 +29,13 @@ fn examples(v: &[String]) -> String {
 pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
     let lto = case.lto != Lto::None;
     let mut problems = Vec::new();
+    let mut unread = Vec::new();
     let mut seen = Vec::new();
     for (name, m) in &facts.mech.modules {
         let s = match m.as_ref().map(|m| &m.sections) {
             Ok(Ok(s)) => s,
             Ok(Err(e)) | Err(e) => {
-                problems.push(format!("{name}: {e}"));
+                unread.push(format!("{name}: {e}"));
                 continue;
             }
         };
@@ -54,15 +55,17 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
             seen.push(format!("{name}: {} split", s.split.len()));
         }
     }
-    if !problems.is_empty() {
-        return CheckResult::new(STATIC, Status::Fail, problems[0].clone()).with(problems);
-    }
     let how = if lto {
         "LTO modules, data sections merged"
     } else {
         "no LTO: modules keep the compiler's sections, no merge expected"
     };
-    CheckResult::new(STATIC, Status::Pass, format!("{how} ({})", seen.join(", ")))
+    super::verdict(
+        STATIC,
+        problems,
+        unread,
+        format!("{how} ({})", seen.join(", ")),
+    )
 }
 
 /// The kernel's complaint when a module's sysfs section names collide.
@@ -157,6 +160,31 @@ mod tests {
         });
         f.mech.modules.push(("lkdtm".into(), Ok(m)));
         f
+    }
+
+    /// A module the harness could not read is never the kernel's
+    /// failure: incomplete alone, listed after a real failure.
+    #[test]
+    fn an_unreadable_module_is_incomplete_not_a_fail() {
+        use crate::checks::facts::Unread;
+        let mut f = KernelFacts::empty();
+        f.mech.modules.push((
+            "lkdtm".into(),
+            Err(Unread::failed("cannot read /b/lkdtm.ko: Permission denied")),
+        ));
+        let r = static_check(&case("full"), &f);
+        assert_eq!(r.status, Status::Incomplete, "{r:?}");
+        assert!(r.message.contains("Permission denied"), "{}", r.message);
+        let mut both = facts(&[".data.a"]);
+        both.mech
+            .modules
+            .push(("test_module".into(), Err(Unread::failed("gone"))));
+        let r = static_check(&case("full"), &both);
+        assert_eq!(r.status, Status::Fail);
+        assert_eq!(
+            r.details.last().map(String::as_str),
+            Some("not read: test_module: gone")
+        );
     }
 
     #[test]

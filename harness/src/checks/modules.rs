@@ -19,19 +19,14 @@ pub const RUNTIME: &str = "modules.runtime";
 pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
     let vermagic = match &facts.vermagic {
         Ok(v) => v,
-        Err(e) => {
-            return CheckResult::new(
-                STATIC,
-                Status::Fail,
-                format!("cannot read the kernel's vermagic: {e}"),
-            )
-        }
+        Err(e) => return super::not_read(STATIC, "the kernel's vermagic", e),
     };
     let mut problems = Vec::new();
+    let mut unread = Vec::new();
     let mut good = Vec::new();
     for (name, f) in &facts.modules {
         match f {
-            Err(e) => problems.push(format!("{name}: {e}")),
+            Err(e) => unread.push(format!("{name}: {e}")),
             Ok(f) => {
                 let p = module_problems(f, name, case.arch.profile(), vermagic);
                 if p.is_empty() {
@@ -41,19 +36,16 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
             }
         }
     }
-    if problems.is_empty() {
-        CheckResult::new(
-            STATIC,
-            Status::Pass,
-            format!(
-                "{}: ELF relocatables for {}, vermagic `{vermagic}`",
-                good.join(", "),
-                case.arch.name()
-            ),
-        )
-    } else {
-        CheckResult::new(STATIC, Status::Fail, problems[0].clone()).with(problems)
-    }
+    super::verdict(
+        STATIC,
+        problems,
+        unread,
+        format!(
+            "{}: ELF relocatables for {}, vermagic `{vermagic}`",
+            good.join(", "),
+            case.arch.name()
+        ),
+    )
 }
 
 /// Each listed module must load, be listed in /proc/modules, print its init

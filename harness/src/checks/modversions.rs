@@ -27,6 +27,9 @@ fn some(v: &[String]) -> String {
 }
 
 fn not_set(facts: &KernelFacts, name: &str) -> Option<CheckResult> {
+    if let Err(e) = &facts.config {
+        return Some(super::not_read(name, ".config", e));
+    }
     (facts.config_is_y("CONFIG_MODVERSIONS") != Some(true)).then(|| {
         CheckResult::new(
             name,
@@ -42,7 +45,7 @@ pub fn static_check(facts: &KernelFacts) -> CheckResult {
     }
     let m = &facts.mech;
     let mut problems = Vec::new();
-    let fail = |msg: String| CheckResult::new(STATIC, Status::Fail, msg);
+    let mut unread = Vec::new();
     let symvers = match &m.symvers {
         None => {
             return CheckResult::new(
@@ -51,7 +54,7 @@ pub fn static_check(facts: &KernelFacts) -> CheckResult {
                 "the build directory has no Module.symvers to read",
             )
         }
-        Some(Err(e)) => return fail(e.clone()),
+        Some(Err(e)) => return super::not_read(STATIC, "Module.symvers", e),
         Some(Ok(s)) => s,
     };
     let by_name: BTreeMap<&str, u32> = symvers.iter().map(|e| (e.symbol.as_str(), e.crc)).collect();
@@ -70,7 +73,7 @@ pub fn static_check(facts: &KernelFacts) -> CheckResult {
     let vmlinux_syms = symvers.iter().filter(|e| e.module == "vmlinux").count();
     match &m.export_c {
         None => problems.push("the build has no .vmlinux.export.c".into()),
-        Some(Err(e)) => problems.push(e.clone()),
+        Some(Err(e)) => unread.push(e.to_string()),
         Some(Ok(t)) => {
             let without: Vec<String> = t
                 .names()
@@ -103,7 +106,7 @@ pub fn static_check(facts: &KernelFacts) -> CheckResult {
     }
     let kernel_exports = match &m.vmlinux.crcs {
         Err(e) => {
-            problems.push(format!("cannot read vmlinux's export tables: {e}"));
+            unread.push(format!("vmlinux's export tables: {e}"));
             0
         }
         Ok(k) => {
@@ -143,7 +146,7 @@ pub fn static_check(facts: &KernelFacts) -> CheckResult {
     let mut checked = Vec::new();
     for (name, mm) in &m.modules {
         match mm.as_ref().map(|x| &x.versions) {
-            Err(e) | Ok(Err(e)) => problems.push(format!("{name}: {e}")),
+            Err(e) | Ok(Err(e)) => unread.push(format!("{name}: {e}")),
             Ok(Ok(None)) => problems.push(format!(
                 "{name}.ko has no __versions: modpost wrote no symbol versions for it"
             )),
@@ -173,12 +176,10 @@ pub fn static_check(facts: &KernelFacts) -> CheckResult {
             }
         }
     }
-    if !problems.is_empty() {
-        return CheckResult::new(STATIC, Status::Fail, problems[0].clone()).with(problems);
-    }
-    CheckResult::new(
+    super::verdict(
         STATIC,
-        Status::Pass,
+        problems,
+        unread,
         format!(
             "{} symbols in Module.symvers ({vmlinux_syms} from vmlinux, {kernel_exports} in its __ksymtab), none zero, all agreeing with .vmlinux.export.c, __kcrctab and {}",
             symvers.len(),

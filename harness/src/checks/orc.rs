@@ -22,6 +22,9 @@ pub const STATIC: &str = "orc.static";
 pub const BOOT: &str = "orc.boot";
 
 fn not_set(facts: &KernelFacts, name: &str) -> Option<CheckResult> {
+    if let Err(e) = &facts.config {
+        return Some(super::not_read(name, ".config", e));
+    }
     (facts.config_is_y("CONFIG_UNWINDER_ORC") != Some(true)).then(|| {
         CheckResult::new(
             name,
@@ -51,13 +54,14 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
         return r;
     }
     let mut problems = Vec::new();
+    let mut unread = Vec::new();
     let mut seen = Vec::new();
     match &facts.mech.vmlinux.orc {
         Ok(o) => match judge_tables("vmlinux", o) {
             Ok(s) => seen.push(s),
             Err(p) => problems.push(p),
         },
-        Err(e) => problems.push(format!("cannot read vmlinux's sections: {e}")),
+        Err(e) => unread.push(format!("vmlinux's sections: {e}")),
     }
     for (name, m) in &facts.mech.modules {
         match m.as_ref().map(|m| &m.orc) {
@@ -65,7 +69,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
                 Ok(s) => seen.push(s),
                 Err(p) => problems.push(p),
             },
-            Ok(Err(e)) | Err(e) => problems.push(format!("{name}: {e}")),
+            Ok(Err(e)) | Err(e) => unread.push(format!("{name}: {e}")),
         }
     }
     if case.lto != Lto::None {
@@ -76,19 +80,16 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
             Some(Ok(_)) => problems.push(
                 "the LTO link of vmlinux.o did not run objtool --link (.vmlinux.o.cmd)".into(),
             ),
-            Some(Err(e)) => problems.push(e.clone()),
+            Some(Err(e)) => unread.push(e.to_string()),
             None => seen.push("no .vmlinux.o.cmd to read".into()),
         }
     }
-    if problems.is_empty() {
-        CheckResult::new(
-            STATIC,
-            Status::Pass,
-            format!("ORC entries: {}", seen.join(", ")),
-        )
-    } else {
-        CheckResult::new(STATIC, Status::Fail, problems[0].clone()).with(problems)
-    }
+    super::verdict(
+        STATIC,
+        problems,
+        unread,
+        format!("ORC entries: {}", seen.join(", ")),
+    )
 }
 
 /// What the kernel prints when a module or vmlinux lacks usable ORC data.

@@ -32,7 +32,7 @@ pub fn static_check(case: &Case, facts: &KernelFacts) -> CheckResult {
                 ),
             )
         }
-        Some(Err(e)) => return CheckResult::new(STATIC, Status::Fail, e.clone()),
+        Some(Err(e)) => return super::not_read(STATIC, "the vDSO image", e),
         Some(Ok(v)) => v,
     };
     let mut problems = Vec::new();
