@@ -1,6 +1,7 @@
 //! `run`: builds, boots and checks the selected cases (all but `slow` ones
-//! by default, or one shard of them), records the run in the history and
-//! writes its results. `bless`: the same run with `--bless`, rewriting the
+//! by default, or one shard of them) and writes its results; what follows
+//! a run (the machine's use, the history, bless's report) is the run's own
+//! (`run::after`). `bless`: the same run with `--bless`, rewriting the
 //! initcall goldens of the named cases and saying what changed.
 
 use super::common::{self, RunArgs};
@@ -11,9 +12,6 @@ use lto_harness::events::{Event, Reporter};
 use lto_harness::model::results::{BlessStatus, RunResults};
 use lto_harness::run::{self, Environment, RunOptions};
 use std::path::Path;
-
-/// How many lines of a golden's diff `bless` prints.
-const DIFF_LINES: usize = 80;
 
 /// `bless`: `run` with `--bless`, for named cases only.
 pub fn bless(cases_dir: &Path, mut args: RunArgs) -> Result<u8> {
@@ -59,13 +57,10 @@ pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
     let prepared = run::preflight(&selected, &env, &opts)?;
     announce(&env);
     let reporter = reporting.fanout();
-    let sampler = lto_harness::host::cpustat::Sampler::start(std::time::Duration::from_secs(5));
+    let watch = run::after::watch();
     let mut results = run::run(&selected, &env, &opts, &prepared, &reporter);
-    report_cpu_use(sampler.finish(), &results, dir);
-    // The history fills in the performance regressions the results record.
-    record_history(&mut results, &args.common);
-    report_regressions(&results);
-    report_blessed(&results);
+    let history = common::history_path(&args.common);
+    watch.finish(&mut results, dir, Some(&history), &reporter);
     reporter.report(&Event::RunFinished {
         results: &results,
         dir,
@@ -145,84 +140,6 @@ fn announce(env: &Environment) {
     }
     for t in env.toolchains() {
         eprintln!("toolchain: {} (LLVM={})", t.version, t.llvm);
-    }
-}
-
-/// Appends the run to the history store; a failure there is a warning.
-/// What the run did with the machine: how busy each core was (from
-/// `/proc/stat`) and the wall time against the floor the builds made in
-/// this run set (their CPU seconds over the cores), on stderr and in
-/// `cpu-use.json` of the results directory.
-fn report_cpu_use(usage: Option<lto_harness::host::cpustat::CpuUse>, r: &RunResults, dir: &Path) {
-    let Some(usage) = usage else { return };
-    let build_cpu: f64 = r
-        .cases
-        .iter()
-        .filter(|c| !c.build.reused)
-        .filter_map(|c| c.build.metadata.as_deref())
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .filter_map(|m| m["cpu_seconds"].as_f64())
-        .sum();
-    let floor = build_cpu / usage.cores.max(1) as f64;
-    eprintln!("cpu: {}", usage.line());
-    if floor > 0.0 {
-        eprintln!(
-            "cpu: the builds made here took {build_cpu:.0} CPU s, a floor of {floor:.0} s on {} cores; \
-             the run took {:.0} s wall, {:.2} x the floor",
-            usage.cores,
-            r.seconds,
-            r.seconds / floor
-        );
-    }
-    let json = serde_json::json!({
-        "cpu": usage,
-        "build_cpu_seconds": build_cpu,
-        "floor_seconds": floor,
-        "wall_seconds": r.seconds,
-    });
-    let _ = std::fs::create_dir_all(dir);
-    if let Ok(bytes) = serde_json::to_vec_pretty(&json) {
-        let _ = lto_harness::host::cache::write_atomic(&dir.join("cpu-use.json"), &bytes);
-    }
-}
-
-fn record_history(results: &mut RunResults, c: &common::CommonArgs) {
-    let history = common::history_path(c);
-    if let Err(e) = lto_harness::history::record_run(results, &history) {
-        eprintln!(
-            "lto-harness: warning: history {} not updated: {e:#}",
-            history.display()
-        );
-    }
-}
-
-/// One stderr line per performance regression the history found.
-fn report_regressions(results: &RunResults) {
-    for c in &results.cases {
-        for r in &c.regressions {
-            eprintln!("PERFORMANCE REGRESSION: {r}");
-        }
-    }
-}
-
-/// What blessing did to each golden, with (the start of) its diff.
-fn report_blessed(results: &RunResults) {
-    for b in &results.blessed {
-        eprintln!(
-            "bless: golden {} ({}) from {}: {}: {}",
-            b.family,
-            b.path.display(),
-            b.cases.join(", "),
-            b.status,
-            b.message
-        );
-        for l in b.diff.iter().take(DIFF_LINES) {
-            eprintln!("  {l}");
-        }
-        if b.diff.len() > DIFF_LINES {
-            eprintln!("  ... {} more diff lines", b.diff.len() - DIFF_LINES);
-        }
     }
 }
 

@@ -83,6 +83,12 @@ pub enum Event<'a> {
         case: &'a str,
         message: &'a str,
     },
+    /// What a run found out beside its verdicts, once its cases are
+    /// judged: how busy the cores were, a performance regression the
+    /// history found, what bless did to a golden. One line each.
+    Note {
+        message: &'a str,
+    },
     /// A benchmark round began (`round` counts from 1).
     BenchRound {
         round: usize,

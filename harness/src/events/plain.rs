@@ -103,6 +103,7 @@ pub fn line(event: &Event<'_>) -> Option<String> {
             message,
         } => format!("[{case}] {step}: {status} in {seconds:.1} s: {message}"),
         Event::Warning { case, message } => format!("[{case}] warning: {message}"),
+        Event::Note { message } => (*message).to_owned(),
         Event::CaseFinished { case, status } => {
             format!("[{case}] => {}", status.name().to_uppercase())
         }

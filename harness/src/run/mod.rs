@@ -21,6 +21,7 @@
 //! ([`crate::events`]): showing them is a reporter's job, writing them the
 //! result writer's.
 
+pub mod after;
 pub mod bless;
 pub mod boot_step;
 pub mod build_step;

@@ -221,7 +221,10 @@ impl<'a> Checker<'a> {
             ..self.opts.clone()
         };
         let prepared = self.prepared.as_ref().context("preflight")?;
-        let r = crate::run::run(cases, &env, &opts, prepared, self.reporter);
+        let watch = crate::run::after::watch();
+        let mut r = crate::run::run(cases, &env, &opts, prepared, self.reporter);
+        // A point of a series is not the kernel's performance history.
+        watch.finish(&mut r, &opts.results_dir, None, self.reporter);
         self.reporter.report(&Event::RunFinished {
             results: &r,
             dir: &opts.results_dir,
