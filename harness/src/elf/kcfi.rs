@@ -112,6 +112,7 @@ impl std::fmt::Display for UncheckedCall {
 /// because C code takes the function's address.
 const TOOL_TABLES: &[&str] = &[
     ".kcfi_traps",
+    "__kcfi_traps",
     "__mcount_loc",
     "__patchable_function_entries",
     ".orc_unwind_ip",
@@ -128,7 +129,6 @@ const TOOL_TABLES: &[&str] = &[
     ".smp_locks",
     ".parainstructions",
     ".eh_frame",
-    ".init.rodata.cst", // (none seen; kept with the tables for completeness)
 ];
 
 fn is_tool_table(name: &str) -> bool {
@@ -220,7 +220,8 @@ pub fn function_kcfi(data: &[u8], code: KcfiCode) -> Result<FunctionKcfi> {
             let Some((at, target_name)) = target_of(&r) else {
                 continue;
             };
-            if name == ".kcfi_traps" {
+            // `__kcfi_traps` once module.lds.S has renamed it.
+            if name == ".kcfi_traps" || name == "__kcfi_traps" {
                 // `.long 1b - .`: PC-relative, so the addend is the trap.
                 traps.entry(at.0).or_default().insert(at.1);
                 continue;
@@ -276,10 +277,12 @@ pub fn function_kcfi(data: &[u8], code: KcfiCode) -> Result<FunctionKcfi> {
             continue;
         };
         let Ok(bytes) = section.data() else { continue };
-        let (Ok(lo), Ok(hi)) = (
-            usize::try_from(f.start - section.address()),
-            usize::try_from(f.start - section.address() + f.size),
-        ) else {
+        let Some((lo, hi)) = f
+            .start
+            .checked_sub(section.address())
+            .and_then(|lo| Some((lo, lo.checked_add(f.size)?)))
+            .and_then(|(lo, hi)| Some((usize::try_from(lo).ok()?, usize::try_from(hi).ok()?)))
+        else {
             continue;
         };
         let Some(body) = bytes.get(lo..hi.min(bytes.len())) else {
@@ -301,7 +304,7 @@ pub fn function_kcfi(data: &[u8], code: KcfiCode) -> Result<FunctionKcfi> {
             if !checked {
                 out.unchecked.push(UncheckedCall {
                     function: f.name.to_owned(),
-                    offset: ip - f.start,
+                    offset: ip.wrapping_sub(f.start),
                 });
             }
         }
@@ -344,7 +347,8 @@ fn pc_relative_x86(r_type: object::elf::RelocationType) -> bool {
 }
 
 /// The addresses of the indirect calls in one x86_64 function: `call`
-/// through a register or memory, and `call`/`jmp` to a retpoline thunk.
+/// through a register or memory, a tail call (`jmp` through a register:
+/// jump tables go through memory), and `call`/`jmp` to a retpoline thunk.
 fn x86_indirect_calls(
     body: &[u8],
     start: u64,
@@ -363,7 +367,9 @@ fn x86_indirect_calls(
             FlowControl::Call | FlowControl::UnconditionalBranch
         ) && ins.len() == 5
             && thunk_calls.contains(&(section, ins.ip() + 1));
-        if ins.flow_control() == FlowControl::IndirectCall || through_thunk {
+        let tail_call = ins.flow_control() == FlowControl::IndirectBranch
+            && ins.op0_kind() == iced_x86::OpKind::Register;
+        if ins.flow_control() == FlowControl::IndirectCall || tail_call || through_thunk {
             out.push(ins.ip());
         }
     }
@@ -386,7 +392,7 @@ fn a64_calls_checked(body: &[u8], start: u64) -> Vec<(u64, bool)> {
             let checked = words[i.saturating_sub(4)..i]
                 .iter()
                 .any(|w| is_kcfi_brk(*w));
-            (start + 4 * i as u64, checked)
+            (start.wrapping_add(4 * i as u64), checked)
         })
         .collect()
 }
@@ -450,6 +456,32 @@ mod tests {
             // init_module and cleanup_module are called through the
             // module struct.
             assert!(k.address_taken >= 2, "{file}: {k:?}");
+        }
+    }
+
+    /// lkdtm of the shipped full-LTO kCFI cases (Linux 6.12.118): every
+    /// indirect call checked (x86 through `__kcfi_traps`, as module.lds.S
+    /// renames it; a tail call in lkdtm_indirect_call among them) but
+    /// execute_location's, which perms.c declares `__nocfi`; its rodata.o
+    /// test function is in .rodata, not code.
+    #[test]
+    fn real_lto_lkdtm_has_one_unchecked_call_in_its_nocfi_function() {
+        for (file, code, calls, offset) in [
+            ("x86_64-full-cfi-lkdtm.ko", KcfiCode::X86Preamble, 5, 0x46),
+            ("arm64-full-cfi-lkdtm.ko", KcfiCode::A64HashWord, 4, 0x6c),
+        ] {
+            let k = function_kcfi(&fixture(file), code).unwrap();
+            assert_eq!(k.unhashed, Vec::<String>::new(), "{file}");
+            assert_eq!(k.indirect_calls, calls, "{file}");
+            assert_eq!(
+                k.unchecked,
+                vec![UncheckedCall {
+                    function: "execute_location".into(),
+                    offset
+                }],
+                "{file}"
+            );
+            assert!(k.address_taken > 100, "{file}: {k:?}");
         }
     }
 
