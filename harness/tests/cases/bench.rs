@@ -182,8 +182,17 @@ pub(crate) fn dashboard_renders_in_chromium() -> Result<(), Failed> {
     ensure(png.exists(), || {
         format!("no screenshot: {}", String::from_utf8_lossy(&shot.stderr))
     })?;
+    plots_drawn(&png)?;
+    // The README's picture is a screenshot of the same page: it must show
+    // the same plots (regenerate it from this trial's dashboard.png).
+    plots_drawn(&repo().join("docs/dashboard.png"))
+}
+
+/// A screenshot of the dashboard shows its plots: bars in the LTO-none
+/// and LTO-full colours, and a page that is not blank.
+fn plots_drawn(png: &Path) -> Result<(), Failed> {
     let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(&png).map_err(|e| e.to_string())?,
+        std::fs::File::open(png).map_err(|e| e.to_string())?,
     ));
     let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
     let mut buf = vec![0; reader.output_buffer_size().ok_or("png too large")?];
