@@ -34,6 +34,7 @@ pub static PROFILE: ArchProfile = ArchProfile {
         hi: 0x83ff,
     }],
     kcfi_code: KcfiCode::A64HashWord,
+    lava_arch: "arm64",
     cfi_tests: &[
         FORWARD_PROTO,
         // set_return_addr_unchecked() (no pointer auth, no shadow stack)

@@ -172,6 +172,8 @@ pub struct ArchProfile {
     pub kcfi_markers: &'static [KcfiMarker],
     /// How kCFI shows on each function of a module.
     pub kcfi_code: KcfiCode,
+    /// LAVA's name for the arch (a job's `context: arch`).
+    pub lava_arch: &'static str,
     /// The lkdtm CFI tests to run (`checks: [cfi]`).
     pub cfi_tests: &'static [LkdtmCfiTest],
     /// How an Oops names the faulting pc: the start of its line, followed

@@ -31,6 +31,7 @@ pub static PROFILE: ArchProfile = ArchProfile {
         KcfiMarker::SymbolPrefix("__cfi_"),
     ],
     kcfi_code: KcfiCode::X86Preamble,
+    lava_arch: "amd64",
     // x86_64 has no kernel backward-edge protection to test (no shadow
     // call stack, no pointer authentication): forward edges only.
     cfi_tests: &[FORWARD_PROTO],

@@ -277,6 +277,7 @@ impl AgentSession {
             cc_wrapper: None,
             pool: false,
             fail_fast: false,
+            boot_via: crate::run::BootVia::Qemu,
         };
         let agent = boot_agent(&mut subject, 0, &[], &opts, &run)?;
         Ok(AgentSession {

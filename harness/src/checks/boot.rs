@@ -350,6 +350,11 @@ pub fn boot_verdict(outcome: &BootOutcome) -> CheckResult {
                 outcome.lines
             ),
         ),
+        BootEnd::Lab { error } => CheckResult::new(
+            "boot",
+            Status::Incomplete,
+            format!("the lab gave no boot to judge ({} console lines): {error}", outcome.lines),
+        ),
         BootEnd::StoppedOnPanic => console,
         BootEnd::Exited { code } if *code != Some(0) && outcome.lines == 0 => CheckResult::new(
             "boot",

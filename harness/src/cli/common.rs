@@ -167,8 +167,27 @@ pub struct RunArgs {
     /// cases that build the same kernel are in the same shard.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<lto_harness::ci::Shard>,
+    /// How each kernel boots: `qemu` (the harness's own), `lava-run` (a
+    /// LAVA job run here by LAVA's dispatcher), `lava-job` (write each
+    /// case's LAVA job for a lab, kernel and initramfs beside it, and boot
+    /// nothing; URLs under --artifact-base-url when given).
+    #[arg(long, value_enum, default_value_t = Boot::Qemu)]
+    pub boot: Boot,
+    /// Judge the log of a LAVA job of the named case (a lab's output.yaml
+    /// or lava-run's output) instead of booting: the same checks and
+    /// result files as a local boot.
+    #[arg(long, value_name = "FILE", conflicts_with = "boot")]
+    pub lava_log: Option<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `run --boot`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Boot {
+    Qemu,
+    LavaRun,
+    LavaJob,
 }
 
 /// The cases `names` picks out of `all` (every case not tagged `slow`
@@ -260,6 +279,7 @@ pub fn run_options(
         cc_wrapper: c.cc_wrapper,
         pool: !c.sequential,
         fail_fast: false,
+        boot_via: lto_harness::run::BootVia::Qemu,
     }
 }
 

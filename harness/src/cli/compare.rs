@@ -134,6 +134,8 @@ fn run_now(cases_dir: &Path, args: GateArgs) -> Result<RunResults> {
         bless: false,
         retries: args.retries,
         shard: None,
+        boot: super::common::Boot::Qemu,
+        lava_log: None,
         common: args.common,
     };
     let _ = super::run::run(cases_dir, run_args)?;

@@ -41,6 +41,12 @@ pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
         &common::matrix_labels(&args.common.toolchains.llvm)?,
     );
     let selected = shard(&matrix, &args)?;
+    if args.lava_log.is_some() && selected.len() != 1 {
+        anyhow::bail!(
+            "--lava-log judges one case's LAVA job: name exactly one case (got {})",
+            selected.len()
+        );
+    }
     // Before the source is opened (a first run extracts it): a missing
     // tool is said at once.
     if !args.dry_run {
@@ -125,6 +131,14 @@ fn options(args: &RunArgs) -> Result<(Environment, RunOptions)> {
     opts.bless = args.bless;
     opts.retries = args.retries;
     opts.fail_fast = args.fail_fast;
+    opts.boot_via = match (&args.lava_log, args.boot) {
+        (Some(log), _) => run::BootVia::LavaLog(log.clone()),
+        (None, common::Boot::Qemu) => run::BootVia::Qemu,
+        (None, common::Boot::LavaRun) => run::BootVia::LavaRun,
+        (None, common::Boot::LavaJob) => run::BootVia::LavaJob {
+            artifact_base_url: args.common.kcidb.artifact_base_url.clone(),
+        },
+    };
     // A dry run starts nothing: no pool.
     opts.pool &= !args.dry_run;
     let env = env

@@ -82,6 +82,10 @@ pub enum BootEnd {
     TimedOut { after_seconds: u64 },
     /// QEMU could not be started.
     SpawnFailed { error: String },
+    /// The lab (LAVA) ended the job without a boot to judge: its
+    /// infrastructure, the job definition, a dispatcher bug or a cancel,
+    /// in LAVA's words.
+    Lab { error: String },
 }
 
 /// The build step of one case.

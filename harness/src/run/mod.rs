@@ -26,6 +26,7 @@ pub mod bless;
 pub mod boot_step;
 pub mod build_step;
 pub mod hygiene;
+mod lava_step;
 pub mod preflight;
 pub mod reproduce;
 pub mod retry;
@@ -92,6 +93,26 @@ pub struct RunOptions {
     /// Stop at the first failed case (`run --fail-fast`): start nothing
     /// more, kill what runs, and report the other cases as not run.
     pub fail_fast: bool,
+    /// How each kernel boots: under the harness's QEMU (the default), as
+    /// a LAVA job.
+    pub boot_via: BootVia,
+}
+
+/// How a case's kernel boots: the transports of one verdict logic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BootVia {
+    /// The harness's own QEMU.
+    #[default]
+    Qemu,
+    /// A LAVA job, run on this machine by LAVA's dispatcher (`lava-run`).
+    LavaRun,
+    /// Write the LAVA job (and the device dictionary `lava-run` takes)
+    /// for a lab; nothing boots: the boot is skipped, saying where the
+    /// job is. Artefact URLs under the base, when given.
+    LavaJob { artifact_base_url: Option<String> },
+    /// Judge the log a LAVA job of this case left (a lab's `output.yaml`
+    /// or `lava-run`'s output) instead of booting.
+    LavaLog(PathBuf),
 }
 
 impl RunOptions {

@@ -9,4 +9,5 @@ pub mod boot;
 pub mod build;
 pub mod config;
 pub mod image;
+pub mod lava;
 pub mod source;
