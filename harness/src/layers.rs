@@ -24,6 +24,7 @@ const ORDER: &[&str] = &[
     "stages::build",
     "stages::image",
     "stages::boot",
+    "stages::lava",
     "checks",
     "output",
     "run",

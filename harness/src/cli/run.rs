@@ -66,7 +66,11 @@ pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
     let watch = run::after::watch();
     let mut results = run::run(&selected, &env, &opts, &prepared, &reporter);
     let history = common::history_path(&args.common);
-    watch.finish(&mut results, dir, Some(&history), &reporter);
+    let history = run::after::History {
+        path: &history,
+        record: &|r, p| lto_harness::history::record_run(r, p),
+    };
+    watch.finish(&mut results, dir, Some(history), &reporter);
     reporter.report(&Event::RunFinished {
         results: &results,
         dir,

@@ -3,8 +3,9 @@
 //! and `mutate`): how busy the cores were against the floor the builds
 //! set (`cpu-use.json` in the results directory), the run appended to the
 //! performance history (for `run` and `gate`: a series' points are not
-//! the kernel's history) and the regressions it found, and what bless did
-//! to each golden. Each is said as an [`Event::Note`].
+//! the kernel's history; the history feature records it, through
+//! [`History`], as it sits above the run) and the regressions it found,
+//! and what bless did to each golden. Each is said as an [`Event::Note`].
 
 use crate::events::{Event, Reporter};
 use crate::host::cpustat::{CpuUse, Sampler};
@@ -14,6 +15,13 @@ use std::time::Duration;
 
 /// How many lines of a golden's diff are said.
 const DIFF_LINES: usize = 80;
+
+/// Where and how the run is recorded in the performance history.
+pub struct History<'a> {
+    pub path: &'a Path,
+    /// Appends the run, filling in the regressions its results record.
+    pub record: &'a dyn Fn(&mut RunResults, &Path) -> anyhow::Result<()>,
+}
 
 /// Watches the machine while a run goes on; [`Watch::finish`] ends it.
 pub struct Watch {
@@ -28,13 +36,13 @@ pub fn watch() -> Watch {
 }
 
 impl Watch {
-    /// The after-steps of `results`, written to `dir`; the history at
-    /// `history` when given.
+    /// The after-steps of `results`, written to `dir`; the history when
+    /// given.
     pub fn finish(
         self,
         results: &mut RunResults,
         dir: &Path,
-        history: Option<&Path>,
+        history: Option<History>,
         reporter: &dyn Reporter,
     ) {
         let note = |message: &str| reporter.report(&Event::Note { message });
@@ -44,10 +52,10 @@ impl Watch {
         if let Some(history) = history {
             // The history fills in the performance regressions the
             // results record.
-            if let Err(e) = crate::history::record_run(results, history) {
+            if let Err(e) = (history.record)(results, history.path) {
                 note(&format!(
                     "lto-harness: warning: history {} not updated: {e:#}",
-                    history.display()
+                    history.path.display()
                 ));
             }
         }
@@ -154,7 +162,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let history = dir.path().join("history.jsonl");
         let notes = Notes(Mutex::new(Vec::new()));
-        watch().finish(&mut r, dir.path(), Some(&history), &notes);
+        let record = |r: &mut RunResults, p: &Path| -> anyhow::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)?;
+            for c in &r.cases {
+                writeln!(f, "{}", c.name)?;
+            }
+            Ok(())
+        };
+        let h = || History {
+            path: &history,
+            record: &record,
+        };
+        watch().finish(&mut r, dir.path(), Some(h()), &notes);
         let said = notes.0.into_inner().unwrap();
         assert!(said.iter().any(|l| l.starts_with("cpu: ")), "{said:?}");
         assert!(dir.path().join("cpu-use.json").is_file());
