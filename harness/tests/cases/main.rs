@@ -6,7 +6,8 @@
 //! ([`ci`]); patch series, bisection and mutants on the default source's
 //! git tree ([`series`], [`bisect`], [`mutate`]); the fault table
 //! ([`faults`]); the toolchain matrix ([`toolchains`]); kernels built
-//! elsewhere ([`elsewhere`]); bench and the dashboard ([`bench`]).
+//! elsewhere ([`elsewhere`]); boots through LAVA's dispatcher ([`lava`]);
+//! bench and the dashboard ([`bench`]).
 //!
 //! A trial's name is `<module>::<function>` (a case's or an arch's name
 //! after it for the trials run once per case or arch): `cargo test --test
@@ -23,6 +24,7 @@ mod cli;
 mod common;
 mod elsewhere;
 mod faults;
+mod lava;
 mod mutate;
 mod pipeline;
 mod series;
@@ -89,6 +91,9 @@ fn main() -> std::process::ExitCode {
         trial!(faults::missing_tools_and_a_damaged_tarball),
         trial!(faults::vmlinux_readers_survive_damage),
         trial!(elsewhere::kernels_built_elsewhere_are_judged_with_honest_skips),
+        trial!(lava::lava_run_gives_the_local_verdicts),
+        trial!(lava::lava_run_fails_a_kernel_as_the_local_boot_does),
+        trial!(lava::a_broken_lava_job_is_incomplete_with_lavas_error),
     ]);
     // clang 15 (no kCFI) comes from `ci/setup --llvm -15`.
     let clang15 = ["clang-15", "ld.lld-15", "llvm-nm-15"]
