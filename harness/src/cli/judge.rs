@@ -21,11 +21,28 @@ pub struct JudgeArgs {
     /// Print every console event, then the verdict, as JSON lines.
     #[arg(long)]
     json: bool,
+    /// LOG is a LAVA job's log (lava-run's output or a lab's output.yaml):
+    /// its console is judged, and a job LAVA ended without a boot is
+    /// incomplete, in LAVA's words. `run CASE --lava-log LOG` judges every
+    /// check of the case the same way.
+    #[arg(long)]
+    lava: bool,
 }
 
 /// `judge`: the verdict of `args.log`, for a person or (`--json`) a program.
 pub fn judge(args: JudgeArgs) -> Result<u8> {
-    let log = &args.log;
+    // A LAVA log's console, read out into a scratch file first.
+    let mut lava_end = None;
+    let scratch = tempfile::NamedTempFile::new()?;
+    let log = if args.lava {
+        let read = lto_harness::stages::lava::log::read_file(&args.log, scratch.path())
+            .with_context(|| format!("reading {}", args.log.display()))?;
+        lava_end = Some(read.boot_end(0));
+        scratch.path().to_path_buf()
+    } else {
+        args.log.clone()
+    };
+    let log = &log;
     let mut file =
         std::fs::File::open(log).with_context(|| format!("reading {}", log.display()))?;
     let mut stream = ConsoleStream::new();
@@ -55,7 +72,16 @@ pub fn judge(args: JudgeArgs) -> Result<u8> {
     }
     stream.finish(&mut take);
     printed?;
-    let v = verdict.finish_log();
+    let mut v = verdict.finish_log();
+    if let Some(lto_harness::model::results::BootEnd::Lab { error }) = lava_end {
+        if v.status != Status::Fail {
+            v = lto_harness::model::CheckResult::new(
+                "boot",
+                Status::Incomplete,
+                format!("the lab gave no boot to judge: {error}"),
+            );
+        }
+    }
     if args.json {
         outln!("{}", serde_json::to_string(&v)?)?;
     } else {
