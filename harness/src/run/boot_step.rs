@@ -213,8 +213,8 @@ fn boot_and_judge(
     (step, outcome)
 }
 
-/// A boot step that never reached QEMU.
-fn unbooted(status: Status, message: String) -> BootStep {
+/// A boot step that never reached QEMU (or LAVA).
+pub(crate) fn unbooted(status: Status, message: String) -> BootStep {
     BootStep {
         status,
         message,

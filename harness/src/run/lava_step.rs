@@ -5,11 +5,12 @@
 //! `console.log` and a boot end, which the same boot verdict and checks
 //! judge as a local boot's.
 
+use super::boot_step::unbooted;
 use super::{BootVia, Environment};
 use crate::case::Case;
 use crate::checks;
 use crate::events::{Event, Reporter, Step};
-use crate::model::results::{BootEnd, BootStep};
+use crate::model::results::BootStep;
 use crate::model::Status;
 use crate::stages::boot::{kernel_cmdline, BootOutcome, BootRequest};
 use crate::stages::lava::{dispatch::Dispatcher, job, log};
@@ -151,18 +152,4 @@ pub(crate) fn boot(
         qemu_version: None,
     };
     (step, Some(outcome))
-}
-
-fn unbooted(status: Status, message: String) -> BootStep {
-    BootStep {
-        status,
-        message,
-        seconds: 0.0,
-        console_log: None,
-        qemu_command: None,
-        end: None::<BootEnd>,
-        attempts: vec![],
-        accel: None,
-        qemu_version: None,
-    }
 }
