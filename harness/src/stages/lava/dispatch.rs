@@ -71,10 +71,14 @@ impl Dispatcher {
     ) -> Result<(), DispatchError> {
         let out = std::fs::File::create(log).map_err(DispatchError::Spawn)?;
         let err = out.try_clone().map_err(DispatchError::Spawn)?;
+        // lava-run works in /var/lib/lava/dispatcher/tmp/<job id>: one
+        // id per job, for jobs that run at once.
+        static JOBS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = JOBS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut cmd = Command::new(&self.argv[0]);
         cmd.args(&self.argv[1..])
             .arg("--job-id")
-            .arg(format!("lto-harness-{}", std::process::id()))
+            .arg(format!("lto-harness-{}-{n}", std::process::id()))
             .arg("--output-dir")
             .arg(work)
             .arg("--device")
