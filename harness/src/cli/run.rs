@@ -70,7 +70,10 @@ pub fn run(cases_dir: &Path, args: RunArgs) -> Result<u8> {
         path: &history,
         record: &|r, p| lto_harness::history::record_run(r, p),
     };
-    watch.finish(&mut results, dir, Some(history), &reporter);
+    // The history's boot figures are the harness's own QEMU's: a LAVA
+    // boot's time is the dispatcher's too.
+    let history = (opts.boot_via == run::BootVia::Qemu).then_some(history);
+    watch.finish(&mut results, dir, history, &reporter);
     reporter.report(&Event::RunFinished {
         results: &results,
         dir,

@@ -45,9 +45,15 @@ fn write_job(
     }
     let path = dir.join("lava-job.yaml");
     crate::host::cache::write_atomic(&path, job::job_yaml(&spec).as_bytes())?;
+    let wrapper = dir.join("lava-qemu");
+    crate::host::cache::write_atomic(&wrapper, job::qemu_wrapper(req.arch).as_bytes())?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
+    }
     crate::host::cache::write_atomic(
         &dir.join("lava-device.yaml"),
-        job::device_yaml(req.arch).as_bytes(),
+        job::device_yaml(req.arch, &wrapper.display().to_string()).as_bytes(),
     )?;
     Ok(path)
 }

@@ -90,8 +90,15 @@ pub fn job_yaml(spec: &JobSpec) -> String {
                     "name": "lto-harness",
                     "start": format!("{MARKER} BEGIN"),
                     "end": format!("{MARKER} END"),
-                    "pattern": format!("{MARKER} RESULT (?P<test_case_id>\\S+) rc=(?P<result>\\d+)"),
-                    "fixupdict": {"0": "pass"},
+                    // Each step's exit code as a LAVA result (its first
+                    // digit: 0 passes, any other fails), not a verdict: a CFI
+                    // probe's shell dies by design; the harness judges the
+                    // console.
+                    "pattern": format!("{MARKER} RESULT (?P<test_case_id>\\S+) rc=(?P<result>0|[1-9])\\d*"),
+                    "fixupdict": {
+                        "0": "pass", "1": "fail", "2": "fail", "3": "fail", "4": "fail",
+                        "5": "fail", "6": "fail", "7": "fail", "8": "fail", "9": "fail",
+                    },
                 }],
             }},
         ],
@@ -106,8 +113,9 @@ pub fn job_yaml(spec: &JobSpec) -> String {
 }
 
 /// The `qemu` device dictionary `lava-run` reads for `arch`: lava-server's
-/// rendering (qemu-device.yaml) with the harness's QEMU line.
-pub fn device_yaml(arch: &ArchProfile) -> String {
+/// rendering (qemu-device.yaml) with the harness's QEMU line, started as
+/// `command` (the emulator, or a wrapper: [`qemu_wrapper`]).
+pub fn device_yaml(arch: &ArchProfile, command: &str) -> String {
     let q = &arch.qemu;
     let mut options: Vec<String> = vec![format!("-M {}", q.machine)];
     if let Some(cpu) = q.cpu {
@@ -124,8 +132,19 @@ pub fn device_yaml(arch: &ArchProfile) -> String {
     ]);
     let options: Vec<String> = options.iter().map(|o| format!("          - {o}")).collect();
     include_str!("qemu-device.yaml")
-        .replace("@QEMU_COMMAND@", q.binary)
+        .replace("@QEMU_COMMAND@", command)
         .replace("@QEMU_OPTIONS@", &options.join("\n"))
+}
+
+/// A script that starts the arch's QEMU so that it dies with its parent,
+/// `lava-run` (which starts it in a session of its own, out of reach of
+/// the process group the harness kills): `setpriv --pdeathsig KILL`.
+pub fn qemu_wrapper(arch: &ArchProfile) -> String {
+    format!(
+        "#!/bin/sh\n# QEMU for lava-run, killed with lava-run (written by lto-harness)\n\
+         exec setpriv --pdeathsig KILL {} \"$@\"\n",
+        arch.qemu.binary
+    )
 }
 
 #[cfg(test)]
@@ -188,7 +207,7 @@ mod tests {
     fn the_device_boots_the_arch_as_the_harness_does() {
         for c in ["x86_64-lto-none", "arm64-lto-none"] {
             let arch = case(c).arch.profile();
-            let y = device_yaml(arch);
+            let y = device_yaml(arch, arch.qemu.binary);
             let v: serde_json::Value = serde_saphyr::from_str(&y).unwrap();
             let p = &v["actions"]["boot"]["methods"]["qemu"]["parameters"];
             assert_eq!(p["command"], arch.qemu.binary);
