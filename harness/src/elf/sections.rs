@@ -43,6 +43,11 @@ pub struct ModuleSections {
     pub split: Vec<String>,
     /// Names that more than one section has, each once, sorted.
     pub duplicates: Vec<String>,
+    /// Sections the kernel loads (SHF_ALLOC, not empty): what
+    /// `/sys/module/<m>/sections` lists once the module is loaded.
+    pub loaded: usize,
+    /// Of those, the code sections named `.text` or `.text.*`.
+    pub text: usize,
 }
 
 /// The split and duplicated section names of a `.ko`.
@@ -58,6 +63,16 @@ pub fn module_sections(ko: &[u8]) -> Result<ModuleSections> {
         *counts.entry(name).or_default() += 1;
         if is_mergeable_name(name) {
             out.split.push(name.to_owned());
+        }
+        let alloc = matches!(
+            section.flags(),
+            object::SectionFlags::Elf { sh_flags, .. } if sh_flags.0 & object::elf::SHF_ALLOC.0 != 0
+        );
+        if alloc && section.size() > 0 {
+            out.loaded += 1;
+            if name == ".text" || name.starts_with(".text.") {
+                out.text += 1;
+            }
         }
     }
     out.duplicates = counts
