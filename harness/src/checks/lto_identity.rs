@@ -101,8 +101,8 @@ pub fn static_check(case: &Case, facts: &KernelFacts, tree: Option<&Path>) -> Ch
                                 .as_ref()
                                 .and_then(|o| o.modules.as_ref())
                                 .and_then(|m| m.get(name));
-                            let nocfi = declared_nocfi(tree, objects);
-                            match function_gaps(name, f, &cfi_sym, nocfi.as_ref()) {
+                            let sources = module_sources(tree, objects);
+                            match function_gaps(name, f, &cfi_sym, sources.as_ref()) {
                                 Err(p) => problems.push(p),
                                 Ok(s) => seen.push(s),
                             }
@@ -178,17 +178,26 @@ pub fn static_check(case: &Case, facts: &KernelFacts, tree: Option<&Path>) -> Ch
     )
 }
 
-/// Functions the module's sources declare `__nocfi` (kCFI leaves their
-/// indirect calls unchecked on purpose: lkdtm's `execute_location` calls
-/// code it copied where no type hash is), by name, with their file; read
-/// from the `.c` file of each of the module's objects. None when the
-/// tree or the module's objects are not known.
-fn declared_nocfi(
+/// What a module's sources say of its functions, read from the `.c` file
+/// of each of its objects: the functions declared `__nocfi` (kCFI leaves
+/// their indirect calls unchecked on purpose: lkdtm's `execute_location`
+/// calls code it copied where no type hash is), and the object each
+/// function is defined in, so a gap names it.
+#[derive(Debug, Default)]
+struct ModuleSources {
+    nocfi: BTreeMap<String, String>,
+    /// Function name to the object its definition is compiled into.
+    objects: BTreeMap<String, String>,
+}
+
+/// The sources of a module's objects; None when the tree or the module's
+/// objects are not known.
+fn module_sources(
     tree: Option<&Path>,
     objects: Option<&Vec<(String, ObjectKind)>>,
-) -> Option<BTreeMap<String, String>> {
+) -> Option<ModuleSources> {
     let (tree, objects) = (tree?, objects?);
-    let mut out = BTreeMap::new();
+    let mut out = ModuleSources::default();
     for (object, _) in objects {
         let Some(stem) = object.strip_suffix(".o") else {
             continue;
@@ -198,10 +207,36 @@ fn declared_nocfi(
             continue;
         };
         for name in nocfi_functions(&text) {
-            out.insert(name, source.clone());
+            out.nocfi.insert(name, source.clone());
+        }
+        for name in defined_functions(&text) {
+            out.objects.entry(name).or_insert_with(|| object.clone());
         }
     }
     Some(out)
+}
+
+/// The functions a C file defines: the name before the `(` of a line
+/// that starts at the first column (kernel style puts a definition's name
+/// there, on the type's line or alone after it).
+fn defined_functions(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+        .filter(|l| !l.trim_end().ends_with(';'))
+        .filter_map(|l| {
+            let (head, _) = l.split_once('(')?;
+            let name: String = head
+                .trim_end()
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<Vec<char>>()
+                .into_iter()
+                .rev()
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect()
 }
 
 /// The functions a C file defines with `__nocfi` (before their name,
@@ -243,8 +278,14 @@ fn function_gaps(
     name: &str,
     f: &FunctionKcfi,
     cfi_sym: &str,
-    nocfi: Option<&BTreeMap<String, String>>,
+    sources: Option<&ModuleSources>,
 ) -> Result<String, String> {
+    let nocfi = sources.map(|s| &s.nocfi);
+    // A function with the object it is defined in, when the sources tell.
+    let at = |function: &str, shown: String| match sources.and_then(|s| s.objects.get(function)) {
+        Some(object) => format!("{shown} in {object}"),
+        None => shown,
+    };
     let few = |v: Vec<String>| {
         let n = v.len();
         let mut shown: Vec<String> = v.into_iter().take(5).collect();
@@ -263,7 +304,10 @@ fn function_gaps(
             "{} of its {} indirect calls have no kCFI check ({})",
             unchecked.len(),
             f.indirect_calls,
-            few(unchecked.iter().map(|c| c.to_string()).collect())
+            few(unchecked
+                .iter()
+                .map(|c| at(&c.function, c.to_string()))
+                .collect())
         ));
     }
     if !f.unhashed.is_empty() {
@@ -271,7 +315,7 @@ fn function_gaps(
             "{} of its {} address-taken functions have no kCFI type hash ({}): calling them through a pointer traps",
             f.unhashed.len(),
             f.address_taken,
-            few(f.unhashed.clone())
+            few(f.unhashed.iter().map(|u| at(u, u.clone())).collect())
         ));
     }
     if !parts.is_empty() {
@@ -476,7 +520,7 @@ mod tests {
             indirect_calls: 12,
             ..FunctionKcfi::default()
         };
-        let none = BTreeMap::new();
+        let none = ModuleSources::default();
         assert_eq!(
             function_gaps("lkdtm", &right, "CONFIG_CFI_CLANG", Some(&none)),
             Ok("lkdtm: 40 address-taken functions hashed, 12 indirect calls checked".into())
@@ -490,19 +534,25 @@ mod tests {
             unchecked: vec![call("lkdtm_indirect_call"), call("execute_location")],
             ..right.clone()
         };
-        // execute_location is declared __nocfi in lkdtm's perms.c.
-        let nocfi: BTreeMap<String, String> = [(
-            "execute_location".to_string(),
-            "drivers/misc/lkdtm/perms.c".to_string(),
-        )]
-        .into();
+        // execute_location is declared __nocfi in lkdtm's perms.c; the
+        // test functions are defined in cfi.c.
+        let nocfi = ModuleSources {
+            nocfi: [(
+                "execute_location".to_string(),
+                "drivers/misc/lkdtm/perms.c".to_string(),
+            )]
+            .into(),
+            objects: [("lkdtm_indirect_call", "cfi.o"), ("lkdtm_CFI_0", "cfi.o")]
+                .map(|(f, o)| (f.to_string(), format!("drivers/misc/lkdtm/{o}")))
+                .into(),
+        };
         assert_eq!(
             function_gaps("lkdtm", &gaps, "CONFIG_CFI", Some(&nocfi)).unwrap_err(),
             "lkdtm.ko was partly built without kCFI in a kernel with CONFIG_CFI=y: 1 of its 12 \
-             indirect calls have no kCFI check (lkdtm_indirect_call+0x1a); 7 of its 40 \
-             address-taken functions have no kCFI type hash (lkdtm_CFI_0, lkdtm_CFI_1, \
-             lkdtm_CFI_2, lkdtm_CFI_3, lkdtm_CFI_4, and 2 more): calling them through a \
-             pointer traps"
+             indirect calls have no kCFI check (lkdtm_indirect_call+0x1a in \
+             drivers/misc/lkdtm/cfi.o); 7 of its 40 address-taken functions have no kCFI type \
+             hash (lkdtm_CFI_0 in drivers/misc/lkdtm/cfi.o, lkdtm_CFI_1, lkdtm_CFI_2, \
+             lkdtm_CFI_3, lkdtm_CFI_4, and 2 more): calling them through a pointer traps"
         );
         // Only the __nocfi function's call: named, not failed.
         let excused = FunctionKcfi {
@@ -525,6 +575,17 @@ mod tests {
             "{r}"
         );
         assert!(function_gaps("lkdtm", &gaps, "CONFIG_CFI", None).is_err());
+    }
+
+    #[test]
+    fn a_c_files_definitions_are_the_names_at_the_first_column() {
+        let src = "static noinline void lkdtm_indirect_call(void (*func)(int *))\n{\n\
+                   \tfunc(&called_count);\n}\nstatic int\nlkdtm_foo(int x)\n{\n\
+                   int lkdtm_decl(void);\n#define X(y) y\n";
+        assert_eq!(
+            defined_functions(src),
+            vec!["lkdtm_indirect_call", "lkdtm_foo"]
+        );
     }
 
     #[test]

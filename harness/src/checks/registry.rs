@@ -226,7 +226,7 @@ pub static FAMILIES: &[Family] = &[
                 name: lto_identity::STATIC,
                 when: When::Static,
                 passes: "the `Linux` 0x101 note of vmlinux and every `.ko` is 1 exactly when the case asks for LTO; `.llvm.` names only in thin kernels; `vmlinux.a` bitcode exactly under LTO; each module's kCFI traces match the kernel's (x86 `__cfi_` preambles; arm64 `BRK`s on its indirect calls), and in a kCFI kernel function by function: every function a module takes the address of has a type hash (x86 `__cfi_<fn>` ending at it, arm64 a data word before it) and every indirect call has a kCFI check just before it (x86 a `ud2` in `.kcfi_traps`, arm64 a `BRK #0x8000-0x83ff`); each module of several objects was built as the kernel was: its `.mod` list's objects bitcode under LTO (but lkdtm's `rodata_objcopy.o`), ELF without, recorded in `objects.json` at publish (the module's note comes from the generated `.mod.c`, so it cannot tell)",
-                fails: "the file whose note, names, instrumentation or objects disagree; a module partly built without kCFI with its unchecked calls and unhashed functions (`lkdtm.ko was partly built without kCFI …: 1 of its 12 indirect calls have no kCFI check (lkdtm_indirect_call+0x1a)`)",
+                fails: "the file whose note, names, instrumentation or objects disagree; a module partly built without kCFI with its unchecked calls and unhashed functions (`lkdtm.ko was partly built without kCFI …: 1 of its 5 indirect calls have no kCFI check (lkdtm_indirect_call+0xf in drivers/misc/lkdtm/cfi.o)`: the object is the one whose `.c` defines the function)",
             },
             CheckInfo {
                 name: lto_identity::BOOT,
