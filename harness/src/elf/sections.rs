@@ -161,7 +161,15 @@ mod tests {
             ".data..percpu",
         ]))
         .unwrap();
-        assert_eq!(merged, ModuleSections::default());
+        // flags 2 is SHF_ALLOC: every section is loaded, three of them code.
+        assert_eq!(
+            merged,
+            ModuleSections {
+                loaded: 6,
+                text: 3,
+                ..ModuleSections::default()
+            }
+        );
         let split = module_sections(&ko(&[
             ".text",
             ".data.a",
@@ -185,6 +193,12 @@ mod tests {
         let bss = module_sections(&elf.build()).unwrap();
         assert_eq!(bss.split, [".bss.counter"]);
         assert!(bss.duplicates.is_empty());
+        assert_eq!((bss.loaded, bss.text), (2, 0));
+        // An empty section is not loaded (no sysfs entry).
+        let mut elf = TestElf::rel();
+        elf.progbits(".text", 6, 0, &[]);
+        elf.progbits(".comment", 0, 0, &[1, 2]);
+        assert_eq!(module_sections(&elf.build()).unwrap().loaded, 0);
     }
 
     #[test]
