@@ -216,6 +216,18 @@ fn module_sources(
     Some(out)
 }
 
+/// The C identifier that ends `head` (a function's name before its `(`).
+fn last_identifier(head: &str) -> String {
+    let head = head.trim_end();
+    let start = head
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_ascii_alphanumeric() || *c == '_')
+        .last()
+        .map_or(head.len(), |(i, _)| i);
+    head[start..].to_owned()
+}
+
 /// The functions a C file defines: the name before the `(` of a line
 /// that starts at the first column (kernel style puts a definition's name
 /// there, on the type's line or alone after it).
@@ -225,15 +237,7 @@ fn defined_functions(text: &str) -> Vec<String> {
         .filter(|l| !l.trim_end().ends_with(';'))
         .filter_map(|l| {
             let (head, _) = l.split_once('(')?;
-            let name: String = head
-                .trim_end()
-                .chars()
-                .rev()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect::<Vec<char>>()
-                .into_iter()
-                .rev()
-                .collect();
+            let name = last_identifier(head);
             (!name.is_empty()).then_some(name)
         })
         .collect()
@@ -256,15 +260,7 @@ fn nocfi_functions(text: &str) -> Vec<String> {
             if !head.contains("__nocfi") && !above {
                 return None;
             }
-            let name: String = head
-                .trim_end()
-                .chars()
-                .rev()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect::<Vec<char>>()
-                .into_iter()
-                .rev()
-                .collect();
+            let name = last_identifier(head);
             (!name.is_empty() && name != "__nocfi").then_some(name)
         })
         .collect()
