@@ -393,7 +393,7 @@ proptest! {
         let _ = ftrace::vmlinux_mcount(&data, arch);
         let _ = kcfi::kcfi_evidence(&data, arch);
         let _ = kcfi::a64_indirect_calls(&data);
-        let _ = kcfi::function_kcfi(&data, arch.kcfi_code);
+        let _ = kcfi::function_kcfi(&data, arch);
         let _ = notes::lto_note(&data);
         let _ = notes::elf_notes(&data);
         let _ = notes::parse_notes(&data);

@@ -331,10 +331,14 @@ fn function_gaps(
         )),
         _ if excused.is_empty() => s.push_str(" checked"),
         _ => {
-            let n = nocfi.expect("excused calls need the list");
             let why: Vec<String> = excused
                 .iter()
-                .map(|c| format!("{c} in `__nocfi` {} ({})", c.function, n[&c.function]))
+                .map(|c| {
+                    let file = nocfi
+                        .and_then(|n| n.get(&c.function))
+                        .map_or("", String::as_str);
+                    format!("{c} in `__nocfi` {} ({file})", c.function)
+                })
                 .collect();
             s.push_str(&format!(" checked but {}", why.join(", ")));
         }

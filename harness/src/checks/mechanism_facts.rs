@@ -115,7 +115,7 @@ impl MechanismFacts {
                                 .iter()
                                 .any(|m| matches!(m, KcfiMarker::A64Brk { .. }))
                                 .then(|| on(path, a64_indirect_calls(&d))),
-                            functions: on(path, function_kcfi(&d, arch.kcfi_code)),
+                            functions: on(path, function_kcfi(&d, arch)),
                             sections: on(path, module_sections(&d)),
                             versions: on(path, module_versions(&d)),
                             mcount: on(path, module_mcount(&d, arch)),

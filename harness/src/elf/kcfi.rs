@@ -33,9 +33,7 @@ pub fn kcfi_evidence(data: &[u8], arch: &ArchProfile) -> Result<Vec<KcfiCount>> 
             ),
             KcfiMarker::A64Brk { lo, hi } => {
                 let n = a64_words(&file)
-                    // BRK #imm16: 1101 0100 001 imm16 000 00
-                    .filter(|w| w & 0xFFE0_001F == 0xD420_0000)
-                    .map(|w| (w >> 5) & 0xFFFF)
+                    .filter_map(brk_imm)
                     .filter(|imm| (*lo..=*hi).contains(imm))
                     .count() as u64;
                 (format!("BRK #{lo:#x}..#{hi:#x} trap instructions"), n)
@@ -52,10 +50,17 @@ pub fn kcfi_evidence(data: &[u8], arch: &ArchProfile) -> Result<Vec<KcfiCount>> 
 /// nothing.
 pub fn a64_indirect_calls(data: &[u8]) -> Result<u64> {
     let file = object::File::parse(data).context("not an ELF file")?;
-    Ok(a64_words(&file)
-        // BLR Xn: 1101 0110 0011 1111 0000 00 Rn 00000
-        .filter(|w| w & 0xFFFF_FC1F == 0xD63F_0000)
-        .count() as u64)
+    Ok(a64_words(&file).filter(|w| is_blr(*w)).count() as u64)
+}
+
+/// The immediate of an AArch64 `BRK #imm16` (1101 0100 001 imm16 000 00).
+fn brk_imm(w: u32) -> Option<u32> {
+    (w & 0xFFE0_001F == 0xD420_0000).then_some((w >> 5) & 0xFFFF)
+}
+
+/// Whether an AArch64 word is `BLR Xn` (1101 0110 0011 1111 0000 00 Rn 00000).
+fn is_blr(w: u32) -> bool {
+    w & 0xFFFF_FC1F == 0xD63F_0000
 }
 
 /// Every little-endian 32-bit word of the file's code sections (AArch64
@@ -147,8 +152,15 @@ struct Function<'a> {
     size: u64,
 }
 
-/// Reads `data` (an ELF relocatable object) function by function.
-pub fn function_kcfi(data: &[u8], code: KcfiCode) -> Result<FunctionKcfi> {
+/// Reads `data` (an ELF relocatable object) function by function, as
+/// kCFI shows on `arch` ([`ArchProfile::kcfi_code`], and on arm64 the
+/// `BRK` range of its kCFI markers).
+pub fn function_kcfi(data: &[u8], arch: &ArchProfile) -> Result<FunctionKcfi> {
+    let code = arch.kcfi_code;
+    let brk = arch.kcfi_markers.iter().find_map(|m| match m {
+        KcfiMarker::A64Brk { lo, hi } => Some(*lo..=*hi),
+        _ => None,
+    });
     use object::{ObjectSymbol, RelocationTarget, SymbolKind, SymbolSection};
     use std::collections::{BTreeSet, HashMap, HashSet};
     let file = object::File::parse(data).context("not an ELF file")?;
@@ -297,7 +309,7 @@ pub fn function_kcfi(data: &[u8], code: KcfiCode) -> Result<FunctionKcfi> {
                     .map(|ip| (ip, t.range(ip.saturating_sub(16)..ip).next().is_some()))
                     .collect()
             }
-            KcfiCode::A64HashWord => a64_calls_checked(body, f.start),
+            KcfiCode::A64HashWord => a64_calls_checked(body, f.start, brk.clone()),
         };
         out.indirect_calls += sites.len();
         for (ip, checked) in sites {
@@ -376,18 +388,24 @@ fn x86_indirect_calls(
     out
 }
 
-/// Each `BLR Xn` of one AArch64 function, and whether a kCFI `BRK`
-/// (#0x8000-0x83ff) comes within the four instructions before it.
-fn a64_calls_checked(body: &[u8], start: u64) -> Vec<(u64, bool)> {
+/// Each `BLR Xn` of one AArch64 function, and whether a kCFI `BRK` (its
+/// immediate in `brk`, the arch's kCFI range) comes within the four
+/// instructions before it.
+fn a64_calls_checked(
+    body: &[u8],
+    start: u64,
+    brk: Option<std::ops::RangeInclusive<u32>>,
+) -> Vec<(u64, bool)> {
     let words: Vec<u32> = body
         .chunks_exact(4)
         .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
         .collect();
-    let is_kcfi_brk = |w: u32| w & 0xFFE0_001F == 0xD420_0000 && ((w >> 5) & 0xFFFF) >> 10 == 0x20;
+    let is_kcfi_brk =
+        |w: u32| brk_imm(w).is_some_and(|imm| brk.as_ref().is_some_and(|r| r.contains(&imm)));
     words
         .iter()
         .enumerate()
-        .filter(|(_, w)| *w & 0xFFFF_FC1F == 0xD63F_0000)
+        .filter(|(_, w)| is_blr(**w))
         .map(|(i, _)| {
             let checked = words[i.saturating_sub(4)..i]
                 .iter()
@@ -400,6 +418,12 @@ fn a64_calls_checked(body: &[u8], start: u64) -> Vec<(u64, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::PROFILES;
+
+    /// The arch whose kCFI shows as `code`.
+    fn arch(code: KcfiCode) -> &'static ArchProfile {
+        PROFILES.iter().find(|p| p.kcfi_code == code).unwrap()
+    }
 
     fn fixture(name: &str) -> Vec<u8> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/elf");
@@ -412,7 +436,7 @@ mod tests {
             ("kcfi/checked-x86_64.o", KcfiCode::X86Preamble),
             ("kcfi/checked-arm64.o", KcfiCode::A64HashWord),
         ] {
-            let k = function_kcfi(&fixture(file), code).unwrap();
+            let k = function_kcfi(&fixture(file), arch(code)).unwrap();
             assert_eq!(k.unhashed, Vec::<String>::new(), "{file}");
             assert_eq!(k.unchecked, vec![], "{file}");
             // helper (in table[]) is address-taken; call_it's f(v) is the
@@ -427,7 +451,7 @@ mod tests {
             ("kcfi/mixed-x86_64.o", KcfiCode::X86Preamble, 6),
             ("kcfi/mixed-arm64.o", KcfiCode::A64HashWord, 0x10),
         ] {
-            let k = function_kcfi(&fixture(file), code).unwrap();
+            let k = function_kcfi(&fixture(file), arch(code)).unwrap();
             assert_eq!(k.unhashed, vec!["plain_target".to_owned()], "{file}");
             assert_eq!(k.address_taken, 2, "{file}: {k:?}");
             assert_eq!(k.indirect_calls, 2, "{file}: {k:?}");
@@ -448,7 +472,7 @@ mod tests {
             ("x86_64-thin-cfi-test_module.ko", KcfiCode::X86Preamble),
             ("arm64-thin-cfi-test_module.ko", KcfiCode::A64HashWord),
         ] {
-            let k = function_kcfi(&fixture(file), code).unwrap();
+            let k = function_kcfi(&fixture(file), arch(code)).unwrap();
             assert!(
                 k.unhashed.is_empty() && k.unchecked.is_empty(),
                 "{file}: {k:?}"
@@ -470,7 +494,7 @@ mod tests {
             ("x86_64-full-cfi-lkdtm.ko", KcfiCode::X86Preamble, 5, 0x46),
             ("arm64-full-cfi-lkdtm.ko", KcfiCode::A64HashWord, 4, 0x6c),
         ] {
-            let k = function_kcfi(&fixture(file), code).unwrap();
+            let k = function_kcfi(&fixture(file), arch(code)).unwrap();
             assert_eq!(k.unhashed, Vec::<String>::new(), "{file}");
             assert_eq!(k.indirect_calls, calls, "{file}");
             assert_eq!(
@@ -487,6 +511,6 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(function_kcfi(b"not an elf", KcfiCode::X86Preamble).is_err());
+        assert!(function_kcfi(b"not an elf", arch(KcfiCode::X86Preamble)).is_err());
     }
 }

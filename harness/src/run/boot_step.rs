@@ -7,7 +7,7 @@
 //! boot lane, else a free token, so a built kernel boots at once instead
 //! of waiting behind the compile jobs of other builds.
 
-use super::{BootVia, Environment, RunOptions};
+use super::{Environment, RunOptions};
 use crate::case::{Case, CheckKind};
 use crate::checks;
 use crate::events::{Event, Reporter, Step};
@@ -71,12 +71,12 @@ pub(crate) fn boot_case(
             ),
             Ok(()) => {
                 let req = attempt_request(case, &kernel.image, &initrd, dir, opts, attempt);
-                match &opts.boot_via {
-                    BootVia::Qemu => {
+                match opts.boot_via.lava() {
+                    None => {
                         let (step, outcome) = boot_and_judge(case, &req, reporter);
                         (step, Some(outcome))
                     }
-                    via => super::lava_step::boot(case, &req, env, via, reporter),
+                    Some(via) => super::lava_step::boot(case, &req, env, via, reporter),
                 }
             }
         },

@@ -10,10 +10,13 @@ use super::{BootVia, Environment};
 use crate::case::Case;
 use crate::checks;
 use crate::events::{Event, Reporter, Step};
-use crate::model::results::BootStep;
+use crate::model::results::{BootEnd, BootStep};
 use crate::model::Status;
 use crate::stages::boot::{kernel_cmdline, BootOutcome, BootRequest};
-use crate::stages::lava::{dispatch::Dispatcher, job, log};
+use crate::stages::lava::{
+    dispatch::{DispatchError, Dispatcher},
+    job, log,
+};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -44,7 +47,7 @@ fn write_job(
         std::fs::copy(&req.image, dir.join(&kernel_file))?;
     }
     let path = dir.join("lava-job.yaml");
-    crate::host::cache::write_atomic(&path, job::job_yaml(&spec).as_bytes())?;
+    crate::host::cache::write_atomic(&path, job::job_yaml(&spec)?.as_bytes())?;
     let wrapper = dir.join("lava-qemu");
     crate::host::cache::write_atomic(&wrapper, job::qemu_wrapper(req.arch).as_bytes())?;
     {
@@ -58,13 +61,35 @@ fn write_job(
     Ok(path)
 }
 
+/// The ways a boot goes through LAVA.
+pub(crate) enum Lava<'a> {
+    /// `lava-run` here.
+    Run,
+    /// The job written for a lab, artefact URLs under the base when given.
+    Job(Option<&'a str>),
+    /// The log a job of the case left.
+    Log(&'a Path),
+}
+
+impl BootVia {
+    /// How this boot goes through LAVA; None for the harness's own QEMU.
+    pub(crate) fn lava(&self) -> Option<Lava<'_>> {
+        match self {
+            BootVia::Qemu => None,
+            BootVia::LavaRun => Some(Lava::Run),
+            BootVia::LavaJob { artifact_base_url } => Some(Lava::Job(artifact_base_url.as_deref())),
+            BootVia::LavaLog(path) => Some(Lava::Log(path)),
+        }
+    }
+}
+
 /// The boot step of one case through LAVA, and its outcome when there
 /// was a log to read.
 pub(crate) fn boot(
     case: &Case,
     req: &BootRequest,
     env: &Environment,
-    via: &BootVia,
+    via: Lava,
     reporter: &dyn Reporter,
 ) -> (BootStep, Option<BootOutcome>) {
     let t = Instant::now();
@@ -82,7 +107,7 @@ pub(crate) fn boot(
         );
     };
     let base = match via {
-        BootVia::LavaJob { artifact_base_url } => artifact_base_url.as_deref(),
+        Lava::Job(base) => base,
         _ => None,
     };
     let job_path = match write_job(case, req, &dir, base) {
@@ -92,8 +117,11 @@ pub(crate) fn boot(
             return (unbooted(Status::Incomplete, why), None);
         }
     };
+    // lava-run stopped at its timeout: the boot timed out, whatever its
+    // log holds by then.
+    let mut timed_out = None;
     let lava_log = match via {
-        BootVia::LavaJob { .. } => {
+        Lava::Job(_) => {
             let why = format!(
                 "not booted here: the LAVA job is {} (submit it with `lavacli jobs submit`, \
                  then judge its log with `run --lava-log`)",
@@ -101,8 +129,8 @@ pub(crate) fn boot(
             );
             return (unbooted(Status::Skipped, why), None);
         }
-        BootVia::LavaLog(path) => path.clone(),
-        BootVia::Qemu | BootVia::LavaRun => {
+        Lava::Log(path) => path.to_path_buf(),
+        Lava::Run => {
             phase("lava-run");
             let dispatcher = match Dispatcher::find(env.cache.root()) {
                 Ok(d) => d,
@@ -112,29 +140,39 @@ pub(crate) fn boot(
             let work = dir.join("lava-output");
             let _ = std::fs::create_dir_all(&work);
             let device = dir.join("lava-device.yaml");
-            if let Err(e) = dispatcher.run(
+            match dispatcher.run(
                 &job_path,
                 &device,
                 &work,
                 &log,
                 req.timeout + DISPATCH_MARGIN,
             ) {
-                // The dispatcher's own log says why; it is read below.
-                phase(&e.to_string());
+                Ok(()) => {}
+                Err(DispatchError::TimedOut(secs)) => timed_out = Some(secs),
+                Err(e) => return (unbooted(Status::Incomplete, e.to_string()), None),
             }
             log
         }
     };
-    let read = match log::read_file(&lava_log, &req.log) {
+    // The console, read out of the LAVA log once: kept for the checks and
+    // saved as console.log.
+    let mut text = Vec::new();
+    let read = std::fs::File::open(&lava_log)
+        .and_then(|f| log::read(std::io::BufReader::new(f), &mut text))
+        .and_then(|r| std::fs::write(&req.log, &text).map(|()| r));
+    let read = match read {
         Ok(r) => r,
         Err(e) => {
             let why = format!("cannot read the LAVA log {}: {e}", lava_log.display());
             return (unbooted(Status::Incomplete, why), None);
         }
     };
-    let text = std::fs::read(&req.log).unwrap_or_default();
+    let end = match timed_out {
+        Some(after_seconds) => BootEnd::TimedOut { after_seconds },
+        None => read.boot_end(req.timeout.as_secs()),
+    };
     let outcome = BootOutcome {
-        end: read.boot_end(req.timeout.as_secs()),
+        end,
         events: crate::console::parse_log(&text),
         lines: read.console_lines,
         last_line: String::from_utf8_lossy(&text)

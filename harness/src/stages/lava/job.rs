@@ -33,7 +33,7 @@ pub struct JobSpec<'a> {
 }
 
 /// The job definition (YAML) of one case.
-pub fn job_yaml(spec: &JobSpec) -> String {
+pub fn job_yaml(spec: &JobSpec) -> anyhow::Result<String> {
     let arch = spec.case.arch.profile();
     let q = &arch.qemu;
     let minutes = (spec.timeout.as_secs().div_ceil(60)).max(1);
@@ -108,8 +108,8 @@ pub fn job_yaml(spec: &JobSpec) -> String {
          # `lavacli jobs submit <this file>`, or run it here with `lto-harness run\n\
          # --boot lava-run`; judge its log with `lto-harness run --lava-log`.\n",
     );
-    s.push_str(&serde_saphyr::to_string(&job).unwrap_or_default());
-    s
+    s.push_str(&serde_saphyr::to_string(&job)?);
+    Ok(s)
 }
 
 /// The `qemu` device dictionary `lava-run` reads for `arch`: lava-server's
@@ -137,8 +137,8 @@ pub fn device_yaml(arch: &ArchProfile, command: &str) -> String {
 }
 
 /// A script that starts the arch's QEMU so that it dies with its parent,
-/// `lava-run` (which starts it in a session of its own, out of reach of
-/// the process group the harness kills): `setpriv --pdeathsig KILL`.
+/// `lava-run` (pexpect gives it a terminal and process group of its own,
+/// out of reach of the group the harness kills): `setpriv --pdeathsig KILL`.
 pub fn qemu_wrapper(arch: &ArchProfile) -> String {
     format!(
         "#!/bin/sh\n# QEMU for lava-run, killed with lava-run (written by lto-harness)\n\
@@ -183,7 +183,7 @@ mod tests {
             cmdline: "console=ttyAMA0 panic=-1 initcall_debug".into(),
             timeout: Duration::from_secs(300),
         };
-        let y = job_yaml(&spec);
+        let y = job_yaml(&spec).unwrap();
         let v: serde_json::Value = serde_saphyr::from_str(&y).unwrap();
         assert_eq!(v["device_type"], "qemu");
         assert_eq!(v["context"]["arch"], "arm64");
