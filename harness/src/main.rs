@@ -9,6 +9,14 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // make's LD in a pooled thin-LTO build: a linker, not the command line.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .get(1)
+        .is_some_and(|a| a == lto_harness::stages::build::link::SUBCOMMAND)
+    {
+        return ExitCode::from(lto_harness::stages::build::link::main(&args[2..]));
+    }
     lto_harness::host::proc::install_interrupt_handler();
     // A panic is a bug in the harness, never a verdict on a kernel: say so,
     // stop every child process group, and exit 2 (incomplete), not 101.

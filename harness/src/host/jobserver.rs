@@ -22,6 +22,13 @@
 //!   it wait, for whichever frees first. A kernel is judged seconds after
 //!   its build, not after the builds that took the tokens meanwhile.
 //!
+//! * a linker a pooled make runs (the ThinLTO link, see
+//!   [`crate::stages::build::link`]) takes the further tokens it finds
+//!   free for its backend threads ([`borrow_free_tokens`]), through
+//!   [`POOL_ENV`], and gives them back when it exits: GNU make 4.3 closes
+//!   its jobserver descriptors for recipes that are not recursive, so the
+//!   pool is handed to the make's children by a path instead.
+//!
 //! A build also passes the [`MemoryGate`] before its make: it does not
 //! start while the estimated peak memory of the builds running plus its
 //! own would exceed what the machine had available, unless nothing else
@@ -29,8 +36,9 @@
 //! that held pipe tokens) is not given back; that only happens when the
 //! harness itself is going down.
 
-use std::io;
-use std::path::Path;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Condvar, Mutex};
 
@@ -173,8 +181,33 @@ impl Pool {
         let token = self.acquire()?;
         if is_make(&cmd.get_program().to_string_lossy()) {
             self.client.configure_make(cmd);
+            if let Some(path) = self.pipe_path() {
+                cmd.env(POOL_ENV, path);
+            }
         }
         Ok(token)
+    }
+
+    /// A path another process of this user opens to reach the pool's
+    /// tokens (`/proc/<harness>/fd/<read end>`, a pipe's read and write
+    /// side alike), read from what the pool hands a make.
+    pub fn pipe_path(&self) -> Option<PathBuf> {
+        let mut probe = Command::new("make");
+        self.client.configure_make(&mut probe);
+        let flags = probe
+            .get_envs()
+            .find(|(k, _)| *k == "MAKEFLAGS")?
+            .1?
+            .to_str()?
+            .to_owned();
+        let auth = flags
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("--jobserver-auth="))?;
+        let read: u32 = auth.split(',').next()?.parse().ok()?;
+        Some(PathBuf::from(format!(
+            "/proc/{}/fd/{read}",
+            std::process::id()
+        )))
     }
 
     /// One line for a log: what running in the pool means.
@@ -185,6 +218,66 @@ impl Pool {
             self.size
         )
     }
+}
+
+/// The environment variable a pooled make's children find the pool by:
+/// the path of [`Pool::pipe_path`].
+pub const POOL_ENV: &str = "LTO_HARNESS_POOL";
+
+/// Tokens taken from a pool by a process it started (a linker), given
+/// back when dropped or by [`Borrowed::give_back`].
+#[derive(Debug)]
+pub struct Borrowed {
+    pipe: File,
+    tokens: Vec<u8>,
+}
+
+impl Borrowed {
+    /// How many tokens are held.
+    pub fn count(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Writes the tokens back into the pool (once).
+    pub fn give_back(&mut self) -> io::Result<()> {
+        if !self.tokens.is_empty() {
+            (&self.pipe).write_all(&self.tokens)?;
+            self.tokens.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Borrowed {
+    fn drop(&mut self) {
+        let _ = self.give_back();
+    }
+}
+
+/// Takes up to `at_most` of the tokens free in the pool at `path` (a
+/// [`Pool::pipe_path`]) without waiting: the ones free now, maybe none.
+pub fn borrow_free_tokens(path: &Path, at_most: usize) -> io::Result<Borrowed> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Read and write: one descriptor of its own (so non-blocking here
+    // leaves the pool's descriptors as they are), and opening never waits
+    // for the other side.
+    let pipe = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let mut tokens = vec![0u8; at_most];
+    let n = if at_most == 0 {
+        0
+    } else {
+        match (&pipe).read(&mut tokens) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(e),
+        }
+    };
+    tokens.truncate(n);
+    Ok(Borrowed { pipe, tokens })
 }
 
 /// Whether `program` is GNU make (by its file name).
@@ -318,6 +411,59 @@ mod tests {
 
     fn words(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    /// A process the pool started takes only the tokens free now, through
+    /// the pool's path, and gives them back; the pool's own descriptors
+    /// stay blocking (a make waiting on them still waits).
+    #[test]
+    fn a_linker_borrows_the_free_tokens_and_gives_them_back() {
+        let pool = Pool::new(4, None).unwrap();
+        let path = pool.pipe_path().expect("the pool's path");
+        let held = pool.acquire().unwrap();
+        let mut borrowed = borrow_free_tokens(&path, 2).unwrap();
+        assert_eq!(borrowed.count(), 2);
+        assert_eq!(pool.available().unwrap(), 1);
+        // Asking for more than is free takes what is free, without waiting.
+        let t = Instant::now();
+        let rest = borrow_free_tokens(&path, 5).unwrap();
+        assert_eq!(rest.count(), 1);
+        let none = borrow_free_tokens(&path, 3).unwrap();
+        assert_eq!(none.count(), 0);
+        assert!(t.elapsed() < Duration::from_secs(1));
+        drop(rest);
+        borrowed.give_back().unwrap();
+        assert_eq!(borrowed.count(), 0);
+        drop(borrowed);
+        drop(held);
+        assert_eq!(pool.available().unwrap(), 4);
+        // Still a pool whose acquire waits when it is empty.
+        let all: Vec<_> = (0..4).map(|_| pool.acquire().unwrap()).collect();
+        let freed = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(300));
+                freed.store(true, Ordering::SeqCst);
+                drop(all);
+            });
+            let _t = pool.acquire().unwrap();
+            assert!(freed.load(Ordering::SeqCst), "acquire did not wait");
+        });
+    }
+
+    /// A make joining the pool is told where the pool is.
+    #[test]
+    fn a_pooled_make_is_given_the_pools_path() {
+        let pool = Pool::new(2, None).unwrap();
+        let mut cmd = Command::new("make");
+        let _t = pool.join(&mut cmd).unwrap();
+        let given = cmd
+            .get_envs()
+            .find(|(k, _)| *k == POOL_ENV)
+            .and_then(|(_, v)| v)
+            .map(PathBuf::from);
+        assert_eq!(given, pool.pipe_path());
+        assert!(given.unwrap().starts_with("/proc"));
     }
 
     #[test]

@@ -186,6 +186,7 @@ impl Environment {
     ) -> Builder<'a> {
         Builder {
             cc_wrapper: opts.cc_wrapper,
+            harness: crate::stages::build::link::this_harness(),
             cache: &self.cache,
             source,
             toolchain: self.toolchain_for(case),

@@ -457,6 +457,7 @@ pub(crate) fn vmlinux_readers_survive_damage() -> Result<(), Failed> {
         toolchain: &toolchain,
         jobs: 2,
         cc_wrapper: None,
+        harness: None,
     };
     let cases = lto_harness::case::load_dir(&repo().join("cases")).map_err(|e| err(&e))?;
     for case in ["x86_64-lto-none", "arm64-lto-full-cfi"] {

@@ -71,6 +71,7 @@ fn main() -> std::process::ExitCode {
         trial!(pipeline::fail_fast_stops_at_the_first_failure),
         trial!(pipeline::accel_auto_falls_back_to_tcg),
         trial!(pipeline::a_copied_results_dir_reproduces_the_verdict),
+        trial!(pipeline::a_pooled_thin_link_runs_on_its_tokens),
         trial!(checks::foreign_module_fails_the_modules_check),
         trial!(checks::hygiene_compares_a_family),
         trial!(checks::vermagic_mismatch_fails_static_and_runtime),

@@ -1,4 +1,4 @@
-//! Trials of the main pipeline on real kernels: every shipped case built, booted and checked (and rerun warm with a make that fails if called), the 7.x tree, a panic, a timeout, Ctrl-C, --fail-fast, a copied results directory reproducing its verdict, the accelerator fallback.
+//! Trials of the main pipeline on real kernels: every shipped case built, booted and checked (and rerun warm with a make that fails if called), the 7.x tree, a panic, a timeout, Ctrl-C, --fail-fast, a copied results directory reproducing its verdict, the accelerator fallback, a thin-LTO link on the pool's tokens.
 
 use crate::common::*;
 use libtest_mimic::Failed;
@@ -590,5 +590,118 @@ pub(crate) fn a_copied_results_dir_reproduces_the_verdict() -> Result<(), Failed
                 .contains("end marker: rc=0, recorded: rc=1 (DIFFERS)"),
         || format!("a tampered record was not told apart:\n{}", describe(&out)),
     )?;
+    Ok(())
+}
+
+/// A pooled thin-LTO link runs on the pool's tokens, not on every core:
+/// x86_64-lto-thin-cfi's `O=` dir (from the normal cache, built there
+/// first when it is not) copied into a fresh cache, where the build is not
+/// published, and made again in a pool of one token. The new `LD` (the
+/// pool's linker script) makes kbuild link everything again (vmlinux.o's
+/// ThinLTO backend included) through `lto-harness link-in-pool`, which
+/// finds no free token: every link runs with `--thinlto-jobs=1`. The
+/// kernel passes, with the build key of the kernel linked as kbuild does.
+pub(crate) fn a_pooled_thin_link_runs_on_its_tokens() -> Result<(), Failed> {
+    let case = "x86_64-lto-thin-cfi";
+    let dir = out_dir("thin-link");
+    let warm = dir.join("warm");
+    let out = run(harness(&["run", case, "--results", warm.to_str().unwrap()]))?;
+    let r = results(&warm).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    let key = r["cases"][0]["build"]["key"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    ensure(out.status.code() == Some(0) && !key.is_empty(), || {
+        format!("{case} did not pass:\n{}", describe(&out))
+    })?;
+    let meta: Value = serde_json::from_slice(
+        &std::fs::read(warm.join(case).join("metadata.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let make = meta["make_commands"]
+        .as_array()
+        .and_then(|a| a.last())
+        .and_then(Value::as_str)
+        .ok_or("no make command")?
+        .to_owned();
+    let words: Vec<&str> = make.split(' ').collect();
+    let src = Path::new(
+        words
+            .iter()
+            .position(|w| *w == "-C")
+            .map(|i| words[i + 1])
+            .ok_or("no -C")?,
+    );
+    let work = Path::new(
+        words
+            .iter()
+            .find_map(|w| w.strip_prefix("O="))
+            .ok_or("no O=")?,
+    );
+    // The fresh cache: the same extracted source (and its memos), a copy
+    // of the O= dir, nothing published.
+    let cache = dir.join("cache");
+    let sources = cache.join("src");
+    std::fs::create_dir_all(&sources).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(cache.join("work")).map_err(|e| e.to_string())?;
+    let src_name = src.file_name().ok_or("no source dir name")?;
+    std::os::unix::fs::symlink(src, sources.join(src_name)).map_err(|e| e.to_string())?;
+    for memo in std::fs::read_dir(src.parent().ok_or("no src parent")?)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".sha256"))
+    {
+        std::fs::copy(memo.path(), sources.join(memo.file_name())).map_err(|e| e.to_string())?;
+    }
+    let copied = cache
+        .join("work")
+        .join(work.file_name().ok_or("no O= name")?);
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(work)
+        .arg(&copied)
+        .status()
+        .map_err(|e| e.to_string())?;
+    ensure(cp.success(), || format!("cp -a {}", work.display()))?;
+    let res = dir.join("relinked");
+    let out = run(harness(&[
+        "run",
+        case,
+        "--jobs",
+        "1",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--results",
+        res.to_str().unwrap(),
+    ]))?;
+    let r = results(&res).map_err(|e| format!("{e}\n{}", describe(&out)))?;
+    let c = &r["cases"][0];
+    ensure(
+        out.status.code() == Some(0) && c["status"] == "pass",
+        || format!("the relinked {case} did not pass:\n{}", describe(&out)),
+    )?;
+    ensure(
+        c["build"]["reused"] == false && c["build"]["key"] == key.as_str(),
+        || format!("not rebuilt under the same key {key}: {}", c["build"]),
+    )?;
+    let log =
+        std::fs::read_to_string(res.join(case).join("build.log")).map_err(|e| e.to_string())?;
+    ensure(
+        log.lines()
+            .any(|l| l.starts_with("$ make ") && l.contains(" LD=") && l.contains("/ld.lld")),
+        || "the build log's make line has no LD= linker script".into(),
+    )?;
+    let links = std::fs::read_to_string(copied.join("lto-harness-links.log"))
+        .map_err(|e| format!("no links log: {e}"))?;
+    let vmlinux_o: Vec<&str> = links
+        .lines()
+        .filter(|l| l.ends_with(" vmlinux.o"))
+        .collect();
+    ensure(vmlinux_o.len() == 1, || {
+        format!("vmlinux.o was not linked through the pool once:\n{links}")
+    })?;
+    ensure(links.lines().all(|l| l.starts_with("1 ")), || {
+        format!("a link ran on more threads than the pool's one token:\n{links}")
+    })?;
     Ok(())
 }

@@ -29,6 +29,7 @@
 
 pub mod external;
 pub mod integrity;
+pub mod link;
 mod make;
 pub mod seed;
 
@@ -360,6 +361,9 @@ pub struct Builder<'a> {
     /// A compiler cache in front of clang; not part of any cache key (the
     /// output is the same).
     pub cc_wrapper: Option<CcWrapper>,
+    /// The `lto-harness` binary a pooled thin-LTO build's links run
+    /// through (see [`link`]); None: lld runs as kbuild starts it.
+    pub harness: Option<PathBuf>,
 }
 
 impl Builder<'_> {
@@ -623,7 +627,15 @@ impl Builder<'_> {
             std::fs::write(&cfg_path, final_config).map_err(infra)?;
         }
         let commands = self.commands(plan);
-        let build_cmd = commands.last().expect("build command").clone();
+        let mut build_cmd = commands.last().expect("build command").clone();
+        if let Some(ld) = self.pooled_linker(plan, final_config, pool)? {
+            // After LLVM=, which would otherwise set LD.
+            let at = build_cmd
+                .iter()
+                .position(|w| w.starts_with("LLVM="))
+                .map_or(build_cmd.len(), |i| i + 1);
+            build_cmd.splice(at..at, ld);
+        }
         let log = plan.work_dir.join("lto-harness-build.log");
         if let Some(line) = &seeded {
             std::fs::write(&log, format!("# {line}\n")).map_err(infra)?;
@@ -746,6 +758,42 @@ impl Builder<'_> {
             log,
             profile,
         })
+    }
+
+    /// The make variables that run a pooled thin-LTO build's links in the
+    /// pool (see [`link`]): `LD=` the wrapper script and where each link
+    /// logs its threads. None outside a pool, for other builds, or when
+    /// the harness binary is not known.
+    fn pooled_linker(
+        &self,
+        plan: &BuildPlan,
+        final_config: &str,
+        pool: Option<&Pool>,
+    ) -> Result<Option<[String; 2]>, BuildError> {
+        let thin = final_config.lines().any(|l| l == "CONFIG_LTO_CLANG_THIN=y");
+        let (Some(_), Some(harness), true) = (pool, &self.harness, thin) else {
+            return Ok(None);
+        };
+        let script = link::wrapper_script(
+            &self.cache.root().join("tools"),
+            harness,
+            &self.toolchain.ld_lld,
+        )
+        .with_context(|| "writing the linker script of the job pool")
+        .map_err(infra)?;
+        let log = plan.work_dir.join(link::LOG_NAME);
+        match std::fs::remove_file(&log) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(infra(
+                    anyhow::Error::new(e).context(format!("removing {}", log.display())),
+                ))
+            }
+            _ => {}
+        }
+        Ok(Some([
+            format!("LD={}", script.display()),
+            format!("{}={}", link::LOG_ENV, log.display()),
+        ]))
     }
 
     /// A git worktree's first build starts from the `O=` dir of its
@@ -1427,6 +1475,7 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
     ) -> Builder<'a> {
         Builder {
             cc_wrapper: None,
+            harness: None,
             cache,
             source,
             toolchain: tc,
