@@ -1,4 +1,4 @@
-//! Trials of the fault table: signals, races and damage during a build, kills during a boot, a full or read-only results directory, missing tools, a damaged tarball, damaged vmlinux files.
+//! Trials of the fault table: signals, races and damage during a build, kills during a boot, a full or read-only results directory, missing tools, a damaged tarball, damaged vmlinux files, a pooled link stopped mid-way.
 
 use crate::common::*;
 use libtest_mimic::Failed;
@@ -523,5 +523,83 @@ pub(crate) fn vmlinux_readers_survive_damage() -> Result<(), Failed> {
         }
         ensure(n >= 20, || format!("{case}: only {n} damaged copies"))?;
     }
+    Ok(())
+}
+
+/// A pooled link stopped mid-way (SIGTERM to `lto-harness link-in-pool`,
+/// as when its make is killed) gives the tokens it took back and stops
+/// its lld; one that ends on its own gives them back too and keeps lld's
+/// exit code.
+pub(crate) fn a_stopped_link_gives_its_tokens_back() -> Result<(), Failed> {
+    use lto_harness::host::jobserver::{Pool, POOL_ENV};
+    let dir = out_dir("link-stopped");
+    let pool = Pool::new(4, None).map_err(|e| e.to_string())?;
+    let path = pool.pipe_path().ok_or("no pool path")?;
+    let pidfile = dir.join("ld.pid");
+    let ld = dir.join("ld.lld-19");
+    std::fs::write(
+        &ld,
+        format!(
+            "#!/bin/sh\necho $$ > {}\ncase \"$*\" in *quick*) exit 7;; esac\nexec sleep 60\n",
+            pidfile.display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ld, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let want = (cores - 1).min(4);
+    let link = |arg: &str| {
+        let mut c = Command::new(BIN);
+        c.args(["link-in-pool", ld.to_str().unwrap(), arg])
+            .env(POOL_ENV, &path)
+            .stdin(Stdio::null());
+        c
+    };
+    // On its own: lld's exit code, every token back.
+    let st = link("quick").status().map_err(|e| e.to_string())?;
+    ensure(st.code() == Some(7), || format!("exit {st:?}, not lld's 7"))?;
+    ensure(pool.available().ok() == Some(4), || {
+        format!("{:?} tokens free after a link, not 4", pool.available())
+    })?;
+    // Stopped while lld runs.
+    let _ = std::fs::remove_file(&pidfile);
+    let mut child = link("slow").spawn().map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    while !pidfile.exists() && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lld: i32 = std::fs::read_to_string(&pidfile)
+        .map_err(|e| format!("lld did not start: {e}"))?
+        .trim()
+        .parse()
+        .map_err(|e| format!("lld's pid: {e}"))?;
+    ensure(pool.available().ok() == Some(4 - want), || {
+        format!(
+            "{:?} tokens free while the link runs, not {}",
+            pool.available(),
+            4 - want
+        )
+    })?;
+    // SAFETY: kill(2) on the child this trial started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let st = child.wait().map_err(|e| e.to_string())?;
+    ensure(st.code() == Some(128 + libc::SIGTERM), || {
+        format!("exit {st:?}, not 128 + SIGTERM")
+    })?;
+    ensure(pool.available().ok() == Some(4), || {
+        format!("{:?} tokens free after the stop, not 4", pool.available())
+    })?;
+    let t = Instant::now();
+    // SAFETY: signal 0 only asks whether the process exists.
+    while unsafe { libc::kill(lld, 0) } == 0 && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ensure(unsafe { libc::kill(lld, 0) } != 0, || {
+        format!("lld ({lld}) outlived its stopped link")
+    })?;
     Ok(())
 }

@@ -91,6 +91,7 @@ fn main() -> std::process::ExitCode {
         trial!(faults::results_dir_full_or_read_only),
         trial!(faults::missing_tools_and_a_damaged_tarball),
         trial!(faults::vmlinux_readers_survive_damage),
+        trial!(faults::a_stopped_link_gives_its_tokens_back),
         trial!(elsewhere::kernels_built_elsewhere_are_judged_with_honest_skips),
         trial!(lava::lava_run_gives_the_local_verdicts),
         trial!(lava::lava_run_fails_a_kernel_as_the_local_boot_does),

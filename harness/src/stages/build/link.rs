@@ -120,10 +120,12 @@ pub fn link_in_pool(
         .arg(format!("--thinlto-jobs={threads}"))
         .args(args)
         .spawn()?;
-    let guard = match guard {
-        true => Some(StopGuard::install(child.id(), Arc::clone(&held))?),
-        false => None,
-    };
+    // Without the guard (signals that cannot be caught) a stopped link
+    // loses its tokens, as a make killed outright does; lld is waited for
+    // either way.
+    let guard = guard
+        .then(|| StopGuard::install(child.id(), Arc::clone(&held)).ok())
+        .flatten();
     let status = child.wait();
     drop(guard);
     if let Some(mut b) = held.lock().unwrap_or_else(|e| e.into_inner()).take() {
