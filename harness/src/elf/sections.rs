@@ -46,7 +46,8 @@ pub struct ModuleSections {
     /// Sections the kernel loads (SHF_ALLOC, not empty): what
     /// `/sys/module/<m>/sections` lists once the module is loaded.
     pub loaded: usize,
-    /// Of those, the code sections named `.text` or `.text.*`.
+    /// Of those, the code sections (SHF_EXECINSTR) named `.text` or
+    /// `.text.*`.
     pub text: usize,
 }
 
@@ -64,13 +65,17 @@ pub fn module_sections(ko: &[u8]) -> Result<ModuleSections> {
         if is_mergeable_name(name) {
             out.split.push(name.to_owned());
         }
-        let alloc = matches!(
-            section.flags(),
-            object::SectionFlags::Elf { sh_flags, .. } if sh_flags.0 & object::elf::SHF_ALLOC.0 != 0
-        );
-        if alloc && section.size() > 0 {
+        let flags = match section.flags() {
+            object::SectionFlags::Elf { sh_flags, .. } => sh_flags.0,
+            _ => 0,
+        };
+        if flags & object::elf::SHF_ALLOC.0 != 0 && section.size() > 0 {
             out.loaded += 1;
-            if name == ".text" || name.starts_with(".text.") {
+            // Code only: arm64's module.lds.h adds `.text.ftrace_trampoline`
+            // (and `.init.text.ftrace_trampoline`), one-byte placeholders
+            // that are not executable, to every module.
+            let code = flags & object::elf::SHF_EXECINSTR.0 != 0;
+            if code && (name == ".text" || name.starts_with(".text.")) {
                 out.text += 1;
             }
         }
@@ -142,12 +147,28 @@ mod tests {
         }
     }
 
+    /// A `.ko` of these sections: code (alloc + exec) for `.text*`, else
+    /// alloc only.
     fn ko(names: &[&str]) -> Vec<u8> {
         let mut elf = TestElf::rel();
         for name in names {
-            elf.progbits(name, 2, 0, &[0; 4]);
+            let flags = if name.starts_with(".text") { 6 } else { 2 };
+            elf.progbits(name, flags, 0, &[0; 4]);
         }
         elf.build()
+    }
+
+    /// arm64 7.x: one merged `.text`, and the arch's non-executable
+    /// `.text.ftrace_trampoline` placeholder, which is not code.
+    #[test]
+    fn a_placeholder_named_text_is_not_code() {
+        let mut elf = TestElf::rel();
+        elf.progbits(".text", 6, 0, &[0; 64]);
+        elf.progbits(".text.ftrace_trampoline", 2, 0, &[0]);
+        elf.progbits(".init.text.ftrace_trampoline", 2, 0, &[0]);
+        elf.progbits(".init.text", 6, 0, &[0; 8]);
+        let s = module_sections(&elf.build()).unwrap();
+        assert_eq!((s.loaded, s.text), (4, 1));
     }
 
     #[test]
@@ -161,7 +182,7 @@ mod tests {
             ".data..percpu",
         ]))
         .unwrap();
-        // flags 2 is SHF_ALLOC: every section is loaded, three of them code.
+        // Every section is loaded (SHF_ALLOC), three of them code.
         assert_eq!(
             merged,
             ModuleSections {
