@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(lto_harness::stages::build::link::main(&args[2..]));
     }
+    lto_harness::stages::build::link::register_harness_binary();
     lto_harness::host::proc::install_interrupt_handler();
     // A panic is a bug in the harness, never a verdict on a kernel: say so,
     // stop every child process group, and exit 2 (incomplete), not 101.

@@ -34,11 +34,21 @@ pub const LOG_ENV: &str = "LTO_HARNESS_LINK_LOG";
 /// The log's name in the `O=` dir.
 pub const LOG_NAME: &str = "lto-harness-links.log";
 
-/// The running harness binary, when it is `lto-harness` (a test binary
-/// cannot run [`SUBCOMMAND`]).
+static HARNESS: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Called by the `lto-harness` binary's `main`: this process can run
+/// [`SUBCOMMAND`] (a test binary cannot), as the executable it was
+/// started from, whatever its file is named.
+pub fn register_harness_binary() {
+    if let Ok(exe) = std::env::current_exe() {
+        let _ = HARNESS.set(exe);
+    }
+}
+
+/// The running `lto-harness` binary, once [`register_harness_binary`]
+/// was called.
 pub fn this_harness() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    (exe.file_name()? == "lto-harness").then_some(exe)
+    HARNESS.get().cloned()
 }
 
 /// Writes, in `dir`, the script a pooled thin-LTO build's make runs as
