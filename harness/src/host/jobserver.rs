@@ -46,6 +46,8 @@ use std::sync::{Condvar, Mutex};
 #[derive(Debug)]
 pub struct Pool {
     client: jobserver::Client,
+    /// [`Pool::pipe_path`], read once when the pool is made.
+    path: Option<PathBuf>,
     size: usize,
     memory: MemoryGate,
     /// Boot lanes free (one in all).
@@ -91,8 +93,10 @@ impl Pool {
     /// `memory_budget` bytes (None: one build at a time).
     pub fn new(size: usize, memory_budget: Option<u64>) -> io::Result<Pool> {
         let size = size.max(1);
+        let client = jobserver::Client::new(size)?;
         Ok(Pool {
-            client: jobserver::Client::new(size)?,
+            path: proc_path_of(&client),
+            client,
             size,
             memory: MemoryGate::new(memory_budget),
             lane: Mutex::new(1),
@@ -181,7 +185,7 @@ impl Pool {
         let token = self.acquire()?;
         if is_make(&cmd.get_program().to_string_lossy()) {
             self.client.configure_make(cmd);
-            if let Some(path) = self.pipe_path() {
+            if let Some(path) = &self.path {
                 cmd.env(POOL_ENV, path);
             }
         }
@@ -192,22 +196,7 @@ impl Pool {
     /// tokens (`/proc/<harness>/fd/<read end>`, a pipe's read and write
     /// side alike), read from what the pool hands a make.
     pub fn pipe_path(&self) -> Option<PathBuf> {
-        let mut probe = Command::new("make");
-        self.client.configure_make(&mut probe);
-        let flags = probe
-            .get_envs()
-            .find(|(k, _)| *k == "MAKEFLAGS")?
-            .1?
-            .to_str()?
-            .to_owned();
-        let auth = flags
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("--jobserver-auth="))?;
-        let read: u32 = auth.split(',').next()?.parse().ok()?;
-        Some(PathBuf::from(format!(
-            "/proc/{}/fd/{read}",
-            std::process::id()
-        )))
+        self.path.clone()
     }
 
     /// One line for a log: what running in the pool means.
@@ -278,6 +267,27 @@ pub fn borrow_free_tokens(path: &Path, at_most: usize) -> io::Result<Borrowed> {
     };
     tokens.truncate(n);
     Ok(Borrowed { pipe, tokens })
+}
+
+/// `/proc/<this process>/fd/<read end>` of `client`'s pipe, read from
+/// what the client hands a make.
+fn proc_path_of(client: &jobserver::Client) -> Option<PathBuf> {
+    let mut probe = Command::new("make");
+    client.configure_make(&mut probe);
+    let flags = probe
+        .get_envs()
+        .find(|(k, _)| *k == "MAKEFLAGS")?
+        .1?
+        .to_str()?
+        .to_owned();
+    let auth = flags
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("--jobserver-auth="))?;
+    let read: u32 = auth.split(',').next()?.parse().ok()?;
+    Some(PathBuf::from(format!(
+        "/proc/{}/fd/{read}",
+        std::process::id()
+    )))
 }
 
 /// Whether `program` is GNU make (by its file name).
