@@ -583,6 +583,7 @@ mod tests {
             regressions: vec![],
             toolchain: None,
             variant: None,
+            timeline: None,
             recipe: None,
         };
         c.compute_status();

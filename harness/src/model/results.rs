@@ -149,11 +149,27 @@ pub struct CaseResult {
     /// In a toolchain matrix, the case and toolchain this result is of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<crate::model::Variant>,
+    /// When, in seconds into the run, the case's build step ended and its
+    /// verdict was given; None in results not made by a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
     /// How to build and boot this kernel again: what the case's
     /// `reproduce.sh` is written from. Known while the run writes its
     /// results; not in results.json (a loaded result has none).
     #[serde(skip)]
     pub recipe: Option<crate::model::recipe::Recipe>,
+}
+
+/// When a case's build ended and when its verdict came, in seconds from
+/// the start of the run: the gap is its boot and checks, plus any wait for
+/// a boot slot (a pool that kept a built kernel waiting behind other
+/// builds shows here).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// The build step ended (a kernel built, reused, failed or skipped).
+    pub build_done: f64,
+    /// The case's verdict was given (`=> PASS` in the log).
+    pub verdict: f64,
 }
 
 impl CaseResult {

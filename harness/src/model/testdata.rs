@@ -56,6 +56,7 @@ pub fn case(name: &str, build: Status, boot: Status, checks: Vec<CheckResult>) -
         regressions: vec![],
         toolchain: None,
         variant: None,
+        timeline: None,
         recipe: None,
     };
     c.compute_status();

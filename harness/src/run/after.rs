@@ -9,7 +9,8 @@
 
 use crate::events::{Event, Reporter};
 use crate::host::cpustat::{CpuUse, Sampler};
-use crate::model::results::RunResults;
+use crate::model::results::{RunResults, Timeline};
+use crate::model::Status;
 use std::path::Path;
 use std::time::Duration;
 
@@ -47,6 +48,9 @@ impl Watch {
     ) {
         let note = |message: &str| reporter.report(&Event::Note { message });
         for line in cpu_use(self.sampler.finish(), results, dir) {
+            note(&line);
+        }
+        if let Some(line) = verdict_times(results) {
             note(&line);
         }
         if let Some(history) = history {
@@ -111,6 +115,42 @@ fn cpu_use(usage: Option<CpuUse>, r: &RunResults, dir: &Path) -> Vec<String> {
     lines
 }
 
+/// When the verdicts came: the first one's time into the run, and how
+/// long after its build step each case's verdict came (its boot and
+/// checks, and any wait for a boot slot). Cases not run are left out.
+fn verdict_times(r: &RunResults) -> Option<String> {
+    let timed: Vec<(&str, Timeline)> = r
+        .cases
+        .iter()
+        .filter(|c| c.build.status != Status::Skipped)
+        .filter_map(|c| Some((c.name.as_str(), c.timeline?)))
+        .collect();
+    let first = timed
+        .iter()
+        .min_by(|a, b| a.1.verdict.total_cmp(&b.1.verdict))?;
+    let after = |t: &Timeline| t.verdict - t.build_done;
+    let shortest = timed.iter().map(|(_, t)| after(t)).fold(f64::MAX, f64::min);
+    let longest = timed
+        .iter()
+        .max_by(|a, b| after(&a.1).total_cmp(&after(&b.1)))?;
+    Some(if timed.len() == 1 {
+        format!(
+            "verdict: {:.1} s into the run, {:.1} s after the build step ended",
+            first.1.verdict,
+            after(&first.1)
+        )
+    } else {
+        format!(
+            "verdicts: the first {:.1} s into the run ({}); each {shortest:.1} to {:.1} s \
+             after its build step ended (the longest: {})",
+            first.1.verdict,
+            first.0,
+            after(&longest.1),
+            longest.0
+        )
+    })
+}
+
 /// What blessing did to each golden, with (the start of) its diff.
 fn blessed(results: &RunResults) -> Vec<String> {
     let mut lines = Vec::new();
@@ -147,6 +187,43 @@ mod tests {
                 self.0.lock().unwrap().push((*message).to_owned());
             }
         }
+    }
+
+    /// The verdict note: the first verdict, and the shortest and longest
+    /// gap between a build step's end and its case's verdict; cases not
+    /// run and results without a timeline are left out.
+    #[test]
+    fn the_verdict_times_are_said() {
+        use crate::model::testdata;
+        let timed = |name: &str, build: Status, at: Option<(f64, f64)>| {
+            let mut c = testdata::case(name, build, Status::Pass, vec![]);
+            c.timeline = at.map(|(build_done, verdict)| Timeline {
+                build_done,
+                verdict,
+            });
+            c
+        };
+        let mut r = testdata::run(vec![
+            timed("b", Status::Pass, Some((1483.0, 1488.2))),
+            timed("a", Status::Pass, Some((743.5, 748.4))),
+            timed("c", Status::Fail, Some((1608.1, 1616.1))),
+            timed("skipped", Status::Skipped, Some((0.0, 3000.0))),
+            timed("loaded", Status::Pass, None),
+        ]);
+        assert_eq!(
+            verdict_times(&r).as_deref(),
+            Some(
+                "verdicts: the first 748.4 s into the run (a); each 4.9 to 8.0 s \
+                 after its build step ended (the longest: c)"
+            )
+        );
+        r.cases.truncate(1);
+        assert_eq!(
+            verdict_times(&r).as_deref(),
+            Some("verdict: 1488.2 s into the run, 5.2 s after the build step ended")
+        );
+        r.cases = vec![timed("loaded", Status::Pass, None)];
+        assert_eq!(verdict_times(&r), None);
     }
 
     /// A run's after-steps write cpu-use.json, append the history when

@@ -41,7 +41,7 @@ use crate::events::{Event, Reporter, Step};
 use crate::host::cache::Cache;
 use crate::host::jobserver::Pool;
 use crate::host::toolchain::Toolchain;
-use crate::model::results::{BuildStep, CaseResult, RunResults, Summary};
+use crate::model::results::{BuildStep, CaseResult, RunResults, Summary, Timeline};
 use crate::model::{CheckResult, Status};
 use crate::stages::boot::{Accel, BootOutcome};
 use crate::stages::build::{self, Builder, BuiltKernel};
@@ -232,7 +232,8 @@ pub fn run(
 ) -> RunResults {
     let started_at = build::now_rfc3339();
     let t = Instant::now();
-    let (tx, rx) = mpsc::channel::<(usize, BuildStep, Option<BuiltKernel>)>();
+    // Each case's build step as it ends, with when it ended (seconds in).
+    let (tx, rx) = mpsc::channel::<(usize, BuildStep, Option<BuiltKernel>, f64)>();
     let ready = Mutex::new(rx);
     let done: Mutex<Vec<Option<(CaseResult, Judged)>>> =
         Mutex::new((0..cases.len()).map(|_| None).collect());
@@ -251,7 +252,7 @@ pub fn run(
                 let (tx, build) = (tx.clone(), &build);
                 s.spawn(move || {
                     let (step, kernel) = build(case);
-                    let _ = tx.send((i, step, kernel));
+                    let _ = tx.send((i, step, kernel, t.elapsed().as_secs_f64()));
                 });
             }
             drop(tx);
@@ -259,7 +260,10 @@ pub fn run(
             s.spawn(move || {
                 for (i, case) in cases.iter().enumerate() {
                     let (step, kernel) = build(case);
-                    if tx.send((i, step, kernel)).is_err() {
+                    if tx
+                        .send((i, step, kernel, t.elapsed().as_secs_f64()))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -269,17 +273,21 @@ pub fn run(
             s.spawn(|| loop {
                 // The lock is held only to take the next ready kernel.
                 let next = ready.lock().unwrap_or_else(|e| e.into_inner()).recv().ok();
-                let Some((i, build_step, kernel)) = next else {
+                let Some((i, build_step, kernel, build_done)) = next else {
                     return;
                 };
                 let case = cases[i];
-                let r = match stopped() {
+                let mut r = match stopped() {
                     Some(first) => not_run(case, build_step, &first, reporter),
                     None => {
                         let r = run_case(case, build_step, kernel, env, opts, prepared, reporter);
                         fail_fast(r, case, &stopped_by, opts, reporter)
                     }
                 };
+                r.0.timeline = Some(Timeline {
+                    build_done,
+                    verdict: t.elapsed().as_secs_f64(),
+                });
                 done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
             });
         }
@@ -400,6 +408,7 @@ fn not_run(
         regressions: vec![],
         toolchain: None,
         variant: case.variant.clone(),
+        timeline: None,
         recipe: None,
     };
     reporter.report(&Event::CaseFinished {
@@ -472,6 +481,7 @@ fn run_case(
             .as_ref()
             .map(|_| env.toolchain_for(case).version.clone()),
         variant: case.variant.clone(),
+        timeline: None,
         recipe: None,
     };
     r.compute_status();

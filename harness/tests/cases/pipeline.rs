@@ -98,6 +98,23 @@ pub(crate) fn shipped_case_on(name: &str, src: Option<&Path>) -> Result<Value, F
             )
         },
     )?;
+    // The results say when the build ended and the verdict came: after
+    // the boot, within the run.
+    let (done, verdict) = (
+        case["timeline"]["build_done"].as_f64().unwrap_or(-1.0),
+        case["timeline"]["verdict"].as_f64().unwrap_or(-1.0),
+    );
+    let boot = case["boot"]["seconds"].as_f64().unwrap_or(0.0);
+    let whole = r["seconds"].as_f64().unwrap_or(0.0);
+    ensure(
+        done >= 0.0 && verdict >= done + boot && verdict <= whole,
+        || {
+            format!(
+                "timeline {} with a {boot} s boot in a {whole} s run",
+                case["timeline"]
+            )
+        },
+    )?;
     // Every check passes, or does not apply for a reason it states: its
     // config is off (only where the case lacks the mechanism fragments),
     // or `hygiene.build` has no LTO-none kernel in a one-case run (the
