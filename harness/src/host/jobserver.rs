@@ -7,6 +7,11 @@
 //! Every process the harness starts in the pool holds one token, taken by
 //! the harness before it starts and given back when it has been waited for:
 //!
+//! * the commands waiting to start take their turns by rank
+//!   ([`Pool::rank_this_thread`], [`Rank`]): the builds with the longest
+//!   serial link (full LTO, then ThinLTO) start first, so a run does not
+//!   end on one core waiting for the last kernel's single-threaded link;
+//!   among equals, first come first served;
 //! * a `make` counts that token as its implicit slot (GNU make's first job
 //!   needs no token) and reads every further token from the pipe itself:
 //!   [`Pool::join`] passes it the pipe (`MAKEFLAGS=-j --jobserver-auth=R,W`,
@@ -36,11 +41,42 @@
 //! that held pipe tokens) is not given back; that only happens when the
 //! harness itself is going down.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Condvar, Mutex};
+use std::thread::ThreadId;
+
+/// Which commands waiting for a token start first: a lower rank first.
+/// A build's rank is how long the serial stretch at its end is (its
+/// vmlinux link), longest first, so that a run's last minutes are spent
+/// on work that keeps every core busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rank {
+    /// Full LTO: the whole kernel's LTO link, one thread (minutes).
+    FullLto,
+    /// ThinLTO: the link's backends run on the tokens free at the time.
+    ThinLto,
+    /// No LTO, and anything else.
+    Other,
+}
+
+/// The commands waiting for a token, in the order they get one. One of
+/// them at a time reads the pipe; the token it reads goes to whoever is
+/// first in line by then (a better rank may have come meanwhile).
+#[derive(Debug, Default)]
+struct Turns {
+    waiting: BTreeSet<(Rank, u64)>,
+    next: u64,
+    /// A waiter is blocked reading the pipe.
+    reading: bool,
+    /// Tokens read for the first in line.
+    handed: Vec<Token>,
+    /// The rank a thread's commands wait with ([`Pool::rank_this_thread`]).
+    ranks: HashMap<ThreadId, Rank>,
+}
 
 /// The run's job tokens (a make jobserver) and its memory gate.
 #[derive(Debug)]
@@ -53,6 +89,40 @@ pub struct Pool {
     /// Boot lanes free (one in all).
     lane: Mutex<usize>,
     lane_freed: Condvar,
+    turns: Mutex<Turns>,
+    turn_changed: Condvar,
+}
+
+/// A thread's rank in the pool, until dropped.
+#[derive(Debug)]
+pub struct Ranked<'a> {
+    pool: &'a Pool,
+    thread: ThreadId,
+}
+
+impl Drop for Ranked<'_> {
+    fn drop(&mut self) {
+        self.pool.turns_lock().ranks.remove(&self.thread);
+    }
+}
+
+/// A place in the queue for a token, left when dropped.
+struct InLine<'a> {
+    pool: &'a Pool,
+    place: (Rank, u64),
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        let mut turns = self.pool.turns_lock();
+        turns.waiting.remove(&self.place);
+        if turns.waiting.is_empty() {
+            // Nobody left to take them: back to the pipe.
+            turns.handed.clear();
+        }
+        drop(turns);
+        self.pool.turn_changed.notify_all();
+    }
 }
 
 /// Where a boot runs: the boot lane or one pool token, given back when
@@ -101,11 +171,68 @@ impl Pool {
             memory: MemoryGate::new(memory_budget),
             lane: Mutex::new(1),
             lane_freed: Condvar::new(),
+            turns: Mutex::new(Turns::default()),
+            turn_changed: Condvar::new(),
         })
     }
 
     fn lane_lock(&self) -> std::sync::MutexGuard<'_, usize> {
         self.lane.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn turns_lock(&self) -> std::sync::MutexGuard<'_, Turns> {
+        self.turns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The commands this thread starts in the pool wait for their token
+    /// with `rank` until the guard is dropped (a build's thread, for its
+    /// config commands and its make); [`Rank::Other`] otherwise.
+    pub fn rank_this_thread(&self, rank: Rank) -> Ranked<'_> {
+        let thread = std::thread::current().id();
+        self.turns_lock().ranks.insert(thread, rank);
+        Ranked { pool: self, thread }
+    }
+
+    /// Takes one token in turn: after every command waiting with a lower
+    /// rank, or with the same rank and waiting longer. One waiter at a
+    /// time reads the pipe and hands what it reads to the first in line;
+    /// a make running reads its further tokens from the pipe as before.
+    pub fn acquire_in_turn(&self) -> io::Result<Token> {
+        let place = {
+            let mut turns = self.turns_lock();
+            let rank = turns
+                .ranks
+                .get(&std::thread::current().id())
+                .copied()
+                .unwrap_or(Rank::Other);
+            let place = (rank, turns.next);
+            turns.next += 1;
+            turns.waiting.insert(place);
+            place
+        };
+        let _in_line = InLine { pool: self, place };
+        let mut turns = self.turns_lock();
+        loop {
+            if turns.waiting.first() == Some(&place) {
+                if let Some(token) = turns.handed.pop() {
+                    return Ok(token);
+                }
+            }
+            if turns.reading {
+                turns = self
+                    .turn_changed
+                    .wait(turns)
+                    .unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            turns.reading = true;
+            drop(turns);
+            let read = self.acquire();
+            turns = self.turns_lock();
+            turns.reading = false;
+            self.turn_changed.notify_all();
+            turns.handed.push(read?);
+        }
     }
 
     /// A slot for a boot: the boot lane when free, else a free pool token,
@@ -177,12 +304,12 @@ impl Pool {
         }
     }
 
-    /// Takes the token `cmd` runs on (waiting for one) and, when `cmd` is
+    /// Takes the token `cmd` runs on (waiting for one, in turn) and, when `cmd` is
     /// a make, lets it take its further jobs from the pool: the token is
     /// then its implicit slot. Hold the token until `cmd` has been waited
     /// for; start `cmd` with an argv from [`Pool::argv_for`].
     pub fn join(&self, cmd: &mut Command) -> io::Result<Token> {
-        let token = self.acquire()?;
+        let token = self.acquire_in_turn()?;
         if is_make(&cmd.get_program().to_string_lossy()) {
             self.client.configure_make(cmd);
             if let Some(path) = &self.path {
@@ -531,6 +658,45 @@ mod tests {
             words("/usr/bin/make all")
         );
         assert_eq!(pool.argv_for(&words("xz -j2 f")), words("xz -j2 f"));
+    }
+
+    /// Commands waiting for a token get one by rank (full LTO builds
+    /// first), then in the order they came; a thread without a rank waits
+    /// as `Other`, and its rank ends with the guard.
+    #[test]
+    fn waiting_commands_take_their_turns_by_rank() {
+        let pool = Pool::new(1, None).unwrap();
+        let held = pool.acquire().unwrap();
+        let order = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            let waiters = [
+                ("none", Some(Rank::Other)),
+                ("unranked", None),
+                ("thin", Some(Rank::ThinLto)),
+                ("full", Some(Rank::FullLto)),
+            ];
+            for (name, rank) in waiters {
+                let (pool, order) = (&pool, &order);
+                s.spawn(move || {
+                    let _ranked = rank.map(|r| pool.rank_this_thread(r));
+                    let t = pool.acquire_in_turn().unwrap();
+                    order.lock().unwrap().push(name);
+                    // Held a moment, so the next in line waits for it.
+                    std::thread::sleep(Duration::from_millis(20));
+                    drop(t);
+                });
+                // Each in line before the next comes.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            drop(held);
+        });
+        assert_eq!(
+            order.into_inner().unwrap(),
+            ["full", "thin", "none", "unranked"]
+        );
+        assert!(pool.turns_lock().ranks.is_empty());
+        assert!(pool.turns_lock().waiting.is_empty());
+        assert_eq!(pool.available().unwrap(), 1);
     }
 
     /// A boot's token: one fewer free while it is held, back when dropped.

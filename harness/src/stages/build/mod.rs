@@ -44,7 +44,7 @@ use crate::elf::initcall_script::{nm_initcalls, ObjectInitcalls};
 use crate::elf::objects::{object_facts, ObjectFacts};
 use crate::elf::sizes::{self, Sizes};
 use crate::host::cache::{self, Cache};
-use crate::host::jobserver::Pool;
+use crate::host::jobserver::{Pool, Rank};
 use crate::host::machine;
 use crate::host::proc;
 use crate::host::toolchain::{CcWrapper, CcWrapperStats, Toolchain};
@@ -85,6 +85,22 @@ pub struct BuildPlan {
     /// `NAME=value` words on the build's make command line (the case's
     /// `make_vars`).
     pub make_vars: Vec<String>,
+}
+
+impl BuildPlan {
+    /// Its turn in a job pool, from the LTO mode its fragments ask for:
+    /// the longer the serial link at the end of the build, the sooner it
+    /// starts.
+    pub fn rank(&self) -> Rank {
+        let on = |s: &str| self.requested.get(s).map(String::as_str) == Some("y");
+        if on("CONFIG_LTO_CLANG_FULL") {
+            Rank::FullLto
+        } else if on("CONFIG_LTO_CLANG_THIN") {
+            Rank::ThinLto
+        } else {
+            Rank::Other
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -525,6 +541,8 @@ impl Builder<'_> {
         progress: &dyn BuildProgress,
         pool: Option<&Pool>,
     ) -> Result<BuiltKernel, BuildError> {
+        // In a pool, the builds with the longest serial link start first.
+        let _ranked = pool.map(|p| p.rank_this_thread(plan.rank()));
         let configured = self.final_config(plan, progress, pool)?;
         let key = self.build_key(plan, &configured.text);
         let dest = self.cache.build_dir(&key);
@@ -1531,6 +1549,24 @@ modules:\n\tmkdir -p $(O)/lib && echo ko > $(O)/lib/test_module.ko\n").unwrap();
         )
         .unwrap();
         assert_ne!(builder.plan(&case).unwrap().config_key, plan.config_key);
+    }
+
+    /// A plan's turn in the pool comes from the LTO mode its case asks
+    /// for: full LTO first, then ThinLTO, then the rest.
+    #[test]
+    fn the_longest_serial_link_starts_first() {
+        let d = tempfile::tempdir().unwrap();
+        let src = fake_kernel(d.path());
+        let (source, cache, tc) = fixture_parts(d.path(), &src);
+        let builder = test_builder(&source, &cache, &tc);
+        let rank = |lto: &str| {
+            let yaml = format!("arch: x86_64\nlto: {lto}\ncfi: off\n");
+            let case = Case::parse(&d.path().join("c.yaml"), &yaml).unwrap();
+            builder.plan(&case).unwrap().rank()
+        };
+        assert_eq!(rank("full"), Rank::FullLto);
+        assert_eq!(rank("thin"), Rank::ThinLto);
+        assert_eq!(rank("none"), Rank::Other);
     }
 
     /// Two builders racing on the same inputs (as two harness runs sharing a
