@@ -19,7 +19,8 @@
 //!   and holds it to the end of its make (a make's implicit slot); a boot
 //!   holds one; a make in a parallel stretch also takes the free tokens,
 //!   shared evenly with the other parallel makes. Waiters get tokens
-//!   first come, first served.
+//!   first come, first served. (The real pool since has a boot lane and
+//!   serves waiters by rank, full-LTO builds first: not modelled.)
 //!
 //! It can only be as good as the profiles: they must come from builds
 //! that had the machine to themselves (a sequential run), since a build
