@@ -92,13 +92,10 @@ impl BuildPlan {
     /// the longer the serial link at the end of the build, the sooner it
     /// starts.
     pub fn rank(&self) -> Rank {
-        let on = |s: &str| self.requested.get(s).map(String::as_str) == Some("y");
-        if on("CONFIG_LTO_CLANG_FULL") {
-            Rank::FullLto
-        } else if on("CONFIG_LTO_CLANG_THIN") {
-            Rank::ThinLto
-        } else {
-            Rank::Other
+        match lto_in(&self.requested) {
+            Lto::Full => Rank::FullLto,
+            Lto::Thin => Rank::ThinLto,
+            Lto::None => Rank::Other,
         }
     }
 }
@@ -1091,7 +1088,11 @@ fn dir_name(p: &Path) -> String {
 }
 
 fn lto_of(config_text: &str) -> Lto {
-    let c = config::parse_config(config_text);
+    lto_in(&config::parse_config(config_text))
+}
+
+/// The LTO mode a config's symbols (or a plan's requested ones) select.
+fn lto_in(c: &Requested) -> Lto {
     let on = |s: &str| c.get(s).map(String::as_str) == Some("y");
     if on("CONFIG_LTO_CLANG_FULL") {
         Lto::Full
