@@ -216,10 +216,22 @@ fn default_band_pct(basis: Basis) -> f64 {
     }
 }
 
+/// The narrowest band the spread of earlier values may give. One
+/// wall-clock sample (a run's boot, a build's time) on a machine shared
+/// with other builds and boots is never trusted to better than the
+/// default, however alike the earlier samples were; sizes and
+/// instruction counts may be tighter.
+fn floor_pct(basis: Basis) -> f64 {
+    match basis {
+        Basis::Wall | Basis::BuildOnce => default_band_pct(basis),
+        Basis::Exact | Basis::Icount => default_band_pct(basis) / 10.0,
+    }
+}
+
 /// The noise band of a metric between two records: the wider of the two
 /// intervals' half-widths when both have one, else the spread of earlier
 /// values of the same case (3 × median absolute deviation, at least three
-/// values), else a default per basis.
+/// values, at least [`floor_pct`]), else a default per basis.
 fn band_pct(prev: &Figure, cur: &Figure, earlier: &[f64]) -> f64 {
     let half = |f: &Figure| match (f.lo, f.hi) {
         (Some(lo), Some(hi)) if f.value != 0.0 => Some(((hi - lo) / 2.0 / f.value.abs()) * 100.0),
@@ -233,7 +245,7 @@ fn band_pct(prev: &Figure, cur: &Figure, earlier: &[f64]) -> f64 {
         let dev: Vec<f64> = earlier.iter().map(|x| (x - m).abs()).collect();
         let mad = stats::median(&dev);
         if m != 0.0 {
-            return (3.0 * mad / m.abs() * 100.0).max(default_band_pct(cur.basis) / 10.0);
+            return (3.0 * mad / m.abs() * 100.0).max(floor_pct(cur.basis));
         }
     }
     default_band_pct(cur.basis)
@@ -628,6 +640,34 @@ mod tests {
         let r = record_from_run(&c, None, "tarball:abc", "clang 19", "2026-01-01");
         assert_eq!(r.case, "x86_64-lto-full-cfi+clang-22");
         assert_eq!(r.toolchain, "clang 19");
+    }
+
+    /// Earlier boots all alike give no band narrower than 10 % for one
+    /// more boot (a run's boot shares the machine); earlier sizes all
+    /// alike give a tighter band than the default.
+    #[test]
+    fn a_single_wall_sample_keeps_the_default_band() {
+        let at = |day: u32, name: &str, v: f64, basis: Basis| {
+            rec(&format!("2026-01-{day:02}T00:00:00Z"), &[(name, v, basis)])
+        };
+        let boots: Vec<Record> = (1..=5)
+            .map(|d| at(d, "boot.qemu_wall", 3.67, Basis::Wall))
+            .collect();
+        let slower = at(6, "boot.qemu_wall", 3.79, Basis::Wall);
+        let mut all = boots.clone();
+        all.push(slower.clone());
+        assert!(regressions(&all, &slower).is_empty(), "+3 % of one boot");
+        let much_slower = at(6, "boot.qemu_wall", 4.2, Basis::Wall);
+        all.pop();
+        all.push(much_slower.clone());
+        assert_eq!(regressions(&all, &much_slower).len(), 1, "+14 %");
+        let sizes: Vec<Record> = (1..=5)
+            .map(|d| at(d, "size.text", 1000.0, Basis::Exact))
+            .collect();
+        let bigger = at(6, "size.text", 1003.0, Basis::Exact);
+        let mut all = sizes;
+        all.push(bigger.clone());
+        assert_eq!(regressions(&all, &bigger).len(), 1, "+0.3 % of a size");
     }
 
     #[test]
