@@ -154,10 +154,17 @@ pub fn failure_sites(log: &[u8], glued: bool) -> Vec<usize> {
     let windows = probe_windows(&events);
     let n = raw_lines(log).len();
     // A line inserted after line `a` is line `a + 1`, one glued into it
-    // is on line `a`; a window is `[first, end)`.
+    // is on line `a`; a window is `[first, end)`, `end` its RESULT line. A
+    // line inserted right before the RESULT (after line `end - 1`) is
+    // inside the probe too: the RESULT moves down one.
     let on = |a: usize| if glued { a } else { a + 1 };
+    let last = |e: usize| if glued { e } else { e + 1 };
     (banner..=n)
-        .filter(|a| !windows.iter().any(|(f, e)| *f <= on(*a) && on(*a) < *e))
+        .filter(|a| {
+            !windows
+                .iter()
+                .any(|(f, e)| *f <= on(*a) && on(*a) < last(*e))
+        })
         .collect()
 }
 
