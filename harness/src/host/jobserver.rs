@@ -93,16 +93,22 @@ pub struct Pool {
     turn_changed: Condvar,
 }
 
-/// A thread's rank in the pool, until dropped.
+/// A thread's rank in the pool, until dropped (then the rank it had
+/// before, if any).
 #[derive(Debug)]
 pub struct Ranked<'a> {
     pool: &'a Pool,
     thread: ThreadId,
+    before: Option<Rank>,
 }
 
 impl Drop for Ranked<'_> {
     fn drop(&mut self) {
-        self.pool.turns_lock().ranks.remove(&self.thread);
+        let mut turns = self.pool.turns_lock();
+        match self.before {
+            Some(rank) => turns.ranks.insert(self.thread, rank),
+            None => turns.ranks.remove(&self.thread),
+        };
     }
 }
 
@@ -189,8 +195,12 @@ impl Pool {
     /// config commands and its make); [`Rank::Other`] otherwise.
     pub fn rank_this_thread(&self, rank: Rank) -> Ranked<'_> {
         let thread = std::thread::current().id();
-        self.turns_lock().ranks.insert(thread, rank);
-        Ranked { pool: self, thread }
+        let before = self.turns_lock().ranks.insert(thread, rank);
+        Ranked {
+            pool: self,
+            thread,
+            before,
+        }
     }
 
     /// Takes one token in turn: after every command waiting with a lower
@@ -675,7 +685,7 @@ mod tests {
                 ("thin", Some(Rank::ThinLto)),
                 ("full", Some(Rank::FullLto)),
             ];
-            for (name, rank) in waiters {
+            for (n, (name, rank)) in waiters.into_iter().enumerate() {
                 let (pool, order) = (&pool, &order);
                 s.spawn(move || {
                     let _ranked = rank.map(|r| pool.rank_this_thread(r));
@@ -686,7 +696,9 @@ mod tests {
                     drop(t);
                 });
                 // Each in line before the next comes.
-                std::thread::sleep(Duration::from_millis(100));
+                while pool.turns_lock().waiting.len() <= n {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
             }
             drop(held);
         });
@@ -696,6 +708,13 @@ mod tests {
         );
         assert!(pool.turns_lock().ranks.is_empty());
         assert!(pool.turns_lock().waiting.is_empty());
+        // A rank set inside another gives the outer one back when it ends.
+        let outer = pool.rank_this_thread(Rank::ThinLto);
+        drop(pool.rank_this_thread(Rank::FullLto));
+        let me = std::thread::current().id();
+        assert_eq!(pool.turns_lock().ranks.get(&me), Some(&Rank::ThinLto));
+        drop(outer);
+        assert!(pool.turns_lock().ranks.is_empty());
         assert_eq!(pool.available().unwrap(), 1);
     }
 

@@ -129,10 +129,9 @@ fn verdict_times(r: &RunResults) -> Option<String> {
         .iter()
         .min_by(|a, b| a.1.verdict.total_cmp(&b.1.verdict))?;
     let after = |t: &Timeline| t.verdict - t.build_done;
-    let shortest = timed.iter().map(|(_, t)| after(t)).fold(f64::MAX, f64::min);
-    let longest = timed
-        .iter()
-        .max_by(|a, b| after(&a.1).total_cmp(&after(&b.1)))?;
+    let by_gap = |a: &&(&str, Timeline), b: &&(&str, Timeline)| after(&a.1).total_cmp(&after(&b.1));
+    let shortest = after(&timed.iter().min_by(by_gap)?.1);
+    let longest = timed.iter().max_by(by_gap)?;
     Some(if timed.len() == 1 {
         format!(
             "verdict: {:.1} s into the run, {:.1} s after the build step ended",
